@@ -1,0 +1,164 @@
+package license
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// Currency is an ISO 4217 alphabetic code such as "USD".
+type Currency string
+
+// minorUnits lists ISO 4217 minor units of currencies whose exponent is not 2,
+// plus the common 2-digit ones so that unknown codes can be refused.
+var minorUnits = map[Currency]int32{
+	// 0 decimals
+	"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "XAF": 0, "XOF": 0, "PYG": 0, "UGX": 0, "HUF": 2,
+	// 3 decimals
+	"KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
+	// 2 decimals
+	"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2,
+	"CAD": 2, "AUD": 2, "NZD": 2, "SGD": 2, "HKD": 2, "CNY": 2, "INR": 2, "BRL": 2, "MXN": 2,
+	"ZAR": 2, "TRY": 2, "ILS": 2, "AED": 2, "SAR": 2, "RON": 2, "BGN": 2, "THB": 2, "MYR": 2,
+	"PHP": 2, "IDR": 2, "TWD": 2, "ARS": 2, "COP": 2, "EGP": 2, "NGN": 2, "KES": 2, "UAH": 2,
+}
+
+// ParseCurrency validates and upper-cases an ISO 4217 code known to licensekit.
+func ParseCurrency(s string) (Currency, error) {
+	c := Currency(strings.ToUpper(strings.TrimSpace(s)))
+	if _, ok := minorUnits[c]; !ok {
+		return "", Errorf(Invalid, "currency", "unknown currency %q: use an ISO 4217 code such as USD, EUR or JPY", s)
+	}
+	return c, nil
+}
+
+// Valid reports whether c is a known ISO 4217 code.
+func (c Currency) Valid() bool { _, ok := minorUnits[c]; return ok }
+
+// MinorUnits returns the number of decimal places of the currency's minor unit
+// (USD 2, JPY 0, KWD 3). It panics for an unknown currency; validate first.
+func (c Currency) MinorUnits() int32 {
+	u, ok := minorUnits[c]
+	if !ok {
+		panic(fmt.Sprintf("license: unknown currency %q", string(c)))
+	}
+	return u
+}
+
+// Rounding is a rule for rounding to a currency's minor unit.
+type Rounding string
+
+const (
+	// HalfAwayFromZero rounds 0.005 to 0.01 and -0.005 to -0.01 (the default,
+	// commercial rounding).
+	HalfAwayFromZero Rounding = "half_away_from_zero"
+	// HalfEven rounds half to the even neighbour (banker's rounding).
+	HalfEven Rounding = "half_even"
+)
+
+// Money is an exact decimal amount in one currency. The zero value is invalid
+// (no currency); build one with NewMoney or ParseMoney.
+type Money struct {
+	Amount   decimal.Decimal
+	Currency Currency
+}
+
+// NewMoney returns amount in currency c.
+func NewMoney(amount decimal.Decimal, c Currency) Money { return Money{Amount: amount, Currency: c} }
+
+// ParseMoney parses a decimal string ("12.34") in currency c.
+func ParseMoney(amount string, c string) (Money, error) {
+	cur, err := ParseCurrency(c)
+	if err != nil {
+		return Money{}, err
+	}
+	d, err := decimal.NewFromString(strings.TrimSpace(amount))
+	if err != nil {
+		return Money{}, Errorf(Invalid, "amount", "amount %q is not a decimal number", amount)
+	}
+	return Money{Amount: d, Currency: cur}, nil
+}
+
+// Zero returns zero in currency c.
+func Zero(c Currency) Money { return Money{Amount: decimal.Zero, Currency: c} }
+
+// Add returns m+o. Amounts in different currencies are never summed: the result
+// is a currency_mismatch error.
+func (m Money) Add(o Money) (Money, error) {
+	if m.Currency != o.Currency {
+		return Money{}, Errorf(CurrencyMismatch, "currency", "cannot add %s to %s: amounts are in different currencies", o.Currency, m.Currency)
+	}
+	return Money{Amount: m.Amount.Add(o.Amount), Currency: m.Currency}, nil
+}
+
+// Sub returns m-o, or a currency_mismatch error.
+func (m Money) Sub(o Money) (Money, error) {
+	if m.Currency != o.Currency {
+		return Money{}, Errorf(CurrencyMismatch, "currency", "cannot subtract %s from %s: amounts are in different currencies", o.Currency, m.Currency)
+	}
+	return Money{Amount: m.Amount.Sub(o.Amount), Currency: m.Currency}, nil
+}
+
+// Mul returns m × n (exact, not rounded).
+func (m Money) Mul(n int64) Money {
+	return Money{Amount: m.Amount.Mul(decimal.NewFromInt(n)), Currency: m.Currency}
+}
+
+// MulDec returns m × d (exact, not rounded).
+func (m Money) MulDec(d decimal.Decimal) Money {
+	return Money{Amount: m.Amount.Mul(d), Currency: m.Currency}
+}
+
+// Round rounds to the currency's minor unit with rule r ("" means HalfAwayFromZero).
+func (m Money) Round(r Rounding) Money {
+	places := m.Currency.MinorUnits()
+	var a decimal.Decimal
+	switch r {
+	case HalfEven:
+		a = m.Amount.RoundBank(places)
+	default:
+		a = m.Amount.Round(places) // shopspring Round is half away from zero
+	}
+	return Money{Amount: a, Currency: m.Currency}
+}
+
+// Equal reports whether m and o have the same currency and numerically equal amounts.
+func (m Money) Equal(o Money) bool { return m.Currency == o.Currency && m.Amount.Equal(o.Amount) }
+
+// IsZero reports whether the amount is zero.
+func (m Money) IsZero() bool { return m.Amount.IsZero() }
+
+// String formats as "12.34 USD" with the currency's minor units.
+func (m Money) String() string {
+	if !m.Currency.Valid() {
+		return m.Amount.String()
+	}
+	return m.Amount.StringFixed(m.Currency.MinorUnits()) + " " + string(m.Currency)
+}
+
+type moneyJSON struct {
+	Amount   string   `json:"amount"`
+	Currency Currency `json:"currency"`
+}
+
+// MarshalJSON writes {"amount":"12.34","currency":"USD"}; the amount is a string so
+// that no JSON reader turns it into a float.
+func (m Money) MarshalJSON() ([]byte, error) {
+	return json.Marshal(moneyJSON{Amount: m.Amount.String(), Currency: m.Currency})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes, validating the currency.
+func (m *Money) UnmarshalJSON(b []byte) error {
+	var v moneyJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return Errorf(Invalid, "amount", "money must be {\"amount\":\"12.34\",\"currency\":\"USD\"}")
+	}
+	p, err := ParseMoney(v.Amount, string(v.Currency))
+	if err != nil {
+		return err
+	}
+	*m = p
+	return nil
+}

@@ -1,0 +1,477 @@
+// Package memory is a complete, concurrency-safe, in-process implementation of
+// storage.Store. It keeps everything in maps guarded by one lock: read-write
+// transactions run one at a time (so GetForUpdate needs no row locks) and read
+// transactions run in parallel with each other. A transaction buffers its writes
+// and applies them at commit, so a failed operation leaves nothing behind.
+//
+// Use it in tests and in products that need no persistence.
+package memory
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+type tableKey struct {
+	company string
+	kind    storage.Kind
+}
+
+type table struct {
+	rows     map[string]storage.Record
+	byParent map[string]map[string]struct{}
+	byUnique map[string]string
+}
+
+func newTable() *table {
+	return &table{rows: map[string]storage.Record{}, byParent: map[string]map[string]struct{}{}, byUnique: map[string]string{}}
+}
+
+// Store is the in-memory store. The zero value is not usable; call New.
+type Store struct {
+	mu     sync.RWMutex
+	tables map[tableKey]*table
+	events []eventlog.Event
+	// byCompany indexes events by company (positions in events).
+	byCompany map[string][]int
+	seq       int64
+	closed    bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{tables: map[tableKey]*table{}, byCompany: map[string][]int{}}
+}
+
+// Update runs fn in a read-write transaction. Read-write transactions are
+// serialised.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return license.Wrap(license.Unavailable, err, "memory: context done")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return license.Errorf(license.Unavailable, "", "memory: store is closed")
+	}
+	tx := &tx{s: s, writable: true, overlay: map[rowKey]*storage.Record{}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return license.Wrap(license.Unavailable, err, "memory: context done before commit")
+	}
+	tx.commit()
+	return nil
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return license.Wrap(license.Unavailable, err, "memory: context done")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return license.Errorf(license.Unavailable, "", "memory: store is closed")
+	}
+	return fn(&tx{s: s})
+}
+
+// Ping reports whether the store is open.
+func (s *Store) Ping(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return license.Errorf(license.Unavailable, "", "memory: store is closed")
+	}
+	return nil
+}
+
+// Close marks the store closed; later transactions fail with Unavailable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+type rowKey struct {
+	tableKey
+	id string
+}
+
+type tx struct {
+	s        *Store
+	writable bool
+	overlay  map[rowKey]*storage.Record // nil value: deleted in this tx
+	order    []rowKey                   // first-write order, for deterministic commit
+	events   []eventlog.Event
+}
+
+func (t *tx) lookup(k rowKey) (storage.Record, bool) {
+	if r, ok := t.overlay[k]; ok {
+		if r == nil {
+			return storage.Record{}, false
+		}
+		return *r, true
+	}
+	tb := t.s.tables[k.tableKey]
+	if tb == nil {
+		return storage.Record{}, false
+	}
+	r, ok := tb.rows[k.id]
+	return r, ok
+}
+
+func clone(r storage.Record) storage.Record {
+	r.Data = slices.Clone(r.Data)
+	return r
+}
+
+func (t *tx) Get(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
+	r, ok := t.lookup(rowKey{tableKey{company, kind}, id})
+	if !ok {
+		return storage.Record{}, storage.NotFound(kind, id)
+	}
+	return clone(r), nil
+}
+
+func (t *tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
+	// Writers are serialised by the store lock: reading is locking.
+	return t.Get(ctx, company, kind, id)
+}
+
+func (t *tx) GetByUnique(ctx context.Context, company string, kind storage.Kind, unique string) (storage.Record, error) {
+	tk := tableKey{company, kind}
+	// The overlay wins over the base table.
+	for k, r := range t.overlay {
+		if k.tableKey == tk && r != nil && r.Unique == unique && unique != "" {
+			return clone(*r), nil
+		}
+	}
+	if tb := t.s.tables[tk]; tb != nil && unique != "" {
+		if id, ok := tb.byUnique[unique]; ok {
+			if r, ok := t.lookup(rowKey{tk, id}); ok && r.Unique == unique {
+				return clone(r), nil
+			}
+		}
+	}
+	return storage.Record{}, license.Errorf(license.NotFound, "unique", "no %s named %q", kind, unique)
+}
+
+func (t *tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, error) {
+	if q.Kind == "" || (q.Company == "" && !q.AllCompanies) {
+		return nil, license.Errorf(license.Internal, "kind", "storage: List needs a kind and a company")
+	}
+	seen := map[rowKey]bool{}
+	var out []storage.Record
+	add := func(k rowKey) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		r, ok := t.lookup(k)
+		if !ok || (q.Parent != "" && r.Parent != q.Parent) || (q.AfterID != "" && r.ID <= q.AfterID) {
+			return
+		}
+		out = append(out, clone(r))
+	}
+	for tk, tb := range t.s.tables {
+		if tk.kind != q.Kind || (!q.AllCompanies && tk.company != q.Company) {
+			continue
+		}
+		if q.Parent != "" {
+			for id := range tb.byParent[q.Parent] {
+				add(rowKey{tk, id})
+			}
+			continue
+		}
+		for id := range tb.rows {
+			add(rowKey{tk, id})
+		}
+	}
+	for k := range t.overlay {
+		if k.kind == q.Kind && (q.AllCompanies || k.company == q.Company) {
+			add(k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Company < out[j].Company
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func (t *tx) write(k rowKey, r *storage.Record) {
+	if _, ok := t.overlay[k]; !ok {
+		t.order = append(t.order, k)
+	}
+	t.overlay[k] = r
+}
+
+func (t *tx) Put(ctx context.Context, r storage.Record) error {
+	return t.put(r, false)
+}
+
+func (t *tx) Insert(ctx context.Context, r storage.Record) error {
+	return t.put(r, true)
+}
+
+func (t *tx) put(r storage.Record, insertOnly bool) error {
+	if !t.writable {
+		return storage.ErrReadOnly
+	}
+	if err := storage.CheckRecord(r); err != nil {
+		return err
+	}
+	k := rowKey{tableKey{r.Company, r.Kind}, r.ID}
+	old, exists := t.lookup(k)
+	if exists && insertOnly {
+		return storage.Exists(r.Kind, r.ID)
+	}
+	if r.Unique != "" {
+		if other, err := t.GetByUnique(context.Background(), r.Company, r.Kind, r.Unique); err == nil && other.ID != r.ID {
+			return storage.UniqueConflict(r.Kind, r.Unique)
+		}
+	}
+	r = clone(r)
+	r.Version = old.Version + 1
+	t.write(k, &r)
+	return nil
+}
+
+func (t *tx) Delete(ctx context.Context, company string, kind storage.Kind, id string) error {
+	if !t.writable {
+		return storage.ErrReadOnly
+	}
+	k := rowKey{tableKey{company, kind}, id}
+	if _, ok := t.lookup(k); !ok {
+		return storage.NotFound(kind, id)
+	}
+	t.write(k, nil)
+	return nil
+}
+
+func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
+	if !t.writable {
+		return 0, storage.ErrReadOnly
+	}
+	if e.Company == "" || e.ID == "" || e.Type == "" || e.Time.IsZero() {
+		return 0, license.Errorf(license.Internal, "event", "storage: event needs company, id, type and time")
+	}
+	e.Seq = t.s.seq + int64(len(t.events)) + 1
+	e.Time = e.Time.UTC()
+	e.Details = slices.Clone(e.Details)
+	t.events = append(t.events, e)
+	return e.Seq, nil
+}
+
+// commit applies the overlay and the events. Called with the store lock held.
+func (t *tx) commit() {
+	for _, k := range t.order {
+		r := t.overlay[k]
+		tb := t.s.tables[k.tableKey]
+		if tb == nil {
+			tb = newTable()
+			t.s.tables[k.tableKey] = tb
+		}
+		if old, ok := tb.rows[k.id]; ok {
+			if m := tb.byParent[old.Parent]; m != nil {
+				delete(m, k.id)
+				if len(m) == 0 {
+					delete(tb.byParent, old.Parent)
+				}
+			}
+			if old.Unique != "" && tb.byUnique[old.Unique] == k.id {
+				delete(tb.byUnique, old.Unique)
+			}
+		}
+		if r == nil {
+			delete(tb.rows, k.id)
+			continue
+		}
+		tb.rows[k.id] = *r
+		if r.Parent != "" {
+			m := tb.byParent[r.Parent]
+			if m == nil {
+				m = map[string]struct{}{}
+				tb.byParent[r.Parent] = m
+			}
+			m[k.id] = struct{}{}
+		}
+		if r.Unique != "" {
+			tb.byUnique[r.Unique] = k.id
+		}
+	}
+	for _, e := range t.events {
+		t.s.seq = e.Seq
+		t.s.byCompany[e.Company] = append(t.s.byCompany[e.Company], len(t.s.events))
+		t.s.events = append(t.s.events, e)
+	}
+}
+
+// SortKey returns the text form of e's value in column c used by cursors:
+// count as a decimal, time as RFC 3339 with nanoseconds.
+func SortKey(e eventlog.Event, c eventlog.Column) string {
+	switch c {
+	case eventlog.ColType:
+		return string(e.Type)
+	case eventlog.ColSource:
+		return e.Source
+	case eventlog.ColTarget:
+		return e.Target
+	case eventlog.ColCount:
+		return strconv.FormatInt(e.Count, 10)
+	case eventlog.ColActor:
+		return e.Actor
+	case eventlog.ColSubject:
+		return e.Subject
+	case eventlog.ColID:
+		return e.ID
+	default:
+		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	}
+}
+
+// compareKey compares two events on column c, then on Seq.
+func compareKey(a, b eventlog.Event, c eventlog.Column) int {
+	var r int
+	switch c {
+	case eventlog.ColCount:
+		r = cmpInt(a.Count, b.Count)
+	case eventlog.ColTime, "":
+		r = a.Time.Compare(b.Time)
+	default:
+		r = strings.Compare(SortKey(a, c), SortKey(b, c))
+	}
+	if r != 0 {
+		return r
+	}
+	return cmpInt(a.Seq, b.Seq)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func matches(e eventlog.Event, f eventlog.Filter) bool {
+	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Type) {
+		return false
+	}
+	if f.Search == "" {
+		return true
+	}
+	needle := strings.ToLower(f.Search)
+	for _, h := range []string{string(e.Type), e.Source, e.Target, e.Actor, e.Subject, strconv.FormatInt(e.Count, 10)} {
+		if strings.Contains(strings.ToLower(h), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *tx) selectEvents(f eventlog.Filter) ([]eventlog.Event, error) {
+	if f.Company == "" {
+		return nil, license.Errorf(license.Internal, "company", "storage: event query without company")
+	}
+	if f.Sort != "" && !f.Sort.Sortable() {
+		return nil, license.Errorf(license.Invalid, "sort", "cannot sort by %q", f.Sort)
+	}
+	var out []eventlog.Event
+	for _, i := range t.s.byCompany[f.Company] {
+		if e := t.s.events[i]; matches(e, f) {
+			out = append(out, e)
+		}
+	}
+	for _, e := range t.events {
+		if e.Company == f.Company && matches(e, f) {
+			out = append(out, e)
+		}
+	}
+	sortCol := f.Sort
+	if sortCol == "" {
+		sortCol = eventlog.ColTime
+	}
+	if sortCol != eventlog.ColTime || f.Desc {
+		sort.SliceStable(out, func(i, j int) bool {
+			c := compareKey(out[i], out[j], sortCol)
+			if f.Desc {
+				return c > 0
+			}
+			return c < 0
+		})
+	} else {
+		sort.SliceStable(out, func(i, j int) bool { return compareKey(out[i], out[j], sortCol) < 0 })
+	}
+	if f.After != nil {
+		pos := sort.Search(len(out), func(i int) bool {
+			c := compareCursor(out[i], *f.After, sortCol)
+			if f.Desc {
+				return c < 0
+			}
+			return c > 0
+		})
+		out = out[pos:]
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// compareCursor compares e's (key, seq) with the cursor's.
+func compareCursor(e eventlog.Event, c eventlog.Cursor, col eventlog.Column) int {
+	var r int
+	if col == eventlog.ColCount {
+		n, _ := strconv.ParseInt(c.Key, 10, 64)
+		r = cmpInt(e.Count, n)
+	} else {
+		r = strings.Compare(SortKey(e, col), c.Key)
+	}
+	if r != 0 {
+		return r
+	}
+	return cmpInt(e.Seq, c.Seq)
+}
+
+func (t *tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
+	evs, err := t.selectEvents(f)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		e.Details = slices.Clone(e.Details)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
+	f.After, f.Limit = nil, 0
+	evs, err := t.selectEvents(f)
+	return int64(len(evs)), err
+}

@@ -1,0 +1,188 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+)
+
+// Kind names a record type ("pool", "allocation", "site", ...). Each domain
+// package declares its kinds; stores treat them as opaque strings of at most 64
+// bytes.
+type Kind string
+
+// Record is one stored document.
+type Record struct {
+	Company string // tenant; required. SystemCompany for records that belong to no tenant.
+	Kind    Kind   // required
+	ID      string // required; unique within (Company, Kind)
+	// Parent is the ID of the record this one belongs to ("" for none); List can
+	// select by it.
+	Parent string
+	// Unique, when not empty, must be unique within (Company, Kind): Put returns a
+	// conflict error naming field "unique" otherwise. GetByUnique finds by it.
+	Unique string
+	// Data is the JSON document. Stores keep it byte-for-byte.
+	Data []byte
+	// Version is assigned by the store: 1 on insert, +1 on each Put. It is
+	// informational (stores lock rather than compare versions).
+	Version int64
+}
+
+// SystemCompany is the Company of records that belong to licensekit itself
+// rather than to a tenant (API keys, which are looked up before the tenant is known).
+const SystemCompany = "_system"
+
+// Store opens transactions. Implementations are safe for concurrent use.
+type Store interface {
+	// Update runs fn in a read-write transaction and commits if fn returns nil;
+	// otherwise it rolls back and returns fn's error. A store may run fn more than
+	// once when the database asks for a retry (serialization failure, deadlock,
+	// busy), so fn must have no effects outside tx. Writes from concurrent Updates
+	// never interleave on records loaded with GetForUpdate.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction over a consistent snapshot.
+	// Writes in a View return an error.
+	View(ctx context.Context, fn func(tx Tx) error) error
+	// Ping reports whether the store can be reached (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Tx is one transaction. A Tx must not be used after its function returns, nor
+// from more than one goroutine at a time.
+//
+// Errors: a missing record is a *license.Error with code NotFound; a Unique clash
+// is Conflict with field "unique"; a database that cannot be reached is
+// Unavailable; anything else is Internal.
+type Tx interface {
+	// Get returns the record (company, kind, id).
+	Get(ctx context.Context, company string, kind Kind, id string) (Record, error)
+	// GetForUpdate is Get that also locks the record until the transaction ends:
+	// a concurrent GetForUpdate of the same record waits. Read-modify-write of
+	// counts must start here.
+	GetForUpdate(ctx context.Context, company string, kind Kind, id string) (Record, error)
+	// GetByUnique returns the record of (company, kind) whose Unique is unique.
+	GetByUnique(ctx context.Context, company string, kind Kind, unique string) (Record, error)
+	// List returns records ordered by ID (ascending).
+	List(ctx context.Context, q ListQuery) ([]Record, error)
+	// Put inserts or replaces the record (company, kind, id).
+	Put(ctx context.Context, r Record) error
+	// Insert adds the record and fails with Conflict (field "id") when
+	// (company, kind, id) already exists. In PostgreSQL a concurrent Insert of the
+	// same key waits for the first transaction and then fails.
+	Insert(ctx context.Context, r Record) error
+	// Delete removes the record; deleting a missing record is NotFound.
+	Delete(ctx context.Context, company string, kind Kind, id string) error
+	// AppendEvent adds e to the log and returns its Seq. e.Company, e.ID, e.Type
+	// and e.Time are required.
+	AppendEvent(ctx context.Context, e eventlog.Event) (int64, error)
+	// Events calls fn for each event selected by f, in f's order, streaming (an
+	// implementation must not load all matching events into memory at once when
+	// Limit is 0). fn returning an error stops the scan with that error.
+	Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error
+	// CountEvents returns how many events f selects (After and Limit ignored).
+	CountEvents(ctx context.Context, f eventlog.Filter) (int64, error)
+}
+
+// ListQuery selects records of one kind.
+type ListQuery struct {
+	Company string // required unless AllCompanies
+	Kind    Kind   // required
+	// AllCompanies lists across every tenant. Only background jobs (the
+	// subscription tick, the notification dispatcher) may use it; never with
+	// user input.
+	AllCompanies bool
+	Parent       string // when set, only records with this Parent
+	AfterID      string // when set, only IDs > AfterID (paging)
+	Limit        int    // 0 means no limit
+}
+
+// Errors shared by stores.
+var (
+	// ErrReadOnly is returned by writes inside View.
+	ErrReadOnly = &license.Error{Code: license.Internal, Message: "write in a read-only transaction"}
+)
+
+// NotFound returns the error stores give for a missing record.
+func NotFound(kind Kind, id string) error {
+	return license.Errorf(license.NotFound, "id", "no %s with id %q", kind, id)
+}
+
+// Exists returns the error Insert gives for an existing (company, kind, id).
+func Exists(kind Kind, id string) error {
+	return license.Errorf(license.Conflict, "id", "a %s with id %q already exists", kind, id)
+}
+
+// UniqueConflict returns the error stores give for a Unique clash.
+func UniqueConflict(kind Kind, unique string) error {
+	return license.Errorf(license.Conflict, "unique", "a %s named %q already exists", kind, unique)
+}
+
+// CheckRecord validates the identifying fields of r before a Put.
+func CheckRecord(r Record) error {
+	switch {
+	case r.Company == "":
+		return license.Errorf(license.Internal, "company", "storage: record without company")
+	case r.Kind == "" || len(r.Kind) > 64:
+		return license.Errorf(license.Internal, "kind", "storage: record kind %q is empty or longer than 64 bytes", r.Kind)
+	case r.ID == "":
+		return license.Errorf(license.Internal, "id", "storage: record without id")
+	case !json.Valid(r.Data):
+		return license.Errorf(license.Internal, "data", "storage: record %s/%s data is not valid JSON", r.Kind, r.ID)
+	}
+	return nil
+}
+
+// Load reads record (company, kind, id) into a value of type T.
+func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate bool) (T, Record, error) {
+	var v T
+	var r Record
+	var err error
+	if forUpdate {
+		r, err = tx.GetForUpdate(ctx, company, kind, id)
+	} else {
+		r, err = tx.Get(ctx, company, kind, id)
+	}
+	if err != nil {
+		return v, r, err
+	}
+	if err := json.Unmarshal(r.Data, &v); err != nil {
+		return v, r, license.Wrap(license.Internal, err, "storage: decode %s %s", kind, id)
+	}
+	return v, r, nil
+}
+
+// Save marshals v as JSON into r.Data and puts r.
+func Save(ctx context.Context, tx Tx, r Record, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return license.Wrap(license.Internal, err, "storage: encode %s %s", r.Kind, r.ID)
+	}
+	r.Data = b
+	return tx.Put(ctx, r)
+}
+
+// ListOf lists records of q and decodes each into T, in ID order.
+func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
+	recs, err := tx.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(recs))
+	for _, r := range recs {
+		var v T
+		if err := json.Unmarshal(r.Data, &v); err != nil {
+			return nil, license.Wrap(license.Internal, err, "storage: decode %s %s", r.Kind, r.ID)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// IsNotFound reports whether err is a NotFound license.Error.
+func IsNotFound(err error) bool { return errors.Is(err, license.ErrNotFound) }
