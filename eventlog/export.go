@@ -1,0 +1,99 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+
+	"github.com/licensekit/licensekit/license"
+)
+
+// ExportMode chooses what Export writes.
+type ExportMode string
+
+// Export modes, as the MSP portal's grid actions name them.
+const (
+	// CurrentView exports the chosen columns, in their order, with the search,
+	// type filter and sort of the Request (every matching event, not one page).
+	CurrentView ExportMode = "current_view"
+	// OriginalData exports every column of every event of the company, in time
+	// order, ignoring the Request.
+	OriginalData ExportMode = "original_data"
+)
+
+// dangerous are the first characters that make a spreadsheet treat a cell as a
+// formula (or, for tab and carriage return, that some spreadsheets strip
+// before doing so).
+func dangerous(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
+}
+
+// NeutraliseCell returns s with a leading single quote when it starts with =, +,
+// -, @, tab or carriage return, so that a spreadsheet opening an exported file
+// shows the text instead of evaluating it as a formula. Other cells are
+// returned unchanged. Every exporter (CSV here, XLSX elsewhere) uses it.
+func NeutraliseCell(s string) string {
+	if s != "" && dangerous(s[0]) {
+		return "'" + s
+	}
+	return s
+}
+
+// Export writes the event log of actor's company as CSV to w: a header row of
+// column titles, then one row per event, every cell passed through
+// NeutraliseCell. Rows are written as the reader yields them, through a
+// buffered csv.Writer, so memory stays flat however many events there are (as
+// long as the reader streams).
+//
+// Errors: invalid (actor, mode, request), the reader's errors, and w's errors.
+func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode, req Request, w io.Writer) error {
+	if err := actor.Check(); err != nil {
+		return err
+	}
+	switch mode {
+	case CurrentView:
+		req.Cursor, req.Limit = "", 0
+	case OriginalData:
+		req = Request{Columns: AllColumns}
+	default:
+		return license.Errorf(license.Invalid, "mode", "unknown export mode %q: use current_view or original_data", mode)
+	}
+	v, err := req.validate(actor.Company)
+	if err != nil {
+		return err
+	}
+	v.filter.Limit = 0
+	cw := csv.NewWriter(w)
+	rec := make([]string, 0, len(v.columns))
+	for _, c := range v.columns {
+		rec = append(rec, NeutraliseCell(c.Title()))
+	}
+	if err := cw.Write(rec); err != nil {
+		return license.Wrap(license.Internal, err, "eventlog: write CSV header")
+	}
+	err = r.Events(ctx, v.filter, func(e Event) error {
+		if e.Company != actor.Company || !v.matches(e) {
+			return nil
+		}
+		rec = v.row(e, rec)
+		for i := range rec {
+			rec[i] = NeutraliseCell(rec[i])
+		}
+		if err := cw.Write(rec); err != nil {
+			return license.Wrap(license.Internal, err, "eventlog: write CSV row")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return license.Wrap(license.Internal, err, "eventlog: write CSV")
+	}
+	return nil
+}
