@@ -1,0 +1,534 @@
+package pool
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// Allocation is licenses of a pool held by one consumer (or an unmanaged amount).
+type Allocation struct {
+	ID          string    `json:"id"` // AllocationID(pool, key)
+	Pool        string    `json:"pool"`
+	Key         string    `json:"key"` // consumer key; "unmanaged:<id>" for unmanaged amounts
+	Consumer    Consumer  `json:"consumer"`
+	Units       int64     `json:"units"`
+	Automatic   bool      `json:"automatic"`
+	Rule        Rule      `json:"rule,omitempty"`     // the rule that allocated it (automatic only)
+	Software    string    `json:"software,omitempty"` // the software that triggered it
+	Installs    []string  `json:"installs,omitempty"` // assets where the software was found (inventory rule)
+	Covers      []string  `json:"covers,omitempty"`   // assets covered (named user)
+	AllocatedAt time.Time `json:"allocated_at"`
+	By          string    `json:"by"`
+}
+
+// Unmanaged reports whether the allocation has no related item.
+func (a Allocation) Unmanaged() bool { return a.Consumer.empty() }
+
+func (c Consumer) empty() bool { return c.User == "" && c.Asset == "" && c.Server == "" }
+
+// Lease is a concurrent-user seat held while its heartbeat keeps it alive.
+type Lease struct {
+	ID        string        `json:"id"`
+	Pool      string        `json:"pool"`
+	User      string        `json:"user"`
+	Acquired  time.Time     `json:"acquired"`
+	Heartbeat time.Time     `json:"heartbeat"`
+	TTL       time.Duration `json:"ttl"`
+	ExpiresAt time.Time     `json:"expires_at"`
+	By        string        `json:"by"`
+}
+
+// Live reports whether the lease still holds its seat at now.
+func (l Lease) Live(now time.Time) bool { return now.Before(l.ExpiresAt) }
+
+// AllocateRequest asks for a manual allocation.
+type AllocateRequest struct {
+	// Consumer is the user or asset to allocate to. Leave it empty and set Amount
+	// for an unmanaged allocation with no related item.
+	Consumer Consumer
+	// Amount is the allocated amount of an unmanaged allocation (1..MaxCount);
+	// it must be 0 when Consumer is set (the metric decides the units).
+	Amount int64
+	// Software, when set, must be granted by the pool.
+	Software string
+	// FromForm marks an allocation made from an asset or user form; pools with
+	// FormAllocations off refuse it with Forbidden.
+	FromForm bool
+	// IdempotencyKey, when set, makes a retry return the first result.
+	IdempotencyKey string
+}
+
+// Allocate allocates licenses of pool poolID manually, under the pool's metric
+// (see DemandOf). Concurrent-user pools use AcquireLease instead. Appends
+// pool.allocated.
+//
+// Errors: Invalid (consumer.*, amount, metric, software), NotFound, Forbidden
+// (role; or form allocations disabled, field "form_allocations"), Conflict (pool
+// not active; consumer already holds an allocation, field "consumer"),
+// RestrictionFailed (field names the restriction), InsufficientLicenses (none
+// free or shortfall), Quarantined (only quarantined licenses remain).
+func (s *Service) Allocate(ctx context.Context, a license.Actor, poolID string, req AllocateRequest) (Allocation, error) {
+	if err := checkEditor(a); err != nil {
+		return Allocation{}, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return Allocation{}, err
+	}
+	if err := req.check(); err != nil {
+		return Allocation{}, err
+	}
+	now := s.now()
+	var out Allocation
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.allocate:"+poolID, req.IdempotencyKey, req, now, func() (Allocation, error) {
+			return AllocateIn(ctx, tx, a, poolID, req, now)
+		})
+		return err
+	})
+	return out, err
+}
+
+func (req AllocateRequest) check() error {
+	if req.Consumer.empty() {
+		if req.Amount < 1 || req.Amount > MaxCount {
+			return license.Errorf(license.Invalid, "amount", "an unmanaged allocation needs an allocated amount between 1 and %d (or name a user or asset)", MaxCount)
+		}
+	} else if req.Amount != 0 {
+		return license.Errorf(license.Invalid, "amount", "the allocated amount is only for unmanaged allocations; the pool's metric decides the units for a user or asset")
+	}
+	for _, f := range []struct{ field, v string }{
+		{"consumer.user", req.Consumer.User}, {"consumer.asset", req.Consumer.Asset}, {"consumer.server", req.Consumer.Server},
+		{"software", req.Software},
+	} {
+		if err := checkText(f.field, f.v, MaxTextLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AllocateIn is Allocate inside a caller's transaction tx at time now (for
+// front ends that validate and allocate in one transaction). It validates
+// everything Allocate does except the actor's role and the idempotency key.
+func AllocateIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req AllocateRequest, now time.Time) (Allocation, error) {
+	if err := req.check(); err != nil {
+		return Allocation{}, err
+	}
+	p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+	if err != nil {
+		return Allocation{}, err
+	}
+	if req.FromForm && !p.FormAllocations {
+		return Allocation{}, license.Errorf(license.Forbidden, "form_allocations", "pool %q does not allow allocations from the asset or user form", p.Name)
+	}
+	if p.Metric == license.ConcurrentUser {
+		return Allocation{}, license.Errorf(license.Invalid, "metric", "pool %q is licensed by concurrent users: acquire a lease instead of allocating", p.Name)
+	}
+	var d Demand
+	if req.Consumer.empty() {
+		if err := CheckUsable(p, req.Consumer, req.Software); err != nil && !isCode(err, license.RestrictionFailed) {
+			return Allocation{}, err
+		}
+		d = Demand{Key: "unmanaged:" + license.NewID(), Units: req.Amount}
+	} else {
+		if err := CheckUsable(p, req.Consumer, req.Software); err != nil {
+			return Allocation{}, err
+		}
+		if d, err = DemandOf(p.Metric, req.Consumer); err != nil {
+			return Allocation{}, err
+		}
+	}
+	al := Allocation{
+		ID: AllocationID(p.ID, d.Key), Pool: p.ID, Key: d.Key, Consumer: req.Consumer, Units: d.Units,
+		Software: req.Software, AllocatedAt: now, By: a.Email,
+	}
+	if p.Metric == license.NamedUser && req.Consumer.Asset != "" {
+		al.Covers = cleanList(append([]string{req.Consumer.Asset}, req.Consumer.UserAssets...))
+	}
+	if err := allocateInto(ctx, tx, a, p, rec, al, now); err != nil {
+		return Allocation{}, err
+	}
+	return al, nil
+}
+
+// allocateInto checks capacity, inserts al and updates p's counters and event log.
+func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, rec storage.Record, al Allocation, now time.Time) error {
+	if _, err := tx.Get(ctx, a.Company, KindAllocation, al.ID); err == nil {
+		return license.Errorf(license.Conflict, "consumer", "%s already holds a license from pool %q", al.Key, p.Name)
+	} else if !storage.IsNotFound(err) {
+		return err
+	}
+	pruneQuarantine(p, now)
+	c, err := countsAt(ctx, tx, p, now)
+	if err != nil {
+		return err
+	}
+	if err := CheckCapacity(c, al.Units); err != nil {
+		return err
+	}
+	if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindAllocation, ID: al.ID, Parent: p.ID}, al); err != nil {
+		return err
+	}
+	if al.Automatic {
+		p.AllocatedAuto += al.Units
+	} else {
+		p.AllocatedManual += al.Units
+	}
+	if err := storage.Save(ctx, tx, rec, p); err != nil {
+		return err
+	}
+	return appendEvent(ctx, tx, a, now, EventAllocated, p.ID, al.Units, map[string]any{
+		"allocation": al.ID, "key": al.Key, "automatic": al.Automatic, "rule": al.Rule, "software": al.Software,
+	})
+}
+
+func insertJSON(ctx context.Context, tx storage.Tx, r storage.Record, v any) error {
+	r.Data = mustJSON(v)
+	return tx.Insert(ctx, r)
+}
+
+// pruneQuarantine drops quarantine entries that have ended (they no longer count).
+func pruneQuarantine(p *Pool, now time.Time) {
+	p.Quarantine = slices.DeleteFunc(p.Quarantine, func(e QuarantineEntry) bool { return !now.Before(e.Until) })
+}
+
+// Release is the result of releasing an allocation.
+type Release struct {
+	Allocation  Allocation `json:"allocation"`
+	Quarantined int64      `json:"quarantined"`     // units put in quarantine (0 when the minimum allocation time has passed)
+	Until       time.Time  `json:"until,omitempty"` // end of the quarantine
+}
+
+// Release releases allocation allocationID of pool poolID. Released before the
+// pool's minimum allocation time has passed since the allocation, its licenses
+// go into quarantine until it has. Appends pool.released (and pool.quarantined).
+//
+// Errors: Invalid, NotFound (pool or allocation), Forbidden.
+func (s *Service) Release(ctx context.Context, a license.Actor, poolID, allocationID string) (Release, error) {
+	if err := checkEditor(a); err != nil {
+		return Release{}, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return Release{}, err
+	}
+	if allocationID == "" || len(allocationID) > 64 {
+		return Release{}, license.Errorf(license.Invalid, "allocation", "allocation id is required")
+	}
+	now := s.now()
+	var out Release
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		if err != nil {
+			return err
+		}
+		al, _, err := storage.Load[Allocation](ctx, tx, a.Company, KindAllocation, allocationID, true)
+		if err != nil || al.Pool != poolID {
+			if err == nil || storage.IsNotFound(err) {
+				return license.Errorf(license.NotFound, "allocation", "pool has no allocation %q", allocationID)
+			}
+			return err
+		}
+		out, err = releaseFrom(ctx, tx, a, p, rec, al, now, "manual")
+		return err
+	})
+	return out, err
+}
+
+// QuarantineUntil returns when licenses of an allocation made at allocated are
+// out of quarantine under a minimum allocation time of days (calendar days).
+func QuarantineUntil(allocated time.Time, days int) time.Time {
+	return allocated.UTC().AddDate(0, 0, days)
+}
+
+func releaseFrom(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, rec storage.Record, al Allocation, now time.Time, reason string) (Release, error) {
+	if err := tx.Delete(ctx, a.Company, KindAllocation, al.ID); err != nil {
+		return Release{}, err
+	}
+	if al.Automatic {
+		p.AllocatedAuto -= al.Units
+	} else {
+		p.AllocatedManual -= al.Units
+	}
+	pruneQuarantine(p, now)
+	out := Release{Allocation: al}
+	if until := QuarantineUntil(al.AllocatedAt, p.MinAllocationDays); now.Before(until) {
+		p.Quarantine = append(p.Quarantine, QuarantineEntry{Allocation: al.ID, Consumer: al.Key, Units: al.Units, Until: until})
+		out.Quarantined, out.Until = al.Units, until
+	}
+	if err := storage.Save(ctx, tx, rec, p); err != nil {
+		return Release{}, err
+	}
+	if err := appendEvent(ctx, tx, a, now, EventReleased, p.ID, al.Units, map[string]any{"allocation": al.ID, "key": al.Key, "reason": reason}); err != nil {
+		return Release{}, err
+	}
+	if out.Quarantined > 0 {
+		if err := appendEvent(ctx, tx, a, now, EventQuarantined, p.ID, out.Quarantined, map[string]any{"allocation": al.ID, "until": out.Until}); err != nil {
+			return Release{}, err
+		}
+	}
+	return out, nil
+}
+
+// Allocations lists the allocations of pool poolID in ID order.
+//
+// Errors: Invalid, NotFound.
+func (s *Service) Allocations(ctx context.Context, a license.Actor, poolID string) ([]Allocation, error) {
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return nil, err
+	}
+	var out []Allocation
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		if _, _, err := loadPool(ctx, tx, a.Company, poolID, false); err != nil {
+			return err
+		}
+		var err error
+		out, err = storage.ListOf[Allocation](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindAllocation, Parent: poolID})
+		return err
+	})
+	return out, err
+}
+
+// LeaseRequest asks for a concurrent-user seat.
+type LeaseRequest struct {
+	Consumer Consumer // User is required; other attributes feed the restrictions
+	FromForm bool
+}
+
+// AcquireLease takes a seat of concurrent-user pool poolID for the consumer's
+// user, valid for the pool's LeaseTTL and renewed by Heartbeat. Leases whose
+// heartbeat lapsed are culled first and free their seat (pool.lease_expired). A
+// user who already holds a live lease gets it renewed. Appends
+// pool.lease_acquired.
+//
+// Errors: Invalid (consumer.user, metric), NotFound, Forbidden, Conflict (pool
+// not active), RestrictionFailed, InsufficientLicenses, Quarantined.
+func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID string, req LeaseRequest) (Lease, error) {
+	if err := checkEditor(a); err != nil {
+		return Lease{}, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return Lease{}, err
+	}
+	if err := checkText("consumer.user", req.Consumer.User, MaxTextLength); err != nil {
+		return Lease{}, err
+	}
+	now := s.now()
+	var out Lease
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		if err != nil {
+			return err
+		}
+		if p.Metric != license.ConcurrentUser {
+			return license.Errorf(license.Invalid, "metric", "pool %q is licensed by %s, not concurrent users: allocate instead", p.Name, p.Metric)
+		}
+		if req.FromForm && !p.FormAllocations {
+			return license.Errorf(license.Forbidden, "form_allocations", "pool %q does not allow allocations from the asset or user form", p.Name)
+		}
+		if err := CheckUsable(p, req.Consumer, ""); err != nil {
+			return err
+		}
+		d, err := DemandOf(p.Metric, req.Consumer)
+		if err != nil {
+			return err
+		}
+		if _, err := cullLeases(ctx, tx, a, p, now); err != nil {
+			return err
+		}
+		id := AllocationID(p.ID, "lease:"+d.Key)
+		if l, lrec, err := storage.Load[Lease](ctx, tx, a.Company, KindLease, id, true); err == nil {
+			l.Heartbeat, l.ExpiresAt = now, now.Add(l.TTL)
+			if err := storage.Save(ctx, tx, lrec, l); err != nil {
+				return err
+			}
+			if err := storage.Save(ctx, tx, rec, p); err != nil {
+				return err
+			}
+			out = l
+			return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, p.ID, 0, map[string]any{"lease": l.ID, "user": l.User})
+		} else if !storage.IsNotFound(err) {
+			return err
+		}
+		pruneQuarantine(p, now)
+		c, err := countsAt(ctx, tx, p, now)
+		if err != nil {
+			return err
+		}
+		if err := CheckCapacity(c, 1); err != nil {
+			return err
+		}
+		l := Lease{ID: id, Pool: p.ID, User: req.Consumer.User, Acquired: now, Heartbeat: now, TTL: p.LeaseTTL, ExpiresAt: now.Add(p.LeaseTTL), By: a.Email}
+		if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindLease, ID: l.ID, Parent: p.ID}, l); err != nil {
+			return err
+		}
+		p.Leases++
+		if err := storage.Save(ctx, tx, rec, p); err != nil {
+			return err
+		}
+		out = l
+		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+	})
+	return out, err
+}
+
+// cullLeases deletes p's lapsed leases, updating p.Leases (p is saved by the caller).
+func cullLeases(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, now time.Time) (int64, error) {
+	if p.Leases == 0 {
+		return 0, nil
+	}
+	ls, err := storage.ListOf[Lease](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindLease, Parent: p.ID})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range ls {
+		if l.Live(now) {
+			continue
+		}
+		if err := tx.Delete(ctx, a.Company, KindLease, l.ID); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	if n > 0 {
+		p.Leases -= n
+		if err := appendEvent(ctx, tx, a, now, EventLeaseExpired, p.ID, n, nil); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// Heartbeat renews lease leaseID of pool poolID for another TTL. Appends
+// pool.lease_heartbeat.
+//
+// Errors: Invalid, NotFound (pool or lease), Forbidden, Expired (the heartbeat
+// lapsed: the seat is free; acquire again).
+func (s *Service) Heartbeat(ctx context.Context, a license.Actor, poolID, leaseID string) (Lease, error) {
+	if err := checkEditor(a); err != nil {
+		return Lease{}, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return Lease{}, err
+	}
+	now := s.now()
+	var out Lease
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		l, lrec, err := loadLease(ctx, tx, a, poolID, leaseID)
+		if err != nil {
+			return err
+		}
+		if !l.Live(now) {
+			return license.Errorf(license.Expired, "lease", "lease %q lapsed at %s: acquire a new one", l.ID, l.ExpiresAt.Format(time.RFC3339))
+		}
+		l.Heartbeat, l.ExpiresAt = now, now.Add(l.TTL)
+		if err := storage.Save(ctx, tx, lrec, l); err != nil {
+			return err
+		}
+		out = l
+		return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, poolID, 0, map[string]any{"lease": l.ID, "user": l.User})
+	})
+	return out, err
+}
+
+func loadLease(ctx context.Context, tx storage.Tx, a license.Actor, poolID, leaseID string) (Lease, storage.Record, error) {
+	if leaseID == "" || len(leaseID) > 64 {
+		return Lease{}, storage.Record{}, license.Errorf(license.Invalid, "lease", "lease id is required")
+	}
+	l, rec, err := storage.Load[Lease](ctx, tx, a.Company, KindLease, leaseID, true)
+	if err != nil || l.Pool != poolID {
+		if err == nil || storage.IsNotFound(err) {
+			return Lease{}, rec, license.Errorf(license.NotFound, "lease", "pool has no lease %q", leaseID)
+		}
+		return Lease{}, rec, err
+	}
+	return l, rec, nil
+}
+
+// ReleaseLease gives back a concurrent-user seat. Leases are not quarantined.
+// Appends pool.lease_released.
+//
+// Errors: Invalid, NotFound (pool or lease), Forbidden.
+func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, leaseID string) error {
+	if err := checkEditor(a); err != nil {
+		return err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		if err != nil {
+			return err
+		}
+		l, _, err := loadLease(ctx, tx, a, poolID, leaseID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(ctx, a.Company, KindLease, l.ID); err != nil {
+			return err
+		}
+		p.Leases--
+		if err := storage.Save(ctx, tx, rec, p); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, a, now, EventLeaseReleased, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+	})
+}
+
+// CullLeases deletes the pool's leases whose heartbeat lapsed and returns how
+// many seats it freed. Appends pool.lease_expired when any.
+//
+// Errors: Invalid, NotFound, Forbidden.
+func (s *Service) CullLeases(ctx context.Context, a license.Actor, poolID string) (int64, error) {
+	if err := checkEditor(a); err != nil {
+		return 0, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var n int64
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		if err != nil {
+			return err
+		}
+		if n, err = cullLeases(ctx, tx, a, p, now); err != nil || n == 0 {
+			return err
+		}
+		return storage.Save(ctx, tx, rec, p)
+	})
+	return n, err
+}
+
+// Leases lists the pool's lease records (lapsed ones included until culled).
+//
+// Errors: Invalid, NotFound.
+func (s *Service) Leases(ctx context.Context, a license.Actor, poolID string) ([]Lease, error) {
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return nil, err
+	}
+	var out []Lease
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		if _, _, err := loadPool(ctx, tx, a.Company, poolID, false); err != nil {
+			return err
+		}
+		var err error
+		out, err = storage.ListOf[Lease](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindLease, Parent: poolID})
+		return err
+	})
+	return out, err
+}
