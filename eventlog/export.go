@@ -83,6 +83,15 @@ func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode,
 		for i := range rec {
 			rec[i] = NeutraliseCell(rec[i])
 		}
+		if len(rec) == 1 && rec[0] == "" {
+			// encoding/csv writes a lone empty field as an empty line, which
+			// readers skip; write it quoted so the row survives.
+			cw.Flush()
+			if _, err := io.WriteString(w, "\"\"\n"); err != nil {
+				return license.Wrap(license.Internal, err, "eventlog: write CSV row")
+			}
+			return nil
+		}
 		if err := cw.Write(rec); err != nil {
 			return license.Wrap(license.Internal, err, "eventlog: write CSV row")
 		}
