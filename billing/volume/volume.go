@@ -171,7 +171,7 @@ type Seats struct {
 type Onboarding struct {
 	LegalName string
 	// Allocations lists at least one license with the customer's seats on it
-	// (0 seats onboards the customer without users yet).
+	// (0 seats lists the customer on the license page without users yet).
 	Allocations    []Seats
 	IdempotencyKey string
 }
@@ -204,7 +204,7 @@ func (s *Service) Onboard(ctx context.Context, actor license.Actor, in Onboardin
 				return Customer{}, err
 			}
 			c := Customer{ID: license.NewID(), Company: actor.Company, LegalName: name, CreatedAt: now, UpdatedAt: now}
-			if err := reallocate(ctx, tx, actor.Company, &c, in.Allocations); err != nil {
+			if err := reallocate(ctx, tx, actor.Company, &c, in.Allocations, true); err != nil {
 				return Customer{}, err
 			}
 			if err := putCustomer(ctx, tx, c, true); err != nil {
@@ -267,7 +267,7 @@ func (s *Service) Edit(ctx context.Context, actor license.Actor, id string, e Ed
 		if name != "" {
 			c.LegalName = name
 		}
-		if err := reallocate(ctx, tx, actor.Company, &c, e.Allocations); err != nil {
+		if err := reallocate(ctx, tx, actor.Company, &c, e.Allocations, false); err != nil {
 			return err
 		}
 		c.UpdatedAt = now
@@ -359,8 +359,11 @@ func (s *Service) ReportUsage(ctx context.Context, actor license.Actor, id, lice
 }
 
 // reallocate sets c's seats on each license of want, checking and updating the
-// licenses (loaded for update, in ID order). Pure decisions; writes licenses.
-func reallocate(ctx context.Context, tx storage.Tx, company string, c *Customer, want []Seats) error {
+// licenses (loaded for update, in ID order). A 0 for a license the customer
+// holds removes the allocation; keepZero (onboarding) records a 0-seat
+// allocation for a license it does not hold yet, so that the customer is listed
+// on that license's page.
+func reallocate(ctx context.Context, tx storage.Tx, company string, c *Customer, want []Seats, keepZero bool) error {
 	order := slices.Clone(want)
 	slices.SortFunc(order, func(a, b Seats) int { return strings.Compare(a.License, b.License) })
 	for _, w := range order {
@@ -374,7 +377,7 @@ func reallocate(ctx context.Context, tx storage.Tx, company string, c *Customer,
 			return err
 		}
 		old, had := c.allocation(w.License)
-		if w.Seats == old.Seats && (had || w.Seats == 0) {
+		if (had && w.Seats == old.Seats && w.Seats != 0) || (!had && w.Seats == 0 && !keepZero) {
 			continue
 		}
 		if w.Seats < old.Seats && w.Seats < old.Usage {
