@@ -1,0 +1,172 @@
+package http_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/license"
+)
+
+type openAPIDoc struct {
+	Paths map[string]map[string]struct {
+		Parameters []struct {
+			Name string `json:"name"`
+			In   string `json:"in"`
+		} `json:"parameters"`
+		Security *[]any `json:"security"`
+	} `json:"paths"`
+}
+
+var docParam = regexp.MustCompile(`\{[^}]+\}`)
+
+func TestOpenAPIDocumentsEveryRouteAndEveryDocumentedRouteAnswers(t *testing.T) {
+	f := newFixture(t)
+	r := f.ok(200, "GET", "/openapi.json", "", nil, nil)
+	var doc openAPIDoc
+	r.json(t, &doc)
+
+	routes := f.h.Routes()
+	require.NotEmpty(t, routes)
+	for _, rt := range routes {
+		p := strings.TrimSuffix(rt.Path, "{$}")
+		p = regexp.MustCompile(`\.\.\.\}`).ReplaceAllString(p, "}")
+		ops, ok := doc.Paths[p]
+		require.True(t, ok, "route %s %s missing from /openapi.json", rt.Method, rt.Path)
+		_, ok = ops[strings.ToLower(rt.Method)]
+		require.True(t, ok, "route %s %s missing from /openapi.json", rt.Method, rt.Path)
+	}
+	n := 0
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			n++
+			method := strings.ToUpper(m)
+			path := docParam.ReplaceAllString(p, "x0")
+			req := httptest.NewRequest(method, path, nil)
+			assert.True(t, f.h.Matches(req), "documented %s %s has no route", method, p)
+			res := f.do(method, path, f.owner, nil)
+			assert.NotEqual(t, http.StatusMethodNotAllowed, res.status, "%s %s", method, p)
+			assert.Less(t, res.status, 500, "%s %s: %s", method, p, res.body)
+			if res.status == 404 {
+				// A 404 must come from the domain (no such resource), not the mux.
+				assert.NotContains(t, string(res.body), "no route for", "%s %s", method, p)
+			}
+		}
+	}
+	assert.Equal(t, len(routes), n, "documented operations vs routes")
+}
+
+func TestHandlerMountsUnderAPrefix(t *testing.T) {
+	f := newFixture(t)
+	mux := http.NewServeMux()
+	mux.Handle("/api/", http.StripPrefix("/api", f.h))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/sites", nil)
+	req.Header.Set("Authorization", "Bearer "+f.owner)
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
+	var sites []lkhttp.SiteView
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&sites))
+	assert.Empty(t, sites)
+}
+
+func TestStatusOfEveryCode(t *testing.T) {
+	want := map[license.Code]int{
+		license.Invalid: 400, license.Unauthenticated: 401, license.Forbidden: 403, license.NotFound: 404,
+		license.Conflict: 409, license.InsufficientLicenses: 409, license.BelowEnrolled: 409,
+		license.Quarantined: 409, license.RestrictionFailed: 409, license.Expired: 409,
+		license.CurrencyMismatch: 422, license.RateLimited: 429, license.Unavailable: 503,
+		license.Internal: 500, "something_new": 500,
+	}
+	for code, status := range want {
+		assert.Equal(t, status, lkhttp.StatusOf(code), string(code))
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	f := newFixture(t)
+	s := f.site("North", ptr[int64](10))
+	path := "/v1/sites/" + s.ID + "/purchase"
+
+	r := f.do("POST", path, f.owner, `{"quantity": 5`)
+	assert.Equal(t, 400, r.status)
+	assert.Equal(t, "invalid", r.errCode(t))
+
+	r = f.do("POST", path, f.owner, `{"quantity": 5, "price": 1}`)
+	assert.Equal(t, 400, r.status, string(r.body))
+	assert.Contains(t, string(r.body), `"field":"price"`)
+
+	r = f.do("POST", path, f.owner, `{"quantity": "five"}`)
+	assert.Equal(t, 400, r.status)
+	assert.Contains(t, string(r.body), `"field":"quantity"`)
+
+	r = f.do("POST", path, f.owner, `{"quantity": 5} {"quantity": 6}`)
+	assert.Equal(t, 400, r.status)
+
+	r = f.do("POST", path, f.owner, "")
+	assert.Equal(t, 400, r.status)
+
+	big := `{"quantity": 5, "x": "` + strings.Repeat("a", 70<<10) + `"}`
+	r = f.do("POST", path, f.owner, big)
+	assert.Equal(t, 413, r.status, string(r.body))
+	assert.Equal(t, "too_large", r.errCode(t))
+
+	r = f.do("DELETE", path, f.owner, nil)
+	assert.Equal(t, 405, r.status)
+	assert.Equal(t, "method_not_allowed", r.errCode(t))
+	assert.Contains(t, r.header.Get("Allow"), "POST")
+
+	r = f.do("GET", "/v1/nothing-here", f.owner, nil)
+	assert.Equal(t, 404, r.status)
+	assert.Equal(t, "not_found", r.errCode(t))
+
+	r = f.do("POST", path, "", `{"quantity": 5}`)
+	assert.Equal(t, 401, r.status)
+	assert.Equal(t, "unauthenticated", r.errCode(t))
+	r = f.do("POST", path, "lk_not-a-real-key", `{"quantity": 5}`)
+	assert.Equal(t, 401, r.status)
+
+	r = f.do("POST", path, f.owner, `{"quantity": 5}`, "Content-Type", "text/plain")
+	assert.Equal(t, 415, r.status)
+
+	// Nothing above changed the site.
+	var got lkhttp.SiteView
+	f.ok(200, "GET", "/v1/sites/"+s.ID, f.owner, nil, &got)
+	assert.Equal(t, int64(10), *got.Licenses)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	f := newFixture(t)
+	var h lkhttp.Health
+	f.ok(200, "GET", "/healthz", "", nil, &h)
+	assert.Equal(t, "ok", h.Status)
+	f.ok(200, "GET", "/readyz", "", nil, &h)
+	assert.Equal(t, "ready", h.Status)
+	require.NoError(t, f.store.Close())
+	r := f.do("GET", "/readyz", "", nil)
+	// A closed memory store may still answer Ping; either way the answer is JSON.
+	assert.Contains(t, []int{200, 503}, r.status)
+}
+
+func TestRequestIDAndLogsWithoutSecrets(t *testing.T) {
+	f := newFixture(t)
+	r := f.do("GET", "/v1/sites", f.owner, nil, "X-Request-Id", "abc-123")
+	assert.Equal(t, "abc-123", r.header.Get("X-Request-Id"))
+	r = f.do("GET", "/v1/sites", f.owner, nil, "X-Request-Id", "bad id with spaces")
+	assert.NotEqual(t, "bad id with spaces", r.header.Get("X-Request-Id"))
+	assert.Regexp(t, `^[0-9a-f]{24}$`, r.header.Get("X-Request-Id"))
+	logs := f.logs.String()
+	assert.Contains(t, logs, `"request_id":"abc-123"`)
+	assert.NotContains(t, logs, f.owner)
+	assert.NotContains(t, logs, "Bearer")
+}

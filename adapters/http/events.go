@@ -1,0 +1,174 @@
+package http
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+var eventQueryParams = []Param{
+	{Name: "search", Description: "keep events whose visible columns contain this text (case-insensitive)"},
+	{Name: "types", Description: "comma-separated event types to keep"},
+	{Name: "columns", Description: "comma-separated visible columns in display order (codes or titles)"},
+	{Name: "sort", Description: "sort column", Enum: columnCodes()},
+	{Name: "desc", Type: "boolean", Description: "sort descending"},
+	{Name: "cursor", Description: "the next cursor of the previous page"},
+	{Name: "limit", Type: "integer", Description: "page size (default 50, at most 1000)"},
+}
+
+func columnCodes() []string {
+	out := make([]string, 0, len(eventlog.AllColumns))
+	for _, c := range eventlog.AllColumns {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+// maxQueryValue bounds every event-log query parameter.
+const maxQueryValue = 4096
+
+// ParseEventQuery turns the query parameters of GET /v1/events into an
+// eventlog.Request. Unknown parameters are refused, as unknown JSON fields are.
+func ParseEventQuery(q url.Values, allowed ...string) (eventlog.Request, error) {
+	var req eventlog.Request
+	known := map[string]bool{"search": true, "types": true, "columns": true, "sort": true, "desc": true, "cursor": true, "limit": true}
+	for _, a := range allowed {
+		known[a] = true
+	}
+	for k, vs := range q {
+		if !known[k] {
+			return req, license.Errorf(license.Invalid, k, "unknown query parameter %q", k)
+		}
+		if len(vs) > 1 {
+			return req, license.Errorf(license.Invalid, k, "give %s once", k)
+		}
+		if len(vs[0]) > maxQueryValue {
+			return req, license.Errorf(license.Invalid, k, "%s is longer than %d bytes", k, maxQueryValue)
+		}
+	}
+	req.Search = q.Get("search")
+	for _, t := range splitList(q.Get("types")) {
+		req.Types = append(req.Types, eventlog.Type(t))
+	}
+	for _, s := range splitList(q.Get("columns")) {
+		c, err := eventlog.ParseColumn(s)
+		if err != nil {
+			return req, err
+		}
+		req.Columns = append(req.Columns, c)
+	}
+	if s := strings.TrimSpace(q.Get("sort")); s != "" {
+		c, err := eventlog.ParseColumn(s)
+		if err != nil {
+			return req, license.Errorf(license.Invalid, "sort", "unknown sort column %q", s)
+		}
+		req.Sort = c
+	}
+	desc, err := queryBool(q.Get("desc"), "desc")
+	if err != nil {
+		return req, err
+	}
+	req.Desc = desc
+	req.Cursor = q.Get("cursor")
+	limit, err := queryInt(q.Get("limit"), "limit", 0)
+	if err != nil {
+		return req, err
+	}
+	if limit < 0 || limit > eventlog.MaxLimit {
+		return req, license.Errorf(license.Invalid, "limit", "limit must be between 1 and %d", eventlog.MaxLimit)
+	}
+	req.Limit = limit
+	return req, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// exportMode reads ?view=current|original.
+func exportMode(v string) (eventlog.ExportMode, error) {
+	switch v {
+	case "", "current", string(eventlog.CurrentView):
+		return eventlog.CurrentView, nil
+	case "original", string(eventlog.OriginalData):
+		return eventlog.OriginalData, nil
+	}
+	return "", license.Errorf(license.Invalid, "view", "view must be current or original")
+}
+
+// lazyWriter sets the CSV headers on the first write, so that an error found
+// before any row is written can still be answered as a JSON error.
+type lazyWriter struct {
+	w        http.ResponseWriter
+	filename string
+	started  bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		l.w.Header().Set("Content-Disposition", `attachment; filename="`+l.filename+`"`)
+		l.w.Header().Set("X-Content-Type-Options", "nosniff")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+func (h *Handler) eventRoutes() []Route {
+	query := withQuery(op("GET", "/v1/events", "events", "Query the event log (search, types, columns, sort, cursor paging)", Manage,
+		func(c *call, _ none) (eventlog.Page, error) {
+			req, err := ParseEventQuery(c.r.URL.Query())
+			if err != nil {
+				return eventlog.Page{}, err
+			}
+			var page eventlog.Page
+			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
+				var err error
+				page, err = eventlog.Query(c.r.Context(), tx, c.actor, req)
+				return err
+			})
+			return page, err
+		}), eventQueryParams...)
+	export := Route{Method: "GET", Path: "/v1/events/export", Tag: "events", Access: Manage,
+		Summary:  "Export the event log as CSV: the current view (columns, search, types, sort) or all original data",
+		Produces: "text/csv", Status: http.StatusOK,
+		Query: append([]Param{{Name: "view", Description: "current (the chosen columns, search and sort) or original (every column of every event)",
+			Enum: []string{"current", "original"}}}, eventQueryParams...),
+		serve: func(c *call) error {
+			q := c.r.URL.Query()
+			req, err := ParseEventQuery(q, "view")
+			if err != nil {
+				return err
+			}
+			mode, err := exportMode(q.Get("view"))
+			if err != nil {
+				return err
+			}
+			name := "event-log-current-view.csv"
+			if mode == eventlog.OriginalData {
+				name = "event-log-original-data.csv"
+			}
+			lw := &lazyWriter{w: c.w, filename: name}
+			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
+				return eventlog.Export(c.r.Context(), tx, c.actor, mode, req, lw)
+			})
+			if err != nil && lw.started {
+				// Headers are gone: log it and cut the stream short.
+				h.cfg.Logger.Error("event export failed mid-stream", "request_id", RequestID(c.r.Context()), "error_code", string(license.ErrorCode(err)))
+				panic(http.ErrAbortHandler)
+			}
+			return err
+		}}
+	return []Route{query, export}
+}

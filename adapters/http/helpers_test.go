@@ -1,0 +1,148 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/memory"
+)
+
+// fixture is an API over a memory store with one company ("acme") and its
+// owner's key, served by an httptest server.
+type fixture struct {
+	t       *testing.T
+	store   storage.Store
+	clock   *license.FakeClock
+	h       *lkhttp.Handler
+	srv     *httptest.Server
+	company string
+	owner   string // API key of the owner
+	logs    *bytes.Buffer
+}
+
+var testStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, store: memory.New(), clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
+	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock,
+		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10})
+	require.NoError(t, err)
+	f.h = h
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	f.company, f.owner = f.newCompany("acme", "ann@acme.example")
+	return f
+}
+
+// newCompany creates a company with an owner and returns its ID and the owner's key.
+func (f *fixture) newCompany(name, email string) (string, string) {
+	f.t.Helper()
+	ctx := context.Background()
+	company := license.NewID()
+	owner := license.Actor{Company: company, Email: email, Role: license.Owner}
+	b := &billing.Service{Store: f.store, Clock: f.clock}
+	_, err := b.CreateCompany(ctx, owner, name)
+	require.NoError(f.t, err)
+	k, err := lkhttp.IssueKey(ctx, f.store, f.clock, company, email, license.Owner, "test", license.SystemEmail)
+	require.NoError(f.t, err)
+	return company, k.Key
+}
+
+// key issues a key of role in the fixture's company.
+func (f *fixture) key(email string, role license.Role) string {
+	f.t.Helper()
+	k, err := lkhttp.IssueKey(context.Background(), f.store, f.clock, f.company, email, role, "", license.SystemEmail)
+	require.NoError(f.t, err)
+	return k.Key
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.body, v), "body: %s", r.body)
+}
+
+func (r resp) errCode(t *testing.T) string {
+	t.Helper()
+	var e lkhttp.ErrorBody
+	require.NoError(t, json.Unmarshal(r.body, &e), "body: %s", r.body)
+	return e.Error.Code
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value (JSON).
+func (f *fixture) do(method, path, key string, body any, headers ...string) resp {
+	f.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(f.t, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, f.srv.URL+path, rd)
+	require.NoError(f.t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := f.srv.Client().Do(req)
+	require.NoError(f.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(f.t, err)
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// ok sends a request and requires the status, decoding the body into out.
+func (f *fixture) ok(status int, method, path, key string, body, out any, headers ...string) resp {
+	f.t.Helper()
+	r := f.do(method, path, key, body, headers...)
+	require.Equal(f.t, status, r.status, "%s %s: %s", method, path, r.body)
+	if out != nil {
+		r.json(f.t, out)
+	}
+	return r
+}
+
+// site creates a monthly-invoice site at 2.50 USD.
+func (f *fixture) site(name string, licenses *int64) lkhttp.SiteView {
+	f.t.Helper()
+	var s lkhttp.SiteView
+	f.ok(201, "POST", "/v1/sites", f.owner, map[string]any{
+		"name": name, "plan": "business", "payment_type": "monthly_invoice", "group": "main",
+		"unit_price": map[string]string{"amount": "2.50", "currency": "USD"}, "licenses": licenses,
+	}, &s)
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,436 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures a Handler. Store is required; every service left nil is
+// built from Store and Clock with its defaults.
+type Config struct {
+	Store  storage.Store
+	Clock  license.Clock // nil: license.SystemClock
+	Logger *slog.Logger  // nil: slog.Default()
+	// MaxBodyBytes limits request bodies (413 beyond); 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	Services
+}
+
+// Handler is the licensekit REST API. It implements net/http.Handler.
+type Handler struct {
+	cfg     Config
+	mux     *http.ServeMux
+	routes  []Route
+	openapi []byte
+}
+
+// New returns the API handler for cfg.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, license.Errorf(license.Invalid, "store", "http: a store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = license.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	cfg.Services.fill(cfg.Store, cfg.Clock)
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h.routes = h.table()
+	for i := range h.routes {
+		rt := &h.routes[i]
+		h.mux.Handle(rt.Method+" "+rt.Path, h.serveRoute(rt))
+	}
+	doc, err := json.MarshalIndent(OpenAPI(h.routes), "", "  ")
+	if err != nil {
+		return nil, license.Wrap(license.Internal, err, "http: build the OpenAPI document")
+	}
+	h.openapi = doc
+	return h, nil
+}
+
+// Routes returns the route table (a copy).
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
+
+// Matches reports whether the mux has a route for r (not a 404 or 405 of the mux).
+func (h *Handler) Matches(r *http.Request) bool {
+	_, pattern := h.mux.Handler(r)
+	return pattern != ""
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 1
+
+// RequestID returns the request id of a request served by a Handler.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// statusWriter records the status written, for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	code   license.Code
+	actor  license.Actor
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP assigns the request id, logs the request (never its Authorization
+// header) and dispatches to the route; the mux's own 404 and 405 answers are
+// rewritten as JSON errors (keeping the Allow header).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := cleanRequestID(r.Header.Get("X-Request-Id"))
+	if id == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.cfg.Logger.Error("panic", "request_id", id, "panic", fmt.Sprint(p))
+			if sw.status == 0 {
+				writeError(sw, license.Errorf(license.Internal, "", "internal error"))
+			}
+		}
+		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
+		if sw.actor.Company != "" {
+			attrs = append(attrs, "company", sw.actor.Company, "actor", sw.actor.Email, "role", string(sw.actor.Role))
+		}
+		if sw.code != "" {
+			attrs = append(attrs, "error_code", string(sw.code))
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		h.cfg.Logger.Log(r.Context(), level, "http request", attrs...)
+	}()
+	handler, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		// The mux would answer 404 or 405 in plain text: find out which, answer JSON.
+		rec := &headerRecorder{header: http.Header{}}
+		handler.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusNotFound
+		}
+		if allow := rec.header.Get("Allow"); allow != "" {
+			sw.Header().Set("Allow", allow)
+		}
+		if status == http.StatusMethodNotAllowed {
+			sw.code = "method_not_allowed"
+			writeProblem(sw, status, "method_not_allowed", fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, rec.header.Get("Allow")), "")
+			return
+		}
+		if status >= 300 && status < 400 {
+			for k, v := range rec.header {
+				sw.Header()[k] = v
+			}
+			sw.WriteHeader(status)
+			return
+		}
+		sw.code = license.NotFound
+		writeProblem(sw, http.StatusNotFound, string(license.NotFound), "no route for "+r.Method+" "+r.URL.Path, "")
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+// headerRecorder captures the mux's own answer (404, 405 or a redirect).
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header { return r.header }
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (r *headerRecorder) WriteHeader(s int) {
+	if r.status == 0 {
+		r.status = s
+	}
+}
+
+// cleanRequestID accepts a caller's X-Request-Id of at most 128 printable,
+// non-space ASCII characters; anything else is replaced.
+func cleanRequestID(s string) string {
+	if s == "" || len(s) > 128 {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return ""
+		}
+	}
+	return s
+}
+
+// StatusOf maps a license.Error code to its HTTP status. It is the one place
+// where that mapping lives:
+//
+//	invalid 400, unauthenticated 401, forbidden 403, not_found 404,
+//	conflict 409, and the state-dependent refusals insufficient_licenses,
+//	below_enrolled, quarantined, restriction_failed and expired 409 (the request
+//	was well formed but the current state of the resource refuses it; it may
+//	succeed after the state changes), currency_mismatch 422 (the request can
+//	never succeed with those resources), rate_limited 429, unavailable 503,
+//	internal and anything unknown 500.
+func StatusOf(code license.Code) int {
+	switch code {
+	case license.Invalid:
+		return http.StatusBadRequest
+	case license.Unauthenticated:
+		return http.StatusUnauthorized
+	case license.Forbidden:
+		return http.StatusForbidden
+	case license.NotFound:
+		return http.StatusNotFound
+	case license.Conflict, license.InsufficientLicenses, license.BelowEnrolled,
+		license.Quarantined, license.RestrictionFailed, license.Expired:
+		return http.StatusConflict
+	case license.CurrencyMismatch:
+		return http.StatusUnprocessableEntity
+	case license.RateLimited:
+		return http.StatusTooManyRequests
+	case license.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error object: a license.Error code (or one of the
+// protocol codes method_not_allowed, too_large, unsupported_media_type), a
+// message a person can act on, and the field at fault when there is one.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// protocolError is an error of the HTTP layer itself with its own status.
+type protocolError struct {
+	status int
+	code   string
+	field  string
+	msg    string
+}
+
+func (e *protocolError) Error() string { return e.msg }
+
+func writeProblem(w http.ResponseWriter, status int, code, msg, field string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: field}})
+}
+
+// writeError writes err as an error response; internal details are not leaked.
+func writeError(w http.ResponseWriter, err error) {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.code = license.Code(pe.code)
+		}
+		writeProblem(w, pe.status, pe.code, pe.msg, pe.field)
+		return
+	}
+	code := license.ErrorCode(err)
+	if sw, ok := w.(*statusWriter); ok {
+		sw.code = code
+	}
+	if code == license.RateLimited {
+		w.Header().Set("Retry-After", "1")
+	}
+	msg := license.ErrorMessage(err)
+	if code == license.Internal {
+		msg = "internal error"
+	}
+	writeProblem(w, StatusOf(code), string(code), msg, license.ErrorField(err))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeError(w, license.Wrap(license.Internal, err, "encode response"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// DecodeJSON reads one JSON value of type T from body, at most limit bytes,
+// refusing unknown fields and trailing data. An empty body decodes to the zero
+// T when allowEmpty. Errors are *license.Error (invalid, with the field) or a
+// 413 protocol error for an oversized body.
+func DecodeJSON[T any](body io.Reader, limit int64, allowEmpty bool) (T, error) {
+	var v T
+	lr := &limitReader{r: body, n: limit}
+	dec := json.NewDecoder(lr)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&v)
+	if err == nil {
+		// Only whitespace may follow.
+		var extra json.RawMessage
+		if err2 := dec.Decode(&extra); err2 != io.EOF {
+			if lr.over {
+				return v, tooLarge(limit)
+			}
+			return v, license.Errorf(license.Invalid, "body", "the body must hold exactly one JSON value")
+		}
+		return v, nil
+	}
+	if lr.over {
+		return v, tooLarge(limit)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return v, tooLarge(mbe.Limit)
+	}
+	if err == io.EOF {
+		if allowEmpty {
+			return v, nil
+		}
+		return v, license.Errorf(license.Invalid, "body", "a JSON request body is required")
+	}
+	var le *license.Error
+	if errors.As(err, &le) {
+		return v, le
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return v, license.Errorf(license.Invalid, "body", "malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return v, license.Errorf(license.Invalid, field, "%s must be a JSON %s", field, jsonKind(te.Type.Kind().String()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return v, license.Errorf(license.Invalid, "body", "the JSON body ends too early")
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		f = strings.Trim(f, `"`)
+		return v, license.Errorf(license.Invalid, f, "unknown field %q", f)
+	}
+	return v, license.Errorf(license.Invalid, "body", "the body is not valid JSON for this request")
+}
+
+func jsonKind(k string) string {
+	switch {
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"):
+		return "integer"
+	case strings.HasPrefix(k, "float"):
+		return "number"
+	case k == "slice", k == "array":
+		return "array"
+	case k == "struct", k == "map":
+		return "object"
+	case k == "bool":
+		return "boolean"
+	}
+	return k
+}
+
+func tooLarge(limit int64) error {
+	return &protocolError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+		field: "body", msg: fmt.Sprintf("the request body exceeds %d bytes", limit)}
+}
+
+// limitReader is like http.MaxBytesReader without needing a ResponseWriter
+// (the handler wraps the body in http.MaxBytesReader as well, which also stops
+// the server from reading further).
+type limitReader struct {
+	r    io.Reader
+	n    int64
+	over bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		// Probe one byte to see whether the body goes on.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			l.over = true
+			return 0, errors.New("request body too large")
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}

@@ -1,0 +1,198 @@
+package http
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/licensekit/licensekit/license"
+)
+
+// Access is who may call a route.
+type Access string
+
+// Access levels. The adapter checks them before calling the domain, which
+// checks its own rules again (the domain is the authority; the adapter's check
+// only documents the route and answers early).
+const (
+	Public Access = "public" // no API key (health, readiness, the OpenAPI document)
+	Member Access = "member" // any role: owner, admin, editor, license_admin, viewer
+	Editor Access = "editor" // roles that may edit pools (license.Role.CanEdit)
+	Prices Access = "prices" // roles that may see prices (license.Role.CanSeePrices)
+	Manage Access = "manage" // license management: owner or admin (license.Role.CanManageLicenses)
+	Owner  Access = "owner"  // owner only
+)
+
+// Allows reports whether role may call a route of access a.
+func (a Access) Allows(role license.Role) bool {
+	switch a {
+	case Public, Member:
+		return true
+	case Editor:
+		return role.CanEdit()
+	case Prices:
+		return role.CanSeePrices()
+	case Manage:
+		return role.CanManageLicenses()
+	case Owner:
+		return role == license.Owner
+	}
+	return false
+}
+
+// Param documents a query parameter.
+type Param struct {
+	Name        string
+	Type        string // "string", "integer" or "boolean"
+	Description string
+	Enum        []string
+}
+
+// Route is one entry of the route table: the mux pattern, its documentation
+// and its handler. The mux and the OpenAPI document are both generated from the
+// table, so every route is documented.
+type Route struct {
+	Method   string // GET, POST, PUT, PATCH, DELETE
+	Path     string // Go ServeMux path pattern, e.g. /v1/pools/{id}
+	Tag      string // OpenAPI tag (pools, sites, events, ...)
+	Summary  string
+	Access   Access
+	Request  reflect.Type // JSON body type; nil when the route takes no body
+	Response reflect.Type // JSON response type; nil for non-JSON responses
+	Produces string       // content type of a non-JSON response (text/csv, ...)
+	Query    []Param
+	Status   int  // success status (200 or 201)
+	Idem     bool // honours Idempotency-Key
+	// Example holds sample path values for tests and documentation, by name.
+	serve func(c *call) error
+}
+
+// call is one request being served.
+type call struct {
+	h     *Handler
+	w     http.ResponseWriter
+	r     *http.Request
+	actor license.Actor
+	idem  string // Idempotency-Key header
+	rt    *Route
+}
+
+func (c *call) path(name string) string { return c.r.PathValue(name) }
+
+// none is the request type of routes without a body.
+type none struct{}
+
+var noneType = reflect.TypeFor[none]()
+
+// op builds a JSON route: Req is decoded from the body (none: no body), the
+// handler's result is written as JSON with the route's status.
+func op[Req, Resp any](method, path, tag, summary string, access Access, fn func(c *call, req Req) (Resp, error)) Route {
+	rt := Route{Method: method, Path: path, Tag: tag, Summary: summary, Access: access,
+		Response: reflect.TypeFor[Resp](), Status: http.StatusOK}
+	if t := reflect.TypeFor[Req](); t != noneType {
+		rt.Request = t
+	}
+	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete {
+		rt.Idem = true
+	}
+	rt.serve = func(c *call) error {
+		var req Req
+		if rt.Request != nil || method != http.MethodGet {
+			var err error
+			req, err = DecodeJSON[Req](c.r.Body, c.h.cfg.MaxBodyBytes, rt.Request == nil)
+			if err != nil {
+				return err
+			}
+		}
+		resp, err := fn(c, req)
+		if err != nil {
+			return err
+		}
+		writeJSON(c.w, c.rt.Status, resp)
+		return nil
+	}
+	return rt
+}
+
+// created marks a route as answering 201 Created.
+func created(rt Route) Route { rt.Status = http.StatusCreated; return rt }
+
+// withQuery documents the query parameters of a route.
+func withQuery(rt Route, ps ...Param) Route { rt.Query = append(rt.Query, ps...); return rt }
+
+// serveRoute wraps a route with authentication, the access check and the body limit.
+func (h *Handler) serveRoute(rt *Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{h: h, w: w, r: r, rt: rt, idem: strings.TrimSpace(r.Header.Get("Idempotency-Key"))}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		}
+		if rt.Access != Public {
+			actor, err := h.authenticate(r)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="licensekit"`)
+				writeError(w, err)
+				return
+			}
+			c.actor = actor
+			if sw, ok := w.(*statusWriter); ok {
+				sw.actor = actor
+			}
+			if !rt.Access.Allows(actor.Role) {
+				writeError(w, license.Errorf(license.Forbidden, "role",
+					"the %s role may not do this (needs %s)", actor.Role, accessWords(rt.Access)))
+				return
+			}
+		}
+		if rt.Request != nil && r.ContentLength != 0 {
+			ct := r.Header.Get("Content-Type")
+			if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+				writeError(w, &protocolError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+					field: "Content-Type", msg: "send the body as application/json"})
+				return
+			}
+		}
+		if err := rt.serve(c); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+func accessWords(a Access) string {
+	switch a {
+	case Editor:
+		return "owner, admin, editor or license administrator"
+	case Prices:
+		return "a role that may see prices"
+	case Manage:
+		return "owner or admin"
+	case Owner:
+		return "owner"
+	}
+	return string(a)
+}
+
+// queryInt parses an integer query parameter; "" gives def.
+func queryInt(v, name string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, license.Errorf(license.Invalid, name, "%s must be an integer", name)
+	}
+	return n, nil
+}
+
+// queryBool parses a boolean query parameter; "" gives false.
+func queryBool(v, name string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, license.Errorf(license.Invalid, name, "%s must be true or false", name)
+	}
+	return b, nil
+}
