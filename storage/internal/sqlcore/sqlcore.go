@@ -1,0 +1,507 @@
+// Package sqlcore is the SQL shared by licensekit's SQLite and PostgreSQL stores:
+// one implementation of storage.Tx over a tiny connection interface, written in
+// the SQL both engines accept ($n placeholders, INSERT ... ON CONFLICT, row-value
+// comparisons), plus the migration runner. A Dialect supplies what differs: the
+// row-lock suffix and the translation of driver errors.
+package sqlcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// Rows is the part of *sql.Rows / pgx.Rows the core uses.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// Conn runs statements inside one transaction.
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) (rowsAffected int64, err error)
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Dialect is what differs between engines.
+type Dialect struct {
+	Name string // "sqlite", "postgres": prefix of error messages
+	// ForUpdate is appended to GetForUpdate's SELECT (" FOR UPDATE" in
+	// PostgreSQL; "" in SQLite, whose write transactions hold the database lock).
+	ForUpdate string
+	// Error translates a driver error into a *license.Error (Unavailable for a
+	// lost connection or a busy database, Internal otherwise), keeping err as
+	// the cause so that stores can recognise retryable failures.
+	Error func(err error, what string) error
+	// IsUniqueViolation reports whether err is a unique-constraint violation.
+	IsUniqueViolation func(err error) bool
+}
+
+// TimeLayout is how event times are stored: fixed-width UTC text, so that text
+// order is time order and cursors compare as stored.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Tx implements storage.Tx over a Conn.
+type Tx struct {
+	C        Conn
+	D        *Dialect
+	Writable bool
+}
+
+var _ storage.Tx = (*Tx)(nil)
+
+func (t *Tx) err(err error, format string, args ...any) error {
+	var le *license.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return license.Wrap(license.Unavailable, err, "%s: %s", t.D.Name, what)
+	}
+	return t.D.Error(err, what)
+}
+
+const recordCols = `company, kind, id, parent, uniq, data, version`
+
+func scanRecord(rows Rows) (storage.Record, error) {
+	var r storage.Record
+	var kind string
+	err := rows.Scan(&r.Company, &kind, &r.ID, &r.Parent, &r.Unique, &r.Data, &r.Version)
+	r.Kind = storage.Kind(kind)
+	return r, err
+}
+
+// queryRecords runs q and returns all records it yields.
+func (t *Tx) queryRecords(ctx context.Context, q string, args ...any) ([]storage.Record, error) {
+	rows, err := t.C.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tx) get(ctx context.Context, company string, kind storage.Kind, id string, lock string) (storage.Record, error) {
+	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND id = $3`+lock,
+		company, string(kind), id)
+	if err != nil {
+		return storage.Record{}, t.err(err, "get %s %s", kind, id)
+	}
+	if len(rs) == 0 {
+		return storage.Record{}, storage.NotFound(kind, id)
+	}
+	return rs[0], nil
+}
+
+// Get implements storage.Tx.
+func (t *Tx) Get(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
+	return t.get(ctx, company, kind, id, "")
+}
+
+// GetForUpdate implements storage.Tx.
+func (t *Tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
+	if !t.Writable {
+		return t.get(ctx, company, kind, id, "")
+	}
+	return t.get(ctx, company, kind, id, t.D.ForUpdate)
+}
+
+// GetByUnique implements storage.Tx.
+func (t *Tx) GetByUnique(ctx context.Context, company string, kind storage.Kind, unique string) (storage.Record, error) {
+	notFound := license.Errorf(license.NotFound, "unique", "no %s named %q", kind, unique)
+	if unique == "" {
+		return storage.Record{}, notFound
+	}
+	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3`,
+		company, string(kind), unique)
+	if err != nil {
+		return storage.Record{}, t.err(err, "get %s by unique key", kind)
+	}
+	if len(rs) == 0 {
+		return storage.Record{}, notFound
+	}
+	return rs[0], nil
+}
+
+// List implements storage.Tx.
+func (t *Tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, error) {
+	if q.Kind == "" || (q.Company == "" && !q.AllCompanies) {
+		return nil, license.Errorf(license.Internal, "kind", "storage: List needs a kind and a company")
+	}
+	var sb strings.Builder
+	args := []any{string(q.Kind)}
+	sb.WriteString(`SELECT ` + recordCols + ` FROM records WHERE kind = $1`)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&sb, cond, len(args))
+	}
+	if !q.AllCompanies {
+		add(` AND company = $%d`, q.Company)
+	}
+	if q.Parent != "" {
+		add(` AND parent = $%d`, q.Parent)
+	}
+	if q.AfterID != "" {
+		add(` AND id > $%d`, q.AfterID)
+	}
+	sb.WriteString(` ORDER BY id, company`)
+	if q.Limit > 0 {
+		sb.WriteString(` LIMIT ` + strconv.Itoa(q.Limit))
+	}
+	rs, err := t.queryRecords(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, t.err(err, "list %s", q.Kind)
+	}
+	return rs, nil
+}
+
+// uniqueTaken reports whether another record of (company, kind) than id holds unique.
+func (t *Tx) uniqueTaken(ctx context.Context, r storage.Record) error {
+	if r.Unique == "" {
+		return nil
+	}
+	rows, err := t.C.Query(ctx, `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND id <> $4`,
+		r.Company, string(r.Kind), r.Unique, r.ID)
+	if err != nil {
+		return t.err(err, "check unique key of %s %s", r.Kind, r.ID)
+	}
+	taken := rows.Next()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return t.err(err, "check unique key of %s %s", r.Kind, r.ID)
+	}
+	if taken {
+		return storage.UniqueConflict(r.Kind, r.Unique)
+	}
+	return nil
+}
+
+func (t *Tx) writeErr(err error, r storage.Record) error {
+	if t.D.IsUniqueViolation(err) {
+		return &license.Error{Code: license.Conflict, Field: "unique", Message: license.ErrorMessage(storage.UniqueConflict(r.Kind, r.Unique)), Err: err}
+	}
+	return t.err(err, "write %s %s", r.Kind, r.ID)
+}
+
+func dataArg(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Put implements storage.Tx.
+func (t *Tx) Put(ctx context.Context, r storage.Record) error {
+	if !t.Writable {
+		return storage.ErrReadOnly
+	}
+	if err := storage.CheckRecord(r); err != nil {
+		return err
+	}
+	if err := t.uniqueTaken(ctx, r); err != nil {
+		return err
+	}
+	_, err := t.C.Exec(ctx, `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
+ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = excluded.uniq, data = excluded.data, version = records.version + 1`,
+		r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data))
+	if err != nil {
+		return t.writeErr(err, r)
+	}
+	return nil
+}
+
+// Insert implements storage.Tx.
+func (t *Tx) Insert(ctx context.Context, r storage.Record) error {
+	if !t.Writable {
+		return storage.ErrReadOnly
+	}
+	if err := storage.CheckRecord(r); err != nil {
+		return err
+	}
+	if r.Unique != "" {
+		// An existing id is reported before a unique clash.
+		if _, err := t.get(ctx, r.Company, r.Kind, r.ID, ""); err == nil {
+			return storage.Exists(r.Kind, r.ID)
+		} else if !storage.IsNotFound(err) {
+			return err
+		}
+		if err := t.uniqueTaken(ctx, r); err != nil {
+			return err
+		}
+	}
+	n, err := t.C.Exec(ctx, `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
+ON CONFLICT (company, kind, id) DO NOTHING`,
+		r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data))
+	if err != nil {
+		return t.writeErr(err, r)
+	}
+	if n == 0 {
+		return storage.Exists(r.Kind, r.ID)
+	}
+	return nil
+}
+
+// Delete implements storage.Tx.
+func (t *Tx) Delete(ctx context.Context, company string, kind storage.Kind, id string) error {
+	if !t.Writable {
+		return storage.ErrReadOnly
+	}
+	n, err := t.C.Exec(ctx, `DELETE FROM records WHERE company = $1 AND kind = $2 AND id = $3`, company, string(kind), id)
+	if err != nil {
+		return t.err(err, "delete %s %s", kind, id)
+	}
+	if n == 0 {
+		return storage.NotFound(kind, id)
+	}
+	return nil
+}
+
+// AppendEvent implements storage.Tx.
+func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
+	if !t.Writable {
+		return 0, storage.ErrReadOnly
+	}
+	if e.Company == "" || e.ID == "" || e.Type == "" || e.Time.IsZero() {
+		return 0, license.Errorf(license.Internal, "event", "storage: event needs company, id, type and time")
+	}
+	var details any
+	if len(e.Details) > 0 {
+		details = []byte(e.Details)
+	}
+	rows, err := t.C.Query(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+		e.ID, e.Company, e.Time.UTC().Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details)
+	if err != nil {
+		return 0, t.err(err, "append event")
+	}
+	defer rows.Close()
+	var seq int64
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, t.err(err, "append event")
+		}
+		return 0, license.Errorf(license.Internal, "", "%s: append event returned no sequence number", t.D.Name)
+	}
+	if err := rows.Scan(&seq); err != nil {
+		return 0, t.err(err, "append event")
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, t.err(err, "append event")
+	}
+	return seq, nil
+}
+
+var sortColumn = map[eventlog.Column]string{
+	"":                  `"time"`,
+	eventlog.ColTime:    `"time"`,
+	eventlog.ColType:    `"type"`,
+	eventlog.ColSource:  `source`,
+	eventlog.ColTarget:  `target`,
+	eventlog.ColCount:   `"count"`,
+	eventlog.ColActor:   `actor`,
+	eventlog.ColSubject: `subject`,
+	eventlog.ColID:      `id`,
+}
+
+// escapeLike escapes the LIKE wildcards of s with backslashes.
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// eventWhere returns the WHERE clause (without cursor) and its arguments.
+func eventWhere(f eventlog.Filter) (string, []any, error) {
+	if f.Company == "" {
+		return "", nil, license.Errorf(license.Internal, "company", "storage: event query without company")
+	}
+	var sb strings.Builder
+	args := []any{f.Company}
+	sb.WriteString(`company = $1`)
+	if len(f.Types) > 0 {
+		sb.WriteString(` AND "type" IN (`)
+		for i, ty := range f.Types {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			args = append(args, string(ty))
+			fmt.Fprintf(&sb, "$%d", len(args))
+		}
+		sb.WriteString(`)`)
+	}
+	if f.Search != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(f.Search))+"%")
+		n := len(args)
+		sb.WriteString(` AND (`)
+		for i, col := range []string{`"type"`, `source`, `target`, `actor`, `subject`, `CAST("count" AS TEXT)`} {
+			if i > 0 {
+				sb.WriteString(` OR `)
+			}
+			fmt.Fprintf(&sb, `lower(%s) LIKE $%d ESCAPE '\'`, col, n)
+		}
+		sb.WriteString(`)`)
+	}
+	return sb.String(), args, nil
+}
+
+const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details`
+
+func scanEvent(rows Rows) (eventlog.Event, error) {
+	var e eventlog.Event
+	var at, typ string
+	var details []byte
+	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details); err != nil {
+		return e, err
+	}
+	t, err := time.Parse(TimeLayout, at)
+	if err != nil {
+		return e, fmt.Errorf("event %d: bad time %q: %w", e.Seq, at, err)
+	}
+	e.Time = t.UTC()
+	e.Type = eventlog.Type(typ)
+	if len(details) > 0 {
+		e.Details = details
+	}
+	return e, nil
+}
+
+// eventBatch is how many events Events reads per query; it streams larger
+// results batch by batch with keyset paging, holding no cursor open while fn runs.
+const eventBatch = 256
+
+// Events implements storage.Tx.
+func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
+	col, ok := sortColumn[f.Sort]
+	if !ok {
+		return license.Errorf(license.Invalid, "sort", "cannot sort by %q", f.Sort)
+	}
+	where, args, err := eventWhere(f)
+	if err != nil {
+		return err
+	}
+	dir, cmp := "ASC", ">"
+	if f.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	after := f.After
+	remaining := f.Limit
+	for {
+		batch := eventBatch
+		if f.Limit > 0 {
+			if remaining <= 0 {
+				return nil
+			}
+			batch = min(batch, remaining)
+		}
+		q := `SELECT ` + eventCols + ` FROM events WHERE ` + where
+		qargs := args
+		if after != nil {
+			var key any = after.Key
+			if f.Sort == eventlog.ColCount {
+				n, err := strconv.ParseInt(after.Key, 10, 64)
+				if err != nil {
+					return license.Errorf(license.Invalid, "cursor", "the cursor does not fit this sort order")
+				}
+				key = n
+			}
+			qargs = append(qargs[:len(qargs):len(qargs)], key, after.Seq)
+			q += fmt.Sprintf(` AND (%s, seq) %s ($%d, $%d)`, col, cmp, len(qargs)-1, len(qargs))
+		}
+		q += fmt.Sprintf(` ORDER BY %s %s, seq %s LIMIT %d`, col, dir, dir, batch)
+		evs, err := t.queryEvents(ctx, q, qargs...)
+		if err != nil {
+			return t.err(err, "read events")
+		}
+		for _, e := range evs {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(evs) < batch {
+			return nil
+		}
+		remaining -= len(evs)
+		last := evs[len(evs)-1]
+		after = &eventlog.Cursor{Key: cursorKey(last, f.Sort), Seq: last.Seq}
+	}
+}
+
+func (t *Tx) queryEvents(ctx context.Context, q string, args ...any) ([]eventlog.Event, error) {
+	rows, err := t.C.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]eventlog.Event, 0, 16)
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// cursorKey is the stored text of e's sort column (see eventlog.Cursor).
+func cursorKey(e eventlog.Event, c eventlog.Column) string {
+	switch c {
+	case eventlog.ColType:
+		return string(e.Type)
+	case eventlog.ColSource:
+		return e.Source
+	case eventlog.ColTarget:
+		return e.Target
+	case eventlog.ColCount:
+		return strconv.FormatInt(e.Count, 10)
+	case eventlog.ColActor:
+		return e.Actor
+	case eventlog.ColSubject:
+		return e.Subject
+	case eventlog.ColID:
+		return e.ID
+	default:
+		return e.Time.UTC().Format(TimeLayout)
+	}
+}
+
+// CountEvents implements storage.Tx.
+func (t *Tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
+	where, args, err := eventWhere(f)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := t.C.Query(ctx, `SELECT count(*) FROM events WHERE `+where, args...)
+	if err != nil {
+		return 0, t.err(err, "count events")
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, t.err(err, "count events")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, t.err(err, "count events")
+	}
+	return n, nil
+}

@@ -1,0 +1,15 @@
+// Package sqlite is licensekit's embedded store: one SQLite database file
+// (modernc.org/sqlite, pure Go, no cgo) in WAL mode with foreign keys on and a
+// busy timeout. Read-write transactions begin IMMEDIATE on a single writer
+// connection, so writers are serialised (within a process by the connection,
+// across processes by SQLite's write lock) and two writers never both read a
+// count and then both write it; a transaction that still finds the database
+// busy is retried a bounded number of times. Read-only transactions run on a
+// separate pool of query-only connections and see a consistent WAL snapshot.
+// The schema is a list of numbered migrations embedded in the binary and applied
+// at Open, each in one transaction and recorded in schema_migrations; a file
+// written by a newer licensekit, or a file that is not a licensekit database,
+// is refused at Open with a clear *license.Error. Commits are durable with
+// synchronous=FULL (the default); WithSynchronous(Normal) trades the last
+// transactions before a power loss for speed (never consistency).
+package sqlite

@@ -1,0 +1,344 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/internal/sqlcore"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Synchronous is SQLite's synchronous setting for the database file.
+type Synchronous string
+
+// Synchronous settings.
+const (
+	// Full makes every commit durable before Update returns (the default).
+	Full Synchronous = "FULL"
+	// Normal (in WAL mode) may lose the last commits on power loss, never
+	// consistency; an application crash loses nothing.
+	Normal Synchronous = "NORMAL"
+)
+
+type config struct {
+	sync        Synchronous
+	busyTimeout time.Duration
+	readers     int
+	retries     int
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithSynchronous sets the synchronous mode (Full by default).
+func WithSynchronous(s Synchronous) Option { return func(c *config) { c.sync = s } }
+
+// WithBusyTimeout sets how long a transaction waits for another process's write
+// lock before it is retried (5s by default).
+func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// WithReaders sets the number of read connections (4 by default).
+func WithReaders(n int) Option { return func(c *config) { c.readers = n } }
+
+// Store is a storage.Store on one SQLite file.
+type Store struct {
+	path    string
+	w       *sql.DB // one connection: BEGIN IMMEDIATE transactions
+	r       *sql.DB // query_only connections for View
+	retries int
+}
+
+var _ storage.Store = (*Store)(nil)
+
+var dialect = &sqlcore.Dialect{
+	Name:              "sqlite",
+	ForUpdate:         "",
+	Error:             mapError,
+	IsUniqueViolation: isUnique,
+}
+
+func sqliteCode(err error) (int, bool) {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		return se.Code(), true
+	}
+	return 0, false
+}
+
+func isUnique(err error) bool {
+	c, ok := sqliteCode(err)
+	return ok && (c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+func isBusy(err error) bool {
+	c, ok := sqliteCode(err)
+	return ok && (c&0xff == sqlite3.SQLITE_BUSY || c&0xff == sqlite3.SQLITE_LOCKED)
+}
+
+func mapError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var le *license.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	c, ok := sqliteCode(err)
+	switch {
+	case isUnique(err):
+		return license.Wrap(license.Conflict, err, "sqlite: %s: duplicate key", what)
+	case ok && (c&0xff == sqlite3.SQLITE_BUSY || c&0xff == sqlite3.SQLITE_LOCKED):
+		return license.Wrap(license.Unavailable, err, "sqlite: %s: the database is busy; retry", what)
+	case ok && (c&0xff == sqlite3.SQLITE_NOTADB || c&0xff == sqlite3.SQLITE_CORRUPT):
+		return license.Wrap(license.Internal, err, "sqlite: %s: the file is not a licensekit SQLite database or it is corrupted", what)
+	case ok && (c&0xff == sqlite3.SQLITE_CANTOPEN || c&0xff == sqlite3.SQLITE_IOERR || c&0xff == sqlite3.SQLITE_FULL || c&0xff == sqlite3.SQLITE_READONLY):
+		return license.Wrap(license.Unavailable, err, "sqlite: %s: cannot read or write the database file", what)
+	case errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return license.Wrap(license.Unavailable, err, "sqlite: %s", what)
+	}
+	return license.Wrap(license.Internal, err, "sqlite: %s", what)
+}
+
+func dsn(path string, q url.Values) string {
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date. It returns a *license.Error when the file is not a
+// licensekit SQLite database, is corrupted, or was written by a newer version.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.sync != Full && cfg.sync != Normal {
+		return nil, license.Errorf(license.Invalid, "synchronous", "sqlite: synchronous must be FULL or NORMAL, not %q", cfg.sync)
+	}
+	if cfg.readers < 1 {
+		cfg.readers = 1
+	}
+	busy := strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
+	wq := url.Values{}
+	wq.Add("_pragma", "busy_timeout("+busy+")")
+	wq.Add("_pragma", "foreign_keys(1)")
+	wq.Add("_pragma", "synchronous("+string(cfg.sync)+")")
+	wq.Add("_txlock", "immediate")
+	w, err := sql.Open("sqlite", dsn(path, wq))
+	if err != nil {
+		return nil, mapError(err, "open "+path)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, w: w, retries: cfg.retries}
+	ctx := context.Background()
+	if err := s.setup(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout("+busy+")")
+	rq.Add("_pragma", "foreign_keys(1)")
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", dsn(path, rq))
+	if err != nil {
+		w.Close()
+		return nil, mapError(err, "open "+path)
+	}
+	r.SetMaxOpenConns(cfg.readers)
+	r.SetMaxIdleConns(cfg.readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, mapError(err, "open "+path+" for reading")
+	}
+	return s, nil
+}
+
+// setup sets WAL mode, refuses foreign files and applies the migrations.
+func (s *Store) setup(ctx context.Context) (err error) {
+	defer func() {
+		// The SQLite library must never bring the process down over a bad file.
+		if p := recover(); p != nil {
+			err = license.Errorf(license.Internal, "", "sqlite: cannot open %s: %v", s.path, p)
+		}
+	}()
+	if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
+		return license.Errorf(license.Invalid, "path", "sqlite: %s is a directory, not a database file", s.path)
+	}
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+		return s.openErr(err)
+	}
+	if mode != "wal" {
+		return license.Errorf(license.Internal, "", "sqlite: %s: cannot switch to WAL mode (got %q)", s.path, mode)
+	}
+	var check string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&check); err != nil {
+		return s.openErr(err)
+	}
+	if check != "ok" {
+		return license.Errorf(license.Internal, "", "sqlite: %s is corrupted: %s", s.path, check)
+	}
+	migs, err := sqlcore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return license.Wrap(license.Internal, err, "sqlite: embedded migrations")
+	}
+	first := true
+	err = sqlcore.Migrate(ctx, dialect, func(ctx context.Context, fn func(sqlcore.Conn) error) error {
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			if first {
+				first = false
+				if err := s.refuseForeign(ctx, tx); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, sqlcore.CreateMigrationsTable); err != nil {
+				return err
+			}
+			return fn(conn{tx})
+		})
+	}, "", migs)
+	if err != nil {
+		return s.openErr(err)
+	}
+	return nil
+}
+
+// refuseForeign fails when the file holds tables but no schema_migrations: it
+// belongs to another application.
+func (s *Store) refuseForeign(ctx context.Context, tx *sql.Tx) error {
+	var ours, others int
+	err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'),
+		(SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\')`).Scan(&ours, &others)
+	if err != nil {
+		return err
+	}
+	if ours == 0 && others > 0 {
+		return license.Errorf(license.Internal, "", "sqlite: %s is an SQLite database of another application (it has tables but no licensekit schema); refusing to change it", s.path)
+	}
+	return nil
+}
+
+func (s *Store) openErr(err error) error {
+	var le *license.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	return mapError(err, "open "+s.path)
+}
+
+// inTx runs fn in one write transaction (no retry).
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	done = true
+	return tx.Commit()
+}
+
+// conn adapts *sql.Tx to sqlcore.Conn.
+type conn struct{ tx *sql.Tx }
+
+func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
+	return c.tx.QueryContext(ctx, q, args...)
+}
+
+// Update implements storage.Store. fn may run more than once when the database
+// stays busy beyond the busy timeout (another process holding the write lock).
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			return fn(&sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true})
+		})
+		if err == nil || !isBusy(err) || attempt >= s.retries || ctx.Err() != nil {
+			break
+		}
+		backoff := time.Duration(1+rand.IntN(10)) * time.Millisecond << min(attempt, 5)
+		select {
+		case <-ctx.Done():
+			return license.Wrap(license.Unavailable, ctx.Err(), "sqlite: context done while retrying a busy transaction")
+		case <-time.After(backoff):
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var le *license.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	return mapError(err, "update")
+}
+
+// View implements storage.Store.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return mapError(err, "begin read")
+	}
+	defer tx.Rollback()
+	if err := fn(&sqlcore.Tx{C: conn{tx}, D: dialect}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Ping implements storage.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return mapError(err, "ping")
+	}
+	return nil
+}
+
+// Close implements storage.Store.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/storage/storagetest"
+)
+
+func newStore(t testing.TB, opts ...sqlite.Option) storage.Store {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "licensekit.db"), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.RunWith(t, func(t testing.TB) storage.Store { return newStore(t) }, storagetest.Features{Short: testing.Short()})
+}
