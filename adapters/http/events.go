@@ -109,15 +109,20 @@ func exportMode(v string) (eventlog.ExportMode, error) {
 // lazyWriter sets the CSV headers on the first write, so that an error found
 // before any row is written can still be answered as a JSON error.
 type lazyWriter struct {
-	w        http.ResponseWriter
-	filename string
-	started  bool
+	w           http.ResponseWriter
+	filename    string
+	contentType string // "" means text/csv
+	started     bool
 }
 
 func (l *lazyWriter) Write(p []byte) (int, error) {
 	if !l.started {
 		l.started = true
-		l.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		ct := l.contentType
+		if ct == "" {
+			ct = "text/csv; charset=utf-8"
+		}
+		l.w.Header().Set("Content-Type", ct)
 		l.w.Header().Set("Content-Disposition", `attachment; filename="`+l.filename+`"`)
 		l.w.Header().Set("X-Content-Type-Options", "nosniff")
 		l.w.WriteHeader(http.StatusOK)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/topup"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
@@ -270,6 +271,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// Details carries structured data of some errors: the sites that keep
+	// automatic top-up from being enabled ([]topup.SiteProblem).
+	Details any `json:"details,omitempty"`
 }
 
 // protocolError is an error of the HTTP layer itself with its own status.
@@ -283,10 +287,14 @@ type protocolError struct {
 func (e *protocolError) Error() string { return e.msg }
 
 func writeProblem(w http.ResponseWriter, status int, code, msg, field string) {
+	writeErrorBody(w, status, ErrorDetail{Code: code, Message: msg, Field: field})
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, d ErrorDetail) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: field}})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: d})
 }
 
 // writeError writes err as an error response; internal details are not leaked.
@@ -310,7 +318,12 @@ func writeError(w http.ResponseWriter, err error) {
 	if code == license.Internal {
 		msg = "internal error"
 	}
-	writeProblem(w, StatusOf(code), string(code), msg, license.ErrorField(err))
+	d := ErrorDetail{Code: string(code), Message: msg, Field: license.ErrorField(err)}
+	var pre *topup.PrerequisiteError
+	if errors.As(err, &pre) {
+		d.Details = pre.Problems
+	}
+	writeErrorBody(w, StatusOf(code), d)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

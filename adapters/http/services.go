@@ -2,18 +2,35 @@ package http
 
 import (
 	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/topup"
 )
 
 // Services are the domain services the handler calls. A nil service is built
-// from the handler's Store and Clock with its defaults.
+// from the handler's Store and Clock with its defaults; the default billing
+// service covers enrolments beyond a site's licenses with automatic top-up
+// (topup.Policy) when the company has enabled it.
 type Services struct {
 	Billing *billing.Service
+	Pools   *pool.Service
+	TopUp   *topup.Service
+	Volume  *volume.Service
 }
 
 func (s *Services) fill(store storage.Store, clock license.Clock) {
 	if s.Billing == nil {
-		s.Billing = &billing.Service{Store: store, Clock: clock}
+		s.Billing = &billing.Service{Store: store, Clock: clock, Overflow: topup.Policy{}}
+	}
+	if s.Pools == nil {
+		s.Pools = &pool.Service{Store: store, Clock: clock}
+	}
+	if s.TopUp == nil {
+		s.TopUp = &topup.Service{Store: store, Clock: clock}
+	}
+	if s.Volume == nil {
+		s.Volume = volume.New(store, clock)
 	}
 }

@@ -19,6 +19,9 @@ func (h *Handler) table() []Route {
 	rs = append(rs, h.apiKeyRoutes()...)
 	rs = append(rs, h.companyRoutes()...)
 	rs = append(rs, h.siteRoutes()...)
+	rs = append(rs, h.topUpRoutes()...)
+	rs = append(rs, h.poolRoutes()...)
+	rs = append(rs, h.volumeRoutes()...)
 	rs = append(rs, h.eventRoutes()...)
 	return rs
 }

@@ -1,0 +1,150 @@
+package http
+
+import (
+	"time"
+
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/pool"
+)
+
+// TransactionBody records a purchase, rental period, maintenance or upgrade.
+type TransactionBody struct {
+	Kind        pool.TxKind    `json:"kind"`
+	Count       int64          `json:"count"`
+	UnitPrice   *license.Money `json:"unit_price,omitempty"`
+	Date        time.Time      `json:"date,omitzero"` // zero: now
+	Period      license.Period `json:"period,omitzero"`
+	OrderNumber string         `json:"order_number,omitempty"`
+	Note        string         `json:"note,omitempty"`
+}
+
+// ReassignBody moves licenses from the path's pool to another.
+type ReassignBody struct {
+	To    string `json:"to"`
+	Count int64  `json:"count"`
+}
+
+// AllocateBody asks for a manual allocation: a consumer, or an unmanaged Amount.
+type AllocateBody struct {
+	Consumer pool.Consumer `json:"consumer,omitzero"`
+	Amount   int64         `json:"amount,omitempty"`
+	Software string        `json:"software,omitempty"`
+	FromForm bool          `json:"from_form,omitempty"`
+}
+
+// LeaseBody asks for a concurrent-user seat.
+type LeaseBody struct {
+	Consumer pool.Consumer `json:"consumer"`
+	FromForm bool          `json:"from_form,omitempty"`
+}
+
+// CommentBody adds a comment to a pool.
+type CommentBody struct {
+	Text string `json:"text"`
+}
+
+// Culled is how many lapsed leases were removed.
+type Culled struct {
+	Freed int64 `json:"freed"`
+}
+
+// Released answers a lease release.
+type Released struct {
+	Released bool `json:"released"`
+}
+
+func (h *Handler) poolRoutes() []Route {
+	p := func() *pool.Service { return h.cfg.Pools }
+	return []Route{
+		created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
+			func(c *call, req pool.Spec) (*pool.Pool, error) { return p().Create(c.r.Context(), c.actor, req) })),
+		withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
+			func(c *call, _ none) ([]*pool.Pool, error) {
+				q := c.r.URL.Query()
+				inc, err := queryBool(q.Get("include_retired"), "include_retired")
+				if err != nil {
+					return nil, err
+				}
+				ps, err := p().List(c.r.Context(), c.actor, pool.ListOptions{IncludeRetired: inc, Software: q.Get("software")})
+				if ps == nil {
+					ps = []*pool.Pool{}
+				}
+				return ps, err
+			}),
+			Param{Name: "include_retired", Type: "boolean", Description: "include retired pools"},
+			Param{Name: "software", Description: "only pools granting this software"}),
+		op("GET", "/v1/pools/{id}", "pools", "Get a pool (unit prices only for roles that may see them)", Member,
+			func(c *call, _ none) (*pool.Pool, error) { return p().Get(c.r.Context(), c.actor, c.path("id")) }),
+		op("PUT", "/v1/pools/{id}", "pools", "Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)", Editor,
+			func(c *call, req pool.Spec) (*pool.Pool, error) {
+				return p().Update(c.r.Context(), c.actor, c.path("id"), req)
+			}),
+		op("POST", "/v1/pools/{id}/close", "pools", "Close a pool (viewable, no new allocations)", Editor,
+			func(c *call, _ none) (*pool.Pool, error) { return p().Close(c.r.Context(), c.actor, c.path("id")) }),
+		op("POST", "/v1/pools/{id}/retire", "pools", "Retire a pool", Editor,
+			func(c *call, _ none) (*pool.Pool, error) { return p().Retire(c.r.Context(), c.actor, c.path("id")) }),
+		op("GET", "/v1/pools/{id}/status", "pools", "The pool's status pane: total, quarantined, available, allocated, per month", Member,
+			func(c *call, _ none) (pool.Pane, error) { return p().Status(c.r.Context(), c.actor, c.path("id")) }),
+		op("GET", "/v1/pools/{id}/audit", "pools", "Recount the pool from its records and compare with its counters", Member,
+			func(c *call, _ none) (pool.Audit, error) { return p().Audit(c.r.Context(), c.actor, c.path("id")) }),
+		created(op("POST", "/v1/pools/{id}/transactions", "pools", "Record a purchase, rental period, maintenance or upgrade", Editor,
+			func(c *call, req TransactionBody) (pool.Transaction, error) {
+				return p().AddTransaction(c.r.Context(), c.actor, c.path("id"), pool.TransactionInput{
+					Kind: req.Kind, Count: req.Count, UnitPrice: req.UnitPrice, Date: req.Date, Period: req.Period,
+					OrderNumber: req.OrderNumber, Note: req.Note, IdempotencyKey: c.idem})
+			})),
+		op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
+			func(c *call, req ReassignBody) (pool.Reassignment, error) {
+				return p().Reassign(c.r.Context(), c.actor, c.path("id"), req.To, req.Count)
+			}),
+		created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
+			func(c *call, req CommentBody) (pool.Comment, error) {
+				return p().AddComment(c.r.Context(), c.actor, c.path("id"), req.Text)
+			})),
+		op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
+			func(c *call, _ none) ([]pool.Allocation, error) {
+				as, err := p().Allocations(c.r.Context(), c.actor, c.path("id"))
+				if as == nil {
+					as = []pool.Allocation{}
+				}
+				return as, err
+			}),
+		created(op("POST", "/v1/pools/{id}/allocations", "allocations", "Allocate licenses manually", Editor,
+			func(c *call, req AllocateBody) (pool.Allocation, error) {
+				return p().Allocate(c.r.Context(), c.actor, c.path("id"), pool.AllocateRequest{
+					Consumer: req.Consumer, Amount: req.Amount, Software: req.Software, FromForm: req.FromForm, IdempotencyKey: c.idem})
+			})),
+		op("POST", "/v1/pools/{id}/allocations/{allocation}/release", "allocations", "Release an allocation (quarantined when released before the minimum allocation time)", Editor,
+			func(c *call, _ none) (pool.Release, error) {
+				return p().Release(c.r.Context(), c.actor, c.path("id"), c.path("allocation"))
+			}),
+		op("POST", "/v1/reconcile", "allocations", "Apply a fact from the product (installed, uninstalled, ...) to the automatic allocation rules", Editor,
+			func(c *call, req pool.Fact) (pool.Outcome, error) { return p().Reconcile(c.r.Context(), c.actor, req) }),
+		op("GET", "/v1/pools/{id}/leases", "leases", "List a concurrent-user pool's leases", Member,
+			func(c *call, _ none) ([]pool.Lease, error) {
+				ls, err := p().Leases(c.r.Context(), c.actor, c.path("id"))
+				if ls == nil {
+					ls = []pool.Lease{}
+				}
+				return ls, err
+			}),
+		created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
+			func(c *call, req LeaseBody) (pool.Lease, error) {
+				return p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm})
+			})),
+		op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
+			func(c *call, _ none) (pool.Lease, error) {
+				return p().Heartbeat(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
+			}),
+		op("DELETE", "/v1/pools/{id}/leases/{lease}", "leases", "Release a lease", Editor,
+			func(c *call, _ none) (Released, error) {
+				err := p().ReleaseLease(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
+				return Released{Released: err == nil}, err
+			}),
+		op("POST", "/v1/pools/{id}/leases/cull", "leases", "Remove leases whose heartbeat lapsed", Editor,
+			func(c *call, _ none) (Culled, error) {
+				n, err := p().CullLeases(c.r.Context(), c.actor, c.path("id"))
+				return Culled{Freed: n}, err
+			}),
+	}
+}
