@@ -1,0 +1,74 @@
+package topup_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/memory"
+	"github.com/licensekit/licensekit/storage/storagetest"
+	"github.com/licensekit/licensekit/topup"
+)
+
+func TestSuiteMemory(t *testing.T) {
+	storagetest.RunSuite(t, "topup", func(t testing.TB) storage.Store {
+		s := memory.New()
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}, storagetest.Features{})
+}
+
+func TestAmount(t *testing.T) {
+	for _, tc := range []struct{ short, inc, want int64 }{
+		{2, 5, 5}, {12, 5, 15}, {5, 5, 5}, {6, 5, 10}, {1, 25, 25}, {0, 5, 0}, {-3, 5, 0}, {7, 0, 0},
+	} {
+		assert.Equal(t, tc.want, topup.Amount(tc.short, tc.inc), "shortfall %d increment %d", tc.short, tc.inc)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		short := rapid.Int64Range(1, 1<<30).Draw(t, "shortfall")
+		inc := 5 * rapid.Int64Range(1, 1000).Draw(t, "steps")
+		got := topup.Amount(short, inc)
+		if got%inc != 0 || got < short || got-short >= inc {
+			t.Fatalf("Amount(%d, %d) = %d: not the smallest multiple covering the shortfall", short, inc, got)
+		}
+	})
+}
+
+func TestCheckIncrement(t *testing.T) {
+	for _, ok := range []int64{5, 10, 15, 100, 500} {
+		assert.NoError(t, topup.CheckIncrement(ok), "%d", ok)
+	}
+	for _, bad := range []int64{-5, 0, 1, 4, 6, 9, 11, 1 << 40} {
+		err := topup.CheckIncrement(bad)
+		assert.Equal(t, license.Invalid, license.ErrorCode(err), "%d", bad)
+		assert.Equal(t, "increment", license.ErrorField(err), "%d", bad)
+	}
+}
+
+func TestCheckPrerequisites(t *testing.T) {
+	site := func(id string, p billing.PaymentType, g string) billing.Site {
+		return billing.Site{ID: id, Name: "Site " + id, PaymentType: p, Group: g}
+	}
+	mi := billing.MonthlyInvoice
+	assert.Empty(t, topup.CheckPrerequisites(nil))
+	assert.Empty(t, topup.CheckPrerequisites([]billing.Site{site("1", mi, "g"), site("2", mi, "g")}))
+
+	got := topup.CheckPrerequisites([]billing.Site{site("1", mi, "b"), site("2", mi, "a"), site("3", mi, "a"), site("4", billing.Card, "a"), site("5", mi, "")})
+	require.Len(t, got, 3)
+	assert.Equal(t, topup.SiteProblem{Site: "1", SiteName: "Site 1", Problem: topup.ProblemOtherGroup, Reason: got[0].Reason}, got[0])
+	assert.Contains(t, got[0].Reason, `"b"`)
+	assert.Contains(t, got[0].Reason, `"a"`, "the group of most sites is the company's")
+	assert.Equal(t, topup.ProblemPaymentType, got[1].Problem)
+	assert.Equal(t, "4", got[1].Site)
+	assert.Equal(t, topup.ProblemNoGroup, got[2].Problem)
+
+	// On a tie the first group by name is the company's.
+	got = topup.CheckPrerequisites([]billing.Site{site("1", mi, "z"), site("2", mi, "y")})
+	require.Len(t, got, 1)
+	assert.Equal(t, "1", got[0].Site)
+}
