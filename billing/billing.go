@@ -69,8 +69,8 @@ type Member struct {
 // accepts any number of enrolments. Once set, Enrolled never exceeds it.
 type Site struct {
 	ID          string        `json:"id"`
-	Name        string        `json:"name"` // unique within the company, ignoring case
-	Plan        string        `json:"plan"` // subscription plan
+	Name        string        `json:"name"`       // unique within the company, ignoring case
+	Plan        string        `json:"plan"`       // subscription plan
 	UnitPrice   license.Money `json:"unit_price"` // per license per month, at most 4 decimal places
 	PaymentType PaymentType   `json:"payment_type"`
 	Group       string        `json:"group,omitempty"` // site group

@@ -438,4 +438,3 @@ func commit[R any](ctx context.Context, s *Service, actor license.Actor, scope, 
 	}
 	return out, nil
 }
-

@@ -348,23 +348,27 @@ type EnrollResult struct {
 // Errors: invalid (n < 1), forbidden, not_found, insufficient_licenses, and
 // whatever the OverflowPolicy returns.
 func (s *Service) Enroll(ctx context.Context, actor license.Actor, siteID string, n int64) (EnrollResult, error) {
-	return s.enrolment(ctx, actor, siteID, n)
+	return s.enrolment(ctx, actor, siteID, n, false)
 }
 
 // Unenroll records n devices removed from a site.
 //
 // Errors: invalid (n < 1 or more than are enrolled), forbidden, not_found.
 func (s *Service) Unenroll(ctx context.Context, actor license.Actor, siteID string, n int64) (Site, error) {
-	r, err := s.enrolment(ctx, actor, siteID, -n)
+	r, err := s.enrolment(ctx, actor, siteID, n, true)
 	return r.Site, err
 }
 
-func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID string, delta int64) (EnrollResult, error) {
+func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID string, n int64, unenroll bool) (EnrollResult, error) {
 	if err := actor.Check(); err != nil {
 		return EnrollResult{}, err
 	}
-	if delta == 0 || delta < -1<<40 || delta > 1<<40 {
-		return EnrollResult{}, license.Errorf(license.Invalid, "devices", "the number of devices must be at least 1")
+	if n < 1 || n > maxQuantity {
+		return EnrollResult{}, license.Errorf(license.Invalid, "devices", "the number of devices must be at least 1 (got %d)", n)
+	}
+	delta := n
+	if unenroll {
+		delta = -n
 	}
 	now := s.now()
 	var out EnrollResult
