@@ -1,0 +1,148 @@
+package http_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// sampleBodies are valid request bodies per route, so that a refusal is about
+// the resource, not the input. References to resources are filled from w.
+func sampleBodies(w world) map[string]any {
+	site := map[string]any{"name": "Other site", "plan": "business", "payment_type": "monthly_invoice", "group": "main",
+		"unit_price": map[string]string{"amount": "2.50", "currency": "USD"}, "licenses": 5}
+	q := map[string]int64{"quantity": 1}
+	return map[string]any{
+		"POST /v1/apikeys":                                     map[string]string{"email": "x@other.example", "role": "viewer"},
+		"POST /v1/company":                                     map[string]string{"name": "Other"},
+		"PUT /v1/company/members":                              map[string]string{"email": "m@other.example", "role": "viewer"},
+		"POST /v1/sites":                                       site,
+		"PATCH /v1/sites/{id}":                                 map[string]string{"plan": "pro"},
+		"POST /v1/sites/{id}/enroll":                           q,
+		"POST /v1/sites/{id}/unenroll":                         q,
+		"POST /v1/sites/{id}/purchase/preview":                 q,
+		"POST /v1/sites/{id}/purchase":                         q,
+		"POST /v1/sites/{id}/decrease/preview":                 q,
+		"POST /v1/sites/{id}/decrease":                         q,
+		"POST /v1/transfers/preview":                           map[string]any{"from": w.siteA, "to": w.siteB, "quantity": 1},
+		"POST /v1/transfers":                                   map[string]any{"from": w.siteA, "to": w.siteB, "quantity": 1},
+		"POST /v1/topup/enable":                                map[string]string{"accepted_terms_version": "2026-01"},
+		"PUT /v1/topup/sites/{id}/increment":                   map[string]int64{"increment": 10},
+		"POST /v1/topup/recipients":                            map[string]any{"emails": []string{"r@other.example"}},
+		"POST /v1/pools":                                       poolSpec("Other pool", "perpetual", "named_user", 0),
+		"PUT /v1/pools/{id}":                                   poolSpec("Renamed", "perpetual", "named_user", 0),
+		"POST /v1/pools/{id}/transactions":                     map[string]any{"kind": "purchase", "count": 1},
+		"POST /v1/pools/{id}/reassign":                         map[string]any{"to": w.poolB, "count": 1},
+		"POST /v1/pools/{id}/comments":                         map[string]string{"text": "hello"},
+		"POST /v1/pools/{id}/allocations":                      map[string]any{"consumer": map[string]string{"user": "u-other"}},
+		"POST /v1/reconcile":                                   map[string]any{"kind": "installed", "software": "office", "consumer": map[string]string{"user": "u", "asset": "a"}},
+		"POST /v1/pools/{id}/leases":                           map[string]any{"consumer": map[string]string{"user": "u-other"}},
+		"POST /v1/volume-licenses":                             map[string]any{"product": "Other MDR", "seats": 5, "renewal_date": "2027-01-31", "price_per_user": map[string]string{"amount": "1", "currency": "USD"}},
+		"POST /v1/customers":                                   map[string]any{"legal_name": "Other Customer", "allocations": []map[string]any{{"license": w.volumeLicense, "seats": 1}}},
+		"PATCH /v1/customers/{id}":                             map[string]string{"legal_name": "Renamed Oy"},
+		"POST /v1/customers/{id}/usage":                        map[string]any{"license": w.volumeLicense, "users": 1},
+		"POST /v1/pools/{id}/allocations/{allocation}/release": nil,
+	}
+}
+
+// refersToOthers lists routes without path values whose body names the other
+// company's resources: they must answer 404 too.
+var refersToOthers = map[string]bool{"POST /v1/transfers/preview": true, "POST /v1/transfers": true, "POST /v1/customers": true}
+
+func pathValue(w world, path, name string) string {
+	switch name {
+	case "allocation":
+		return w.allocation
+	case "lease":
+		return w.lease
+	case "email":
+		return w.recipientEmail
+	case "id":
+		switch {
+		case strings.HasPrefix(path, "/v1/pools/{id}/leases"):
+			return w.leasePool
+		case strings.HasPrefix(path, "/v1/pools/"):
+			return w.pool
+		case strings.HasPrefix(path, "/v1/sites/"), strings.HasPrefix(path, "/v1/topup/sites/"):
+			return w.siteA
+		case strings.HasPrefix(path, "/v1/customers/"):
+			return w.customer
+		case strings.HasPrefix(path, "/v1/volume-licenses/"):
+			return w.volumeLicense
+		case strings.HasPrefix(path, "/v1/apikeys/"):
+			return w.apiKey
+		}
+	}
+	return ""
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+func countEvents(t *testing.T, s storage.Store, company string) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, s.View(context.Background(), func(tx storage.Tx) error {
+		var err error
+		n, err = tx.CountEvents(context.Background(), eventlog.Filter{Company: company})
+		return err
+	}))
+	return n
+}
+
+// Every route, called with another company's owner key on this company's
+// resources: no 2xx shows this company's data, resource routes answer 404,
+// and nothing of this company changes (its event log stays as it was).
+func TestTenantIsolationOnEveryRoute(t *testing.T) {
+	f := newFixture(t)
+	w := f.populate()
+	_, other := f.newCompany("Other Ltd", "olga@other.example")
+	// The other company has top-up enabled too, so the increment route reaches the site lookup.
+	f.ok(200, "POST", "/v1/topup/enable", other, map[string]string{"accepted_terms_version": "2026-01"}, nil)
+
+	before := countEvents(t, f.store, f.company)
+	var sitesBefore []lkhttp.SiteView
+	f.ok(200, "GET", "/v1/sites", f.owner, nil, &sitesBefore)
+
+	bodies := sampleBodies(w)
+	walked := 0
+	for _, rt := range f.h.Routes() {
+		if rt.Access == lkhttp.Public {
+			continue
+		}
+		key := rt.Method + " " + rt.Path
+		path := pathParam.ReplaceAllStringFunc(rt.Path, func(m string) string {
+			v := pathValue(w, rt.Path, strings.Trim(m, "{}"))
+			require.NotEmpty(t, v, "no value for %s in %s", m, key)
+			return v
+		})
+		body, hasBody := bodies[key]
+		if rt.Request != nil {
+			require.True(t, hasBody, "add a sample body for %s", key)
+		}
+		r := f.do(rt.Method, path, other, body)
+		walked++
+		if strings.Contains(rt.Path, "{") || refersToOthers[key] {
+			assert.Equal(t, 404, r.status, "%s with another company's key: %s", key, r.body)
+			continue
+		}
+		if r.status < 300 {
+			for _, s := range w.names {
+				assert.NotContains(t, string(r.body), s, "%s leaked another company's data", key)
+			}
+		}
+	}
+	assert.Greater(t, walked, 40)
+
+	assert.Equal(t, before, countEvents(t, f.store, f.company), "the other company changed nothing here")
+	var sitesAfter []lkhttp.SiteView
+	f.ok(200, "GET", "/v1/sites", f.owner, nil, &sitesAfter)
+	assert.Equal(t, sitesBefore, sitesAfter)
+}
