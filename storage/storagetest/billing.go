@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +121,7 @@ func (f *billingFixture) get(t billingT, id string) billing.Site {
 func billingDump(t billingT, st storage.Store) string {
 	t.Helper()
 	ctx := context.Background()
-	var out []string
+	var b strings.Builder
 	require.NoError(t, st.View(ctx, func(tx storage.Tx) error {
 		for _, company := range []string{"acme", "evil"} {
 			for _, kind := range []storage.Kind{billing.KindCompany, billing.KindMember, billing.KindSite, billing.KindAdjustment, storage.KindIdempotency} {
@@ -129,12 +130,11 @@ func billingDump(t billingT, st storage.Store) string {
 					return err
 				}
 				for _, r := range recs {
-					out = append(out, fmt.Sprintf("%s/%s/%s parent=%s unique=%s %s", r.Company, r.Kind, r.ID, r.Parent, r.Unique, r.Data))
+					fmt.Fprintf(&b, "%s/%s/%s parent=%s unique=%s %s\n", r.Company, r.Kind, r.ID, r.Parent, r.Unique, r.Data)
 				}
 			}
 			if err := tx.Events(ctx, eventlog.Filter{Company: company}, func(e eventlog.Event) error {
-				b, _ := json.Marshal(e)
-				out = append(out, string(b))
+				fmt.Fprintf(&b, "event %d %s %s %s %s src=%q tgt=%q %d %s %s %s\n", e.Seq, e.ID, e.Company, e.Time.Format(time.RFC3339Nano), e.Type, e.Source, e.Target, e.Count, e.Actor, e.Subject, e.Details)
 				return nil
 			}); err != nil {
 				return err
@@ -142,8 +142,7 @@ func billingDump(t billingT, st storage.Store) string {
 		}
 		return nil
 	}))
-	b, _ := json.MarshalIndent(out, "", " ")
-	return string(b)
+	return b.String()
 }
 
 func billingEvents(t billingT, st storage.Store, company string) []eventlog.Event {
