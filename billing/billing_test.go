@@ -19,7 +19,9 @@ import (
 )
 
 func TestConformanceOnMemory(t *testing.T) {
-	storagetest.RunSuite(t, "billing", func(t testing.TB) storage.Store { return memory.New() }, storagetest.Features{})
+	newMemory := func(t testing.TB) storage.Store { return memory.New() }
+	storagetest.RunSuite(t, "billing", newMemory, storagetest.Features{})
+	storagetest.RunSuite(t, "billing-concurrency", newMemory, storagetest.Features{})
 }
 
 func eur(t *testing.T, s string) license.Money {
