@@ -1,0 +1,5 @@
+package storagetest
+
+import "testing"
+
+func subTestStateMachine(t *testing.T, newStore Factory, f Features) {}
