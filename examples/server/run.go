@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/topup"
+)
+
+// config is what the flags and the environment choose.
+type config struct {
+	addr     string
+	sqlite   string
+	postgres string
+	interval time.Duration // background loop period
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	def := func(env, fallback string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return fallback
+	}
+	var c config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", def("LICENSEKIT_ADDR", "127.0.0.1:8080"), "listen address (env LICENSEKIT_ADDR)")
+	fs.StringVar(&c.sqlite, "sqlite", def("LICENSEKIT_SQLITE", "licensekit.db"), "SQLite database file (env LICENSEKIT_SQLITE)")
+	fs.StringVar(&c.postgres, "postgres", def("LICENSEKIT_POSTGRES", ""), "PostgreSQL DSN; when set, used instead of SQLite (env LICENSEKIT_POSTGRES)")
+	fs.DurationVar(&c.interval, "interval", 10*time.Second, "period of the background loops (top-up notifications, subscription tick)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.interval <= 0 {
+		return c, errors.New("-interval must be positive")
+	}
+	return c, nil
+}
+
+func openStore(ctx context.Context, c config) (storage.Store, string, error) {
+	if c.postgres != "" {
+		s, err := postgres.Open(ctx, c.postgres)
+		return s, "PostgreSQL", err
+	}
+	s, err := sqlite.Open(c.sqlite)
+	return s, "SQLite " + c.sqlite, err
+}
+
+// started is told the address and the demo key once the server listens (tests use it).
+type started func(addr string, d demo)
+
+// run starts the server and blocks until ctx is cancelled, then shuts down.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	clock := license.SystemClock{}
+
+	store, what, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	d, fresh, err := ensureDemo(ctx, store, clock)
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	key, err := lkhttp.IssueKey(ctx, store, clock, d.Company, d.Owner, license.Owner, "printed at start", license.SystemEmail)
+	if err != nil {
+		return fmt.Errorf("issue the owner key: %w", err)
+	}
+	d.Key = key.Key
+
+	svc := lkhttp.Services{}
+	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	printWelcome(stdout, base, what, d, fresh)
+
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	loops := backgroundLoops(store, clock, log)
+	for name, once := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(bg, c.interval, log, name, once)
+		}()
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if onStart != nil {
+		onStart(base, d)
+	}
+	log.Info("listening", "addr", base, "store", what)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopBG()
+		wg.Wait()
+		return err
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutCtx)
+	stopBG()
+	wg.Wait()
+	if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	log.Info("stopped")
+	return err
+}
+
+// loop runs once every interval until ctx ends; a round in progress finishes.
+func loop(ctx context.Context, every time.Duration, log *slog.Logger, name string, once func(context.Context) error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("background loop stopped", "loop", name)
+			return
+		case <-t.C:
+			// A round is not cut short by shutdown: it gets its own deadline.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+			if err := once(rctx); err != nil {
+				log.Warn("background round failed", "loop", name, "error_code", string(license.ErrorCode(err)), "error", license.ErrorMessage(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// logNotifier "delivers" top-up notifications to the log.
+type logNotifier struct{ log *slog.Logger }
+
+func (n logNotifier) Notify(_ context.Context, m topup.Notification) error {
+	n.log.Info("top-up notification", "id", m.ID, "company", m.Company, "site", m.SiteName,
+		"added", m.Added, "new_total", m.NewTotal, "recipients", len(m.Recipients), "subject", m.Subject())
+	return nil
+}
+
+func printWelcome(w io.Writer, base, store string, d demo, fresh bool) {
+	if fresh {
+		fmt.Fprintf(w, "licensekit: created demo data in %s (company %q, owner %s)\n", store, d.CompanyName, d.Owner)
+	} else {
+		fmt.Fprintf(w, "licensekit: using %s (demo company %q)\n", store, d.CompanyName)
+	}
+	fmt.Fprintf(w, "\nA new owner API key was issued for this run (shown once; keys are stored hashed):\n\n")
+	fmt.Fprintf(w, "export LK=%s\n\n", d.Key)
+	fmt.Fprintf(w, "Try it (%s is the API, %s/openapi.json documents it):\n\n", base, base)
+	for _, line := range curlCommands(base, d) {
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "\nMore keys: curl -s -X POST %s/v1/apikeys -H \"Authorization: Bearer $LK\" -H 'Content-Type: application/json' -d '{\"email\":\"ci@demo.example\",\"role\":\"viewer\"}'\n", base)
+	fmt.Fprintf(w, "Stop with Ctrl-C.\n\n")
+}
+
+// curlCommands are the walkthrough: purchase preview, purchase, transfer,
+// top-up, event log export. The README shows them and a test runs them.
+func curlCommands(base string, d demo) []string {
+	auth := `-H "Authorization: Bearer $LK"`
+	js := `-H 'Content-Type: application/json'`
+	return []string{
+		fmt.Sprintf(`curl -s %s/v1/sites %s`, base, auth),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/purchase/preview %s %s -d '{"quantity":30}'`, base, d.Oulu, auth, js),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/purchase %s %s -H 'Idempotency-Key: demo-purchase-%s' -d '{"quantity":30}'`, base, d.Oulu, auth, js, d.Key[len(d.Key)-8:]),
+		fmt.Sprintf(`curl -s -X POST %s/v1/transfers %s %s -d '{"from":"%s","to":"%s","quantity":5}'`, base, auth, js, d.Helsinki, d.Oulu),
+		fmt.Sprintf(`curl -s -X POST %s/v1/topup/enable %s %s -d '{"accepted_terms_version":"2026-01"}'`, base, auth, js),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/enroll %s %s -d '{"quantity":4}'`, base, d.Tampere, auth, js),
+		fmt.Sprintf(`curl -s "%s/v1/events/export?view=current&sort=time&desc=true" %s -o events.csv`, base, auth),
+	}
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type running struct {
+	base   string
+	demo   demo
+	out    *syncBuffer
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the server in-process on a free port with a SQLite file.
+func start(t *testing.T, db string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{out: &syncBuffer{}, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	env := map[string]string{"LICENSEKIT_SQLITE": db}
+	go func() {
+		r.done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-interval", "50ms"}, func(k string) string { return env[k] },
+			r.out, r.logs, func(base string, d demo) { r.base, r.demo = base, d; close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		t.Fatalf("server did not start: %v\n%s", err, r.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("server did not start in time")
+	}
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	assert.Contains(t, r.logs.String(), "background loop stopped")
+	assert.Contains(t, r.logs.String(), "msg=stopped")
+}
+
+// shellWords splits a printed command line the way sh would for the simple
+// quoting the server prints, expanding $LK.
+func shellWords(line string, env map[string]string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			cur.WriteString(line[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			j := strings.IndexByte(line[i+1:], '"')
+			s := line[i+1 : i+1+j]
+			for k, v := range env {
+				s = strings.ReplaceAll(s, "$"+k, v)
+			}
+			cur.WriteString(s)
+			i += j + 1
+			inWord = true
+		case c == ' ':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// curl runs one printed curl command with net/http and returns the status and body
+// (or writes the body to the -o file in dir).
+func curl(t *testing.T, line, dir string, env map[string]string) (int, []byte) {
+	t.Helper()
+	w := shellWords(line, env)
+	require.Equal(t, "curl", w[0], line)
+	method, url, out := "GET", "", ""
+	var body io.Reader
+	hdr := http.Header{}
+	for i := 1; i < len(w); i++ {
+		switch w[i] {
+		case "-s":
+		case "-X":
+			i++
+			method = w[i]
+		case "-H":
+			i++
+			k, v, ok := strings.Cut(w[i], ": ")
+			require.True(t, ok, w[i])
+			hdr.Set(k, v)
+		case "-d":
+			i++
+			body = strings.NewReader(w[i])
+		case "-o":
+			i++
+			out = w[i]
+		default:
+			require.Empty(t, url, "two URLs in %q", line)
+			url = w[i]
+		}
+	}
+	req, err := http.NewRequest(method, url, body)
+	require.NoError(t, err)
+	req.Header = hdr
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	if out != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, out), b, 0o600))
+	}
+	return res.StatusCode, b
+}
+
+// printed returns the "export LK=" value and the curl lines of the welcome text.
+func printed(t *testing.T, out string) (string, []string) {
+	t.Helper()
+	var key string
+	var cmds []string
+	for _, l := range strings.Split(out, "\n") {
+		if k, ok := strings.CutPrefix(l, "export LK="); ok {
+			key = k
+		}
+		if strings.HasPrefix(l, "curl ") {
+			cmds = append(cmds, l)
+		}
+	}
+	require.NotEmpty(t, key, out)
+	return key, cmds
+}
+
+// The README walkthrough: the commands the server prints (purchase preview,
+// purchase, transfer, top-up, event log export) work as printed against a
+// fresh SQLite file, and the server restarts on the same file and stops cleanly.
+func TestREADMEWalkthrough(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "licensekit.db")
+	r := start(t, db)
+	out := r.out.String()
+	assert.Contains(t, out, "created demo data")
+	key, cmds := printed(t, out)
+	assert.Equal(t, r.demo.Key, key)
+	require.Len(t, cmds, 7)
+	env := map[string]string{"LK": key}
+
+	status, body := curl(t, cmds[0], dir, env)
+	require.Equal(t, 200, status, string(body))
+	var sites []map[string]any
+	require.NoError(t, json.Unmarshal(body, &sites))
+	require.Len(t, sites, 3)
+	for _, s := range sites {
+		assert.Equal(t, "Nordics", s["group"])
+		assert.Equal(t, "monthly_invoice", s["payment_type"])
+	}
+
+	// Purchase preview and purchase: Oulu has no amount set and 20 enrolled; buying 30.
+	status, pre := curl(t, cmds[1], dir, env)
+	require.Equal(t, 200, status, string(pre))
+	status, done := curl(t, cmds[2], dir, env)
+	require.Equal(t, 200, status, string(done))
+	assert.JSONEq(t, string(pre), string(done))
+	var q struct {
+		Minimum   int64 `json:"minimum"`
+		NewTotal  int64 `json:"new_total"`
+		AddedCost struct {
+			Amount string `json:"amount"`
+		} `json:"added_cost"`
+	}
+	require.NoError(t, json.Unmarshal(done, &q))
+	assert.Equal(t, int64(20), q.Minimum)
+	assert.Equal(t, int64(30), q.NewTotal)
+	assert.Equal(t, "25", q.AddedCost.Amount)
+	// The printed purchase carries an idempotency key: running it again changes nothing.
+	status, again := curl(t, cmds[2], dir, env)
+	require.Equal(t, 200, status)
+	assert.JSONEq(t, string(done), string(again))
+
+	status, body = curl(t, cmds[3], dir, env) // transfer 5 Helsinki -> Oulu
+	require.Equal(t, 200, status, string(body))
+	assert.Contains(t, string(body), `"transferred":5`)
+
+	status, body = curl(t, cmds[4], dir, env) // enable top-up
+	require.Equal(t, 200, status, string(body))
+	assert.Contains(t, string(body), `"enabled":true`)
+
+	status, body = curl(t, cmds[5], dir, env) // Tampere: 2 available, 4 enrolling: +5
+	require.Equal(t, 200, status, string(body))
+	assert.Contains(t, string(body), `"topped_up":5`)
+	assert.Contains(t, string(body), `"licenses":15`)
+
+	status, body = curl(t, cmds[6], dir, env) // event log export
+	require.Equal(t, 200, status, string(body))
+	f, err := os.ReadFile(filepath.Join(dir, "events.csv"))
+	require.NoError(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(f)).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Event date", "Event type", "Source", "Target", "License count", "Initiated by"}, rows[0])
+	types := map[string]bool{}
+	for _, row := range rows[1:] {
+		types[row[1]] = true
+	}
+	for _, want := range []string{"license.purchase", "license.transfer", "topup.enabled", "topup.triggered", "site.enroll"} {
+		assert.True(t, types[want], "export lacks %s", want)
+	}
+
+	// The notification loop runs in the background (no recipients: marked delivered).
+	r.stop(t)
+
+	// A second start on the same file keeps the data and prints a fresh key;
+	// the first key still works.
+	r2 := start(t, db)
+	out2 := r2.out.String()
+	assert.Contains(t, out2, "using SQLite")
+	key2, cmds2 := printed(t, out2)
+	assert.NotEqual(t, key, key2)
+	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
+	status, body = curl(t, cmds2[0], dir, map[string]string{"LK": key})
+	require.Equal(t, 200, status, string(body))
+	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
+	r2.stop(t)
+}
+
+func TestConfigFromFlagsAndEnvironment(t *testing.T) {
+	env := map[string]string{"LICENSEKIT_ADDR": "127.0.0.1:9999", "LICENSEKIT_SQLITE": "/tmp/x.db", "LICENSEKIT_POSTGRES": ""}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9999", c.addr)
+	assert.Equal(t, "/tmp/x.db", c.sqlite)
+	c, err = parseConfig([]string{"-addr", ":1", "-postgres", "postgres://x"}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ":1", c.addr)
+	assert.Equal(t, "postgres://x", c.postgres)
+	c, err = parseConfig(nil, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", c.addr)
+	assert.Equal(t, "licensekit.db", c.sqlite)
+	_, err = parseConfig([]string{"extra"}, func(string) string { return "" }, io.Discard)
+	assert.Error(t, err)
+}
