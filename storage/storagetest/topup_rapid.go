@@ -60,7 +60,18 @@ func topupTestStateMachine(t *testing.T, newStore Factory, f Features) {
 			name = "Faulty"
 		}
 		t.Run(name, func(t *testing.T) {
+			// Run at most budget passing checks (fewer than rapid's default 100, to
+			// keep the suite at a few seconds under -race); once a check fails,
+			// every later run (rapid's shrinking) runs in full.
+			budget, runs, failed := 40, 0, false
+			if f.Short {
+				budget = 10
+			}
 			rapid.Check(t, func(rt *rapid.T) {
+				if runs++; runs > budget && !failed {
+					return
+				}
+				defer func() { failed = failed || rt.Failed() }()
 				var st storage.Store = newStore(t)
 				m := &topupMachine{increments: map[string]int64{}, rec: &topupRecorder{}}
 				if withFaults {
@@ -73,11 +84,15 @@ func topupTestStateMachine(t *testing.T, newStore Factory, f Features) {
 					s := m.env.site(t, fmt.Sprintf("Site %d", i), lic)
 					m.sites = append(m.sites, &topupModelSite{id: s.ID, licenses: s.Licenses})
 				}
+				if rapid.Bool().Draw(rt, "startEnabled") {
+					m.enableWith(rt, "v1")
+				}
 				rt.Repeat(map[string]func(*rapid.T){
 					"enable":       m.enable,
 					"disable":      m.disable,
 					"setIncrement": m.setIncrement,
 					"enroll":       m.enroll,
+					"enrollAgain":  m.enroll, // enrolments drive top-ups: draw them twice as often
 					"unenroll":     m.unenroll,
 					"purchase":     m.purchase,
 					"decrease":     m.decrease,
@@ -136,7 +151,10 @@ func (m *topupMachine) increment(id string) int64 {
 }
 
 func (m *topupMachine) enable(rt *rapid.T) {
-	terms := rapid.SampledFrom([]string{"v1", "v2"}).Draw(rt, "terms")
+	m.enableWith(rt, rapid.SampledFrom([]string{"v1", "v2"}).Draw(rt, "terms"))
+}
+
+func (m *topupMachine) enableWith(rt *rapid.T, terms string) {
 	fired := m.arm(rt)
 	_, err := m.env.topup.Enable(m.env.ctx, m.env.owner, topup.EnableRequest{AcceptedTermsVersion: terms})
 	var want license.Code
