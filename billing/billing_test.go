@@ -145,20 +145,25 @@ func TestEstimateOf10000SitesIsOnePass(t *testing.T) {
 		svc := &billing.Service{Store: mem, Clock: clock}
 		_, err := svc.CreateCompany(ctx, owner, "Acme")
 		require.NoError(t, err)
-		// Bulk-load the sites in one transaction, as a migration would.
-		require.NoError(t, mem.Update(ctx, func(tx storage.Tx) error {
-			for i := range sites {
-				st := billing.Site{ID: license.NewID(), Name: fmt.Sprintf("site %05d", i), Plan: "p", UnitPrice: eur(t, "1.25"), PaymentType: billing.MonthlyInvoice, Licenses: n(int64(i % 7))}
-				if err := billing.SaveSite(ctx, tx, "acme", st); err != nil {
-					return err
+		// Bulk-load the sites in batches (the memory store checks unique names
+		// against a transaction's pending writes one by one).
+		var first []string
+		for from := 0; from < sites; from += 250 {
+			require.NoError(t, mem.Update(ctx, func(tx storage.Tx) error {
+				for i := from; i < min(from+250, sites); i++ {
+					st := billing.Site{ID: license.NewID(), Name: fmt.Sprintf("site %05d", i), Plan: "p", UnitPrice: eur(t, "1.25"), PaymentType: billing.MonthlyInvoice, Licenses: n(int64(i % 7))}
+					if err := billing.SaveSite(ctx, tx, "acme", st); err != nil {
+						return err
+					}
+					if i < 5 {
+						first = append(first, st.ID)
+					}
 				}
-			}
-			return nil
-		}))
-		sts, err := svc.Sites(ctx, owner)
-		require.NoError(t, err)
-		for _, st := range sts[:5] {
-			_, err := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: st.ID, Quantity: 2}, "")
+				return nil
+			}))
+		}
+		for _, id := range first {
+			_, err := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: id, Quantity: 2}, "")
 			require.NoError(t, err)
 		}
 		cs := &countingStore{Store: mem}
@@ -208,5 +213,33 @@ func TestEffectiveRoleTakesTheLesserOfClaimAndMembership(t *testing.T) {
 			assert.Equal(t, tc.want, got, "%+v", tc.actor)
 			return err
 		}))
+	}
+}
+
+func BenchmarkEstimate10000Sites(b *testing.B) {
+	ctx := context.Background()
+	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
+	mem := memory.New()
+	svc := &billing.Service{Store: mem}
+	price, _ := license.ParseMoney("1.25", "EUR")
+	for from := 0; from < 10_000; from += 250 {
+		if err := mem.Update(ctx, func(tx storage.Tx) error {
+			for i := from; i < from+250; i++ {
+				st := billing.Site{ID: license.NewID(), Name: fmt.Sprintf("site %05d", i), Plan: "p", UnitPrice: price, PaymentType: billing.MonthlyInvoice, Licenses: n(int64(i % 7))}
+				if err := billing.SaveSite(ctx, tx, "acme", st); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		inv, err := svc.Estimate(ctx, owner, billing.EstimateOptions{})
+		if err != nil || len(inv.Lines) != 10_000 {
+			b.Fatal(err, len(inv.Lines))
+		}
 	}
 }

@@ -55,7 +55,7 @@ func (s *Service) CreateCompany(ctx context.Context, actor license.Actor, name s
 }
 
 // AddMember adds or changes the role of a member of actor's company. It needs
-// Owner or Admin; only an Owner may grant the Owner role.
+// Owner or Admin; only an Owner may grant the Owner role or change an Owner's role.
 //
 // Errors: invalid (e-mail, role), forbidden, not_found (no such company).
 func (s *Service) AddMember(ctx context.Context, actor license.Actor, email string, role license.Role) (Member, error) {
@@ -86,6 +86,13 @@ func (s *Service) AddMember(ctx context.Context, actor license.Actor, email stri
 			if storage.IsNotFound(err) {
 				return license.Errorf(license.NotFound, "company", "company %q does not exist", actor.Company)
 			}
+			return err
+		}
+		prev, _, err := storage.Load[Member](ctx, tx, actor.Company, KindMember, memberID(email), true)
+		switch {
+		case err == nil && prev.Role == license.Owner && eff != license.Owner:
+			return license.Errorf(license.Forbidden, "role", "only an Owner may change the role of an Owner")
+		case err != nil && !storage.IsNotFound(err):
 			return err
 		}
 		if err := storage.Save(ctx, tx, storage.Record{Company: actor.Company, Kind: KindMember, ID: memberID(email), Parent: actor.Company}, m); err != nil {

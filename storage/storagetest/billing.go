@@ -347,6 +347,8 @@ func testBillingRoles(t *testing.T, newStore Factory, _ Features) {
 	billingRequireCode(t, err, license.Forbidden, "role")
 	_, err = f.svc.AddMember(ctx, f.admin, "new@acme.example", license.Owner)
 	billingRequireCode(t, err, license.Forbidden, "role")
+	_, err = f.svc.AddMember(ctx, f.admin, f.owner.Email, license.Viewer)
+	billingRequireCode(t, err, license.Forbidden, "role")
 	_, err = f.svc.Estimate(ctx, f.viewer, billing.EstimateOptions{})
 	billingRequireCode(t, err, license.Forbidden, "role")
 	require.Equal(t, before, billingDump(t, f.store))

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -371,7 +373,43 @@ func (m *billingMachine) Check(t *rapid.T) {
 		require.Equal(t, ms.count(), s.LicenseCount(), "site %s licenses", ms.name)
 	}
 	require.Equal(t, m.initialSum+m.purchased-m.decreased, sum, "the sum of licenses changed other than by purchases and decreases")
-	require.Len(t, billingEvents(t, m.f.store, "acme"), m.events, "every committed change has exactly one event")
+	evs := billingEvents(t, m.f.store, "acme")
+	require.Len(t, evs, m.events, "every committed change has exactly one event")
+	// The stored counts can be recomputed from the events alone.
+	licenses, enrolled := billingReplay(t, evs)
+	for _, ms := range m.sites {
+		require.Equal(t, ms.count(), licenses[ms.id], "site %s: licenses recomputed from events", ms.name)
+		require.Equal(t, ms.enrolled, enrolled[ms.id], "site %s: enrolled recomputed from events", ms.name)
+	}
+}
+
+// billingReplay recomputes each site's licenses and enrolled devices from the
+// billing events of one company.
+func billingReplay(t billingT, evs []eventlog.Event) (licenses, enrolled map[string]int64) {
+	t.Helper()
+	licenses, enrolled = map[string]int64{}, map[string]int64{}
+	for _, e := range evs {
+		switch e.Type {
+		case billing.EventSiteCreated:
+			licenses[e.Subject] = e.Count
+		case billing.EventPurchase:
+			licenses[e.Subject] += e.Count
+		case billing.EventDecrease:
+			licenses[e.Subject] -= e.Count
+		case billing.EventTransfer:
+			var q billing.TransferQuote
+			require.NoError(t, json.Unmarshal(e.Details, &q))
+			require.Equal(t, e.Subject, q.From.Site)
+			require.Equal(t, e.Count, q.Transferred)
+			licenses[q.From.Site] -= e.Count
+			licenses[q.To.Site] += e.Count
+		case billing.EventEnroll:
+			enrolled[e.Subject] += e.Count
+		case billing.EventUnenroll:
+			enrolled[e.Subject] -= e.Count
+		}
+	}
+	return licenses, enrolled
 }
 
 func (m *billingMachine) actions() map[string]func(*rapid.T) {
