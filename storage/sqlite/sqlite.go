@@ -285,9 +285,13 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 // stays busy beyond the busy timeout (another process holding the write lock).
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	var err error
+	var fromFn bool
 	for attempt := 0; ; attempt++ {
+		fromFn = false
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			return fn(&sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true})
+			err := fn(&sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true})
+			fromFn = err != nil
+			return err
 		})
 		if err == nil || !isBusy(err) || attempt >= s.retries || ctx.Err() != nil {
 			break
@@ -299,12 +303,8 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 		case <-time.After(backoff):
 		}
 	}
-	if err == nil {
-		return nil
-	}
-	var le *license.Error
-	if errors.As(err, &le) {
-		return err
+	if err == nil || fromFn {
+		return err // fn's own error, unchanged
 	}
 	return mapError(err, "update")
 }

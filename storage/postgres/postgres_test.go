@@ -1,0 +1,88 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/storagetest"
+)
+
+// dsnEnv names the variable holding the test database's DSN.
+const dsnEnv = "LICENSEKIT_TEST_POSTGRES_DSN"
+
+var (
+	adminOnce sync.Once
+	admin     *pgxpool.Pool
+	adminErr  error
+)
+
+// testDSN returns the DSN of the test database, skipping the test when none is
+// configured outside CI and failing it under CI (CI=true) or when the database
+// cannot be reached.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set; under CI the PostgreSQL tests must run (see .ci/run)", dsnEnv)
+		}
+		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them", dsnEnv)
+	}
+	adminOnce.Do(func() {
+		admin, adminErr = pgxpool.New(context.Background(), dsn)
+		if adminErr == nil {
+			adminErr = admin.Ping(context.Background())
+		}
+	})
+	if adminErr != nil {
+		t.Fatalf("PostgreSQL at %s=%q cannot be reached: %v", dsnEnv, dsn, adminErr)
+	}
+	return dsn
+}
+
+// freshSchema creates an empty schema for one test and drops it at cleanup.
+func freshSchema(t testing.TB) (dsn, schema string) {
+	t.Helper()
+	dsn = testDSN(t)
+	schema = fmt.Sprintf("lk_test_%d_%08x", os.Getpid(), rand.Uint32())
+	_, err := admin.Exec(context.Background(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		require.NoError(t, err)
+	})
+	return dsn, schema
+}
+
+func newStore(t testing.TB, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	dsn, schema := freshSchema(t)
+	// Suites may open many stores in one test (one per rapid check); idle
+	// connections of abandoned stores are closed quickly so that they do not
+	// exhaust the server's max_connections.
+	small := postgres.WithPoolConfig(func(c *pgxpool.Config) {
+		c.MaxConns = 8
+		c.MaxConnIdleTime = 300 * time.Millisecond
+		c.HealthCheckPeriod = 200 * time.Millisecond
+	})
+	s, err := postgres.Open(context.Background(), dsn, append([]postgres.Option{postgres.WithSchema(schema), small}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	testDSN(t)
+	storagetest.RunWith(t, func(t testing.TB) storage.Store { return newStore(t) },
+		storagetest.Features{Parallel: true, Short: testing.Short()})
+}
