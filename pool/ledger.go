@@ -125,7 +125,7 @@ func CheckCapacity(c Counts, units int64) error {
 		return license.Errorf(license.InsufficientLicenses, "pool", "the pool is short by %d license(s) (total %d, allocated %d, quarantined %d): buy licenses or release allocations first", c.Shortfall, c.Total, c.Allocated, c.Quarantined)
 	}
 	if c.Total-c.Allocated >= units {
-		return license.Errorf(license.Quarantined, "pool", "%d license(s) needed but %d of the free licenses are in quarantine until their minimum allocation time ends", units, c.Quarantined)
+		return license.Errorf(license.Quarantined, "pool", "%d license(s) needed: the free licenses are held in quarantine (%d) until their minimum allocation time ends", units, c.Quarantined)
 	}
 	return license.Errorf(license.InsufficientLicenses, "pool", "%d license(s) needed but only %d available (total %d, allocated %d, quarantined %d)", units, c.Available, c.Total, c.Allocated, c.Quarantined)
 }

@@ -118,6 +118,9 @@ func (p *poolMPool) release(now time.Time, key string) {
 	}
 }
 
+// poolMachineRuns is how many full state-machine sequences each machine test runs.
+const poolMachineRuns = 30
+
 type poolMachine struct {
 	t      *testing.T
 	ctx    context.Context
@@ -140,8 +143,26 @@ func poolTestStateMachineFaulty(t *testing.T, newStore Factory, f Features) {
 }
 
 func poolRunMachine(t *testing.T, newStore Factory, f Features, withFaults bool) {
-	var faults int
+	// To keep the suite at a few seconds per store under -race, only the first
+	// poolMachineRuns sequences (a quarter of that with Features.Short) run the
+	// machine; later checks return at once. After any failure every run is full,
+	// so rapid's shrinking and replay see the real machine.
+	limit := poolMachineRuns
+	if f.Short {
+		limit /= 4
+	}
+	var faults, full int
+	failed := false
 	rapid.Check(t, func(rt *rapid.T) {
+		if full >= limit && !failed {
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				failed = true
+				panic(r)
+			}
+		}()
 		m := poolNewMachine(t, rt, newStore, withFaults)
 		rt.Repeat(map[string]func(*rapid.T){
 			"purchase":     m.purchase,
@@ -160,6 +181,7 @@ func poolRunMachine(t *testing.T, newStore Factory, f Features, withFaults bool)
 			"":             m.check,
 		})
 		faults += m.faults
+		full++
 	})
 	if withFaults && !f.Short {
 		require.Positive(t, faults, "the faulty machine never injected a fault")
