@@ -2,6 +2,7 @@ package topup
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -185,6 +186,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Report, error)
 			return rep, err
 		}
 		for _, r := range page {
+			var o OutboxEntry
+			if json.Unmarshal(r.Data, &o) == nil && o.NextAttempt.After(now) {
+				continue // backing off or claimed: no transaction needed
+			}
 			if err := d.deliver(ctx, r.Company, r.ID, now, &rep); err != nil {
 				return rep, err
 			}
