@@ -352,18 +352,16 @@ func (m *topupMachine) check(rt *rapid.T) {
 			rt.Fatalf("invariant: top-up event %s has no matching outbox notification (%+v)", e.ID, o)
 		}
 	}
-	if m.faulty == nil {
-		settings, err := m.env.topup.Get(ctx, m.env.owner)
-		if err != nil {
-			rt.Fatalf("get settings: %v", err)
-		}
-		if settings.Enabled != m.enabled {
-			rt.Fatalf("enabled: store %v, model %v", settings.Enabled, m.enabled)
-		}
-		for _, s := range settings.Sites {
-			if s.Increment != m.increment(s.Site) {
-				rt.Fatalf("site %s increment: store %d, model %d", s.SiteName, s.Increment, m.increment(s.Site))
-			}
+	settings, err := m.env.topup.Get(ctx, m.env.owner)
+	if err != nil {
+		rt.Fatalf("get settings: %v", err)
+	}
+	if settings.Enabled != m.enabled || (m.enabled && settings.TermsVersion != m.terms) {
+		rt.Fatalf("enabled: store %v (terms %s), model %v (terms %s)", settings.Enabled, settings.TermsVersion, m.enabled, m.terms)
+	}
+	for _, s := range settings.Sites {
+		if s.Increment != m.increment(s.Site) {
+			rt.Fatalf("site %s increment: store %d, model %d", s.SiteName, s.Increment, m.increment(s.Site))
 		}
 	}
 }
