@@ -374,7 +374,7 @@ func (m *billingMachine) Check(t *rapid.T) {
 	}
 	require.Equal(t, m.initialSum+m.purchased-m.decreased, sum, "the sum of licenses changed other than by purchases and decreases")
 	evs := billingEvents(t, m.f.store, "acme")
-	require.Len(t, evs, m.events, "every committed change has exactly one event")
+	require.Equal(t, m.events, len(evs), "every committed change has exactly one event (events in the log, want vs got)")
 	// The stored counts can be recomputed from the events alone.
 	licenses, enrolled := billingReplay(t, evs)
 	for _, ms := range m.sites {
@@ -425,15 +425,41 @@ func (m *billingMachine) actions() map[string]func(*rapid.T) {
 	}
 }
 
-func testBillingMachine(t *testing.T, newStore Factory, _ Features) {
+// billingRapid runs prop as a rapid property on at most 40 inputs (8 with
+// Features.Short), so that durable stores stay fast; -rapid.checks can lower
+// the count further. Once a run fails, every later run (rapid's shrinking and
+// its final replay) executes in full, so the failure is shrunk and reported.
+func billingRapid(t *testing.T, f Features, prop func(*rapid.T)) {
+	budget := 40
+	if f.Short {
+		budget = 8
+	}
+	passed, failed := 0, false
 	rapid.Check(t, func(rt *rapid.T) {
+		if passed >= budget && !failed {
+			return
+		}
+		ok := false
+		defer func() {
+			if !ok {
+				failed = true // shrinking and the final replay must run in full
+			}
+		}()
+		prop(rt)
+		ok = true
+		passed++
+	})
+}
+
+func testBillingMachine(t *testing.T, newStore Factory, f Features) {
+	billingRapid(t, f, func(rt *rapid.T) {
 		m := newBillingMachine(rt, newStore(t), nil)
 		rt.Repeat(m.actions())
 	})
 }
 
-func testBillingMachineFaulty(t *testing.T, newStore Factory, _ Features) {
-	rapid.Check(t, func(rt *rapid.T) {
+func testBillingMachineFaulty(t *testing.T, newStore Factory, f Features) {
+	billingRapid(t, f, func(rt *rapid.T) {
 		fs := NewFaulty(newStore(t))
 		m := newBillingMachine(rt, fs, fs)
 		rt.Repeat(m.actions())
