@@ -1,6 +1,7 @@
 package pool_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,14 @@ func TestMemoryBlobsLimit(t *testing.T) {
 	require.NoError(t, b.Delete(t.Context(), "k"))
 	_, err = b.Get(t.Context(), "k")
 	assert.Equal(t, license.NotFound, license.ErrorCode(err))
+}
+
+func TestPoolJSONRoundTrip(t *testing.T) {
+	p := pool.New("acme", pool.Spec{Name: "n", Model: license.Rental, Metric: license.PhysicalCPU, Software: []string{"s"}, Priority: 3})
+	p.ID = license.NewID()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	var got pool.Pool
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, *p, got)
 }

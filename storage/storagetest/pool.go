@@ -211,6 +211,15 @@ func poolTestLifecycle(t *testing.T, newStore Factory, _ Features) {
 	require.Len(t, ls, 2)
 	assert.Equal(t, p.ID, ls[0].ID, "listing is in creation order")
 
+	third0 := e.create(pool.Spec{Name: "visio", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"Visio", "Office"}})
+	ls, err = e.svc.List(e.ctx, e.viewer, pool.ListOptions{Software: "Visio"})
+	require.NoError(t, err)
+	require.Len(t, ls, 1)
+	assert.Equal(t, third0.ID, ls[0].ID)
+	ls, err = e.svc.List(e.ctx, e.viewer, pool.ListOptions{Software: "Office"})
+	require.NoError(t, err)
+	require.Len(t, ls, 2, "retired pools stay out of software listings too")
+
 	// Active → Retired directly is legal too.
 	_, err = e.svc.Retire(e.ctx, e.admin, other.ID)
 	require.NoError(t, err)

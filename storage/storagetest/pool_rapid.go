@@ -25,7 +25,7 @@ const (
 	poolMCount
 )
 
-var poolMSoftware = [poolMCount]string{"Office", "Visio", "Database", "CAD"}
+var poolMSoftware = [poolMCount]string{"Office", "Visio", "Database", "CAD", "Hypervisor"}
 
 type poolMTx struct {
 	count      int64
@@ -197,7 +197,7 @@ func poolNewMachine(t *testing.T, rt *rapid.T, newStore Factory, withFaults bool
 		m.store = m.faulty
 	}
 	m.svc = &pool.Service{Store: m.store, Clock: m.clock}
-	metrics := [poolMCount]license.Metric{license.InstalledInstance, license.NamedUser, license.PhysicalCPU, license.ConcurrentUser}
+	metrics := [poolMCount]license.Metric{license.InstalledInstance, license.NamedUser, license.PhysicalCPU, license.ConcurrentUser, license.PhysicalServer}
 	for i := range poolMCount {
 		spec := pool.Spec{Name: fmt.Sprintf("pool %d", i), Model: license.Perpetual, Metric: metrics[i], Software: []string{poolMSoftware[i]}, LeaseTTL: time.Hour}
 		if i == poolMCPU {
@@ -269,7 +269,7 @@ func (m *poolMachine) statusCode(p *poolMPool) license.Code {
 }
 
 func (m *poolMachine) purchase(rt *rapid.T) {
-	i := rapid.SampledFrom([]int{poolMInst, poolMNamed, poolMConc}).Draw(rt, "pool")
+	i := rapid.SampledFrom([]int{poolMInst, poolMNamed, poolMConc, poolMServer}).Draw(rt, "pool")
 	p := m.pools[i]
 	n := rapid.Int64Range(1, 3).Draw(rt, "count")
 	now := m.clock.Now()
@@ -304,7 +304,7 @@ func (m *poolMachine) advance(rt *rapid.T) {
 }
 
 func (m *poolMachine) allocate(rt *rapid.T) {
-	i := rapid.SampledFrom([]int{poolMInst, poolMNamed, poolMCPU}).Draw(rt, "pool")
+	i := rapid.SampledFrom([]int{poolMInst, poolMNamed, poolMCPU, poolMServer}).Draw(rt, "pool")
 	p := m.pools[i]
 	k := rapid.IntRange(0, 5).Draw(rt, "consumer")
 	var c pool.Consumer
@@ -318,6 +318,9 @@ func (m *poolMachine) allocate(rt *rapid.T) {
 	case poolMCPU:
 		units = int64(rapid.IntRange(1, 4).Draw(rt, "cpus"))
 		c, key = pool.Consumer{Asset: fmt.Sprintf("s%d", k), CPUs: int(units)}, fmt.Sprintf("server:s%d", k)
+	case poolMServer:
+		// Six virtual machines on three hosts: one license per host.
+		c, key = pool.Consumer{Asset: fmt.Sprintf("vm%d", k), Server: fmt.Sprintf("h%d", k%3)}, fmt.Sprintf("server:h%d", k%3)
 	}
 	now := m.clock.Now()
 	want := m.statusCode(p)
