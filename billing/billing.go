@@ -118,6 +118,12 @@ type OverflowPolicy interface {
 // Service is the billing service. Store is required; Clock defaults to
 // license.SystemClock; Overflow nil refuses enrolments beyond the license count;
 // Rounding "" means license.HalfAwayFromZero.
+//
+// Every method takes the license.Actor on whose behalf it runs: records are
+// read and written only within actor.Company, and the role checked is the one
+// EffectiveRole returns. Each mutation is one Store.Update that reads the clock
+// once and appends exactly one event; bad input returns a *license.Error and
+// changes nothing.
 type Service struct {
 	Store    storage.Store
 	Clock    license.Clock
