@@ -199,3 +199,28 @@ func BenchmarkExport100kEvents(b *testing.B) {
 		}
 	}
 }
+
+// TestExportAllocationsPerEventAreConstant exports from the memory store: the
+// allocations per exported event stay the same from 1,000 to 10,000 events
+// (no buffering that grows with the log).
+func TestExportAllocationsPerEventAreConstant(t *testing.T) {
+	perEvent := func(n int) float64 {
+		s := memory.New()
+		evs := make([]eventlog.Event, n)
+		for i := range evs {
+			evs[i] = eventlog.Event{Company: "acme", Time: t0.Add(time.Duration(i) * time.Second), Type: "license.purchase",
+				Source: "site " + strconv.Itoa(i), Target: "=x", Count: int64(i), Actor: "alice@acme.example", Details: []byte(`{"n":1}`)}
+		}
+		appendEvents(t, s, evs...)
+		allocs := testing.AllocsPerRun(3, func() {
+			require.NoError(t, s.View(context.Background(), func(tx storage.Tx) error {
+				return eventlog.Export(context.Background(), tx, alice, eventlog.OriginalData, eventlog.Request{}, io.Discard)
+			}))
+		})
+		return allocs / float64(n)
+	}
+	small, large := perEvent(1_000), perEvent(10_000)
+	t.Logf("allocations per exported event: %.2f for 1,000 events, %.2f for 10,000", small, large)
+	assert.LessOrEqual(t, large, small*1.05+0.5)
+	assert.Less(t, large, 20.0, "a row should cost a handful of allocations")
+}
