@@ -126,3 +126,15 @@ func ExampleDispatcher_RunOnce() {
 	// subject: Automatic top-up: 5 licenses added to site Helsinki
 	// {Delivered:1 Retrying:0 Failed:0} <nil>
 }
+
+func ExampleService_Preview() {
+	ctx, bill, top, owner := exampleSetup()
+	s := site(ctx, bill, owner, "Oslo", "north", billing.MonthlyInvoice, 20)
+	if _, err := top.Enable(ctx, owner, topup.EnableRequest{AcceptedTermsVersion: "2026-01"}); err != nil {
+		panic(err)
+	}
+	q, _ := top.Preview(ctx, owner, s.ID, 32)
+	r, _ := bill.Enroll(ctx, owner, s.ID, 32)
+	fmt.Println(q.Shortfall, q.Added, q.NewTotal, r.ToppedUp)
+	// Output: 12 15 35 15
+}

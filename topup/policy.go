@@ -20,6 +20,78 @@ func Amount(shortfall, increment int64) int64 {
 	return (shortfall + increment - 1) / increment * increment
 }
 
+// Quote is what enrolling Devices more devices on a site would do to its
+// licenses: the preview of a top-up. Cover applies the same rule, so an
+// enrolment committed on the same state adds exactly Added.
+type Quote struct {
+	Site      string `json:"site"`
+	SiteName  string `json:"site_name"`
+	Devices   int64  `json:"devices"`   // devices to enrol
+	Enabled   bool   `json:"enabled"`   // top-up applies to this site (company switch on, monthly invoice)
+	Increment int64  `json:"increment"` // the site's increment
+	// Shortfall is how many licenses are missing for the enrolment (0 when it
+	// fits or the site has no license amount set).
+	Shortfall    int64 `json:"shortfall"`
+	Added        int64 `json:"added"` // licenses the top-up adds
+	NewTotal     int64 `json:"new_total"`
+	NewAvailable int64 `json:"new_available"`
+	// Refused: the enrolment would fail with insufficient_licenses (a
+	// shortfall that top-up does not cover).
+	Refused bool `json:"refused"`
+}
+
+// QuoteEnrolment is the pure rule of top-up: for a site, whether top-up
+// applies to it (enabled), its increment and the devices to enrol, the
+// licenses added (Amount of the shortfall) and the figures after.
+func QuoteEnrolment(site billing.Site, enabled bool, increment, devices int64) Quote {
+	enabled = enabled && site.PaymentType == billing.MonthlyInvoice
+	q := Quote{Site: site.ID, SiteName: site.Name, Devices: devices, Enabled: enabled, Increment: increment}
+	if site.Licenses == nil {
+		return q // no license amount set: any enrolment is accepted, nothing added
+	}
+	q.NewTotal = *site.Licenses
+	q.Shortfall = max(site.Enrolled+devices-*site.Licenses, 0)
+	switch {
+	case q.Shortfall == 0:
+	case enabled:
+		q.Added = Amount(q.Shortfall, increment)
+		q.NewTotal += q.Added
+	default:
+		q.Refused = true
+	}
+	if !q.Refused {
+		q.NewAvailable = q.NewTotal - site.Enrolled - devices
+	}
+	return q
+}
+
+// Preview returns what enrolling devices more devices on a site would do now,
+// changing nothing. Any role may preview.
+//
+// Errors: invalid (actor, devices < 1), not_found (site).
+func (s *Service) Preview(ctx context.Context, actor license.Actor, siteID string, devices int64) (Quote, error) {
+	if err := actor.Check(); err != nil {
+		return Quote{}, err
+	}
+	if devices < 1 || devices > 1<<40 {
+		return Quote{}, license.Errorf(license.Invalid, "devices", "the number of devices must be at least 1")
+	}
+	var q Quote
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		st, err := loadSettings(ctx, tx, actor.Company, false)
+		if err != nil {
+			return err
+		}
+		site, err := billing.LoadSite(ctx, tx, actor.Company, siteID)
+		if err != nil {
+			return err
+		}
+		q = QuoteEnrolment(site, st.Enabled, st.increment(site.ID), devices)
+		return nil
+	})
+	return q, err
+}
+
 // Policy is the billing.OverflowPolicy of automatic top-up. Set it as
 // billing.Service.Overflow; billing calls Cover inside the enrolment's
 // transaction, so the licenses added, the invoice adjustment, the
@@ -47,14 +119,14 @@ func (Policy) Cover(ctx context.Context, tx storage.Tx, company string, site *bi
 	if err != nil {
 		return 0, err
 	}
-	if !st.Enabled || site.PaymentType != billing.MonthlyInvoice {
-		return 0, nil
-	}
 	inc := st.increment(site.ID)
-	added := Amount(shortfall, inc)
 	before := *site.Licenses
 	enrolled := before + shortfall // the devices enrolled once the enrolment commits
-	total := before + added
+	q := QuoteEnrolment(*site, st.Enabled, inc, enrolled-site.Enrolled)
+	if q.Added == 0 {
+		return 0, nil // top-up is off for this site
+	}
+	added, total := q.Added, q.NewTotal
 	*site.Licenses = total
 
 	adj := billing.Adjustment{ID: license.NewID(), Site: site.ID, SiteName: site.Name, Month: billing.MonthKey(now), At: now,

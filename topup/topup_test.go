@@ -72,3 +72,23 @@ func TestCheckPrerequisites(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, "1", got[0].Site)
 }
+
+func TestQuoteEnrolment(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	mi := billing.MonthlyInvoice
+	seed := billing.Site{ID: "s", Name: "Seed", PaymentType: mi, Licenses: n(10), Enrolled: 8}
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 4, Enabled: true, Increment: 5, Shortfall: 2, Added: 5, NewTotal: 15, NewAvailable: 3},
+		topup.QuoteEnrolment(seed, true, 5, 4), "the seed's example")
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 4, Increment: 5, Shortfall: 2, NewTotal: 10, Refused: true},
+		topup.QuoteEnrolment(seed, false, 5, 4), "disabled: refused")
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 2, Enabled: true, Increment: 5, NewTotal: 10},
+		topup.QuoteEnrolment(seed, true, 5, 2), "fits: nothing added")
+	card := seed
+	card.PaymentType = billing.Card
+	assert.True(t, topup.QuoteEnrolment(card, true, 5, 4).Refused, "card sites are not topped up")
+	unset := billing.Site{ID: "u", PaymentType: mi, Enrolled: 50}
+	q := topup.QuoteEnrolment(unset, true, 5, 100)
+	assert.False(t, q.Refused)
+	assert.Zero(t, q.Added, "no license amount set: accepted without top-up")
+	assert.Equal(t, int64(15), topup.QuoteEnrolment(billing.Site{PaymentType: mi, Licenses: n(20), Enrolled: 20}, true, 5, 12).Added)
+}

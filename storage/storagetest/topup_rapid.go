@@ -195,8 +195,21 @@ func (m *topupMachine) setIncrement(rt *rapid.T) {
 func (m *topupMachine) enroll(rt *rapid.T) {
 	s := m.site(rt, "site")
 	n := rapid.Int64Range(1, 25).Draw(rt, "devices")
+	preview, perr := m.env.topup.Preview(m.env.ctx, m.env.owner, s.id, n)
+	if perr != nil {
+		rt.Fatalf("preview enroll %d: %v", n, perr)
+	}
 	fired := m.arm(rt)
 	r, err := m.env.billing.Enroll(m.env.ctx, m.env.owner, s.id, n)
+	if !fired() {
+		// Preview equals commit: the same state gives the same figures.
+		if preview.Refused != (license.ErrorCode(err) == license.InsufficientLicenses) || (err == nil && (preview.Added != r.ToppedUp || preview.NewTotal != r.Site.LicenseCount())) {
+			rt.Fatalf("enroll %d: preview %+v, commit %+v (error %v)", n, preview, r, err)
+		}
+		fired = func() bool { return false }
+	} else {
+		fired = func() bool { return true }
+	}
 	var want license.Code
 	var added int64
 	if s.licenses != nil && s.enrolled+n > *s.licenses {
