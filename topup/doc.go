@@ -6,7 +6,7 @@
 // billing calls inside the enrolment's transaction so that an enrolment beyond a
 // site's licenses adds the smallest multiple of the increment covering the
 // shortfall, charged on the next invoice estimate as a purchase adjustment, with
-a pure preview ([QuoteEnrolment], [Service.Preview]) that the commit shares; and
+// a pure preview ([QuoteEnrolment], [Service.Preview]) that the commit shares; and
 // e-mail notification recipients per company. Each top-up writes its event and
 // an outbox record in the same transaction; a [Dispatcher] delivers the outbox
 // after commit through a [Notifier] with bounded, backed-off retries, so a
