@@ -1,0 +1,111 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/storagetest"
+)
+
+const writerEnv = "LICENSEKIT_POSTGRES_CRASH_WRITER"
+
+// TestHelperWriter is the writer process of TestCrashSafety; it does nothing
+// unless started by it.
+func TestHelperWriter(t *testing.T) {
+	schema := os.Getenv(writerEnv)
+	if schema == "" {
+		return
+	}
+	s, err := postgres.Open(context.Background(), os.Getenv(dsnEnv), postgres.WithSchema(schema), postgres.WithMaxConns(2))
+	require.NoError(t, err)
+	err = storagetest.CrashWriter(context.Background(), s, os.Stdout)
+	t.Fatalf("writer stopped: %v", err)
+}
+
+func TestCrashSafety(t *testing.T) {
+	dsn, schema := freshSchema(t)
+	var all []int64
+	for round := range 3 {
+		reported := storagetest.RunCrash(t, "TestHelperWriter", []string{writerEnv + "=" + schema})
+		s, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema), postgres.WithMaxConns(2))
+		require.NoError(t, err, "reopen after kill %d", round)
+		all = append(all, reported...)
+		storagetest.CheckCrash(t, s, all)
+		all = append(all, all[len(all)-1]+1)
+		require.NoError(t, s.Close())
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	require.NotPanics(t, func() {
+		var s *postgres.Store
+		s, err = postgres.Open(ctx, "postgres://postgres:secret@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", postgres.WithOpenTimeout(5*time.Second))
+		if s != nil {
+			s.Close()
+		}
+	})
+	require.Error(t, err)
+	assert.Equal(t, license.Unavailable, license.ErrorCode(err), "%v", err)
+	assert.Contains(t, err.Error(), "cannot reach the database at 127.0.0.1:1")
+	assert.NotContains(t, license.ErrorMessage(err), "secret", "the message does not leak the password")
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	for _, dsn := range []string{"postgres://user:pa ss@%zz/db", "host=127.0.0.1 port=notaport", "mysql://root@localhost/db"} {
+		var err error
+		require.NotPanics(t, func() { _, err = postgres.Open(context.Background(), dsn, postgres.WithOpenTimeout(3*time.Second)) })
+		require.Error(t, err, "DSN %q", dsn)
+		code := license.ErrorCode(err)
+		assert.Contains(t, []license.Code{license.Invalid, license.Unavailable}, code, "DSN %q: %v", dsn, err)
+	}
+	_, err := postgres.Open(context.Background(), "postgres://127.0.0.1/x", postgres.WithSchema("bad-name; drop"))
+	require.Error(t, err)
+	assert.Equal(t, license.Invalid, license.ErrorCode(err))
+}
+
+func TestOpenFutureSchema(t *testing.T) {
+	dsn, schema := freshSchema(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '0999_future', '2030-01-01T00:00:00Z')`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	require.Error(t, err)
+	assert.Equal(t, license.Internal, license.ErrorCode(err))
+	assert.Contains(t, err.Error(), "newer than this licensekit knows")
+}
+
+// TestConcurrentOpen opens one empty schema from several goroutines at once:
+// the migration runs exactly once.
+func TestConcurrentOpen(t *testing.T) {
+	dsn, schema := freshSchema(t)
+	ctx := context.Background()
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema), postgres.WithMaxConns(2))
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 6 {
+		require.NoError(t, <-errs)
+	}
+	var n int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.schema_migrations`).Scan(&n))
+	assert.Equal(t, 1, n)
+}
