@@ -17,6 +17,7 @@ import (
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 var (
@@ -289,4 +290,8 @@ func TestQueryPagesEqualTheReferenceListing(t *testing.T) {
 			require.Equal(rt, want[i].Seq, got[i].Seq, "position %d", i)
 		}
 	})
+}
+
+func TestConformanceOnMemory(t *testing.T) {
+	storagetest.RunSuite(t, "eventlog-query", func(t testing.TB) storage.Store { return memory.New() }, storagetest.Features{})
 }
