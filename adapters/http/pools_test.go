@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
@@ -30,6 +31,8 @@ type world struct {
 	customer       string
 	apiKey         string
 	recipientEmail string
+	subLicense     string   // activated, assigned to northwind-pc
+	subKey         string   // key of a second license, not activated
 	names          []string // texts that only this company's data contains
 }
 
@@ -72,7 +75,15 @@ func (f *fixture) populate() world {
 	f.ok(200, "POST", "/v1/topup/enable", f.owner, map[string]string{"accepted_terms_version": "2026-01"}, nil)
 	w.recipientEmail = "northwind-it@acme.example"
 	f.ok(200, "POST", "/v1/topup/recipients", f.owner, map[string]any{"emails": []string{w.recipientEmail}}, nil)
-	w.names = []string{"Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
+	var issued subscription.Issued
+	f.ok(201, "POST", "/v1/subscriptions/purchase", f.owner, map[string]any{"type": "computer", "quantity": 2, "billing_period": "monthly",
+		"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}, "manual_activation": true}, &issued)
+	require.Len(f.t, issued.Keys, 2)
+	w.subLicense, w.subKey = issued.Licenses[0].ID, issued.Keys[1]
+	f.ok(200, "POST", "/v1/subscriptions/activate", f.owner, map[string]any{"key": issued.Keys[0]}, nil)
+	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer",
+		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}, "license": w.subLicense}, nil)
+	w.names = []string{issued.Licenses[1].ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
 	return w
 }
 

@@ -2,6 +2,7 @@ package http
 
 import (
 	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
@@ -18,6 +19,9 @@ type Services struct {
 	Pools   *pool.Service
 	TopUp   *topup.Service
 	Volume  *volume.Service
+	// Subscriptions serves the subscription routes; its Tick runs elsewhere
+	// (the reference server runs it in the background).
+	Subscriptions *subscription.Service
 }
 
 func (s *Services) fill(store storage.Store, clock license.Clock) {
@@ -29,6 +33,9 @@ func (s *Services) fill(store storage.Store, clock license.Clock) {
 	}
 	if s.TopUp == nil {
 		s.TopUp = &topup.Service{Store: store, Clock: clock}
+	}
+	if s.Subscriptions == nil {
+		s.Subscriptions = subscription.New(store, clock)
 	}
 	if s.Volume == nil {
 		s.Volume = volume.New(store, clock)

@@ -22,6 +22,7 @@ func (h *Handler) table() []Route {
 	rs = append(rs, h.topUpRoutes()...)
 	rs = append(rs, h.poolRoutes()...)
 	rs = append(rs, h.volumeRoutes()...)
+	rs = append(rs, h.subscriptionRoutes()...)
 	rs = append(rs, h.eventRoutes()...)
 	return rs
 }

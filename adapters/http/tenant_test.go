@@ -50,12 +50,26 @@ func sampleBodies(w world) map[string]any {
 		"PATCH /v1/customers/{id}":                             map[string]string{"legal_name": "Renamed Oy"},
 		"POST /v1/customers/{id}/usage":                        map[string]any{"license": w.volumeLicense, "users": 1},
 		"POST /v1/pools/{id}/allocations/{allocation}/release": nil,
+		"POST /v1/subscriptions/purchase": map[string]any{"type": "computer", "quantity": 1, "billing_period": "monthly",
+			"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}},
+		"POST /v1/subscriptions/trials":   map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"},
+		"POST /v1/subscriptions/activate": map[string]any{"key": w.subKey},
+		"POST /v1/subscriptions/assign": map[string]any{"type": "computer", "license": w.subLicense,
+			"consumer": map[string]string{"kind": "computer", "id": "pc-other", "user": "u-other"}},
+		"POST /v1/subscriptions/unassign": map[string]any{"type": "computer",
+			"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}},
+		"PUT /v1/subscriptions/licenses/{id}/auto-renew": map[string]bool{"on": false},
+		"PUT /v1/subscriptions/settings/auto-exchange":   map[string]bool{"on": false},
+		"PUT /v1/subscriptions/user-settings":            map[string]any{"user": "u-other", "allocation": map[string]any{"mode": "user", "limit": 1}},
+		"PUT /v1/subscriptions/company-settings":         map[string]any{"company": "Other customer", "allocation": map[string]any{"mode": "global"}},
+		"POST /v1/subscriptions/bulk-delete":             map[string]string{"mode": "expired"},
 	}
 }
 
 // refersToOthers lists routes without path values whose body names the other
 // company's resources: they must answer 404 too.
-var refersToOthers = map[string]bool{"POST /v1/transfers/preview": true, "POST /v1/transfers": true, "POST /v1/customers": true}
+var refersToOthers = map[string]bool{"POST /v1/transfers/preview": true, "POST /v1/transfers": true, "POST /v1/customers": true,
+	"POST /v1/subscriptions/activate": true, "POST /v1/subscriptions/assign": true, "POST /v1/subscriptions/unassign": true}
 
 func pathValue(w world, path, name string) string {
 	switch name {
@@ -77,6 +91,8 @@ func pathValue(w world, path, name string) string {
 			return w.customer
 		case strings.HasPrefix(path, "/v1/volume-licenses/"):
 			return w.volumeLicense
+		case strings.HasPrefix(path, "/v1/subscriptions/licenses/"):
+			return w.subLicense
 		case strings.HasPrefix(path, "/v1/apikeys/"):
 			return w.apiKey
 		}

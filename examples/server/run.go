@@ -17,7 +17,6 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
-	"github.com/licensekit/licensekit/topup"
 )
 
 // config is what the flags and the environment choose.
@@ -162,15 +161,6 @@ func loop(ctx context.Context, every time.Duration, log *slog.Logger, name strin
 			cancel()
 		}
 	}
-}
-
-// logNotifier "delivers" top-up notifications to the log.
-type logNotifier struct{ log *slog.Logger }
-
-func (n logNotifier) Notify(_ context.Context, m topup.Notification) error {
-	n.log.Info("top-up notification", "id", m.ID, "company", m.Company, "site", m.SiteName,
-		"added", m.Added, "new_total", m.NewTotal, "recipients", len(m.Recipients), "subject", m.Subject())
-	return nil
 }
 
 func printWelcome(w io.Writer, base, store string, d demo, fresh bool) {

@@ -70,7 +70,8 @@ func (r *running) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not stop")
 	}
-	assert.Contains(t, r.logs.String(), "background loop stopped")
+	assert.Contains(t, r.logs.String(), "background loop stopped loop=topup-notifications")
+	assert.Contains(t, r.logs.String(), "background loop stopped loop=subscription-tick")
 	assert.Contains(t, r.logs.String(), "msg=stopped")
 }
 
