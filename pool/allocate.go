@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -531,4 +532,66 @@ func (s *Service) Leases(ctx context.Context, a license.Actor, poolID string) ([
 		return err
 	})
 	return out, err
+}
+
+// AllocationPreview is what Allocate would do in the pool's current state.
+type AllocationPreview struct {
+	Allocation Allocation `json:"allocation"`
+	Before     Counts     `json:"before"`
+	After      Counts     `json:"after"`
+}
+
+// errPreview rolls back a preview's transaction.
+var errPreview = errors.New("pool: preview rollback")
+
+// PreviewAllocate runs Allocate's decision in a transaction that is always
+// rolled back, so the preview is exactly what committing would do in the same
+// state (same allocation, same errors, same counts after). It ignores the
+// request's idempotency key and writes nothing, not even events.
+//
+// Errors: as Allocate.
+func (s *Service) PreviewAllocate(ctx context.Context, a license.Actor, poolID string, req AllocateRequest) (AllocationPreview, error) {
+	if err := checkEditor(a); err != nil {
+		return AllocationPreview{}, err
+	}
+	if err := checkPoolID(poolID); err != nil {
+		return AllocationPreview{}, err
+	}
+	now := s.now()
+	var out AllocationPreview
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		_, before, err := PoolIn(ctx, tx, a.Company, poolID, now)
+		if err != nil {
+			return err
+		}
+		al, err := AllocateIn(ctx, tx, a, poolID, req, now)
+		if err != nil {
+			return err
+		}
+		_, after, err := PoolIn(ctx, tx, a.Company, poolID, now)
+		if err != nil {
+			return err
+		}
+		out = AllocationPreview{Allocation: al, Before: before, After: after}
+		return errPreview
+	})
+	if errors.Is(err, errPreview) {
+		return out, nil
+	}
+	return AllocationPreview{}, err
+}
+
+// PoolIn loads pool poolID of company inside a caller's transaction (for
+// update) and returns it with its counts at now. Validation front ends use it
+// with CheckUsable, DemandOf and CheckCapacity to decide in the same
+// transaction that allocates (AllocateIn).
+//
+// Errors: NotFound (field "pool").
+func PoolIn(ctx context.Context, tx storage.Tx, company, poolID string, now time.Time) (*Pool, Counts, error) {
+	p, _, err := loadPool(ctx, tx, company, poolID, true)
+	if err != nil {
+		return nil, Counts{}, err
+	}
+	c, err := countsAt(ctx, tx, p, now)
+	return p, c, err
 }

@@ -46,6 +46,7 @@ func init() {
 		Test{"AttachmentsAndComments", poolTestAttachments},
 		Test{"Tenants", poolTestTenants},
 		Test{"Idempotency", poolTestIdempotency},
+		Test{"PreviewEqualsCommit", poolTestPreview},
 		Test{"Events", poolTestEvents},
 		Test{"ConcurrentAllocate", poolTestConcurrentAllocate},
 		Test{"StateMachine", poolTestStateMachine},
@@ -1115,4 +1116,23 @@ func poolTestConcurrentAllocate(t *testing.T, newStore Factory, _ Features) {
 	allocs, err := e.svc.Allocations(e.ctx, e.admin, p.ID)
 	require.NoError(t, err)
 	assert.Len(t, allocs, n)
+}
+
+func poolTestPreview(t *testing.T, newStore Factory, _ Features) {
+	e := newPoolEnv(t, newStore)
+	p := e.create(poolSpec("cpu", license.PhysicalCPU))
+	e.buy(p.ID, 8)
+	req := pool.AllocateRequest{Consumer: pool.Consumer{Asset: "db1", CPUs: 6}}
+	before := poolSnap(t, e.store, "acme")
+	pv, err := e.svc.PreviewAllocate(e.ctx, e.admin, p.ID, req)
+	require.NoError(t, err)
+	assert.Equal(t, before, poolSnap(t, e.store, "acme"), "a preview writes nothing")
+	assert.Equal(t, pool.Counts{Total: 8, Available: 8}, pv.Before)
+	assert.Equal(t, pool.Counts{Total: 8, Available: 2, AllocatedManually: 6, Allocated: 6}, pv.After)
+	al, err := e.svc.Allocate(e.ctx, e.admin, p.ID, req)
+	require.NoError(t, err)
+	assert.Equal(t, pv.Allocation, al)
+	assert.Equal(t, pv.After, e.counts(p.ID))
+	_, err = e.svc.PreviewAllocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "db2", CPUs: 4}})
+	poolCode(t, err, license.InsufficientLicenses, "pool")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -18,10 +19,11 @@ import (
 
 // Pools of the state machine, by index.
 const (
-	poolMInst  = iota // perpetual, installed instance, software inventory rule, minimum allocation time
-	poolMNamed        // perpetual, named user
-	poolMCPU          // rental, physical CPU
-	poolMConc         // perpetual, concurrent user (leases)
+	poolMInst   = iota // perpetual, installed instance, software inventory rule, minimum allocation time
+	poolMNamed         // perpetual, named user
+	poolMCPU           // rental, physical CPU
+	poolMConc          // perpetual, concurrent user (leases)
+	poolMServer        // perpetual, physical server
 	poolMCount
 )
 
@@ -330,6 +332,17 @@ func (m *poolMachine) allocate(rt *rapid.T) {
 	if want == "" {
 		want = p.capacity(now, units)
 	}
+	// Preview equals commit: a preview taken first must match what Allocate does.
+	var preview *pool.AllocationPreview
+	if rapid.Bool().Draw(rt, "preview") {
+		pv, err := m.svc.PreviewAllocate(m.ctx, m.actor, p.id, pool.AllocateRequest{Consumer: c})
+		if got := license.ErrorCode(err); got != want {
+			rt.Fatalf("preview of allocate %s: error %q (%v), the model expected %q", key, got, err, want)
+		}
+		if err == nil {
+			preview = &pv
+		}
+	}
 	var al pool.Allocation
 	if m.do(rt, "allocate "+key, want, func() error {
 		var err error
@@ -338,6 +351,15 @@ func (m *poolMachine) allocate(rt *rapid.T) {
 	}) {
 		if al.Units != units || al.ID != pool.AllocationID(p.id, key) {
 			rt.Fatalf("allocation %+v: want %d units under id %s", al, units, pool.AllocationID(p.id, key))
+		}
+		if preview != nil {
+			pane, err := m.svc.Status(m.ctx, m.actor, p.id)
+			if err != nil {
+				rt.Fatalf("status: %v", err)
+			}
+			if !reflect.DeepEqual(preview.Allocation, al) || preview.After != pane.Counts {
+				rt.Fatalf("preview %+v differs from the committed allocation %+v / counts %+v", *preview, al, pane.Counts)
+			}
 		}
 		p.allocs[key] = &poolMAlloc{id: al.ID, units: units, at: now}
 	}
