@@ -110,6 +110,41 @@ func (s *Service) AddMember(ctx context.Context, actor license.Actor, email stri
 	return m, nil
 }
 
+// GetCompany returns actor's company.
+//
+// Errors: invalid (actor), not_found.
+func (s *Service) GetCompany(ctx context.Context, actor license.Actor) (Company, error) {
+	if err := actor.Check(); err != nil {
+		return Company{}, err
+	}
+	var c Company
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		c, _, err = storage.Load[Company](ctx, tx, actor.Company, KindCompany, actor.Company, false)
+		if storage.IsNotFound(err) {
+			return license.Errorf(license.NotFound, "company", "company %q does not exist", actor.Company)
+		}
+		return err
+	})
+	return c, err
+}
+
+// Members returns the members of actor's company, ordered by e-mail.
+//
+// Errors: invalid (actor).
+func (s *Service) Members(ctx context.Context, actor license.Actor) ([]Member, error) {
+	if err := actor.Check(); err != nil {
+		return nil, err
+	}
+	var out []Member
+	err := s.Store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = storage.ListOf[Member](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindMember, Parent: actor.Company})
+		return err
+	})
+	return out, err
+}
+
 // NewSite describes a site to create.
 type NewSite struct {
 	Name        string        `json:"name"`

@@ -559,6 +559,22 @@ func testBillingSites(t *testing.T, newStore Factory, _ Features) {
 	billingRequireCode(t, err, license.Invalid, "unit_price")
 	st := f.site(t, f.owner, "Y", "business", "1.2345", "EUR", billing.MonthlyInvoice, nil)
 	require.Equal(t, "1.2345", f.get(t, st.ID).UnitPrice.Amount.String())
+
+	c, err := f.svc.GetCompany(ctx, f.viewer)
+	require.NoError(t, err)
+	require.Equal(t, "Acme MSP", c.Name)
+	members, err := f.svc.Members(ctx, f.viewer)
+	require.NoError(t, err)
+	var emails []string
+	for _, m := range members {
+		emails = append(emails, m.Email+":"+string(m.Role))
+	}
+	require.Equal(t, []string{"admin@acme.example:admin", "editor@acme.example:editor", "owner@acme.example:owner", "viewer@acme.example:viewer"}, emails)
+	evilMembers, err := f.svc.Members(ctx, f.evil)
+	require.NoError(t, err)
+	require.Len(t, evilMembers, 1)
+	_, err = f.svc.GetCompany(ctx, license.Actor{Company: "ghost", Email: "a@ghost.example", Role: license.Owner})
+	billingRequireCode(t, err, license.NotFound, "company")
 }
 
 // testBillingBadInput: every refused request returns a *license.Error and the
