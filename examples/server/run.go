@@ -143,22 +143,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// loop runs once every interval until ctx ends; a round in progress finishes.
+// loop runs a round at once and then every interval until ctx ends; a round
+// in progress is not cut short by shutdown (it has its own deadline).
 func loop(ctx context.Context, every time.Duration, log *slog.Logger, name string, once func(context.Context) error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+		if err := once(rctx); err != nil {
+			log.Warn("background round failed", "loop", name, "error_code", string(license.ErrorCode(err)), "error", license.ErrorMessage(err))
+		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			log.Info("background loop stopped", "loop", name)
 			return
 		case <-t.C:
-			// A round is not cut short by shutdown: it gets its own deadline.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
-			if err := once(rctx); err != nil {
-				log.Warn("background round failed", "loop", name, "error_code", string(license.ErrorCode(err)), "error", license.ErrorMessage(err))
-			}
-			cancel()
 		}
 	}
 }

@@ -70,8 +70,8 @@ func (r *running) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not stop")
 	}
-	assert.Contains(t, r.logs.String(), "background loop stopped loop=topup-notifications")
-	assert.Contains(t, r.logs.String(), "background loop stopped loop=subscription-tick")
+	assert.Contains(t, r.logs.String(), `msg="background loop stopped" loop=topup-notifications`)
+	assert.Contains(t, r.logs.String(), `msg="background loop stopped" loop=subscription-tick`)
 	assert.Contains(t, r.logs.String(), "msg=stopped")
 }
 
@@ -251,7 +251,12 @@ func TestREADMEWalkthrough(t *testing.T) {
 		assert.True(t, types[want], "export lacks %s", want)
 	}
 
-	// The notification loop runs in the background (no recipients: marked delivered).
+	// The notification loop delivers the top-up's notification in the background
+	// (no recipients here: it is marked delivered).
+	require.Eventually(t, func() bool {
+		status, body := curl(t, `curl -s "`+r.base+`/v1/topup/notifications?status=delivered" -H "Authorization: Bearer $LK"`, dir, env)
+		return status == 200 && strings.Contains(string(body), `"status":"delivered"`)
+	}, 10*time.Second, 20*time.Millisecond)
 	r.stop(t)
 
 	// A second start on the same file keeps the data and prints a fresh key;
