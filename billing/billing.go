@@ -19,7 +19,17 @@ const (
 	KindAdjustment storage.Kind = "billing_adjustment" // Parent = the month "2006-01" of the change
 )
 
-// Event types written by billing. Each committed change writes exactly one.
+// Event types written by billing. Each committed change writes exactly one,
+// with Subject = the site ID (the source site's for a transfer), Details = the
+// JSON of the result (a quote, the site, the member), and the log columns:
+//
+//	license.purchase  Target = site, Count = licenses added
+//	license.decrease  Source = site (licenses leave it), Count = licenses removed
+//	license.transfer  Source = from site, Target = to site, Count = licenses moved
+//	site.enroll       Target = site, Count = devices enrolled
+//	site.unenroll     Target = site, Count = devices unenrolled
+//	site.created      Target = site, Count = its licenses (0 when none set)
+//	site.updated      Target = site, Count = its licenses
 const (
 	EventCompanyCreated eventlog.Type = "company.created"
 	EventMemberAdded    eventlog.Type = "company.member_added"
