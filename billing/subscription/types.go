@@ -180,7 +180,7 @@ type License struct {
 	// also the renewal anchor.
 	PurchaseDate time.Time `json:"purchase_date"`
 	// Renewals counts the periods renewed after the first.
-	Renewals       int       `json:"renewals"`
+	Renewals int `json:"renewals"`
 	// ExpirationDate is the last instant the license is valid: it renews or
 	// expires just after it. A trial's is the last nanosecond of its last day.
 	ExpirationDate time.Time `json:"expiration_date"`

@@ -121,7 +121,9 @@ func subEvents(t *testing.T, st storage.Store, company string, types ...eventlog
 	return out
 }
 
-func subDate(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, time.UTC) }
+func subDate(y int, m time.Month, d, h int) time.Time {
+	return time.Date(y, m, d, h, 0, 0, 0, time.UTC)
+}
 
 func subTestMonthlyCalendar(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
@@ -434,12 +436,17 @@ func subTestExchange(t *testing.T, newStore Factory, _ Features) {
 	// purchase lets a later tick exchange it.
 	_, err = s.SetAutoRenew(ctx, subMSP, third.ID, false)
 	require.NoError(t, err)
+	// A trial is not an active license: the exchange does not take it.
+	clock.Set(subDate(2026, 3, 20, 0))
+	tr, err := s.StartTrial(ctx, subMSP, subscription.TrialRequest{Type: subscription.PerComputer, Quantity: 1, EndsOn: subDate(2026, 5, 1, 0)})
+	require.NoError(t, err)
 	r = subTick(t, s, subDate(2026, 4, 2, 0))
 	assert.Equal(t, 1, r.Expired)
 	assert.Equal(t, 1, r.Unexchanged)
 	r = subTick(t, s, subDate(2026, 4, 3, 0))
 	assert.Equal(t, 0, r.Unexchanged)
 	assert.Len(t, subEvents(t, st, subMSP.Company, subscription.EventExchangeUnavailable), 1)
+	assert.Nil(t, subGet(t, s, subMSP, tr.Licenses[0].ID).Assignee)
 	clock.Set(subDate(2026, 4, 5, 0))
 	fresh := subBuy(t, s, subMSP, subscription.PerComputer, 1, "").Licenses[0]
 	r = subTick(t, s, subDate(2026, 4, 5, 0))
