@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,12 +44,11 @@ type running struct {
 }
 
 // start runs the server in-process on a free port with a SQLite file.
-func start(t *testing.T, db string) *running {
+func start(t *testing.T, env map[string]string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{out: &syncBuffer{}, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
-	env := map[string]string{"LICENSEKIT_SQLITE": db}
 	go func() {
 		r.done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-interval", "50ms"}, func(k string) string { return env[k] },
 			r.out, r.logs, func(base string, d demo) { r.base, r.demo = base, d; close(ready) })
@@ -182,8 +184,45 @@ func printed(t *testing.T, out string) (string, []string) {
 // fresh SQLite file, and the server restarts on the same file and stops cleanly.
 func TestREADMEWalkthrough(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "licensekit.db")
-	r := start(t, db)
+	walkthrough(t, dir, map[string]string{"LICENSEKIT_SQLITE": filepath.Join(dir, "licensekit.db")})
+}
+
+// The same walkthrough on PostgreSQL, in a database created for the test.
+// It runs when LICENSEKIT_TEST_POSTGRES_DSN is set (always under CI=true).
+func TestREADMEWalkthroughOnPostgres(t *testing.T) {
+	dsn := os.Getenv("LICENSEKIT_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("LICENSEKIT_TEST_POSTGRES_DSN is not set; under CI the PostgreSQL tests must run (see .ci/run)")
+		}
+		t.Skip("set LICENSEKIT_TEST_POSTGRES_DSN to run the walkthrough on PostgreSQL")
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("lk_server_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	})
+	cfg, err := pgx.ParseConfig(dsn)
+	require.NoError(t, err)
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password),
+		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
+	if cfg.Password == "" {
+		u.User = url.User(cfg.User)
+	}
+	walkthrough(t, t.TempDir(), map[string]string{"LICENSEKIT_POSTGRES": u.String()})
+}
+
+func walkthrough(t *testing.T, dir string, env0 map[string]string) {
+	r := start(t, env0)
 	out := r.out.String()
 	assert.Contains(t, out, "created demo data")
 	key, cmds := printed(t, out)
@@ -261,9 +300,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 
 	// A second start on the same file keeps the data and prints a fresh key;
 	// the first key still works.
-	r2 := start(t, db)
+	r2 := start(t, env0)
 	out2 := r2.out.String()
-	assert.Contains(t, out2, "using SQLite")
+	assert.Contains(t, out2, "licensekit: using ")
 	key2, cmds2 := printed(t, out2)
 	assert.NotEqual(t, key, key2)
 	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
