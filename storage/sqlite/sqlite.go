@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -58,10 +59,18 @@ func WithReaders(n int) Option { return func(c *config) { c.readers = n } }
 // Store is a storage.Store on one SQLite file.
 type Store struct {
 	path    string
-	w       *sql.DB // one connection: BEGIN IMMEDIATE transactions
+	w       *sql.DB // the writer's pool: one connection
 	r       *sql.DB // query_only connections for View
 	retries int
+
+	wmu   sync.Mutex // serialises write transactions on wc
+	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
+	stmts map[string]*sql.Stmt
 }
+
+// maxStmts bounds the writer's prepared-statement cache (event queries vary
+// with their filter).
+const maxStmts = 128
 
 var _ storage.Store = (*Store)(nil)
 
@@ -137,7 +146,6 @@ func Open(path string, opts ...Option) (*Store, error) {
 	wq.Add("_pragma", "busy_timeout("+busy+")")
 	wq.Add("_pragma", "foreign_keys(1)")
 	wq.Add("_pragma", "synchronous("+string(cfg.sync)+")")
-	wq.Add("_txlock", "immediate")
 	w, err := sql.Open("sqlite", dsn(path, wq))
 	if err != nil {
 		return nil, mapError(err, "open "+path)
@@ -146,10 +154,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, retries: cfg.retries}
+	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}}
 	ctx := context.Background()
 	if err := s.setup(ctx); err != nil {
-		w.Close()
+		s.closeWriter()
 		return nil, err
 	}
 	rq := url.Values{}
@@ -184,15 +192,20 @@ func (s *Store) setup(ctx context.Context) (err error) {
 	if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
 		return license.Errorf(license.Invalid, "path", "sqlite: %s is a directory, not a database file", s.path)
 	}
+	wc, err := s.w.Conn(ctx)
+	if err != nil {
+		return s.openErr(err)
+	}
+	s.wc = wc
 	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 		return s.openErr(err)
 	}
 	if mode != "wal" {
 		return license.Errorf(license.Internal, "", "sqlite: %s: cannot switch to WAL mode (got %q)", s.path, mode)
 	}
 	var check string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&check); err != nil {
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&check); err != nil {
 		return s.openErr(err)
 	}
 	if check != "ok" {
@@ -204,17 +217,17 @@ func (s *Store) setup(ctx context.Context) (err error) {
 	}
 	first := true
 	err = sqlcore.Migrate(ctx, dialect, func(ctx context.Context, fn func(sqlcore.Conn) error) error {
-		return s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.inTx(ctx, func(c sqlcore.Conn) error {
 			if first {
 				first = false
-				if err := s.refuseForeign(ctx, tx); err != nil {
+				if err := s.refuseForeign(ctx, c); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, sqlcore.CreateMigrationsTable); err != nil {
+			if _, err := c.Exec(ctx, sqlcore.CreateMigrationsTable); err != nil {
 				return err
 			}
-			return fn(conn{tx})
+			return fn(c)
 		})
 	}, "", migs)
 	if err != nil {
@@ -225,12 +238,21 @@ func (s *Store) setup(ctx context.Context) (err error) {
 
 // refuseForeign fails when the file holds tables but no schema_migrations: it
 // belongs to another application.
-func (s *Store) refuseForeign(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) refuseForeign(ctx context.Context, c sqlcore.Conn) error {
 	var ours, others int
-	err := tx.QueryRowContext(ctx, `SELECT
+	rows, err := c.Query(ctx, `SELECT
 		(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'),
-		(SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\')`).Scan(&ours, &others)
+		(SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\')`)
 	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&ours, &others); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	if ours == 0 && others > 0 {
@@ -247,26 +269,78 @@ func (s *Store) openErr(err error) error {
 	return mapError(err, "open "+s.path)
 }
 
-// inTx runs fn in one write transaction (no retry).
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+// inTx runs fn in one write transaction (no retry) on the writer connection.
+func (s *Store) inTx(ctx context.Context, fn func(sqlcore.Conn) error) (err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.wc == nil {
+		return license.Errorf(license.Unavailable, "", "sqlite: store is closed")
+	}
+	if _, err := s.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	done := false
 	defer func() {
 		if !done {
-			_ = tx.Rollback()
+			// Also on panic: leave the connection outside any transaction.
+			_, _ = s.wc.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	if err := fn(tx); err != nil {
+	if err := fn(writer{s}); err != nil {
+		return err
+	}
+	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {
 		return err
 	}
 	done = true
-	return tx.Commit()
+	return nil
 }
 
-// conn adapts *sql.Tx to sqlcore.Conn.
+// stmt returns the writer's prepared statement for q. Called with wmu held.
+func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.wc.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.stmts) >= maxStmts {
+		for k, old := range s.stmts {
+			old.Close()
+			delete(s.stmts, k)
+			break
+		}
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// writer is the sqlcore.Conn of a write transaction: statements prepared once
+// on the writer connection.
+type writer struct{ s *Store }
+
+func (w writer) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	st, err := w.s.stmt(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (w writer) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
+	st, err := w.s.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// conn adapts *sql.Tx to sqlcore.Conn (read transactions).
 type conn struct{ tx *sql.Tx }
 
 func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -288,8 +362,8 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	var fromFn bool
 	for attempt := 0; ; attempt++ {
 		fromFn = false
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			err := fn(&sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true})
+		err = s.inTx(ctx, func(c sqlcore.Conn) error {
+			err := fn(&sqlcore.Tx{C: c, D: dialect, Writable: true})
 			fromFn = err != nil
 			return err
 		})
@@ -336,9 +410,25 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
-	errs = append(errs, s.w.Close())
+	errs = append(errs, s.closeWriter())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
 	}
 	return nil
+}
+
+func (s *Store) closeWriter() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	if s.wc != nil {
+		errs = append(errs, s.wc.Close())
+		s.wc = nil
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
 }
