@@ -102,15 +102,10 @@ func (req AllocateRequest) check() error {
 	} else if req.Amount != 0 {
 		return license.Errorf(license.Invalid, "amount", "the allocated amount is only for unmanaged allocations; the pool's metric decides the units for a user or asset")
 	}
-	for _, f := range []struct{ field, v string }{
-		{"consumer.user", req.Consumer.User}, {"consumer.asset", req.Consumer.Asset}, {"consumer.server", req.Consumer.Server},
-		{"software", req.Software},
-	} {
-		if err := checkText(f.field, f.v, MaxTextLength); err != nil {
-			return err
-		}
+	if err := req.Consumer.Check(); err != nil {
+		return err
 	}
-	return nil
+	return checkText("software", req.Software, MaxTextLength)
 }
 
 // AllocateIn is Allocate inside a caller's transaction tx at time now (for
@@ -318,7 +313,7 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 	if err := checkPoolID(poolID); err != nil {
 		return Lease{}, err
 	}
-	if err := checkText("consumer.user", req.Consumer.User, MaxTextLength); err != nil {
+	if err := req.Consumer.Check(); err != nil {
 		return Lease{}, err
 	}
 	now := s.now()

@@ -197,3 +197,41 @@ func ChoosePool(cands []Candidate, c Consumer, software string, units func(*Pool
 	}
 	return nil, license.Errorf(license.NotFound, "software", "no pool grants %q by an automatic rule", software)
 }
+
+// Limits of consumer input.
+const (
+	maxConsumerList = 1000 // user assets, asset groups, contracts
+	maxRestriction  = 1000 // values per restriction
+)
+
+// Check validates the consumer's text fields and list sizes, returning an
+// Invalid error naming the field ("consumer.asset", ...). It does not require
+// any field: what a metric needs is checked by DemandOf.
+func (c Consumer) Check() error {
+	for _, f := range []struct{ field, v string }{
+		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.server", c.Server},
+		{"consumer.location", c.Location}, {"consumer.organisation", c.Organisation},
+		{"consumer.cost_center", c.CostCenter}, {"consumer.named_company", c.NamedCompany},
+	} {
+		if err := checkText(f.field, f.v, MaxTextLength); err != nil {
+			return err
+		}
+	}
+	if c.CPUs < 0 || c.CPUs > 4096 {
+		return license.Errorf(license.Invalid, "consumer.cpus", "the CPU count must be between 0 and 4096, got %d", c.CPUs)
+	}
+	for _, l := range []struct {
+		field string
+		v     []string
+	}{{"consumer.user_assets", c.UserAssets}, {"consumer.asset_groups", c.AssetGroups}, {"consumer.contracts", c.Contracts}} {
+		if len(l.v) > maxConsumerList {
+			return license.Errorf(license.Invalid, l.field, "%s may list at most %d values", l.field, maxConsumerList)
+		}
+		for _, v := range l.v {
+			if err := checkText(l.field, v, MaxTextLength); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

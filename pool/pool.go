@@ -25,6 +25,7 @@ const (
 	MaxMinAllocDays    = 3650          // minimum allocation time, days
 	MaxAttachmentSize  = 10 << 20      // bytes per attachment
 	MaxAttachments     = 50            // per pool
+	MaxComments        = 1000          // per pool
 	MaxCount           = 1_000_000_000 // licenses in one transaction or allocation
 	DefaultLeaseTTL    = 5 * time.Minute
 	MinLeaseTTL        = 10 * time.Second
@@ -276,6 +277,9 @@ func (s Spec) Validate() error {
 		{"restrictions.contract", r.Contracts}, {"restrictions.cost_center", r.CostCenters},
 		{"restrictions.company", r.Companies},
 	} {
+		if len(l.v) > maxRestriction {
+			return license.Errorf(license.Invalid, l.field, "a restriction may list at most %d values", maxRestriction)
+		}
 		for _, v := range l.v {
 			if err := checkText(l.field, v, MaxTextLength); err != nil {
 				return err

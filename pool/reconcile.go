@@ -79,9 +79,11 @@ func (f Fact) check() error {
 	if (f.Kind == FactContractBound || f.Kind == FactContractUnbound) && f.Contract == "" {
 		return license.Errorf(license.Invalid, "contract", "a %s fact needs the contract", f.Kind)
 	}
+	if err := f.Consumer.Check(); err != nil {
+		return err
+	}
 	for _, t := range []struct{ field, v string }{
 		{"software", f.Software}, {"previous_user", f.PreviousUser}, {"contract", f.Contract}, {"package", f.Package},
-		{"consumer.user", f.Consumer.User}, {"consumer.asset", f.Consumer.Asset}, {"consumer.server", f.Consumer.Server},
 	} {
 		if err := checkText(t.field, t.v, MaxTextLength); err != nil {
 			return err

@@ -673,6 +673,9 @@ func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID, text 
 		if p.Status == StatusRetired {
 			return license.Errorf(license.Conflict, "status", "pool %q is retired", p.Name)
 		}
+		if len(p.Comments) >= MaxComments {
+			return license.Errorf(license.Invalid, "comment", "a pool may have at most %d comments", MaxComments)
+		}
 		p.Comments = append(p.Comments, c)
 		p.Updated = now
 		if err := storage.Save(ctx, tx, rec, p); err != nil {

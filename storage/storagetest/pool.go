@@ -335,6 +335,9 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 		{"consumer.asset", pool.AllocateRequest{Consumer: pool.Consumer{User: "only-a-user"}}},
 		{"software", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1"}, Software: "Photoshop"}},
 		{"consumer.asset", pool.AllocateRequest{Consumer: pool.Consumer{Asset: strings.Repeat("a", 251)}}},
+		{"consumer.location", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", Location: strings.Repeat("l", 251)}}},
+		{"consumer.cpus", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", CPUs: -1}}},
+		{"consumer.user_assets", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", UserAssets: make([]string, 1001)}}},
 	}
 	for _, tc := range allocs {
 		_, err := e.svc.Allocate(e.ctx, e.admin, p.ID, tc.req)
