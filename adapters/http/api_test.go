@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
 )
 
@@ -169,4 +171,44 @@ func TestRequestIDAndLogsWithoutSecrets(t *testing.T) {
 	assert.Contains(t, logs, `"request_id":"abc-123"`)
 	assert.NotContains(t, logs, f.owner)
 	assert.NotContains(t, logs, "Bearer")
+}
+
+func TestRateLimitPerKeyAndFailedAuthentication(t *testing.T) {
+	f := newFixture(t)
+	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, Limiter: license.NewTokenBucket(1, 2)})
+	require.NoError(t, err)
+	send := func(key string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/v1/company", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	assert.Equal(t, 200, send(f.owner).Code)
+	assert.Equal(t, 200, send(f.owner).Code)
+	rec := send(f.owner)
+	assert.Equal(t, 429, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Contains(t, rec.Body.String(), `"code":"rate_limited"`)
+	// Another key has its own bucket.
+	assert.Equal(t, 200, send(f.key("ed@acme.example", license.Editor)).Code)
+	// Guessing keys is throttled per client address.
+	assert.Equal(t, 401, send("lk_guess1").Code)
+	assert.Equal(t, 401, send("lk_guess2").Code)
+	assert.Equal(t, 429, send("lk_guess3").Code)
+	f.clock.Advance(2 * time.Second)
+	assert.Equal(t, 200, send(f.owner).Code)
+}
+
+func TestCompanyAndMembers(t *testing.T) {
+	f := newFixture(t)
+	var c billing.Company
+	f.ok(200, "GET", "/v1/company", f.owner, nil, &c)
+	assert.Equal(t, f.company, c.ID)
+	assert.Equal(t, "acme", c.Name)
+	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]string{"email": "ed@acme.example", "role": "editor"}, nil)
+	var ms []billing.Member
+	f.ok(200, "GET", "/v1/company/members", f.owner, nil, &ms)
+	assert.Equal(t, []billing.Member{{Email: "ann@acme.example", Role: license.Owner}, {Email: "ed@acme.example", Role: license.Editor}}, ms)
+	assert.Equal(t, 409, f.do("POST", "/v1/company", f.owner, map[string]string{"name": "again"}).status)
 }

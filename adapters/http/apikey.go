@@ -124,15 +124,15 @@ func issueKey(ctx context.Context, tx storage.Tx, now time.Time, company, email 
 
 // authenticate maps the Bearer key of r to its actor: one Get by the key's
 // hash, then a constant-time comparison of the stored hash.
-func (h *Handler) authenticate(r *http.Request) (license.Actor, error) {
+func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 	authz := r.Header.Get("Authorization")
 	scheme, key, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return license.Actor{}, license.Errorf(license.Unauthenticated, "Authorization", "send an API key as \"Authorization: Bearer lk_...\"")
+		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "send an API key as \"Authorization: Bearer lk_...\"")
 	}
 	key = strings.TrimSpace(key)
 	if !strings.HasPrefix(key, KeyPrefix) || len(key) > 200 {
-		return license.Actor{}, license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
+		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
 	want := hashKey(key)
 	var rec apiKeyRecord
@@ -142,15 +142,15 @@ func (h *Handler) authenticate(r *http.Request) (license.Actor, error) {
 		return err
 	})
 	if storage.IsNotFound(err) {
-		return license.Actor{}, license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
+		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
 	if err != nil {
-		return license.Actor{}, err
+		return license.Actor{}, "", err
 	}
 	if subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(want)) != 1 {
-		return license.Actor{}, license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
+		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
-	return license.Actor{Company: rec.Company, Email: rec.Email, Role: rec.Role}, nil
+	return license.Actor{Company: rec.Company, Email: rec.Email, Role: rec.Role}, rec.ID, nil
 }
 
 func (h *Handler) apiKeyRoutes() []Route {

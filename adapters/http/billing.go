@@ -53,6 +53,16 @@ func (h *Handler) companyRoutes() []Route {
 			func(c *call, req NewCompany) (billing.Company, error) {
 				return b().CreateCompany(c.r.Context(), c.actor, req.Name)
 			})),
+		op("GET", "/v1/company", "company", "The API key's company", Member,
+			func(c *call, _ none) (billing.Company, error) { return b().GetCompany(c.r.Context(), c.actor) }),
+		op("GET", "/v1/company/members", "company", "The company's members and their roles", Manage,
+			func(c *call, _ none) ([]billing.Member, error) {
+				ms, err := b().Members(c.r.Context(), c.actor)
+				if ms == nil {
+					ms = []billing.Member{}
+				}
+				return ms, err
+			}),
 		op("PUT", "/v1/company/members", "company", "Add a member or change a member's role", Manage,
 			func(c *call, req NewMember) (billing.Member, error) {
 				return b().AddMember(c.r.Context(), c.actor, req.Email, req.Role)

@@ -30,6 +30,10 @@ type Config struct {
 	Logger *slog.Logger  // nil: slog.Default()
 	// MaxBodyBytes limits request bodies (413 beyond); 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Limiter, when set, rate-limits requests per API key (key "apikey:<id>")
+	// and failed authentications per client address (key "auth:<ip>"): beyond
+	// it the answer is 429 with Retry-After. nil means no limit.
+	Limiter license.Limiter
 	Services
 }
 
@@ -311,7 +315,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.code = code
 	}
-	if code == license.RateLimited {
+	if code == license.RateLimited && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	msg := license.ErrorMessage(err)

@@ -1,10 +1,12 @@
 package http
 
 import (
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -129,10 +131,16 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 		}
 		if rt.Access != Public {
-			actor, err := h.authenticate(r)
+			actor, keyID, err := h.authenticate(r)
 			if err != nil {
+				if license.ErrorCode(err) == license.Unauthenticated && !h.allow(w, "auth:"+clientIP(r)) {
+					return
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="licensekit"`)
 				writeError(w, err)
+				return
+			}
+			if !h.allow(w, "apikey:"+keyID) {
 				return
 			}
 			c.actor = actor
@@ -157,6 +165,33 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			writeError(w, err)
 		}
 	})
+}
+
+// allow takes a token of the limiter for key; when refused it answers 429.
+func (h *Handler) allow(w http.ResponseWriter, key string) bool {
+	if h.cfg.Limiter == nil {
+		return true
+	}
+	ok, wait := h.cfg.Limiter.Allow(key, h.cfg.Clock.Now())
+	if ok {
+		return true
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, license.RateLimitedError(wait))
+	return false
+}
+
+// clientIP is the address of the peer (proxies' headers are not trusted).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func accessWords(a Access) string {
