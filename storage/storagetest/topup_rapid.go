@@ -63,9 +63,12 @@ func topupTestStateMachine(t *testing.T, newStore Factory, f Features) {
 			// Run at most budget passing checks (fewer than rapid's default 100, to
 			// keep the suite at a few seconds under -race); once a check fails,
 			// every later run (rapid's shrinking) runs in full.
-			budget, runs, failed := 40, 0, false
+			budget, runs, failed := 20, 0, false
+			if withFaults {
+				budget = 12
+			}
 			if f.Short {
-				budget = 10
+				budget /= 3
 			}
 			rapid.Check(t, func(rt *rapid.T) {
 				if runs++; runs > budget && !failed {
