@@ -434,6 +434,13 @@ type Reassignment struct {
 // pool, rental or inactive pool), InsufficientLicenses or Quarantined (not
 // enough available in the source).
 func (s *Service) Reassign(ctx context.Context, a license.Actor, from, to string, count int64) (Reassignment, error) {
+	return s.ReassignWithKey(ctx, a, from, to, count, "")
+}
+
+// ReassignWithKey is Reassign with an idempotency key: repeating it with the
+// same key and arguments returns the first result and moves nothing more; the
+// same key with other arguments is a Conflict (field "idempotency_key").
+func (s *Service) ReassignWithKey(ctx context.Context, a license.Actor, from, to string, count int64, key string) (Reassignment, error) {
 	if err := checkEditor(a); err != nil {
 		return Reassignment{}, err
 	}
@@ -451,7 +458,23 @@ func (s *Service) Reassign(ctx context.Context, a license.Actor, from, to string
 	}
 	now := s.now()
 	var out Reassignment
+	req := struct {
+		From, To string
+		Count    int64
+	}{from, to, count}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.reassign", key, req, now, func() (Reassignment, error) {
+			return reassignIn(ctx, tx, a, from, to, count, now)
+		})
+		return err
+	})
+	return out, err
+}
+
+func reassignIn(ctx context.Context, tx storage.Tx, a license.Actor, from, to string, count int64, now time.Time) (Reassignment, error) {
+	var out Reassignment
+	err := func() error {
 		// Lock in ID order so two opposite reassigns cannot deadlock.
 		first, second := from, to
 		if second < first {
@@ -502,7 +525,7 @@ func (s *Service) Reassign(ctx context.Context, a license.Actor, from, to string
 			Details: mustJSON(map[string]any{"out": out.Out.ID, "in": out.In.ID}),
 		})
 		return err
-	})
+	}()
 	return out, err
 }
 

@@ -1046,6 +1046,17 @@ func poolTestIdempotency(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err, "a retried allocation returns the first result")
 	assert.Equal(t, a1.ID, a2.ID)
 	assert.Equal(t, int64(1), e.counts(p.ID).Allocated)
+
+	b := e.create(poolSpec("idem-b", license.InstalledInstance))
+	r1, err := e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 1, "move-1")
+	require.NoError(t, err)
+	r2, err := e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 1, "move-1")
+	require.NoError(t, err)
+	assert.Equal(t, r1, r2)
+	assert.Equal(t, int64(2), e.counts(p.ID).Total, "a retried reassign moves licenses once")
+	assert.Equal(t, int64(1), e.counts(b.ID).Total)
+	_, err = e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 2, "move-1")
+	poolCode(t, err, license.Conflict, "idempotency_key")
 }
 
 func poolTestEvents(t *testing.T, newStore Factory, _ Features) {
