@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ func init() {
 		Test{"BadInputChangesNothing", subTestBadInput},
 		Test{"FaultChangesNothing", subTestFaults},
 		Test{"IdempotentPurchaseShowsKeysOnce", subTestIdempotent},
+		Test{"ConcurrentAssignNeverTwice", subTestConcurrent},
 		Test{"StateMachine", subTestStateMachine},
 	)
 }
@@ -764,4 +767,44 @@ func subIDs(ls []subscription.License) []string {
 		out[i] = l.ID
 	}
 	return out
+}
+
+func subTestConcurrent(t *testing.T, newStore Factory, f Features) {
+	ctx := context.Background()
+	s, _, _ := subSetup(t, newStore, subDate(2026, 1, 1, 0))
+	subBuy(t, s, subMSP, subscription.PerComputer, 5, subscription.Monthly)
+	workers := 16
+	if f.Short {
+		workers = 8
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string]string{}
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pc := fmt.Sprintf("pc-%02d", i)
+			l, err := s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: subComputer(pc, "ann")})
+			if err != nil {
+				code := license.ErrorCode(err)
+				assert.True(t, code == license.InsufficientLicenses || code == license.Conflict || code == license.Unavailable, "unexpected %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, dup := got[l.ID]; dup {
+				t.Errorf("license %s assigned to %s and %s", l.ID, prev, pc)
+			}
+			got[l.ID] = pc
+		}()
+	}
+	wg.Wait()
+	as, err := s.Assignments(ctx, subMSP)
+	require.NoError(t, err)
+	assert.Len(t, as, len(got))
+	assert.LessOrEqual(t, len(got), 5)
+	if !f.Parallel {
+		assert.Len(t, got, 5, "five licenses, five assignments")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func init() {
 		Test{"BadInputChangesNothing", volTestBadInput},
 		Test{"FaultChangesNothing", volTestFaults},
 		Test{"Idempotent", volTestIdempotent},
+		Test{"ConcurrentOnboardNeverExceedsSeats", volTestConcurrent},
 		Test{"StateMachine", volTestStateMachine},
 	)
 }
@@ -453,4 +455,42 @@ func volTestIdempotent(t *testing.T, newStore Factory, _ Features) {
 	req.Allocations[0].Seats = 11
 	_, err = s.Onboard(ctx, volPartner, req)
 	require.ErrorIs(t, err, license.ErrConflict)
+}
+
+func volTestConcurrent(t *testing.T, newStore Factory, f Features) {
+	ctx := context.Background()
+	s, _ := volSetup(t, newStore)
+	l := volLicense(t, s, volPartner, "MDR Core", 50)
+	workers := 16
+	if f.Short {
+		workers = 6
+	}
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Onboard(ctx, volPartner, volume.Onboarding{LegalName: fmt.Sprintf("Customer %02d", i), Allocations: []volume.Seats{{License: l.ID, Seats: 7}}})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		code := license.ErrorCode(err)
+		require.True(t, code == license.InsufficientLicenses || code == license.Conflict || code == license.Unavailable, "unexpected %v", err)
+	}
+	p := volPage(t, s, volPartner, l.ID)
+	assert.Equal(t, int64(ok*7), p.Metrics.Allocated, "allocated equals the successful onboardings")
+	assert.LessOrEqual(t, p.Metrics.Allocated, p.Metrics.Seats)
+	assert.Len(t, p.Customers, ok)
+	if !f.Parallel {
+		assert.Equal(t, 7, ok, "50 seats hold 7 customers of 7")
+	}
 }
