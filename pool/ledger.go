@@ -34,6 +34,37 @@ type Transaction struct {
 	Counterpart string         `json:"counterpart,omitempty"` // the other pool of a reassign
 	Actor       string         `json:"actor"`
 	Recorded    time.Time      `json:"recorded"`
+	// Status is filled in when a pool is read (see StatusAt); it is not stored.
+	Status TxStatus `json:"status,omitempty"`
+}
+
+// TxStatus is the status of a license transaction at a moment.
+type TxStatus string
+
+// Transaction statuses.
+const (
+	TxUpcoming TxStatus = "upcoming" // its date or period has not started
+	TxActive   TxStatus = "active"   // in effect
+	TxEnded    TxStatus = "ended"    // its period has ended (rental, maintenance)
+)
+
+// StatusAt returns the status of t at time at: rental periods and maintenance
+// are upcoming, active or ended by their period; other transactions are
+// upcoming before their date and active from it. It is pure.
+func (t Transaction) StatusAt(at time.Time) TxStatus {
+	if t.Kind == TxRentalPeriod || t.Kind == TxMaintenance {
+		switch {
+		case at.Before(t.Period.Start):
+			return TxUpcoming
+		case t.Period.Ended(at):
+			return TxEnded
+		}
+		return TxActive
+	}
+	if at.Before(t.Date) {
+		return TxUpcoming
+	}
+	return TxActive
 }
 
 // Counts reports the licenses of a pool at a moment (the item status pane).

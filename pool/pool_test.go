@@ -147,3 +147,13 @@ func TestPoolJSONRoundTrip(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &got))
 	assert.Equal(t, *p, got)
 }
+
+func TestTransactionStatusAt(t *testing.T) {
+	rent := pool.Transaction{Kind: pool.TxRentalPeriod, Count: 1, Period: license.Period{Start: t0, End: t0.AddDate(0, 1, 0)}}
+	assert.Equal(t, pool.TxUpcoming, rent.StatusAt(t0.Add(-time.Second)))
+	assert.Equal(t, pool.TxActive, rent.StatusAt(t0))
+	assert.Equal(t, pool.TxEnded, rent.StatusAt(t0.AddDate(0, 1, 0)))
+	buy := pool.Transaction{Kind: pool.TxPurchase, Count: 1, Date: t0}
+	assert.Equal(t, pool.TxUpcoming, buy.StatusAt(t0.Add(-time.Second)))
+	assert.Equal(t, pool.TxActive, buy.StatusAt(t0.AddDate(10, 0, 0)), "perpetual purchases never end")
+}

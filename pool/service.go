@@ -74,29 +74,22 @@ func appendEvent(ctx context.Context, tx storage.Tx, a license.Actor, now time.T
 	return err
 }
 
-// view returns a copy of p fit for a: unit prices are cleared for roles that may
-// not see prices.
-func view(p *Pool, a license.Actor) *Pool {
+// view returns a copy of p fit for a at now: unit prices are cleared for roles
+// that may not see prices, and transaction statuses are filled in.
+func view(p *Pool, a license.Actor, now time.Time) *Pool {
 	out := *p
-	out.Transactions = viewTxs(p.Transactions, a)
+	out.Transactions = make([]Transaction, len(p.Transactions))
+	for i, t := range p.Transactions {
+		out.Transactions[i] = viewTx(t, a, now)
+	}
 	return &out
 }
 
-func viewTxs(in []Transaction, a license.Actor) []Transaction {
-	out := make([]Transaction, len(in))
-	copy(out, in)
-	if !a.Role.CanSeePrices() {
-		for i := range out {
-			out[i].UnitPrice = nil
-		}
-	}
-	return out
-}
-
-func viewTx(t Transaction, a license.Actor) Transaction {
+func viewTx(t Transaction, a license.Actor, now time.Time) Transaction {
 	if !a.Role.CanSeePrices() {
 		t.UnitPrice = nil
 	}
+	t.Status = t.StatusAt(now)
 	return t
 }
 
@@ -141,7 +134,7 @@ func (s *Service) Create(ctx context.Context, a license.Actor, spec Spec) (*Pool
 	if err != nil {
 		return nil, err
 	}
-	return view(p, a), nil
+	return view(p, a, now), nil
 }
 
 // Update replaces the editable attributes of pool id with spec. The metric
@@ -188,7 +181,7 @@ func (s *Service) Update(ctx context.Context, a license.Actor, id string, spec S
 	if err != nil {
 		return nil, err
 	}
-	return view(out, a), nil
+	return view(out, a, now), nil
 }
 
 func (s *Service) setStatus(ctx context.Context, a license.Actor, id string, to Status, typ eventlog.Type) (*Pool, error) {
@@ -224,7 +217,7 @@ func (s *Service) setStatus(ctx context.Context, a license.Actor, id string, to 
 	if err != nil {
 		return nil, err
 	}
-	return view(out, a), nil
+	return view(out, a, now), nil
 }
 
 // Close closes an active pool: it stays viewable and keeps its allocations but
@@ -254,6 +247,7 @@ func (s *Service) Get(ctx context.Context, a license.Actor, id string) (*Pool, e
 	if err := checkPoolID(id); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	var out *Pool
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		p, _, err := loadPool(ctx, tx, a.Company, id, false)
@@ -263,7 +257,7 @@ func (s *Service) Get(ctx context.Context, a license.Actor, id string) (*Pool, e
 	if err != nil {
 		return nil, err
 	}
-	return view(out, a), nil
+	return view(out, a, now), nil
 }
 
 // ListOptions selects pools.
@@ -280,6 +274,7 @@ func (s *Service) List(ctx context.Context, a license.Actor, opts ListOptions) (
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	var out []*Pool
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		ps, err := storage.ListOf[Pool](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindPool})
@@ -294,7 +289,7 @@ func (s *Service) List(ctx context.Context, a license.Actor, opts ListOptions) (
 			if opts.Software != "" && !p.Grants(opts.Software) {
 				continue
 			}
-			out = append(out, view(p, a))
+			out = append(out, view(p, a, now))
 		}
 		return nil
 	})
@@ -416,7 +411,7 @@ func (s *Service) AddTransaction(ctx context.Context, a license.Actor, poolID st
 	if err != nil {
 		return Transaction{}, err
 	}
-	return viewTx(out, a), nil
+	return viewTx(out, a, now), nil
 }
 
 // Reassignment is the pair of transactions of one reassign.

@@ -428,7 +428,12 @@ func poolTestTransactions(t *testing.T, newStore Factory, _ Features) {
 	assert.Len(t, allocs, 4, "nothing is deleted silently when a rental period ends")
 	got, err := e.svc.Get(e.ctx, e.admin, p.ID)
 	require.NoError(t, err)
-	assert.Len(t, got.Transactions, 4, "ended transactions are kept")
+	require.Len(t, got.Transactions, 4, "ended transactions are kept")
+	var statuses []pool.TxStatus
+	for _, tx := range got.Transactions {
+		statuses = append(statuses, tx.Status)
+	}
+	assert.Equal(t, []pool.TxStatus{pool.TxEnded, pool.TxActive, pool.TxActive, pool.TxActive}, statuses)
 
 	// Renewing covers the shortfall again.
 	_, err = e.svc.AddTransaction(e.ctx, e.admin, p.ID, pool.TransactionInput{Kind: pool.TxRentalPeriod, Count: 3, Period: license.Period{Start: jan.End, End: jan.End.AddDate(1, 0, 0)}})
