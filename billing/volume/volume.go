@@ -24,6 +24,7 @@ const (
 // Event types.
 const (
 	EventLicenseCreated eventlog.Type = "volume.license_created"
+	EventLicenseResized eventlog.Type = "volume.license_resized"
 	EventOnboarded      eventlog.Type = "volume.customer_onboarded"
 	EventEdited         eventlog.Type = "volume.customer_edited"
 	EventOffboarded     eventlog.Type = "volume.customer_offboarded"
@@ -147,6 +148,50 @@ func (s *Service) CreateLicense(ctx context.Context, actor license.Actor, in New
 			return l, appendEvent(ctx, tx, actor, now, EventLicenseCreated, l.ID, l.Product, "", l.Seats, l)
 		})
 		return err
+	})
+	return out, err
+}
+
+// SetSeats changes the seats of volume license id (the partner bought more, or
+// fewer at renewal). Seats never drop below what is allocated to customers.
+// Errors: invalid, forbidden, not_found, insufficient_licenses (below the
+// allocated seats).
+func (s *Service) SetSeats(ctx context.Context, actor license.Actor, id string, seats int64) (License, error) {
+	if err := checkManager(actor); err != nil {
+		return License{}, err
+	}
+	if err := license.CheckID("license", id); err != nil {
+		return License{}, err
+	}
+	if seats < 1 || seats > 10_000_000 {
+		return License{}, license.Errorf(license.Invalid, "seats", "seats must be between 1 and 10000000, not %d", seats)
+	}
+	now := s.now()
+	var out License
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		l, r, err := storage.Load[License](ctx, tx, actor.Company, KindLicense, id, true)
+		if err != nil {
+			if storage.IsNotFound(err) {
+				return license.Errorf(license.NotFound, "license", "no volume license %q", id)
+			}
+			return err
+		}
+		if seats < l.Allocated {
+			return license.Errorf(license.InsufficientLicenses, "seats",
+				"%s has %d seats allocated to customers; reduce their allocations before going down to %d", l.Product, l.Allocated, seats)
+		}
+		out = l
+		if seats == l.Seats {
+			return nil
+		}
+		before := l.Seats
+		l.Seats = seats
+		if err := storage.Save(ctx, tx, r, l); err != nil {
+			return err
+		}
+		out = l
+		return appendEvent(ctx, tx, actor, now, EventLicenseResized, l.ID, l.Product, "", seats-before,
+			map[string]any{"before": before, "after": seats})
 	})
 	return out, err
 }

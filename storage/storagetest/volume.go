@@ -124,6 +124,17 @@ func volTestInsufficient(t *testing.T, newStore Factory, _ Features) {
 	_, err = s.Onboard(ctx, volPartner, volume.Onboarding{LegalName: "Beta", Allocations: []volume.Seats{{License: l.ID, Seats: 50}}})
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), volPage(t, s, volPartner, l.ID).Metrics.Unallocated)
+	// Seats cannot drop below the allocations either; buying more makes room.
+	before = volSnapshot(t, st, volPartner.Company)
+	_, err = s.SetSeats(ctx, volPartner, l.ID, 149)
+	require.ErrorIs(t, err, license.ErrInsufficientLicenses)
+	assert.Equal(t, before, volSnapshot(t, st, volPartner.Company))
+	grown, err := s.SetSeats(ctx, volPartner, l.ID, 200)
+	require.NoError(t, err)
+	assert.Equal(t, int64(50), grown.Unallocated())
+	_, err = s.Edit(ctx, volPartner, c.ID, volume.Edit{Allocations: []volume.Seats{{License: l.ID, Seats: 150}}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), volPage(t, s, volPartner, l.ID).Metrics.Unallocated)
 }
 
 func volTestLegalNameUnique(t *testing.T, newStore Factory, _ Features) {

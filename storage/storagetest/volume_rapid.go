@@ -65,6 +65,7 @@ func volTestStateMachine(t *testing.T, newStore Factory, f Features) {
 					"edit":     m.edit,
 					"offboard": m.offboard,
 					"usage":    m.usage,
+					"resize":   m.resize,
 				}, m.check)
 			})
 		})
@@ -252,6 +253,19 @@ func (m *volMachine) usage(t *rapid.T) {
 	m.arm(t)
 	if m.outcome(t, "usage", m.svc.ReportUsage(m.ctx, volPartner, id, l, n), code) {
 		c.usage[l] = n
+	}
+}
+
+func (m *volMachine) resize(t *rapid.T) {
+	l := rapid.SampledFrom(m.licenses).Draw(t, "license")
+	n := rapid.Int64Range(1, 150).Draw(t, "seats")
+	code := license.Code("")
+	if alloc, _ := m.allocated(l); n < alloc {
+		code = license.InsufficientLicenses
+	}
+	m.arm(t)
+	if _, err := m.svc.SetSeats(m.ctx, volPartner, l, n); m.outcome(t, "resize", err, code) {
+		m.seats[l] = n
 	}
 }
 
