@@ -146,3 +146,8 @@ func (f *fixture) site(name string, licenses *int64) lkhttp.SiteView {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func decodeBody(res *http.Response, v any) error {
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(v)
+}
