@@ -111,12 +111,20 @@ type rowKey struct {
 	id string
 }
 
+type uniqueKey struct {
+	tableKey
+	unique string
+}
+
 type tx struct {
 	s        *Store
 	writable bool
 	overlay  map[rowKey]*storage.Record // nil value: deleted in this tx
 	order    []rowKey                   // first-write order, for deterministic commit
-	events   []eventlog.Event
+	// uniques indexes the overlay's Unique values (possibly stale: entries are
+	// verified against the overlay on use).
+	uniques map[uniqueKey]string
+	events  []eventlog.Event
 }
 
 func (t *tx) lookup(k rowKey) (storage.Record, bool) {
@@ -155,8 +163,8 @@ func (t *tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind
 func (t *tx) GetByUnique(ctx context.Context, company string, kind storage.Kind, unique string) (storage.Record, error) {
 	tk := tableKey{company, kind}
 	// The overlay wins over the base table.
-	for k, r := range t.overlay {
-		if k.tableKey == tk && r != nil && r.Unique == unique && unique != "" {
+	if id, ok := t.uniques[uniqueKey{tk, unique}]; ok && unique != "" {
+		if r := t.overlay[rowKey{tk, id}]; r != nil && r.Unique == unique {
 			return clone(*r), nil
 		}
 	}
@@ -223,6 +231,12 @@ func (t *tx) write(k rowKey, r *storage.Record) {
 		t.order = append(t.order, k)
 	}
 	t.overlay[k] = r
+	if r != nil && r.Unique != "" {
+		if t.uniques == nil {
+			t.uniques = map[uniqueKey]string{}
+		}
+		t.uniques[uniqueKey{k.tableKey, r.Unique}] = k.id
+	}
 }
 
 func (t *tx) Put(ctx context.Context, r storage.Record) error {
@@ -392,21 +406,25 @@ func matches(e eventlog.Event, f eventlog.Filter) bool {
 	return false
 }
 
-func (t *tx) selectEvents(f eventlog.Filter) ([]eventlog.Event, error) {
+// selectEvents returns pointers to the selected events, sorted and paged. Only
+// pointers are collected (8 bytes an event), and the default order (time, then
+// seq, ascending) is usually already the append order, so exports stay light.
+// The pointers are valid while the store lock is held.
+func (t *tx) selectEvents(f eventlog.Filter) ([]*eventlog.Event, error) {
 	if f.Company == "" {
 		return nil, license.Errorf(license.Internal, "company", "storage: event query without company")
 	}
 	if f.Sort != "" && !f.Sort.Sortable() {
 		return nil, license.Errorf(license.Invalid, "sort", "cannot sort by %q", f.Sort)
 	}
-	var out []eventlog.Event
+	var out []*eventlog.Event
 	for _, i := range t.s.byCompany[f.Company] {
-		if e := t.s.events[i]; matches(e, f) {
+		if e := &t.s.events[i]; matches(*e, f) {
 			out = append(out, e)
 		}
 	}
-	for _, e := range t.events {
-		if e.Company == f.Company && matches(e, f) {
+	for i := range t.events {
+		if e := &t.events[i]; e.Company == f.Company && matches(*e, f) {
 			out = append(out, e)
 		}
 	}
@@ -414,20 +432,19 @@ func (t *tx) selectEvents(f eventlog.Filter) ([]eventlog.Event, error) {
 	if sortCol == "" {
 		sortCol = eventlog.ColTime
 	}
-	if sortCol != eventlog.ColTime || f.Desc {
-		sort.SliceStable(out, func(i, j int) bool {
-			c := compareKey(out[i], out[j], sortCol)
-			if f.Desc {
-				return c > 0
-			}
-			return c < 0
-		})
-	} else {
-		sort.SliceStable(out, func(i, j int) bool { return compareKey(out[i], out[j], sortCol) < 0 })
+	less := func(a, b *eventlog.Event) int {
+		c := compareKey(*a, *b, sortCol)
+		if f.Desc {
+			return -c
+		}
+		return c
+	}
+	if !slices.IsSortedFunc(out, less) {
+		slices.SortStableFunc(out, less)
 	}
 	if f.After != nil {
 		pos := sort.Search(len(out), func(i int) bool {
-			c := compareCursor(out[i], *f.After, sortCol)
+			c := compareCursor(*out[i], *f.After, sortCol)
 			if f.Desc {
 				return c < 0
 			}
@@ -461,7 +478,8 @@ func (t *tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 	if err != nil {
 		return err
 	}
-	for _, e := range evs {
+	for _, p := range evs {
+		e := *p
 		e.Details = slices.Clone(e.Details)
 		if err := fn(e); err != nil {
 			return err
