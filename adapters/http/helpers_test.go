@@ -36,9 +36,12 @@ type fixture struct {
 
 var testStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, memory.New()) }
+
+// newFixtureOn is newFixture over the given store.
+func newFixtureOn(t *testing.T, store storage.Store) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: memory.New(), clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
+	f := &fixture{t: t, store: store, clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10})
 	require.NoError(t, err)

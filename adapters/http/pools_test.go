@@ -87,8 +87,9 @@ func (f *fixture) populate() world {
 	return w
 }
 
-func TestPoolLifecycleOverHTTP(t *testing.T) {
-	f := newFixture(t)
+func TestPoolLifecycleOverHTTP(t *testing.T) { forEachStore(t, testPoolLifecycleOverHTTP) }
+
+func testPoolLifecycleOverHTTP(t *testing.T, f *fixture) {
 	w := f.populate()
 
 	var pane pool.Pane
@@ -148,8 +149,9 @@ func TestPoolLifecycleOverHTTP(t *testing.T) {
 	assert.Equal(t, int64(6), pane.Counts.Available)
 }
 
-func TestVolumeLicensesOverHTTP(t *testing.T) {
-	f := newFixture(t)
+func TestVolumeLicensesOverHTTP(t *testing.T) { forEachStore(t, testVolumeLicensesOverHTTP) }
+
+func testVolumeLicensesOverHTTP(t *testing.T, f *fixture) {
 	w := f.populate()
 	var page lkhttp.VolumePageView
 	f.ok(200, "GET", "/v1/volume-licenses/"+w.volumeLicense+"?search=northwind", f.owner, nil, &page)

@@ -23,7 +23,10 @@ func money(t *testing.T, m license.Money) string {
 // Seed (license management, purchase): no license amount set, 20 devices
 // enrolled, buying 30: the minimum is 20 and the added cost is the price of 10.
 func TestSeedPurchasePreviewEqualsPurchase(t *testing.T) {
-	f := newFixture(t)
+	forEachStore(t, testSeedPurchasePreviewEqualsPurchase)
+}
+
+func testSeedPurchasePreviewEqualsPurchase(t *testing.T, f *fixture) {
 	s := f.site("North", nil)
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
 
@@ -61,8 +64,9 @@ func TestSeedPurchasePreviewEqualsPurchase(t *testing.T) {
 
 // Seed (license management, decrease): 30 licenses, 20 enrolled: decreasing
 // by 10 saves the price of 10; by 11 is refused (below the enrolled devices).
-func TestSeedDecrease(t *testing.T) {
-	f := newFixture(t)
+func TestSeedDecrease(t *testing.T) { forEachStore(t, testSeedDecrease) }
+
+func testSeedDecrease(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](30))
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
 
@@ -88,8 +92,9 @@ func TestSeedDecrease(t *testing.T) {
 
 // Seed (license management, transfer): licenses move between sites with the
 // same plan, price and currency; in-use licenses do not move; the sum is kept.
-func TestSeedTransfer(t *testing.T) {
-	f := newFixture(t)
+func TestSeedTransfer(t *testing.T) { forEachStore(t, testSeedTransfer) }
+
+func testSeedTransfer(t *testing.T, f *fixture) {
 	from := f.site("North", ptr[int64](30))
 	to := f.site("South", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+from.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
@@ -128,8 +133,9 @@ func TestSeedTransfer(t *testing.T) {
 
 // Seed (automatic top-up): increment 5, 2 licenses available, 4 devices
 // enrolling: 5 licenses are added, 4 of them in use, 3 remain available.
-func TestSeedTopUpOnEnrolment(t *testing.T) {
-	f := newFixture(t)
+func TestSeedTopUpOnEnrolment(t *testing.T) { forEachStore(t, testSeedTopUpOnEnrolment) }
+
+func testSeedTopUpOnEnrolment(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 8}, nil)
 
@@ -165,8 +171,9 @@ func TestSeedTopUpOnEnrolment(t *testing.T) {
 
 // Seed (event log): the log shows the changes; exports are CSV of the current
 // view (chosen columns, search) or of all original data.
-func TestSeedEventLogQueryAndExport(t *testing.T) {
-	f := newFixture(t)
+func TestSeedEventLogQueryAndExport(t *testing.T) { forEachStore(t, testSeedEventLogQueryAndExport) }
+
+func testSeedEventLogQueryAndExport(t *testing.T, f *fixture) {
 	from := f.site("North", ptr[int64](30))
 	to := f.site("South", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+from.ID+"/purchase", f.owner, map[string]int64{"quantity": 5}, nil)
@@ -209,8 +216,9 @@ func TestSeedEventLogQueryAndExport(t *testing.T) {
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 }
 
-func TestIdempotencyOverHTTP(t *testing.T) {
-	f := newFixture(t)
+func TestIdempotencyOverHTTP(t *testing.T) { forEachStore(t, testIdempotencyOverHTTP) }
+
+func testIdempotencyOverHTTP(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](10))
 	path := "/v1/sites/" + s.ID + "/purchase"
 	r1 := f.ok(200, "POST", path, f.owner, map[string]int64{"quantity": 5}, nil, "Idempotency-Key", "buy-1")
@@ -230,8 +238,9 @@ func TestIdempotencyOverHTTP(t *testing.T) {
 	assert.Equal(t, int64(17), *got.Licenses)
 }
 
-func TestRoles(t *testing.T) {
-	f := newFixture(t)
+func TestRoles(t *testing.T) { forEachStore(t, testRoles) }
+
+func testRoles(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](10))
 	viewer := f.key("vera@acme.example", license.Viewer)
 	editor := f.key("ed@acme.example", license.Editor)

@@ -13,8 +13,9 @@ import (
 
 // Seed (MSP360): buy, activate by key, assign, cancel auto-renewal, let it
 // expire (the tick), exchange automatically, bulk-delete expired licenses.
-func TestSubscriptionsOverHTTP(t *testing.T) {
-	f := newFixture(t)
+func TestSubscriptionsOverHTTP(t *testing.T) { forEachStore(t, testSubscriptionsOverHTTP) }
+
+func testSubscriptionsOverHTTP(t *testing.T, f *fixture) {
 	var issued subscription.Issued
 	f.ok(201, "POST", "/v1/subscriptions/purchase", f.owner, map[string]any{"type": "computer", "quantity": 2, "billing_period": "monthly",
 		"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}, "manual_activation": true}, &issued,

@@ -2,9 +2,15 @@ package http_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +18,8 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/sqlite"
 )
 
 // sampleBodies are valid request bodies per route, so that a refusal is about
@@ -116,8 +124,50 @@ func countEvents(t *testing.T, s storage.Store, company string) int64 {
 // Every route, called with another company's owner key on this company's
 // resources: no 2xx shows this company's data, resource routes answer 404,
 // and nothing of this company changes (its event log stays as it was).
-func TestTenantIsolationOnEveryRoute(t *testing.T) {
-	f := newFixture(t)
+func TestTenantIsolationOnEveryRoute(t *testing.T) { forEachStore(t, tenantIsolation) }
+
+// forEachStore runs fn on a fixture over the memory store, a SQLite file and
+// (when LICENSEKIT_TEST_POSTGRES_DSN is set; always under CI) PostgreSQL.
+func forEachStore(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	t.Run("memory", func(t *testing.T) { fn(t, newFixture(t)) })
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "licensekit.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		fn(t, newFixtureOn(t, s))
+	})
+	t.Run("postgres", func(t *testing.T) { fn(t, newFixtureOn(t, postgresStore(t))) })
+}
+
+// postgresStore opens a PostgreSQL store in a fresh schema of the database at
+// LICENSEKIT_TEST_POSTGRES_DSN; without it the test is skipped, except under
+// CI=true where it fails.
+func postgresStore(t *testing.T) storage.Store {
+	t.Helper()
+	dsn := os.Getenv("LICENSEKIT_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("LICENSEKIT_TEST_POSTGRES_DSN is not set; under CI the PostgreSQL tests must run (see .ci/run)")
+		}
+		t.Skip("set LICENSEKIT_TEST_POSTGRES_DSN to run the HTTP tests on PostgreSQL")
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	schema := fmt.Sprintf("lk_http_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	_, err = admin.Exec(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.Close()
+		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		_ = admin.Close(context.Background())
+	})
+	return s
+}
+
+func tenantIsolation(t *testing.T, f *fixture) {
 	w := f.populate()
 	_, other := f.newCompany("Other Ltd", "olga@other.example")
 	// The other company has top-up enabled too, so the increment route reaches the site lookup.
