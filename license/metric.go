@@ -53,6 +53,9 @@ func (m Metric) AssetBased() bool {
 // ParseMetric accepts the code ("named_user"), the display name ("Named user"),
 // or the display name without spaces, in any case.
 func ParseMetric(s string) (Metric, error) {
+	if m := Metric(s); m.Valid() {
+		return m, nil // the stored code: the common case when decoding records
+	}
 	k := normalize(s)
 	for m, name := range metricNames {
 		if k == normalize(string(m)) || k == normalize(name) {
@@ -115,7 +118,8 @@ func ParseModel(s string) (Model, error) {
 	return "", Errorf(Invalid, "model", "unknown license model %q: use rental or perpetual", s)
 }
 
+var separators = strings.NewReplacer(" ", "", "_", "", "-", "")
+
 func normalize(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.NewReplacer(" ", "", "_", "", "-", "").Replace(s)
+	return separators.Replace(strings.ToLower(strings.TrimSpace(s)))
 }
