@@ -212,3 +212,25 @@ func TestCompanyAndMembers(t *testing.T) {
 	assert.Equal(t, []billing.Member{{Email: "ann@acme.example", Role: license.Owner}, {Email: "ed@acme.example", Role: license.Editor}}, ms)
 	assert.Equal(t, 409, f.do("POST", "/v1/company", f.owner, map[string]string{"name": "again"}).status)
 }
+
+func TestIdempotencyKeyOnEveryMutatingRoute(t *testing.T) {
+	f := newFixture(t)
+	for _, rt := range f.h.Routes() {
+		switch rt.Method {
+		case "GET":
+			assert.Empty(t, rt.Retry, rt.Path)
+		default:
+			assert.Contains(t, []lkhttp.Retry{lkhttp.RetryKey, lkhttp.RetrySafe, lkhttp.RetryUnsafe}, rt.Retry, "%s %s", rt.Method, rt.Path)
+		}
+	}
+	// A route that cannot honour a key refuses one instead of ignoring it.
+	s := f.site("North", nil)
+	r := f.do("POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", "e-1")
+	assert.Equal(t, 400, r.status)
+	assert.Contains(t, string(r.body), `"field":"Idempotency-Key"`)
+	var got lkhttp.SiteView
+	f.ok(200, "GET", "/v1/sites/"+s.ID, f.owner, nil, &got)
+	assert.Equal(t, int64(0), got.Enrolled)
+	r = f.do("POST", "/v1/sites/"+s.ID+"/purchase", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", strings.Repeat("k", 256))
+	assert.Equal(t, 400, r.status)
+}

@@ -155,7 +155,7 @@ func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 
 func (h *Handler) apiKeyRoutes() []Route {
 	return []Route{
-		created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once)", Owner,
+		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once)", Owner,
 			func(c *call, req NewAPIKey) (CreatedAPIKey, error) {
 				if !req.Role.Valid() {
 					return CreatedAPIKey{}, license.Errorf(license.Invalid, "role", "role must be one of owner, admin, editor, license_admin, viewer")
@@ -171,7 +171,7 @@ func (h *Handler) apiKeyRoutes() []Route {
 					return err
 				})
 				return out, err
-			})),
+			}))),
 		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company (never the keys themselves)", Owner,
 			func(c *call, _ none) ([]APIKey, error) {
 				var recs []apiKeyRecord

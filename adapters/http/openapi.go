@@ -39,9 +39,14 @@ func OpenAPI(routes []Route) map[string]any {
 			}
 			params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": s})
 		}
-		if rt.Idem {
+		switch rt.Retry {
+		case RetryKey:
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
-				"description": "Repeating a request with the same key returns the first result and changes nothing.",
+				"description": "Repeating a request with the same key returns the first result and changes nothing; the same key with another request is a conflict.",
+				"schema":      map[string]any{"type": "string", "maxLength": 255}})
+		case RetrySafe:
+			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header",
+				"description": "Accepted and not needed: repeating this request cannot apply it twice.",
 				"schema":      map[string]any{"type": "string", "maxLength": 255}})
 		}
 		okResp := map[string]any{"description": http.StatusText(rt.Status)}
@@ -66,6 +71,7 @@ func OpenAPI(routes []Route) map[string]any {
 			"parameters":  params,
 			"responses":   responses,
 			"x-access":    string(rt.Access),
+			"x-retry":     string(rt.Retry),
 		}
 		if rt.Access == Public {
 			opObj["security"] = []any{}

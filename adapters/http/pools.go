@@ -56,8 +56,8 @@ type Released struct {
 func (h *Handler) poolRoutes() []Route {
 	p := func() *pool.Service { return h.cfg.Pools }
 	return []Route{
-		created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
-			func(c *call, req pool.Spec) (*pool.Pool, error) { return p().Create(c.r.Context(), c.actor, req) })),
+		unsafeRetry(created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
+			func(c *call, req pool.Spec) (*pool.Pool, error) { return p().Create(c.r.Context(), c.actor, req) }))),
 		withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
 			func(c *call, _ none) ([]*pool.Pool, error) {
 				q := c.r.URL.Query()
@@ -87,20 +87,20 @@ func (h *Handler) poolRoutes() []Route {
 			func(c *call, _ none) (pool.Pane, error) { return p().Status(c.r.Context(), c.actor, c.path("id")) }),
 		op("GET", "/v1/pools/{id}/audit", "pools", "Recount the pool from its records and compare with its counters", Member,
 			func(c *call, _ none) (pool.Audit, error) { return p().Audit(c.r.Context(), c.actor, c.path("id")) }),
-		created(op("POST", "/v1/pools/{id}/transactions", "pools", "Record a purchase, rental period, maintenance or upgrade", Editor,
+		withKey(created(op("POST", "/v1/pools/{id}/transactions", "pools", "Record a purchase, rental period, maintenance or upgrade", Editor,
 			func(c *call, req TransactionBody) (pool.Transaction, error) {
 				return p().AddTransaction(c.r.Context(), c.actor, c.path("id"), pool.TransactionInput{
 					Kind: req.Kind, Count: req.Count, UnitPrice: req.UnitPrice, Date: req.Date, Period: req.Period,
 					OrderNumber: req.OrderNumber, Note: req.Note, IdempotencyKey: c.idem})
-			})),
-		op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
+			}))),
+		unsafeRetry(op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
 			func(c *call, req ReassignBody) (pool.Reassignment, error) {
 				return p().Reassign(c.r.Context(), c.actor, c.path("id"), req.To, req.Count)
-			}),
-		created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
+			})),
+		unsafeRetry(created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
 			func(c *call, req CommentBody) (pool.Comment, error) {
 				return p().AddComment(c.r.Context(), c.actor, c.path("id"), req.Text)
-			})),
+			}))),
 		op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
 			func(c *call, _ none) ([]pool.Allocation, error) {
 				as, err := p().Allocations(c.r.Context(), c.actor, c.path("id"))
@@ -109,11 +109,11 @@ func (h *Handler) poolRoutes() []Route {
 				}
 				return as, err
 			}),
-		created(op("POST", "/v1/pools/{id}/allocations", "allocations", "Allocate licenses manually", Editor,
+		withKey(created(op("POST", "/v1/pools/{id}/allocations", "allocations", "Allocate licenses manually", Editor,
 			func(c *call, req AllocateBody) (pool.Allocation, error) {
 				return p().Allocate(c.r.Context(), c.actor, c.path("id"), pool.AllocateRequest{
 					Consumer: req.Consumer, Amount: req.Amount, Software: req.Software, FromForm: req.FromForm, IdempotencyKey: c.idem})
-			})),
+			}))),
 		op("POST", "/v1/pools/{id}/allocations/{allocation}/release", "allocations", "Release an allocation (quarantined when released before the minimum allocation time)", Editor,
 			func(c *call, _ none) (pool.Release, error) {
 				return p().Release(c.r.Context(), c.actor, c.path("id"), c.path("allocation"))

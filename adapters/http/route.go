@@ -64,8 +64,10 @@ type Route struct {
 	Response reflect.Type // JSON response type; nil for non-JSON responses
 	Produces string       // content type of a non-JSON response (text/csv, ...)
 	Query    []Param
-	Status   int  // success status (200 or 201)
-	Idem     bool // honours Idempotency-Key
+	Status   int // success status (200 or 201)
+	// Retry says what an Idempotency-Key header does on this route (mutating
+	// routes only; "" for reads).
+	Retry Retry
 	// Example holds sample path values for tests and documentation, by name.
 	serve func(c *call) error
 }
@@ -96,7 +98,7 @@ func op[Req, Resp any](method, path, tag, summary string, access Access, fn func
 		rt.Request = t
 	}
 	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete {
-		rt.Idem = true
+		rt.Retry = RetrySafe
 	}
 	rt.serve = func(c *call) error {
 		var req Req
@@ -116,6 +118,31 @@ func op[Req, Resp any](method, path, tag, summary string, access Access, fn func
 	}
 	return rt
 }
+
+// Retry is how a route treats retries and the Idempotency-Key header.
+type Retry string
+
+// Retry kinds.
+const (
+	// RetryKey: the domain honours Idempotency-Key: the same key and request
+	// return the first result and change nothing; the same key with another
+	// request is a conflict (409, field idempotency_key).
+	RetryKey Retry = "key"
+	// RetrySafe: repeating the request cannot apply it twice (it sets absolute
+	// values, changes nothing, or a repeat is refused as a conflict or not
+	// found); the header is accepted and has no further effect.
+	RetrySafe Retry = "safe"
+	// RetryUnsafe: repeating the request applies it again and the domain
+	// cannot honour a key for it yet, so a request carrying Idempotency-Key is
+	// refused (400) rather than silently unprotected.
+	RetryUnsafe Retry = "unsafe"
+)
+
+// withKey marks a route whose domain call receives the Idempotency-Key.
+func withKey(rt Route) Route { rt.Retry = RetryKey; return rt }
+
+// unsafeRetry marks a route that cannot honour Idempotency-Key.
+func unsafeRetry(rt Route) Route { rt.Retry = RetryUnsafe; return rt }
 
 // created marks a route as answering 201 Created.
 func created(rt Route) Route { rt.Status = http.StatusCreated; return rt }
@@ -152,6 +179,15 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 					"the %s role may not do this (needs %s)", actor.Role, accessWords(rt.Access)))
 				return
 			}
+		}
+		if rt.Retry == RetryUnsafe && c.idem != "" {
+			writeError(w, license.Errorf(license.Invalid, "Idempotency-Key",
+				"this operation cannot honour an Idempotency-Key yet: send it without one (a retry repeats it)"))
+			return
+		}
+		if len(c.idem) > 255 {
+			writeError(w, license.Errorf(license.Invalid, "Idempotency-Key", "an idempotency key may be at most 255 bytes"))
+			return
 		}
 		if rt.Request != nil && r.ContentLength != 0 {
 			ct := r.Header.Get("Content-Type")

@@ -80,19 +80,19 @@ func (h *Handler) subscriptionRoutes() []Route {
 				l, err := s().License(c.r.Context(), c.actor, c.path("id"))
 				return subView(c.actor.Role, l), err
 			}),
-		created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once)", Manage,
+		withKey(created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once)", Manage,
 			func(c *call, req SubscriptionPurchase) (subscription.Issued, error) {
 				return s().Purchase(c.r.Context(), c.actor, subscription.Purchase{Type: req.Type, Quantity: req.Quantity, Period: req.Period,
 					UnitPrice: req.UnitPrice, NoAutoRenew: req.NoAutoRenew, ManualActivation: req.ManualActivation, IdempotencyKey: c.idem})
-			})),
-		created(op("POST", "/v1/subscriptions/trials", "subscriptions", "Start trial licenses", Manage,
+			}))),
+		withKey(created(op("POST", "/v1/subscriptions/trials", "subscriptions", "Start trial licenses", Manage,
 			func(c *call, req TrialBody) (subscription.Issued, error) {
 				d, err := parseDate(req.EndsOn, "ends_on")
 				if err != nil {
 					return subscription.Issued{}, err
 				}
 				return s().StartTrial(c.r.Context(), c.actor, subscription.TrialRequest{Type: req.Type, Quantity: req.Quantity, EndsOn: d, IdempotencyKey: c.idem})
-			})),
+			}))),
 		op("POST", "/v1/subscriptions/activate", "subscriptions", "Activate a license by its key (optionally converting a trial)", Editor,
 			func(c *call, req ActivateBody) (subscription.License, error) {
 				l, err := s().Activate(c.r.Context(), c.actor, subscription.Activation{Key: req.Key, ConvertTrial: req.ConvertTrial})

@@ -159,7 +159,7 @@ func (h *Handler) volumeRoutes() []Route {
 			return license.Errorf(license.Invalid, "format", "format must be csv or xlsx")
 		}}
 	return []Route{
-		created(op("POST", "/v1/volume-licenses", "volume", "Create a volume license", Manage,
+		withKey(created(op("POST", "/v1/volume-licenses", "volume", "Create a volume license", Manage,
 			func(c *call, req NewVolumeLicense) (VolumeLicenseView, error) {
 				d, err := parseDate(req.RenewalDate, "renewal_date")
 				if err != nil {
@@ -168,7 +168,7 @@ func (h *Handler) volumeRoutes() []Route {
 				l, err := v().CreateLicense(c.r.Context(), c.actor, volume.NewLicense{Product: req.Product, Seats: req.Seats,
 					RenewalDate: d, PricePerUser: req.PricePerUser, IdempotencyKey: c.idem})
 				return volumeView(c.actor.Role, l), err
-			})),
+			}))),
 		op("GET", "/v1/volume-licenses", "volume", "List the company's volume licenses", Member,
 			func(c *call, _ none) ([]VolumeLicenseView, error) {
 				ls, err := v().Licenses(c.r.Context(), c.actor)
@@ -207,10 +207,10 @@ func (h *Handler) volumeRoutes() []Route {
 				}
 				return cs, err
 			}),
-		created(op("POST", "/v1/customers", "volume", "Onboard a customer with seats on volume licenses", Manage,
+		withKey(created(op("POST", "/v1/customers", "volume", "Onboard a customer with seats on volume licenses", Manage,
 			func(c *call, req OnboardBody) (volume.Customer, error) {
 				return v().Onboard(c.r.Context(), c.actor, volume.Onboarding{LegalName: req.LegalName, Allocations: req.Allocations, IdempotencyKey: c.idem})
-			})),
+			}))),
 		op("GET", "/v1/customers/{id}", "volume", "Get a customer account", Member,
 			func(c *call, _ none) (volume.Customer, error) {
 				return v().Customer(c.r.Context(), c.actor, c.path("id"))
