@@ -6,8 +6,9 @@
 // case and spacing) with a seat allocation on one or more of them (a main
 // license and a cloud add-on); it edits their allocations or legal name and
 // offboards them, which returns their seats to unallocated. Allocations never
-// exceed a license's seats (insufficient_licenses), and a reduction below the
-// usage the product reported is refused (below_enrolled). The license page
+// exceed a license's seats (insufficient_licenses; nor can [Service.SetSeats]
+// shrink a license below them), and a reduction below the usage the product
+// reported ([Service.ReportUsage]) is refused (below_enrolled). The license page
 // ([Service.Page]) shows the metrics (seats, allocated, unallocated, renewal
 // date, price per user, customers) over a searchable, sortable customer table,
 // which exports to CSV and Excel with spreadsheet formulas neutralised. Every
