@@ -76,6 +76,10 @@ func OpenAPI(routes []Route) map[string]any {
 		if rt.Access == Public {
 			opObj["security"] = []any{}
 		}
+		if rt.Consumes != "" {
+			opObj["requestBody"] = map[string]any{"required": true,
+				"content": map[string]any{rt.Consumes: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
+		}
 		if rt.Request != nil {
 			opObj["requestBody"] = map[string]any{"required": true,
 				"content": map[string]any{"application/json": map[string]any{"schema": g.schema(rt.Request)}}}

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type world struct {
 	recipientEmail string
 	subLicense     string   // activated, assigned to northwind-pc
 	subKey         string   // key of a second license, not activated
+	attachment     string   // on pool
 	names          []string // texts that only this company's data contains
 }
 
@@ -53,6 +55,10 @@ func (f *fixture) populate() world {
 		f.ok(201, "POST", "/v1/pools/"+id+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 10,
 			"unit_price": map[string]string{"amount": "99.00", "currency": "USD"}, "order_number": "PO-NW-1"}, nil)
 	}
+	var att pool.Attachment
+	f.ok(201, "POST", "/v1/pools/"+p.ID+"/attachments?name=northwind-contract.txt", f.owner, "Northwind contract text", &att,
+		"Content-Type", "text/plain")
+	w.attachment = att.ID
 	var al pool.Allocation
 	f.ok(201, "POST", "/v1/pools/"+p.ID+"/allocations", f.owner, map[string]any{"consumer": map[string]any{"user": "northwind-user-1"}}, &al)
 	w.allocation = al.ID
@@ -83,7 +89,7 @@ func (f *fixture) populate() world {
 	f.ok(200, "POST", "/v1/subscriptions/activate", f.owner, map[string]any{"key": issued.Keys[0]}, nil)
 	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer",
 		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}, "license": w.subLicense}, nil)
-	w.names = []string{issued.Licenses[1].ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
+	w.names = []string{issued.Licenses[1].ID, att.ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
 	return w
 }
 
@@ -132,6 +138,19 @@ func testPoolLifecycleOverHTTP(t *testing.T, f *fixture) {
 	ro := f.ok(200, "GET", "/v1/pools/"+w.pool, f.owner, nil, nil)
 	assert.Contains(t, string(ro.body), `"amount":"99"`)
 	assert.Equal(t, 403, f.do("POST", "/v1/pools/"+w.pool+"/close", viewer, nil).status)
+
+	// Attachments: download with a safe disposition, remove.
+	r = f.ok(200, "GET", "/v1/pools/"+w.pool+"/attachments/"+w.attachment, viewer, nil, nil)
+	assert.Equal(t, "Northwind contract text", string(r.body))
+	assert.Equal(t, "text/plain", r.header.Get("Content-Type"))
+	assert.Equal(t, `attachment; filename=northwind-contract.txt`, r.header.Get("Content-Disposition"))
+	assert.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"))
+	r = f.do("POST", "/v1/pools/"+w.pool+"/attachments?name=big.bin", f.owner, strings.Repeat("x", 1<<20+1))
+	assert.Equal(t, 400, r.status, "above the blob store's limit")
+	assert.Contains(t, string(r.body), `"field":"attachment"`)
+	assert.Equal(t, 413, f.do("POST", "/v1/pools/"+w.pool+"/attachments?name=big.bin", f.owner, strings.Repeat("x", pool.MaxAttachmentSize+1)).status)
+	f.ok(200, "DELETE", "/v1/pools/"+w.pool+"/attachments/"+w.attachment, f.owner, nil, nil)
+	assert.Equal(t, 404, f.do("GET", "/v1/pools/"+w.pool+"/attachments/"+w.attachment, f.owner, nil).status)
 
 	// Close, then retire; audit stays consistent.
 	var closed pool.Pool

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"reflect"
@@ -63,6 +64,8 @@ type Route struct {
 	Request  reflect.Type // JSON body type; nil when the route takes no body
 	Response reflect.Type // JSON response type; nil for non-JSON responses
 	Produces string       // content type of a non-JSON response (text/csv, ...)
+	Consumes string       // content type of a raw (non-JSON) request body
+	MaxBody  int64        // body limit of this route; 0 means Config.MaxBodyBytes
 	Query    []Param
 	Status   int // success status (200 or 201)
 	// Retry says what an Idempotency-Key header does on this route (mutating
@@ -83,6 +86,10 @@ type call struct {
 }
 
 func (c *call) path(name string) string { return c.r.PathValue(name) }
+
+func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+func asMaxBytes(err error, target **http.MaxBytesError) bool { return errors.As(err, target) }
 
 // none is the request type of routes without a body.
 type none struct{}
@@ -155,7 +162,11 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{h: h, w: w, r: r, rt: rt, idem: strings.TrimSpace(r.Header.Get("Idempotency-Key"))}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+			limit := h.cfg.MaxBodyBytes
+			if rt.MaxBody > 0 {
+				limit = rt.MaxBody
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		if rt.Access != Public {
 			actor, keyID, err := h.authenticate(r)

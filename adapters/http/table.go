@@ -21,6 +21,7 @@ func (h *Handler) table() []Route {
 	rs = append(rs, h.siteRoutes()...)
 	rs = append(rs, h.topUpRoutes()...)
 	rs = append(rs, h.poolRoutes()...)
+	rs = append(rs, h.attachmentRoutes()...)
 	rs = append(rs, h.volumeRoutes()...)
 	rs = append(rs, h.subscriptionRoutes()...)
 	rs = append(rs, h.eventRoutes()...)

@@ -58,6 +58,7 @@ func sampleBodies(w world) map[string]any {
 		"PATCH /v1/customers/{id}":                             map[string]string{"legal_name": "Renamed Oy"},
 		"POST /v1/customers/{id}/usage":                        map[string]any{"license": w.volumeLicense, "users": 1},
 		"POST /v1/pools/{id}/allocations/{allocation}/release": nil,
+		"POST /v1/pools/{id}/attachments":                      "other bytes",
 		"POST /v1/subscriptions/purchase": map[string]any{"type": "computer", "quantity": 1, "billing_period": "monthly",
 			"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}},
 		"POST /v1/subscriptions/trials":   map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"},
@@ -85,6 +86,8 @@ func pathValue(w world, path, name string) string {
 		return w.allocation
 	case "lease":
 		return w.lease
+	case "attachment":
+		return w.attachment
 	case "email":
 		return w.recipientEmail
 	case "id":
@@ -189,8 +192,11 @@ func tenantIsolation(t *testing.T, f *fixture) {
 			require.NotEmpty(t, v, "no value for %s in %s", m, key)
 			return v
 		})
+		if rt.Consumes != "" {
+			path += "?name=other.txt"
+		}
 		body, hasBody := bodies[key]
-		if rt.Request != nil {
+		if rt.Request != nil || rt.Consumes != "" {
 			require.True(t, hasBody, "add a sample body for %s", key)
 		}
 		r := f.do(rt.Method, path, other, body)

@@ -7,7 +7,9 @@
 //	go run ./examples/server -postgres postgres://user:pass@localhost/licensekit
 //
 // Each flag can also come from the environment: LICENSEKIT_ADDR,
-// LICENSEKIT_SQLITE, LICENSEKIT_POSTGRES (a flag wins over the environment).
+// LICENSEKIT_SQLITE, LICENSEKIT_POSTGRES, LICENSEKIT_ATTACHMENTS (a flag wins
+// over the environment). Pool attachments are files in -attachments (by
+// default next to the SQLite file).
 //
 // On the first start with an empty store it creates demo data: a company
 // ("Demo MSP") with an owner, three sites on the monthly invoice in one site

@@ -218,7 +218,8 @@ func TestREADMEWalkthroughOnPostgres(t *testing.T) {
 	if cfg.Password == "" {
 		u.User = url.User(cfg.User)
 	}
-	walkthrough(t, t.TempDir(), map[string]string{"LICENSEKIT_POSTGRES": u.String()})
+	dir := t.TempDir()
+	walkthrough(t, dir, map[string]string{"LICENSEKIT_POSTGRES": u.String(), "LICENSEKIT_ATTACHMENTS": filepath.Join(dir, "attachments")})
 }
 
 func walkthrough(t *testing.T, dir string, env0 map[string]string) {
@@ -309,7 +310,21 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	status, body = curl(t, cmds2[0], dir, map[string]string{"LK": key})
 	require.Equal(t, 200, status, string(body))
 	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
+
+	// Attachments are files next to the database and survive restarts.
+	pools := r2.demo.Pools
+	status, body = curl(t, `curl -s -X POST "`+r2.base+`/v1/pools/`+pools[0]+`/attachments?name=contract.txt" -H "Authorization: Bearer $LK" -H 'Content-Type: text/plain' -d 'signed contract'`, dir, env)
+	require.Equal(t, 201, status, string(body))
+	var att struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(body, &att))
 	r2.stop(t)
+	r3 := start(t, env0)
+	status, body = curl(t, `curl -s `+r3.base+`/v1/pools/`+pools[0]+`/attachments/`+att.ID+` -H "Authorization: Bearer $LK"`, dir, env)
+	require.Equal(t, 200, status, string(body))
+	assert.Equal(t, "signed contract", string(body))
+	r3.stop(t)
 }
 
 func TestConfigFromFlagsAndEnvironment(t *testing.T) {
@@ -326,6 +341,7 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:8080", c.addr)
 	assert.Equal(t, "licensekit.db", c.sqlite)
+	assert.Equal(t, "licensekit.db.attachments", c.blobs)
 	_, err = parseConfig([]string{"extra"}, func(string) string { return "" }, io.Discard)
 	assert.Error(t, err)
 }
