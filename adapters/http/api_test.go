@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
 )
 
 type openAPIDoc struct {
@@ -154,10 +156,23 @@ func TestHealthAndReadiness(t *testing.T) {
 	assert.Equal(t, "ok", h.Status)
 	f.ok(200, "GET", "/readyz", "", nil, &h)
 	assert.Equal(t, "ready", h.Status)
-	require.NoError(t, f.store.Close())
-	r := f.do("GET", "/readyz", "", nil)
-	// A closed memory store may still answer Ping; either way the answer is JSON.
-	assert.Contains(t, []int{200, 503}, r.status)
+
+	down, err := lkhttp.New(lkhttp.Config{Store: unreachable{f.store}})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	down.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	assert.Equal(t, 503, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"code":"unavailable"`)
+	rec = httptest.NewRecorder()
+	down.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	assert.Equal(t, 200, rec.Code, "liveness does not depend on the store")
+}
+
+// unreachable is a store whose database does not answer.
+type unreachable struct{ storage.Store }
+
+func (unreachable) Ping(context.Context) error {
+	return license.Errorf(license.Unavailable, "", "connection refused")
 }
 
 func TestRequestIDAndLogsWithoutSecrets(t *testing.T) {

@@ -1,14 +1,26 @@
 // Package http is the reference REST adapter of licensekit: a net/http Handler
-// that a product mounts under any prefix (it works behind http.StripPrefix) and
-// that exposes every domain capability as JSON over Go 1.22 method-and-path
-// routes. The package is named http, as in benbjohnson/wtf, and imports net/http
-// itself; importers usually alias it (lkhttp "github.com/licensekit/licensekit/adapters/http").
-// One route table drives both the mux and the OpenAPI 3 document served at
-// /openapi.json. Callers authenticate with API keys ("Authorization: Bearer lk_...")
-// that are stored only as SHA-256 hashes and bound to a company, an e-mail and a
-// role; the company of every request comes from the key alone, so a key never
-// reaches another tenant's data (such resources answer 404). Domain errors become
-// {"error":{"code","message","field"}} with the status chosen in one place
-// (StatusOf); bodies are size-limited (413), unknown JSON fields are refused (400),
-// and the Idempotency-Key header is passed to every domain commit.
+// (New) that a product mounts under any prefix (it works behind
+// http.StripPrefix) and that exposes the domain services as JSON over Go 1.22
+// method-and-path routes: pools (lifecycle, transactions, reassign,
+// allocations, reconcile facts, leases with heartbeats, attachments, the status
+// pane), sites and license management (enrol, purchase, decrease and transfer,
+// each with a preview that changes nothing), invoice estimates, automatic
+// top-up, volume licenses and customers (CSV and XLSX export), subscriptions,
+// API keys, and the event log (query and streaming CSV export). The package is
+// named http, as in benbjohnson/wtf, and imports net/http itself; importers
+// usually alias it (lkhttp "github.com/licensekit/licensekit/adapters/http").
+//
+// One route table (Handler.Routes) drives both the mux and the OpenAPI 3
+// document served at /openapi.json, so every route is documented with its
+// access (x-access) and retry semantics (x-retry). Callers authenticate with
+// API keys ("Authorization: Bearer lk_...", IssueKey or POST /v1/apikeys) that
+// are stored only as SHA-256 hashes under storage.SystemCompany and bound to a
+// company, an e-mail and a role; the company of every request comes from the
+// key alone, so another tenant's resources answer 404 on every route. Domain
+// errors become {"error":{"code","message","field"}} with the status chosen in
+// one place (StatusOf); bodies are size-limited (413), unknown JSON fields are
+// refused (400), wrong methods get 405 as JSON, and the Idempotency-Key header
+// reaches every domain commit that honours one. /healthz is liveness, /readyz
+// pings the store; every request is logged with log/slog under a request id
+// (X-Request-Id in and out), never with its Authorization header.
 package http
