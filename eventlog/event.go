@@ -27,6 +27,9 @@ type Event struct {
 	Actor   string          `json:"actor"`             // e-mail of the initiator, or "system"
 	Subject string          `json:"subject,omitempty"` // ID of the main resource (pool, site, ...)
 	Details json.RawMessage `json:"details,omitempty"` // structured, type-specific JSON object
+	// PrevHash and Hash chain the company's events (set by the store; see HashEvent).
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // Column is a sortable, searchable, exportable column of the log.
@@ -43,6 +46,8 @@ const (
 	ColActor   Column = "actor"
 	ColSubject Column = "subject"
 	ColDetails Column = "details"
+	// ColSeq is the append order (sortable, not exported as a column).
+	ColSeq Column = "seq"
 )
 
 // AllColumns is every column in default order ("original data" exports these).
@@ -54,7 +59,7 @@ var DefaultColumns = []Column{ColTime, ColType, ColSource, ColTarget, ColCount, 
 // Sortable reports whether the store can sort by c.
 func (c Column) Sortable() bool {
 	switch c {
-	case ColTime, ColType, ColSource, ColTarget, ColCount, ColActor, ColSubject, ColID:
+	case ColTime, ColType, ColSource, ColTarget, ColCount, ColActor, ColSubject, ColID, ColSeq:
 		return true
 	}
 	return false

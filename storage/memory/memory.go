@@ -43,6 +43,7 @@ type Store struct {
 	// byCompany indexes events by company (positions in events).
 	byCompany map[string][]int
 	seq       int64
+	heads     map[string]string // company -> Hash of its last event (the chain head)
 	closed    bool
 }
 
@@ -50,7 +51,7 @@ var _ storage.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{tables: map[tableKey]*table{}, byCompany: map[string][]int{}}
+	return &Store{tables: map[tableKey]*table{}, byCompany: map[string][]int{}, heads: map[string]string{}}
 }
 
 // Update runs fn in a read-write transaction. Read-write transactions are
@@ -292,6 +293,16 @@ func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	e.Seq = t.s.seq + int64(len(t.events)) + 1
 	e.Time = e.Time.UTC()
 	e.Details = slices.Clone(e.Details)
+	// Chain: writers are serialised, so the head is the last event of the
+	// company appended in this transaction, or else the committed head.
+	e.PrevHash = t.s.heads[e.Company]
+	for i := len(t.events) - 1; i >= 0; i-- {
+		if t.events[i].Company == e.Company {
+			e.PrevHash = t.events[i].Hash
+			break
+		}
+	}
+	e.Hash = eventlog.HashEvent(e.PrevHash, e)
 	t.events = append(t.events, e)
 	return e.Seq, nil
 }
@@ -335,6 +346,7 @@ func (t *tx) commit() {
 	}
 	for _, e := range t.events {
 		t.s.seq = e.Seq
+		t.s.heads[e.Company] = e.Hash
 		t.s.byCompany[e.Company] = append(t.s.byCompany[e.Company], len(t.s.events))
 		t.s.events = append(t.s.events, e)
 	}
@@ -358,6 +370,8 @@ func SortKey(e eventlog.Event, c eventlog.Column) string {
 		return e.Subject
 	case eventlog.ColID:
 		return e.ID
+	case eventlog.ColSeq:
+		return strconv.FormatInt(e.Seq, 10)
 	default:
 		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
 	}
@@ -369,6 +383,8 @@ func compareKey(a, b eventlog.Event, c eventlog.Column) int {
 	switch c {
 	case eventlog.ColCount:
 		r = cmpInt(a.Count, b.Count)
+	case eventlog.ColSeq:
+		r = 0 // the tie-break below compares Seq
 	case eventlog.ColTime, "":
 		r = a.Time.Compare(b.Time)
 	default:
@@ -464,6 +480,8 @@ func compareCursor(e eventlog.Event, c eventlog.Cursor, col eventlog.Column) int
 	if col == eventlog.ColCount {
 		n, _ := strconv.ParseInt(c.Key, 10, 64)
 		r = cmpInt(e.Count, n)
+	} else if col == eventlog.ColSeq {
+		r = 0
 	} else {
 		r = strings.Compare(SortKey(e, col), c.Key)
 	}
