@@ -41,6 +41,7 @@ func init() {
 		Test{"EventSort", testEventSort},
 		Test{"EventPaging", testEventPaging},
 		Test{"ConcurrentCounter", testConcurrentCounter},
+		Test{"FaultLeavesNothing", testFaultLeavesNothing},
 	)
 }
 
@@ -943,4 +944,64 @@ func testConcurrentCounter(t *testing.T, newStore Factory, f Features) {
 	for i, e := range evs {
 		assert.EqualValues(t, i+1, e.Count)
 	}
+}
+
+// testFaultLeavesNothing checks, through Faulty, that an operation failing at
+// any of its writes or at commit leaves the store exactly as it was.
+func testFaultLeavesNothing(t *testing.T, newStore Factory, _ Features) {
+	s := newStore(t)
+	fs := NewFaulty(s)
+	ctx := context.Background()
+	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	update(t, fs, func(tx storage.Tx) error {
+		require.NoError(t, tx.Put(ctx, rec("acme", "a", "", "ua", `{"n":1}`)))
+		require.NoError(t, tx.Put(ctx, rec("acme", "b", "", "", `{"n":1}`)))
+		_, err := tx.AppendEvent(ctx, eventlog.Event{ID: "e0", Company: "acme", Time: at, Type: "t"})
+		return err
+	})
+	snapshot := func() string {
+		var sb strings.Builder
+		for _, r := range list(t, s, storage.ListQuery{Company: "acme", Kind: seamKind}) {
+			fmt.Fprintf(&sb, "%s|%s|%s|%d;", r.ID, r.Unique, r.Data, r.Version)
+		}
+		for _, e := range events(t, s, eventlog.Filter{Company: "acme"}) {
+			fmt.Fprintf(&sb, "%d|%s;", e.Seq, e.ID)
+		}
+		return sb.String()
+	}
+	before := snapshot()
+	op := func(tx storage.Tx) error {
+		r, err := tx.GetForUpdate(ctx, "acme", seamKind, "a")
+		if err != nil {
+			return err
+		}
+		r.Data = []byte(`{"n":2}`)
+		r.Unique = "ua2"
+		if err := tx.Put(ctx, r); err != nil {
+			return err
+		}
+		if err := tx.Insert(ctx, rec("acme", "c", "", "uc", `{}`)); err != nil {
+			return err
+		}
+		if err := tx.Delete(ctx, "acme", seamKind, "b"); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(ctx, eventlog.Event{ID: "e1", Company: "acme", Time: at, Type: "t"})
+		return err
+	}
+	for n := 1; n <= 4; n++ {
+		fs.FailWrite(n)
+		err := fs.Update(ctx, op)
+		require.ErrorIs(t, err, FaultError, "fault at write %d", n)
+		assert.Equal(t, before, snapshot(), "state after a fault at write %d", n)
+	}
+	fs.FailCommit(1)
+	require.ErrorIs(t, fs.Update(ctx, op), FaultError, "fault at commit")
+	assert.Equal(t, before, snapshot(), "state after a fault at commit")
+	assert.Equal(t, 5, fs.Injected())
+	fs.Disarm()
+	update(t, fs, op)
+	assert.NotEqual(t, before, snapshot(), "without faults the operation commits")
+	_, err := getByUnique(t, s, "acme", "ua2")
+	require.NoError(t, err)
 }
