@@ -93,9 +93,9 @@ func (h *Handler) poolRoutes() []Route {
 					Kind: req.Kind, Count: req.Count, UnitPrice: req.UnitPrice, Date: req.Date, Period: req.Period,
 					OrderNumber: req.OrderNumber, Note: req.Note, IdempotencyKey: c.idem})
 			}))),
-		unsafeRetry(op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
+		withKey(op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
 			func(c *call, req ReassignBody) (pool.Reassignment, error) {
-				return p().Reassign(c.r.Context(), c.actor, c.path("id"), req.To, req.Count)
+				return p().ReassignWithKey(c.r.Context(), c.actor, c.path("id"), req.To, req.Count, c.idem)
 			})),
 		unsafeRetry(created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
 			func(c *call, req CommentBody) (pool.Comment, error) {
@@ -108,6 +108,11 @@ func (h *Handler) poolRoutes() []Route {
 					as = []pool.Allocation{}
 				}
 				return as, err
+			}),
+		op("POST", "/v1/pools/{id}/allocations/preview", "allocations", "Preview a manual allocation: the allocation and the counts before and after (changes nothing)", Editor,
+			func(c *call, req AllocateBody) (pool.AllocationPreview, error) {
+				return p().PreviewAllocate(c.r.Context(), c.actor, c.path("id"), pool.AllocateRequest{
+					Consumer: req.Consumer, Amount: req.Amount, Software: req.Software, FromForm: req.FromForm})
 			}),
 		withKey(created(op("POST", "/v1/pools/{id}/allocations", "allocations", "Allocate licenses manually", Editor,
 			func(c *call, req AllocateBody) (pool.Allocation, error) {

@@ -113,9 +113,20 @@ func testPoolLifecycleOverHTTP(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(9), pane.Counts.Available)
 	assert.Equal(t, pane.Counts.Total, pane.Counts.Allocated+pane.Counts.Quarantined+pane.Counts.Available)
 
-	// Reassign moves available licenses; the sum is kept.
-	var re pool.Reassignment
-	f.ok(200, "POST", "/v1/pools/"+w.pool+"/reassign", f.owner, map[string]any{"to": w.poolB, "count": 4}, &re)
+	// An allocation preview shows what allocating does, and changes nothing.
+	var pv pool.AllocationPreview
+	f.ok(200, "POST", "/v1/pools/"+w.pool+"/allocations/preview", f.owner, map[string]any{"consumer": map[string]string{"user": "u2"}}, &pv)
+	assert.Equal(t, pane.Counts, pv.Before)
+	assert.Equal(t, pv.Before.Available-1, pv.After.Available)
+	var again pool.Pane
+	f.ok(200, "GET", "/v1/pools/"+w.pool+"/status", f.owner, nil, &again)
+	assert.Equal(t, pane.Counts, again.Counts)
+
+	// Reassign moves available licenses; the sum is kept; a retry with the same key moves nothing more.
+	var re, re2 pool.Reassignment
+	f.ok(200, "POST", "/v1/pools/"+w.pool+"/reassign", f.owner, map[string]any{"to": w.poolB, "count": 4}, &re, "Idempotency-Key", "move-1")
+	f.ok(200, "POST", "/v1/pools/"+w.pool+"/reassign", f.owner, map[string]any{"to": w.poolB, "count": 4}, &re2, "Idempotency-Key", "move-1")
+	assert.Equal(t, re, re2)
 	assert.Equal(t, int64(4), re.In.Count)
 	var a, b pool.Pane
 	f.ok(200, "GET", "/v1/pools/"+w.pool+"/status", f.owner, nil, &a)
@@ -189,6 +200,12 @@ func testVolumeLicensesOverHTTP(t *testing.T, f *fixture) {
 	x := f.ok(200, "GET", "/v1/volume-licenses/"+w.volumeLicense+"/export?format=xlsx", f.owner, nil, nil)
 	assert.Equal(t, "PK", string(x.body[:2]), "an XLSX file is a zip")
 	assert.Equal(t, 404, f.do("GET", "/v1/volume-licenses/"+license.NewID()+"/export", f.owner, nil).status)
+
+	var vl lkhttp.VolumeLicenseView
+	f.ok(200, "PUT", "/v1/volume-licenses/"+w.volumeLicense+"/seats", f.owner, map[string]int64{"seats": 2500}, &vl)
+	assert.Equal(t, int64(2400), vl.Unallocated)
+	r = f.do("PUT", "/v1/volume-licenses/"+w.volumeLicense+"/seats", f.owner, map[string]int64{"seats": 99})
+	assert.Equal(t, 409, r.status, "below the allocated seats")
 
 	var cu volume.Customer
 	f.ok(200, "PATCH", "/v1/customers/"+w.customer, f.owner, map[string]any{"allocations": []map[string]any{{"license": w.volumeLicense, "seats": 150}}}, &cu)

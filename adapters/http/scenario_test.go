@@ -153,8 +153,17 @@ func testSeedTopUpOnEnrolment(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(5), st.Sites[0].Increment)
 	f.ok(200, "POST", "/v1/topup/recipients", f.owner, map[string]any{"emails": []string{"it@acme.example"}}, nil)
 
+	var q topup.Quote
+	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll/preview", f.owner, map[string]int64{"quantity": 4}, &q)
+	assert.Equal(t, int64(2), q.Shortfall)
+	assert.Equal(t, int64(5), q.Added)
+	assert.Equal(t, int64(15), q.NewTotal)
+	assert.Equal(t, int64(3), q.NewAvailable)
+	assert.False(t, q.Refused)
+
 	var res lkhttp.EnrollView
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 4}, &res)
+	assert.Equal(t, q.Added, res.ToppedUp, "the preview equals the commit")
 	assert.Equal(t, int64(5), res.ToppedUp)
 	assert.Equal(t, int64(15), *res.Site.Licenses)
 	assert.Equal(t, int64(12), res.Site.Enrolled)

@@ -47,6 +47,10 @@ func (h *Handler) topUpRoutes() []Route {
 			func(c *call, req IncrementBody) (topup.SiteIncrement, error) {
 				return t().SetIncrement(c.r.Context(), c.actor, c.path("id"), req.Increment)
 			}),
+		op("POST", "/v1/sites/{id}/enroll/preview", "topup", "Preview enrolling devices on a site: the shortfall and the licenses top-up would add (changes nothing)", Member,
+			func(c *call, req Quantity) (topup.Quote, error) {
+				return t().Preview(c.r.Context(), c.actor, c.path("id"), req.Quantity)
+			}),
 		op("GET", "/v1/topup/recipients", "topup", "List the top-up notification recipients", Manage,
 			func(c *call, _ none) (Recipients, error) {
 				r, err := t().Recipients(c.r.Context(), c.actor)

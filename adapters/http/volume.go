@@ -37,6 +37,11 @@ type UsageBody struct {
 	Users   int64  `json:"users"`
 }
 
+// SeatsBody sets a volume license's seats.
+type SeatsBody struct {
+	Seats int64 `json:"seats"`
+}
+
 // Offboarded answers a customer removal.
 type Offboarded struct {
 	Offboarded string `json:"offboarded"`
@@ -199,6 +204,11 @@ func (h *Handler) volumeRoutes() []Route {
 				return out, nil
 			}), volumeQueryParams...),
 		export,
+		op("PUT", "/v1/volume-licenses/{id}/seats", "volume", "Change a volume license's seats (never below the allocated seats)", Manage,
+			func(c *call, req SeatsBody) (VolumeLicenseView, error) {
+				l, err := v().SetSeats(c.r.Context(), c.actor, c.path("id"), req.Seats)
+				return volumeView(c.actor.Role, l), err
+			}),
 		op("GET", "/v1/customers", "volume", "List the customer accounts", Member,
 			func(c *call, _ none) ([]volume.Customer, error) {
 				cs, err := v().Customers(c.r.Context(), c.actor)
