@@ -249,3 +249,32 @@ func TestIdempotencyKeyOnEveryMutatingRoute(t *testing.T) {
 	r = f.do("POST", "/v1/sites/"+s.ID+"/purchase", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", strings.Repeat("k", 256))
 	assert.Equal(t, 400, r.status)
 }
+
+func TestKeyCacheForgetsRevokedKeys(t *testing.T) {
+	f := newFixture(t)
+	viewer := f.key("vera@acme.example", license.Viewer)
+	other, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, KeyCacheTTL: 100 * time.Millisecond})
+	require.NoError(t, err)
+	uncached, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, KeyCacheTTL: -1})
+	require.NoError(t, err)
+	get := func(h http.Handler) int {
+		req := httptest.NewRequest("GET", "/v1/sites", nil)
+		req.Header.Set("Authorization", "Bearer "+viewer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, 200, get(other))
+	require.Equal(t, 200, get(f.h))
+	var keys []lkhttp.APIKey
+	f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &keys)
+	for _, k := range keys {
+		if k.Email == "vera@acme.example" {
+			f.ok(200, "DELETE", "/v1/apikeys/"+k.ID, f.owner, nil, nil)
+		}
+	}
+	assert.Equal(t, 401, get(f.h), "the handler that revoked it forgets it at once")
+	assert.Equal(t, 401, get(uncached))
+	assert.Equal(t, 200, get(other), "another instance remembers it for its TTL")
+	assert.Eventually(t, func() bool { return get(other) == 401 }, 2*time.Second, 20*time.Millisecond)
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/licensekit/licensekit/eventlog"
@@ -135,6 +136,11 @@ func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
 	want := hashKey(key)
+	if h.cfg.KeyCacheTTL > 0 {
+		if e, ok := h.keys.get(want, time.Now()); ok {
+			return e.actor, e.id, nil
+		}
+	}
 	var rec apiKeyRecord
 	err := h.cfg.Store.View(r.Context(), func(tx storage.Tx) error {
 		var err error
@@ -150,7 +156,51 @@ func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 	if subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(want)) != 1 {
 		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
-	return license.Actor{Company: rec.Company, Email: rec.Email, Role: rec.Role}, rec.ID, nil
+	actor := license.Actor{Company: rec.Company, Email: rec.Email, Role: rec.Role}
+	if h.cfg.KeyCacheTTL > 0 {
+		h.keys.put(want, cachedKey{actor: actor, id: rec.ID, until: time.Now().Add(h.cfg.KeyCacheTTL)})
+	}
+	return actor, rec.ID, nil
+}
+
+// keyCache remembers authenticated keys by hash for a short time. It is
+// bounded: when full it starts afresh.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedKey
+}
+
+type cachedKey struct {
+	actor license.Actor
+	id    string
+	until time.Time
+}
+
+const keyCacheMax = 10000
+
+func (c *keyCache) get(hash string, now time.Time) (cachedKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[hash]
+	if !ok || !now.Before(e.until) {
+		return cachedKey{}, false
+	}
+	return e, true
+}
+
+func (c *keyCache) put(hash string, e cachedKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= keyCacheMax {
+		c.m = make(map[string]cachedKey)
+	}
+	c.m[hash] = e
+}
+
+func (c *keyCache) forget(hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, hash)
 }
 
 func (h *Handler) apiKeyRoutes() []Route {
@@ -207,6 +257,7 @@ func (h *Handler) apiKeyRoutes() []Route {
 						if err := tx.Delete(c.r.Context(), storage.SystemCompany, KindAPIKey, r.Hash); err != nil {
 							return err
 						}
+						h.keys.forget(r.Hash)
 						out = r.APIKey
 						_, err := tx.AppendEvent(c.r.Context(), eventlog.Event{ID: license.NewID(), Company: c.actor.Company,
 							Time: now, Type: EventAPIKeyRevoked, Actor: c.actor.Email, Subject: r.ID})

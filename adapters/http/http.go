@@ -22,6 +22,9 @@ import (
 // DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 1 << 20
 
+// DefaultKeyCacheTTL is the key cache lifetime when Config.KeyCacheTTL is 0.
+const DefaultKeyCacheTTL = 2 * time.Second
+
 // Config configures a Handler. Store is required; every service left nil is
 // built from Store and Clock with its defaults.
 type Config struct {
@@ -34,12 +37,19 @@ type Config struct {
 	// and failed authentications per client address (key "auth:<ip>"): beyond
 	// it the answer is 429 with Retry-After. nil means no limit.
 	Limiter license.Limiter
+	// KeyCacheTTL is how long an authenticated API key is remembered in this
+	// process, sparing a store read per request: 0 means DefaultKeyCacheTTL,
+	// a negative value turns the cache off. A key revoked through this handler
+	// is forgotten at once; one revoked elsewhere (another instance) stops
+	// working here within the TTL.
+	KeyCacheTTL time.Duration
 	Services
 }
 
 // Handler is the licensekit REST API. It implements net/http.Handler.
 type Handler struct {
 	cfg     Config
+	keys    keyCache
 	mux     *http.ServeMux
 	routes  []Route
 	openapi []byte
@@ -58,6 +68,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
 	cfg.Services.fill(cfg.Store, cfg.Clock)
 	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
