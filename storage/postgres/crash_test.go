@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -105,7 +106,10 @@ func TestConcurrentOpen(t *testing.T) {
 	for range 6 {
 		require.NoError(t, <-errs)
 	}
-	var n int
-	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.schema_migrations`).Scan(&n))
-	assert.Equal(t, 1, n)
+	var n, top int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*), max(version) FROM `+schema+`.schema_migrations`).Scan(&n, &top))
+	files, err := filepath.Glob("migrations/*.sql")
+	require.NoError(t, err)
+	assert.Equal(t, len(files), n, "every migration applied exactly once")
+	assert.Equal(t, n, top)
 }

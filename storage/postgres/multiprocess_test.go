@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/assert"
@@ -183,4 +184,12 @@ func TestMultiProcess(t *testing.T) {
 	}))
 	assert.Equal(t, toppedUp, added, "top-up events add up to the licenses added")
 	assert.Positive(t, triggered)
+	// The company's event chain, appended from 4 processes, is intact.
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		v, err := eventlog.Verify(ctx, tx, "mp", time.Now())
+		require.NoError(t, err)
+		assert.True(t, v.Intact, "event chain: %+v", v)
+		assert.Equal(t, count(), v.Checked)
+		return nil
+	}))
 }

@@ -652,7 +652,7 @@ func genEvents(t testing.TB, s storage.Store, rnd *rand.Rand, company string, n 
 }
 
 // CursorKey returns the text form of e's value in column c that cursors carry:
-// count as a decimal, time as UTC with nine fractional digits
+// count and seq as decimals, time as UTC with nine fractional digits
 // ("2006-01-02T15:04:05.000000000Z"), the other columns as they are.
 func CursorKey(e eventlog.Event, c eventlog.Column) string {
 	switch c {
@@ -670,6 +670,8 @@ func CursorKey(e eventlog.Event, c eventlog.Column) string {
 		return e.Subject
 	case eventlog.ColID:
 		return e.ID
+	case eventlog.ColSeq:
+		return strconv.FormatInt(e.Seq, 10)
 	default:
 		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
 	}
@@ -682,6 +684,8 @@ func compareEvents(a, b eventlog.Event, c eventlog.Column) int {
 	switch c {
 	case eventlog.ColCount:
 		r = cmpI64(a.Count, b.Count)
+	case eventlog.ColSeq:
+		r = 0 // the tie-break is the order
 	case eventlog.ColTime, "":
 		r = a.Time.Compare(b.Time)
 	default:
@@ -791,7 +795,7 @@ func testEventFilter(t *testing.T, newStore Factory, _ Features) {
 	assert.Error(t, err, "sorting by details is refused")
 }
 
-var sortColumns = []eventlog.Column{"", eventlog.ColTime, eventlog.ColType, eventlog.ColSource, eventlog.ColTarget, eventlog.ColCount, eventlog.ColActor, eventlog.ColSubject, eventlog.ColID}
+var sortColumns = []eventlog.Column{"", eventlog.ColTime, eventlog.ColType, eventlog.ColSource, eventlog.ColTarget, eventlog.ColCount, eventlog.ColActor, eventlog.ColSubject, eventlog.ColID, eventlog.ColSeq}
 
 func testEventSort(t *testing.T, newStore Factory, _ Features) {
 	s := newStore(t)

@@ -282,32 +282,65 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	if e.Company == "" || e.ID == "" || e.Type == "" || e.Time.IsZero() {
 		return 0, license.Errorf(license.Internal, "event", "storage: event needs company, id, type and time")
 	}
+	e.Time = e.Time.UTC()
+	if len(e.Details) == 0 {
+		e.Details = nil
+	}
+	// Lock the company's chain head (creating it on the first event) until
+	// commit, so that its events are linked in Seq order; then link, insert and
+	// move the head.
+	prev, err := t.queryString(ctx, `INSERT INTO event_heads (company, hash, seq) VALUES ($1, '', 0)
+ON CONFLICT (company) DO UPDATE SET company = excluded.company RETURNING hash`, e.Company)
+	if err != nil {
+		return 0, t.err(err, "lock the event chain head")
+	}
+	e.PrevHash = prev
+	e.Hash = eventlog.HashEvent(prev, e)
 	var details any
-	if len(e.Details) > 0 {
+	if e.Details != nil {
 		details = []byte(e.Details)
 	}
-	rows, err := t.C.Query(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
-		e.ID, e.Company, e.Time.UTC().Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details)
+	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
+		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash)
 	if err != nil {
 		return 0, t.err(err, "append event")
 	}
-	defer rows.Close()
-	var seq int64
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return 0, t.err(err, "append event")
-		}
-		return 0, license.Errorf(license.Internal, "", "%s: append event returned no sequence number", t.D.Name)
-	}
-	if err := rows.Scan(&seq); err != nil {
-		return 0, t.err(err, "append event")
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, t.err(err, "append event")
+	if _, err := t.C.Exec(ctx, `UPDATE event_heads SET hash = $2, seq = $3 WHERE company = $1`, e.Company, e.Hash, seq); err != nil {
+		return 0, t.err(err, "move the event chain head")
 	}
 	return seq, nil
+}
+
+// queryString runs q, which returns one row of one text column.
+func (t *Tx) queryString(ctx context.Context, q string, args ...any) (string, error) {
+	var v string
+	return v, t.queryOne(ctx, q, &v, args...)
+}
+
+// queryInt runs q, which returns one row of one integer column.
+func (t *Tx) queryInt(ctx context.Context, q string, args ...any) (int64, error) {
+	var v int64
+	return v, t.queryOne(ctx, q, &v, args...)
+}
+
+func (t *Tx) queryOne(ctx context.Context, q string, dst any, args ...any) error {
+	rows, err := t.C.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: statement returned no row", t.D.Name)
+	}
+	if err := rows.Scan(dst); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 var sortColumn = map[eventlog.Column]string{
@@ -320,6 +353,7 @@ var sortColumn = map[eventlog.Column]string{
 	eventlog.ColActor:   `actor`,
 	eventlog.ColSubject: `subject`,
 	eventlog.ColID:      `id`,
+	eventlog.ColSeq:     `seq`,
 }
 
 // escapeLike escapes the LIKE wildcards of s with backslashes.
@@ -362,13 +396,13 @@ func eventWhere(f eventlog.Filter) (string, []any, error) {
 	return sb.String(), args, nil
 }
 
-const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details`
+const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash`
 
 func scanEvent(rows Rows) (eventlog.Event, error) {
 	var e eventlog.Event
 	var at, typ string
 	var details []byte
-	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details); err != nil {
+	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details, &e.PrevHash, &e.Hash); err != nil {
 		return e, err
 	}
 	t, err := time.Parse(TimeLayout, at)
@@ -415,7 +449,7 @@ func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 		qargs := args
 		if after != nil {
 			var key any = after.Key
-			if f.Sort == eventlog.ColCount {
+			if f.Sort == eventlog.ColCount || f.Sort == eventlog.ColSeq {
 				n, err := strconv.ParseInt(after.Key, 10, 64)
 				if err != nil {
 					return license.Errorf(license.Invalid, "cursor", "the cursor does not fit this sort order")
@@ -478,6 +512,8 @@ func cursorKey(e eventlog.Event, c eventlog.Column) string {
 		return e.Subject
 	case eventlog.ColID:
 		return e.ID
+	case eventlog.ColSeq:
+		return strconv.FormatInt(e.Seq, 10)
 	default:
 		return e.Time.UTC().Format(TimeLayout)
 	}
