@@ -175,5 +175,15 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			return err
 		}}
-	return []Route{query, export}
+	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain", Manage,
+		func(c *call, _ none) (eventlog.Verification, error) {
+			var v eventlog.Verification
+			err := h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
+				var err error
+				v, err = eventlog.Verify(c.r.Context(), tx, c.actor.Company, h.cfg.Clock.Now().UTC())
+				return err
+			})
+			return v, err
+		})
+	return []Route{query, export, verify}
 }

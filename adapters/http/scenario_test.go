@@ -282,3 +282,17 @@ func testRoles(t *testing.T, f *fixture) {
 	f.ok(200, "DELETE", "/v1/apikeys/"+ck.APIKey.ID, f.owner, nil, nil)
 	assert.Equal(t, 401, f.do("GET", "/v1/sites", ck.Key, nil).status, "a revoked key no longer works")
 }
+
+// The event chain of a company verifies over HTTP (memory store; the SQL
+// stores link their events too once their chain migration lands).
+func TestEventChainVerifies(t *testing.T) {
+	f := newFixture(t)
+	s := f.site("North", ptr[int64](10))
+	f.ok(200, "POST", "/v1/sites/"+s.ID+"/purchase", f.owner, map[string]int64{"quantity": 5}, nil)
+	var v eventlog.Verification
+	f.ok(200, "GET", "/v1/events/verify", f.owner, nil, &v)
+	assert.True(t, v.Intact, "%+v", v)
+	assert.Equal(t, countEvents(t, f.store, f.company), v.Checked)
+	assert.Equal(t, f.company, v.Company)
+	assert.Equal(t, 403, f.do("GET", "/v1/events/verify", f.key("vera@acme.example", license.Viewer), nil).status)
+}
