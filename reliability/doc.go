@@ -1,0 +1,23 @@
+// Package reliability holds licensekit's reliability and security suite, as
+// tests only: a linearizability check of the reference HTTP server on SQLite
+// and PostgreSQL (16 concurrent clients, porcupine against a sequential model
+// of sites and pools), a tenant isolation sweep over every route of the
+// OpenAPI document, storage faults injected at every write and commit of each
+// mutating operation under the server (nothing changes, an Idempotency-Key
+// retry applies once), a PostgreSQL backend killed mid-transaction, a server
+// SIGKILLed under load and restarted on its SQLite file, and a scan of logs and
+// stored records for API and license keys in plain text.
+//
+// Fuzz targets (go test -fuzz; their seed corpora under testdata/fuzz run as
+// unit tests, and reliability/fuzz.sh runs each briefly):
+//
+//   - adapters/http: FuzzDecodeJSON, FuzzRequestBodies (request decoders),
+//     FuzzEveryRouteBody (every JSON-body route of the route table),
+//     FuzzParseEventQuery, FuzzParseVolumeQuery, FuzzQueryParameters (every
+//     documented query parameter of every GET route), FuzzAuthorization
+//     (the API key header);
+//   - eventlog: FuzzNeutraliseCell, FuzzExportRow (the CSV cell writer over
+//     every text column);
+//   - billing/volume: FuzzExportCells (the CSV and XLSX cell writers);
+//   - license/licensefile: FuzzVerify (the license-file verifier).
+package reliability
