@@ -319,6 +319,17 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 	now := s.now()
 	var out Lease
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = acquireLeaseIn(ctx, tx, a, poolID, req, now)
+		return err
+	})
+	return out, err
+}
+
+// acquireLeaseIn is AcquireLease inside a caller's transaction at now.
+func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req LeaseRequest, now time.Time) (Lease, error) {
+	var out Lease
+	err := func() error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -371,7 +382,7 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 		}
 		out = l
 		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
-	})
+	}()
 	return out, err
 }
 

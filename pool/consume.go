@@ -127,7 +127,7 @@ func anyIn(have, allowed []string) bool {
 }
 
 // CheckUsable reports whether a pool may serve consumer c for software: the pool
-// is active (Conflict otherwise), grants the software (Invalid, field
+// is active and not suspended (Conflict otherwise), grants the software (Invalid, field
 // "software", when software is given and not granted), and c passes its
 // restrictions (RestrictionFailed). Capacity is checked separately with
 // CheckCapacity. It is pure, for reuse by validation front ends.
@@ -138,6 +138,9 @@ func CheckUsable(p *Pool, c Consumer, software string) error {
 		return license.Errorf(license.Conflict, "status", "pool %q is closed: it refuses new allocations", p.Name)
 	default:
 		return license.Errorf(license.Conflict, "status", "pool %q is %s: it cannot be used", p.Name, p.Status)
+	}
+	if p.Suspended {
+		return license.Errorf(license.Conflict, "status", "pool %q is suspended: it refuses new allocations until it is unsuspended", p.Name)
 	}
 	if software != "" && !p.Grants(software) {
 		return license.Errorf(license.Invalid, "software", "pool %q does not grant use of %q", p.Name, software)

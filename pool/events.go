@@ -25,4 +25,6 @@ const (
 	EventAttachmentAdded   eventlog.Type = "pool.attachment_added"
 	EventAttachmentRemoved eventlog.Type = "pool.attachment_removed"
 	EventCommentAdded      eventlog.Type = "pool.comment_added"
+	EventSuspended         eventlog.Type = "pool.suspended"
+	EventUnsuspended       eventlog.Type = "pool.unsuspended"
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/license"
@@ -18,19 +19,22 @@ const (
 
 // Limits of pool attributes.
 const (
-	MaxNameLength      = 250           // characters (runes), not bytes
-	MaxTextLength      = 250           // references, person names, order numbers
-	MaxDescription     = 4000          // characters
-	MaxComment         = 4000          // characters
-	MaxMinAllocDays    = 3650          // minimum allocation time, days
-	MaxAttachmentSize  = 10 << 20      // bytes per attachment
-	MaxAttachments     = 50            // per pool
-	MaxComments        = 1000          // per pool
-	MaxCount           = 1_000_000_000 // licenses in one transaction or allocation
-	DefaultLeaseTTL    = 5 * time.Minute
-	MinLeaseTTL        = 10 * time.Second
-	MaxLeaseTTL        = 24 * time.Hour
-	maxSoftwarePerPool = 100
+	MaxNameLength        = 250           // characters (runes), not bytes
+	MaxTextLength        = 250           // references, person names, order numbers
+	MaxDescription       = 4000          // characters
+	MaxComment           = 4000          // characters
+	MaxMinAllocDays      = 3650          // minimum allocation time, days
+	MaxAttachmentSize    = 10 << 20      // bytes per attachment
+	MaxAttachments       = 50            // per pool
+	MaxComments          = 1000          // per pool
+	MaxCount             = 1_000_000_000 // licenses in one transaction or allocation
+	MaxEntitlementLength = 64            // characters of one entitlement code
+	MaxEntitlements      = 200           // entitlement codes per pool
+	MaxGraceDays         = 365           // grace period after expiry, days
+	DefaultLeaseTTL      = 5 * time.Minute
+	MinLeaseTTL          = 10 * time.Second
+	MaxLeaseTTL          = 24 * time.Hour
+	maxSoftwarePerPool   = 100
 )
 
 // Status is the lifecycle state of a pool.
@@ -119,6 +123,14 @@ type Spec struct {
 	MinAllocationDays int `json:"min_allocation_days"`
 	// LeaseTTL is the heartbeat time-to-live of concurrent-user leases (0 = DefaultLeaseTTL).
 	LeaseTTL time.Duration `json:"lease_ttl,omitempty"`
+	// Entitlements are the feature codes the pool grants (checked by
+	// Service.Validate against the features a consumer asks for): each
+	// non-empty, at most MaxEntitlementLength characters, no spaces;
+	// duplicates are dropped.
+	Entitlements []string `json:"entitlements,omitempty"`
+	// GraceDays is how long after a rental pool expires validation still
+	// answers valid, with code license.CodeInGrace (0 to MaxGraceDays).
+	GraceDays int `json:"grace_days,omitempty"`
 }
 
 // Attachment describes a file attached to a pool; its bytes live in the BlobStore.
@@ -165,6 +177,12 @@ type Pool struct {
 	AllocatedManual int64             `json:"allocated_manual"`
 	Leases          int64             `json:"leases"` // lease records, lapsed ones included until culled
 	Quarantine      []QuarantineEntry `json:"quarantine,omitempty"`
+	// Suspension, set by Service.Suspend and cleared by Service.Unsuspend: a
+	// suspended pool refuses new allocations and validation answers
+	// license.CodeSuspended.
+	Suspended     bool       `json:"suspended,omitempty"`
+	SuspendedAt   *time.Time `json:"suspended_at,omitempty"`
+	SuspendReason string     `json:"suspend_reason,omitempty"`
 }
 
 // Grants reports whether the pool grants use of software.
@@ -199,7 +217,45 @@ func (s Spec) normalize() Spec {
 	if s.LeaseTTL == 0 {
 		s.LeaseTTL = DefaultLeaseTTL
 	}
+	s.Entitlements = normalizeEntitlements(s.Entitlements)
 	return s
+}
+
+// normalizeEntitlements trims the codes and drops duplicates, keeping empty
+// ones so that Validate can refuse them.
+func normalizeEntitlements(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range in {
+		v = strings.TrimSpace(v)
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		out = append(out, v)
+	}
+	return out
+}
+
+// CheckEntitlements validates entitlement codes: each non-empty, at most
+// MaxEntitlementLength characters, without spaces or control characters, and
+// at most MaxEntitlements of them. field names the input in the error.
+func CheckEntitlements(field string, codes []string) error {
+	if len(codes) > MaxEntitlements {
+		return license.Errorf(license.Invalid, field, "at most %d entitlements are allowed, got %d", MaxEntitlements, len(codes))
+	}
+	for _, c := range codes {
+		if c == "" {
+			return license.Errorf(license.Invalid, field, "an entitlement code cannot be empty")
+		}
+		if err := checkText(field, c, MaxEntitlementLength); err != nil {
+			return err
+		}
+		if strings.IndexFunc(c, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return license.Errorf(license.Invalid, field, "entitlement code %q contains spaces or control characters", c)
+		}
+	}
+	return nil
 }
 
 func cleanList(in []string) []string {
@@ -294,6 +350,12 @@ func (s Spec) Validate() error {
 	}
 	if s.LeaseTTL < MinLeaseTTL || s.LeaseTTL > MaxLeaseTTL {
 		return license.Errorf(license.Invalid, "lease_ttl", "lease time-to-live must be between %s and %s", MinLeaseTTL, MaxLeaseTTL)
+	}
+	if err := CheckEntitlements("entitlements", s.Entitlements); err != nil {
+		return err
+	}
+	if s.GraceDays < 0 || s.GraceDays > MaxGraceDays {
+		return license.Errorf(license.Invalid, "grace_days", "the grace period must be between 0 and %d days", MaxGraceDays)
 	}
 	if s.Priority < -1_000_000 || s.Priority > 1_000_000 {
 		return license.Errorf(license.Invalid, "priority", "priority must be between -1000000 and 1000000")

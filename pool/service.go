@@ -22,6 +22,9 @@ type Service struct {
 	Store storage.Store
 	Clock license.Clock // nil means license.SystemClock
 	Blobs BlobStore     // attachment bytes; nil disables attachments
+	// Limiter, when set, rate-limits Validate and ValidateAndAllocate per pool
+	// (key "pool:<company>/<pool>"); nil means unlimited.
+	Limiter license.Limiter
 }
 
 func (s *Service) now() time.Time {
