@@ -179,7 +179,8 @@ func printWelcome(w io.Writer, base, store string, d demo, fresh bool) {
 		fmt.Fprintf(w, "licensekit: using %s (demo company %q)\n", store, d.CompanyName)
 	}
 	fmt.Fprintf(w, "\nA new owner API key was issued for this run (shown once; keys are stored hashed):\n\n")
-	fmt.Fprintf(w, "export LK=%s\n\n", d.Key)
+	fmt.Fprintf(w, "export LK=%s\n", d.Key)
+	fmt.Fprintf(w, "export HELSINKI=%s TAMPERE=%s OULU=%s\n\n", d.Helsinki, d.Tampere, d.Oulu)
 	fmt.Fprintf(w, "Try it (%s is the API, %s/openapi.json documents it):\n\n", base, base)
 	for _, line := range curlCommands(base, d) {
 		fmt.Fprintln(w, line)
@@ -195,11 +196,11 @@ func curlCommands(base string, d demo) []string {
 	js := `-H 'Content-Type: application/json'`
 	return []string{
 		fmt.Sprintf(`curl -s %s/v1/sites %s`, base, auth),
-		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/purchase/preview %s %s -d '{"quantity":30}'`, base, d.Oulu, auth, js),
-		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/purchase %s %s -H 'Idempotency-Key: demo-purchase-%s' -d '{"quantity":30}'`, base, d.Oulu, auth, js, d.Key[len(d.Key)-8:]),
-		fmt.Sprintf(`curl -s -X POST %s/v1/transfers %s %s -d '{"from":"%s","to":"%s","quantity":5}'`, base, auth, js, d.Helsinki, d.Oulu),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$OULU/purchase/preview %s %s -d '{"quantity":30}'`, base, auth, js),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$OULU/purchase %s %s -H 'Idempotency-Key: demo-purchase-%s' -d '{"quantity":30}'`, base, auth, js, d.Key[len(d.Key)-8:]),
+		fmt.Sprintf(`curl -s -X POST %s/v1/transfers %s %s -d '{"from":"'$HELSINKI'","to":"'$OULU'","quantity":5}'`, base, auth, js),
 		fmt.Sprintf(`curl -s -X POST %s/v1/topup/enable %s %s -d '{"accepted_terms_version":"2026-01"}'`, base, auth, js),
-		fmt.Sprintf(`curl -s -X POST %s/v1/sites/%s/enroll %s %s -d '{"quantity":4}'`, base, d.Tampere, auth, js),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$TAMPERE/enroll %s %s -d '{"quantity":4}'`, base, auth, js),
 		fmt.Sprintf(`curl -s "%s/v1/events/export?view=current&sort=time&desc=true" %s -o events.csv`, base, auth),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +107,14 @@ func shellWords(line string, env map[string]string) []string {
 				cur.Reset()
 				inWord = false
 			}
+		case c == '$':
+			j := i + 1
+			for j < len(line) && (line[j] == '_' || line[j] >= 'A' && line[j] <= 'Z' || line[j] >= '0' && line[j] <= '9') {
+				j++
+			}
+			cur.WriteString(env[line[i+1:j]])
+			i = j - 1
+			inWord = true
 		default:
 			cur.WriteByte(c)
 			inWord = true
@@ -162,21 +171,50 @@ func curl(t *testing.T, line, dir string, env map[string]string) (int, []byte) {
 	return res.StatusCode, b
 }
 
-// printed returns the "export LK=" value and the curl lines of the welcome text.
-func printed(t *testing.T, out string) (string, []string) {
+// readmeCommands returns the curl lines of the README's quick start.
+func readmeCommands(t *testing.T) []string {
 	t.Helper()
-	var key string
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "curl ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+var idemHeader = regexp.MustCompile(`Idempotency-Key: [^']*`)
+
+// normalise replaces the base URL and idempotency keys, which differ per run.
+func normalise(cmds []string, base string) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		c = strings.ReplaceAll(c, base, "BASE")
+		out[i] = idemHeader.ReplaceAllString(c, "Idempotency-Key: K")
+	}
+	return out
+}
+
+// printed returns the exported variables and the curl lines of the welcome text.
+func printed(t *testing.T, out string) (map[string]string, []string) {
+	t.Helper()
+	vars := map[string]string{}
 	var cmds []string
 	for _, l := range strings.Split(out, "\n") {
-		if k, ok := strings.CutPrefix(l, "export LK="); ok {
-			key = k
+		if rest, ok := strings.CutPrefix(l, "export "); ok {
+			for _, kv := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(kv, "=")
+				vars[k] = v
+			}
 		}
 		if strings.HasPrefix(l, "curl ") {
 			cmds = append(cmds, l)
 		}
 	}
-	require.NotEmpty(t, key, out)
-	return key, cmds
+	require.NotEmpty(t, vars["LK"], out)
+	return vars, cmds
 }
 
 // The README walkthrough: the commands the server prints (purchase preview,
@@ -226,10 +264,13 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	r := start(t, env0)
 	out := r.out.String()
 	assert.Contains(t, out, "created demo data")
-	key, cmds := printed(t, out)
+	env, cmds := printed(t, out)
+	key := env["LK"]
 	assert.Equal(t, r.demo.Key, key)
+	assert.Equal(t, r.demo.Oulu, env["OULU"])
 	require.Len(t, cmds, 7)
-	env := map[string]string{"LK": key}
+	// The README shows exactly these commands (for the default address).
+	assert.Equal(t, normalise(readmeCommands(t), "http://127.0.0.1:8080"), normalise(cmds, r.base))
 
 	status, body := curl(t, cmds[0], dir, env)
 	require.Equal(t, 200, status, string(body))
@@ -304,10 +345,10 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	r2 := start(t, env0)
 	out2 := r2.out.String()
 	assert.Contains(t, out2, "licensekit: using ")
-	key2, cmds2 := printed(t, out2)
-	assert.NotEqual(t, key, key2)
+	env2, cmds2 := printed(t, out2)
+	assert.NotEqual(t, key, env2["LK"])
 	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
-	status, body = curl(t, cmds2[0], dir, map[string]string{"LK": key})
+	status, body = curl(t, cmds2[0], dir, env) // the first run's key still works
 	require.Equal(t, 200, status, string(body))
 	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
 
