@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"encoding/csv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/topup"
 )
 
@@ -295,4 +297,26 @@ func TestEventChainVerifies(t *testing.T) {
 	assert.Equal(t, countEvents(t, f.store, f.company), v.Checked)
 	assert.Equal(t, f.company, v.Company)
 	assert.Equal(t, 403, f.do("GET", "/v1/events/verify", f.key("vera@acme.example", license.Viewer), nil).status)
+}
+
+// The CSV export streams: a large log arrives complete, chunked rather than
+// buffered to compute a Content-Length.
+func TestEventExportStreams(t *testing.T) {
+	f := newFixture(t)
+	const n = 20000
+	require.NoError(t, f.store.Update(context.Background(), func(tx storage.Tx) error {
+		for i := range n {
+			if _, err := tx.AppendEvent(context.Background(), eventlog.Event{ID: license.NewID(), Company: f.company, Time: testStart,
+				Type: "license.purchase", Target: "North", Count: int64(i), Actor: "ann@acme.example"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	r := f.ok(200, "GET", "/v1/events/export?view=original", f.owner, nil, nil)
+	assert.Empty(t, r.header.Get("Content-Length"))
+	rows, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
+	require.NoError(t, err)
+	assert.Len(t, rows, 1+int(countEvents(t, f.store, f.company)))
+	assert.Greater(t, len(rows), n)
 }
