@@ -303,3 +303,5 @@ func dump(t *testing.T, store storage.Store, companies ...string) snapshot {
 	}))
 	return snap
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,154 @@
+package reliability_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// holdStore holds a transaction open after its nth write, when armed, until
+// released: the test kills its connection meanwhile.
+type holdStore struct {
+	storage.Store
+	mu      sync.Mutex
+	after   int // 0: not armed
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s *holdStore) arm(after int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.after, s.held, s.release = after, make(chan struct{}), make(chan struct{})
+}
+
+func (s *holdStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error { return fn(&holdTx{Tx: tx, s: s}) })
+}
+
+type holdTx struct {
+	storage.Tx
+	s      *holdStore
+	writes int
+}
+
+func (t *holdTx) wrote(err error) error {
+	if err != nil {
+		return err
+	}
+	t.writes++
+	t.s.mu.Lock()
+	hold := t.s.after != 0 && t.writes == t.s.after
+	var held, release chan struct{}
+	if hold {
+		t.s.after = 0
+		held, release = t.s.held, t.s.release
+	}
+	t.s.mu.Unlock()
+	if hold {
+		close(held)
+		<-release
+	}
+	return nil
+}
+
+func (t *holdTx) Put(ctx context.Context, r storage.Record) error { return t.wrote(t.Tx.Put(ctx, r)) }
+func (t *holdTx) Insert(ctx context.Context, r storage.Record) error {
+	return t.wrote(t.Tx.Insert(ctx, r))
+}
+func (t *holdTx) Delete(ctx context.Context, c string, k storage.Kind, id string) error {
+	return t.wrote(t.Tx.Delete(ctx, c, k, id))
+}
+func (t *holdTx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
+	seq, err := t.Tx.AppendEvent(ctx, e)
+	return seq, t.wrote(err)
+}
+
+// A PostgreSQL connection killed (pg_terminate_backend) while a purchase's
+// transaction is open after its 1st, 2nd, ... write leaves no partial change:
+// the client gets a 5xx, every record and event is as before, and a retry with
+// the same Idempotency-Key then applies the purchase once.
+func TestPostgresBackendKilledMidTransaction(t *testing.T) {
+	pg, dbName := postgresStore(t)
+	hs := &holdStore{Store: pg}
+	s := newServer(t, hs)
+	company, key := s.company("Killjoy AB", "kim@killjoy.example")
+	site := s.newSite(key, "Killjoy", 10)
+	admin, err := pgx.Connect(context.Background(), postgresDSN(t))
+	require.NoError(t, err)
+	defer admin.Close(context.Background())
+
+	licenses := int64(10)
+	kills := 0
+writes:
+	for after := 1; ; after++ {
+		before := dump(t, pg, company)
+		hs.arm(after)
+		idem := "kill-" + string(rune('0'+after))
+		done := make(chan resp, 1)
+		go func() {
+			r, err := call(context.Background(), s.srv.Client(), s.srv.URL, "POST", "/v1/sites/"+site+"/purchase", key,
+				map[string]int64{"quantity": 5}, "Idempotency-Key", idem)
+			if err != nil {
+				r = resp{status: -1, body: []byte(err.Error())}
+			}
+			done <- r
+		}()
+		select {
+		case <-hs.held:
+		case r := <-done:
+			// The purchase has fewer writes than after: it committed untouched.
+			require.Equal(t, 200, r.status, "%s", r.body)
+			licenses += 5
+			hs.mu.Lock()
+			hs.after = 0
+			hs.mu.Unlock()
+			require.Greater(t, after, 2, "a purchase writes more than twice")
+			break writes
+		case <-time.After(20 * time.Second):
+			t.Fatal("the purchase never reached its write")
+		}
+		// Exactly one backend of the test database is inside a transaction: the held one.
+		var pids []int32
+		rows, err := admin.Query(context.Background(),
+			`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`, dbName)
+		require.NoError(t, err)
+		for rows.Next() {
+			var pid int32
+			require.NoError(t, rows.Scan(&pid))
+			pids = append(pids, pid)
+		}
+		require.NoError(t, rows.Err())
+		require.Len(t, pids, 1, "one transaction is held open after write %d", after)
+		var terminated bool
+		require.NoError(t, admin.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pids[0]).Scan(&terminated))
+		require.True(t, terminated)
+		kills++
+		close(hs.release)
+		r := <-done
+		require.GreaterOrEqual(t, r.status, 500, "killed after write %d: %s", after, r.body)
+		var e lkhttp.ErrorBody
+		require.NoError(t, jsonUnmarshal(r.body, &e), "%s", r.body)
+		require.NotEmpty(t, e.Error.Code)
+		require.Equal(t, before, dump(t, pg, company), "a connection killed after write %d left a partial change", after)
+
+		// The store recovers, and the retry applies the purchase once.
+		s.ok(200, "POST", "/v1/sites/"+site+"/purchase", key, map[string]int64{"quantity": 5}, nil, "Idempotency-Key", idem)
+		licenses += 5
+		s.ok(200, "POST", "/v1/sites/"+site+"/purchase", key, map[string]int64{"quantity": 5}, nil, "Idempotency-Key", idem)
+		var v lkhttp.SiteView
+		s.ok(200, "GET", "/v1/sites/"+site, key, nil, &v)
+		require.Equal(t, licenses, v.LicenseCount())
+		require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the purchase")
+	}
+	require.GreaterOrEqual(t, kills, 3)
+	t.Logf("PostgreSQL backends terminated mid-transaction: %d (after writes 1..%d of a purchase)", kills, kills)
+}
