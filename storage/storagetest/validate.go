@@ -25,7 +25,8 @@ import (
 // ValidateAndAllocate is atomic under contention and leaves nothing behind
 // when it fails, the grace boundaries are exact to the nanosecond, suspension
 // is an admin action with its events, and a rate-limited attempt never
-// reaches the store.
+// reaches the store; and the same for subscription licenses
+// (subscription.Service.Validate and ValidateKey).
 func init() {
 	Register("validate",
 		Test{"EveryCode", validateTestEveryCode},
@@ -36,6 +37,9 @@ func init() {
 		Test{"ConcurrentValidateAndAllocate", validateTestConcurrent},
 		Test{"ValidateAndAllocateFaulty", validateTestFaulty},
 		Test{"RateLimited", validateTestRateLimited},
+		Test{"SubscriptionEveryCode", subValTestEveryCode},
+		Test{"SubscriptionOrder", subValTestOrder},
+		Test{"SubscriptionTermsAndSuspension", subValTestTerms},
 	)
 }
 

@@ -1,0 +1,277 @@
+package storagetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/billing/subscription"
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// Subscription validation tests of the "validate" suite (registered in validate.go).
+
+var subValT0 = time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+
+// subValSnap is subSnapshot plus the terms records.
+func subValSnap(t testing.TB, st storage.Store, company string) string {
+	t.Helper()
+	s := subSnapshot(t, st, company)
+	require.NoError(t, st.View(context.Background(), func(tx storage.Tx) error {
+		rs, err := tx.List(context.Background(), storage.ListQuery{Company: company, Kind: subscription.KindTerms})
+		for _, r := range rs {
+			s += "|" + r.ID + string(r.Data)
+		}
+		return err
+	}))
+	return s
+}
+
+type subValEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	st    storage.Store
+	svc   *subscription.Service
+	clock *license.FakeClock
+}
+
+func newSubValEnv(t *testing.T, newStore Factory) *subValEnv {
+	svc, clock, st := subSetup(t, newStore, subValT0)
+	return &subValEnv{t: t, ctx: context.Background(), st: st, svc: svc, clock: clock}
+}
+
+// validate runs Validate (by ID) and ValidateKey (when key is given), checks
+// both agree and that neither wrote anything.
+func (e *subValEnv) validate(id, key string, c license.Consumer) license.Validation {
+	e.t.Helper()
+	before := subValSnap(e.t, e.st, subMSP.Company)
+	v, err := e.svc.Validate(e.ctx, subMSP, id, c)
+	require.NoError(e.t, err)
+	requireConsistent(e.t, v)
+	if key != "" {
+		k, err := e.svc.ValidateKey(e.ctx, subMSP, key, c)
+		require.NoError(e.t, err)
+		assert.Equal(e.t, v, k, "validation by key and by ID differ")
+	}
+	require.Equal(e.t, before, subValSnap(e.t, e.st, subMSP.Company), "Validate wrote to the store (%s)", v.Code)
+	return v
+}
+
+func (e *subValEnv) assign(id string, c subscription.Consumer) {
+	e.t.Helper()
+	_, err := e.svc.Assign(e.ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: c, License: id})
+	require.NoError(e.t, err)
+}
+
+func (e *subValEnv) terms(id string, grace int, ents ...string) {
+	e.t.Helper()
+	_, err := e.svc.SetTerms(e.ctx, subMSP, id, subscription.TermsInput{Entitlements: ents, GraceDays: grace})
+	require.NoError(e.t, err)
+}
+
+func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
+	e := newSubValEnv(t, newStore)
+	day := 24 * time.Hour
+	bought := subBuy(t, e.svc, subMSP, subscription.PerComputer, 4, subscription.Monthly)
+	a, b, c, d := bought.Licenses[0], bought.Licenses[1], bought.Licenses[2], bought.Licenses[3]
+	keyA := bought.Keys[0]
+	manual, err := e.svc.Purchase(e.ctx, subMSP, subscription.Purchase{Type: subscription.PerComputer, Quantity: 1, UnitPrice: subPrice, ManualActivation: true})
+	require.NoError(t, err)
+	e.assign(a.ID, subComputer("pc-1", "ann"))
+	e.assign(b.ID, subComputer("pc-2", "ann"))
+	e.assign(c.ID, subComputer("pc-3", "bob"))
+	e.terms(a.ID, 0, "backup", "sso")
+	e.terms(b.ID, 5, "backup")
+	_, err = e.svc.Suspend(e.ctx, subMSP, c.ID, "chargeback")
+	require.NoError(t, err)
+
+	pc1 := license.Consumer{Fingerprint: "pc-1", User: "ann", Features: []string{"backup"}}
+	pc2 := license.Consumer{Asset: "pc-2"}
+	exp := b.ExpirationDate // 28 February 2026, 10:00 (anchored monthly renewal)
+	require.Equal(t, time.Date(2026, 2, 28, 10, 0, 0, 0, time.UTC), exp)
+	type tc struct {
+		name string
+		at   time.Time
+		id   string
+		key  string
+		c    license.Consumer
+		want license.ValidationCode
+		chk  func(*testing.T, license.Validation)
+	}
+	with := func(c license.Consumer, f func(*license.Consumer)) license.Consumer { f(&c); return c }
+	cases := []tc{
+		{name: "unknown license", id: license.NewID(), c: pc1, want: license.CodeNotFound},
+		{name: "not activated", id: manual.Licenses[0].ID, key: manual.Keys[0], c: pc1, want: license.CodeInactive},
+		{name: "suspended", id: c.ID, c: license.Consumer{Asset: "pc-3"}, want: license.CodeSuspended, chk: func(t *testing.T, v license.Validation) {
+			assert.Contains(t, v.Message, "chargeback")
+		}},
+		{name: "valid by key", id: a.ID, key: keyA, c: pc1, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, a.ExpirationDate, *v.ExpiresAt)
+		}},
+		{name: "last instant", at: exp, id: b.ID, c: pc2, want: license.CodeValid},
+		{name: "in grace", at: exp.Add(time.Nanosecond), id: b.ID, c: pc2, want: license.CodeInGrace, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, exp.Add(5*day), *v.GraceEnds)
+		}},
+		{name: "no grace", at: exp.Add(time.Nanosecond), id: a.ID, c: pc1, want: license.CodeExpired},
+		{name: "grace over", at: exp.Add(5*day + time.Nanosecond), id: b.ID, c: pc2, want: license.CodeExpired},
+		{name: "another type", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Software = "per user" }), want: license.CodeOutsideRestrictions, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, "software", v.Failed)
+		}},
+		{name: "its type", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Software = "Per Computer" }), want: license.CodeValid},
+		{name: "another computer", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Fingerprint = "pc-9" }), want: license.CodeNoAllocation},
+		{name: "not assigned", id: d.ID, c: license.Consumer{Asset: "pc-4"}, want: license.CodeNoAllocation},
+		{name: "entitlements missing", id: a.ID, key: keyA, c: with(pc1, func(c *license.Consumer) { c.Features = []string{"backup", "audit"} }), want: license.CodeEntitlementsMissing, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, []string{"audit"}, v.Missing)
+		}},
+		{name: "no terms, no features asked", id: d.ID, c: license.Consumer{}, want: license.CodeNoAllocation},
+	}
+	reached := map[license.ValidationCode]bool{}
+	for _, tc := range cases {
+		at := tc.at
+		if at.IsZero() {
+			at = subValT0
+		}
+		e.clock.Set(at)
+		v := e.validate(tc.id, tc.key, tc.c)
+		require.Equal(t, tc.want, v.Code, "%s: %+v", tc.name, v)
+		if tc.chk != nil {
+			tc.chk(t, v)
+		}
+		reached[v.Code] = true
+	}
+	for _, code := range []license.ValidationCode{license.CodeNotFound, license.CodeInactive, license.CodeSuspended, license.CodeExpired,
+		license.CodeOutsideRestrictions, license.CodeNoAllocation, license.CodeEntitlementsMissing, license.CodeValid, license.CodeInGrace} {
+		assert.True(t, reached[code], "no subscription test reached %s", code)
+	}
+
+	// Expired by the tick (auto-renewal off): still in grace until 5 days
+	// after the expiration date, then expired.
+	e.clock.Set(subValT0)
+	_, err = e.svc.SetAutoExchange(e.ctx, subMSP, false) // keep b assigned when it expires
+	require.NoError(t, err)
+	_, err = e.svc.SetAutoRenew(e.ctx, subMSP, b.ID, false)
+	require.NoError(t, err)
+	subTick(t, e.svc, exp.Add(time.Hour))
+	require.Equal(t, subscription.Expired, subGet(t, e.svc, subMSP, b.ID).State)
+	e.clock.Set(exp.Add(2 * day))
+	assert.Equal(t, license.CodeInGrace, e.validate(b.ID, "", pc2).Code)
+	e.clock.Set(exp.Add(5*day + time.Nanosecond))
+	assert.Equal(t, license.CodeExpired, e.validate(b.ID, "", pc2).Code)
+
+	// A trial's date-only end is the end of that day in UTC.
+	e.clock.Set(subValT0)
+	trial, err := e.svc.StartTrial(e.ctx, subMSP, subscription.TrialRequest{Type: subscription.PerUser, Quantity: 1, EndsOn: time.Date(2026, 2, 14, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	_, err = e.svc.Assign(e.ctx, subMSP, subscription.AssignRequest{Type: subscription.PerUser, Consumer: subscription.Consumer{Kind: subscription.ConsumerUser, ID: "ann"}, License: trial.Licenses[0].ID})
+	require.NoError(t, err)
+	end := license.EndOfDay(time.Date(2026, 2, 14, 12, 0, 0, 0, time.UTC))
+	ann := license.Consumer{User: "ann"}
+	e.clock.Set(end)
+	assert.Equal(t, license.CodeValid, e.validate(trial.Licenses[0].ID, trial.Keys[0], ann).Code)
+	e.clock.Set(end.Add(time.Nanosecond))
+	assert.Equal(t, license.CodeExpired, e.validate(trial.Licenses[0].ID, trial.Keys[0], ann).Code)
+}
+
+func subValTestOrder(t *testing.T, newStore Factory, _ Features) {
+	e := newSubValEnv(t, newStore)
+	bought := subBuy(t, e.svc, subMSP, subscription.PerComputer, 2, subscription.Monthly)
+	l, free := bought.Licenses[0], bought.Licenses[1]
+	e.assign(l.ID, subComputer("pc-1", "ann"))
+	e.terms(l.ID, 0, "backup")
+	e.terms(free.ID, 0, "backup")
+	late := l.ExpirationDate.Add(time.Hour)
+	other := license.Consumer{Asset: "pc-9", Features: []string{"audit"}}
+	for _, c := range []struct {
+		name string
+		id   string
+		at   time.Time
+		c    license.Consumer
+		want license.ValidationCode
+	}{
+		{"expired, another type, unassigned, missing", l.ID, late, license.Consumer{Asset: "pc-9", Software: "user", Features: []string{"audit"}}, license.CodeExpired},
+		{"another type, unassigned, missing", l.ID, subValT0, license.Consumer{Asset: "pc-9", Software: "user", Features: []string{"audit"}}, license.CodeOutsideRestrictions},
+		{"unassigned, missing", l.ID, subValT0, other, license.CodeNoAllocation},
+		{"unassigned license, missing", free.ID, subValT0, other, license.CodeNoAllocation},
+		{"missing only", l.ID, subValT0, license.Consumer{Asset: "pc-1", Features: []string{"audit"}}, license.CodeEntitlementsMissing},
+	} {
+		e.clock.Set(c.at)
+		assert.Equal(t, c.want, e.validate(c.id, "", c.c).Code, c.name)
+	}
+	e.clock.Set(subValT0)
+	_, err := e.svc.Suspend(e.ctx, subMSP, l.ID, "")
+	require.NoError(t, err)
+	e.clock.Set(late)
+	assert.Equal(t, license.CodeSuspended, e.validate(l.ID, "", other).Code, "suspended and expired: suspended")
+}
+
+func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
+	e := newSubValEnv(t, newStore)
+	l := subBuy(t, e.svc, subMSP, subscription.PerComputer, 1, subscription.Monthly).Licenses[0]
+	viewer := license.Actor{Company: subMSP.Company, Email: "v@msp-a.example", Role: license.Viewer}
+	editor := license.Actor{Company: subMSP.Company, Email: "e@msp-a.example", Role: license.Editor}
+	before := subValSnap(t, e.st, subMSP.Company)
+	for _, c := range []struct {
+		field string
+		in    subscription.TermsInput
+	}{
+		{"entitlements", subscription.TermsInput{Entitlements: []string{"ok", ""}}},
+		{"entitlements", subscription.TermsInput{Entitlements: []string{strings.Repeat("x", subscription.MaxEntitlementLength+1)}}},
+		{"entitlements", subscription.TermsInput{Entitlements: []string{"two words"}}},
+		{"grace_days", subscription.TermsInput{GraceDays: -1}},
+		{"grace_days", subscription.TermsInput{GraceDays: subscription.MaxGraceDays + 1}},
+	} {
+		_, err := e.svc.SetTerms(e.ctx, subMSP, l.ID, c.in)
+		requireCode(t, err, license.Invalid, c.field)
+	}
+	for _, a := range []license.Actor{viewer, editor} {
+		_, err := e.svc.SetTerms(e.ctx, a, l.ID, subscription.TermsInput{})
+		requireCode(t, err, license.Forbidden, "role")
+		_, err = e.svc.Suspend(e.ctx, a, l.ID, "")
+		requireCode(t, err, license.Forbidden, "role")
+	}
+	_, err := e.svc.SetTerms(e.ctx, subMSP, license.NewID(), subscription.TermsInput{})
+	requireCode(t, err, license.NotFound, "license")
+	_, err = e.svc.SetTerms(e.ctx, subOther, l.ID, subscription.TermsInput{})
+	requireCode(t, err, license.NotFound, "license")
+	_, err = e.svc.Unsuspend(e.ctx, subMSP, l.ID)
+	requireCode(t, err, license.Conflict, "suspended")
+	_, err = e.svc.Validate(e.ctx, subMSP, l.ID, license.Consumer{Features: []string{" "}})
+	requireCode(t, err, license.Invalid, "consumer.features")
+	_, err = e.svc.Validate(e.ctx, subMSP, "nope", license.Consumer{})
+	requireCode(t, err, license.Invalid, "license")
+	_, err = e.svc.ValidateKey(e.ctx, subMSP, "ABCD", license.Consumer{CPUs: -1})
+	requireCode(t, err, license.Invalid, "consumer.cpus")
+	require.Equal(t, before, subValSnap(t, e.st, subMSP.Company), "refused changes change nothing")
+
+	tm, err := e.svc.SetTerms(e.ctx, subMSP, l.ID, subscription.TermsInput{Entitlements: []string{"sso", " sso", "backup"}, GraceDays: 3})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sso", "backup"}, tm.Entitlements)
+	_, err = e.svc.Suspend(e.ctx, subMSP, l.ID, "unpaid")
+	require.NoError(t, err)
+	_, err = e.svc.Suspend(e.ctx, subMSP, l.ID, "again")
+	requireCode(t, err, license.Conflict, "suspended")
+	tm, err = e.svc.Unsuspend(e.ctx, subMSP, l.ID)
+	require.NoError(t, err)
+	assert.False(t, tm.Suspended)
+	assert.Equal(t, []string{"sso", "backup"}, tm.Entitlements, "unsuspending keeps the terms")
+	got, err := e.svc.Terms(e.ctx, subMSP, l.ID)
+	require.NoError(t, err)
+	assert.Equal(t, tm, got)
+	evs := subEvents(t, e.st, subMSP.Company, subscription.EventTermsChanged, subscription.EventSuspended, subscription.EventUnsuspended)
+	var types []eventlog.Type
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+		assert.Equal(t, l.ID, ev.Subject)
+	}
+	assert.Equal(t, []eventlog.Type{subscription.EventTermsChanged, subscription.EventSuspended, subscription.EventUnsuspended}, types)
+	// Another tenant neither sees nor validates the license.
+	v, err := e.svc.Validate(e.ctx, subOther, l.ID, license.Consumer{})
+	require.NoError(t, err)
+	assert.Equal(t, license.CodeNotFound, v.Code)
+}
