@@ -1,22 +1,31 @@
 package http
 
 import (
+	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
 )
 
-// SuspendBody suspends a pool, with an optional reason shown in validation answers.
+// ValidateKeyBody validates the subscription license whose key is Key.
+type ValidateKeyBody struct {
+	Key      string           `json:"key"`
+	Consumer license.Consumer `json:"consumer"`
+}
+
+// SuspendBody suspends a pool or a license, with an optional reason shown in validation answers.
 type SuspendBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
 // validateRoutes are the vendor-validation routes: validate a consumer against
 // a pool (never changes state), validate and allocate in one transaction, and
-// suspend or unsuspend a pool. A refused validation is a 200 answer whose code
+// suspend or unsuspend a pool; and the same for subscription licenses (by ID
+// or by key), with their vendor terms (entitlements, grace days). A refused validation is a 200 answer whose code
 // says why (license.Validation); only bad input, a missing role or a rate
 // limit are errors.
 func (h *Handler) validateRoutes() []Route {
 	p := func() *pool.Service { return h.cfg.Pools }
+	sub := func() *subscription.Service { return h.cfg.Subscriptions }
 	return []Route{
 		op("POST", "/v1/pools/{id}/validate", "validation", "Validate a consumer against a pool: valid or one typed code, in the documented order (never changes state)", Member,
 			func(c *call, req pool.ValidationRequest) (license.Validation, error) {
@@ -32,5 +41,25 @@ func (h *Handler) validateRoutes() []Route {
 			}),
 		op("POST", "/v1/pools/{id}/unsuspend", "pools", "Lift a pool's suspension", Manage,
 			func(c *call, _ none) (*pool.Pool, error) { return p().Unsuspend(c.r.Context(), c.actor, c.path("id")) }),
+		op("POST", "/v1/subscriptions/licenses/{id}/validate", "validation", "Validate a consumer against a subscription license (never changes state)", Member,
+			func(c *call, req license.Consumer) (license.Validation, error) {
+				return sub().Validate(c.r.Context(), c.actor, c.path("id"), req)
+			}),
+		op("POST", "/v1/subscriptions/validate-key", "validation", "Validate a consumer against the subscription license of a key (never changes state)", Member,
+			func(c *call, req ValidateKeyBody) (license.Validation, error) {
+				return sub().ValidateKey(c.r.Context(), c.actor, req.Key, req.Consumer)
+			}),
+		op("GET", "/v1/subscriptions/licenses/{id}/terms", "subscriptions", "A license's vendor terms: entitlements, grace days, suspension", Member,
+			func(c *call, _ none) (subscription.Terms, error) { return sub().Terms(c.r.Context(), c.actor, c.path("id")) }),
+		op("PUT", "/v1/subscriptions/licenses/{id}/terms", "subscriptions", "Set a license's entitlements and grace days", Manage,
+			func(c *call, req subscription.TermsInput) (subscription.Terms, error) {
+				return sub().SetTerms(c.r.Context(), c.actor, c.path("id"), req)
+			}),
+		op("POST", "/v1/subscriptions/licenses/{id}/suspend", "subscriptions", "Suspend a license: validation answers suspended", Manage,
+			func(c *call, req SuspendBody) (subscription.Terms, error) {
+				return sub().Suspend(c.r.Context(), c.actor, c.path("id"), req.Reason)
+			}),
+		op("POST", "/v1/subscriptions/licenses/{id}/unsuspend", "subscriptions", "Lift a license's suspension", Manage,
+			func(c *call, _ none) (subscription.Terms, error) { return sub().Unsuspend(c.r.Context(), c.actor, c.path("id")) }),
 	}
 }
