@@ -50,7 +50,9 @@ func (h *Handler) validateRoutes() []Route {
 				return sub().ValidateKey(c.r.Context(), c.actor, req.Key, req.Consumer)
 			}),
 		op("GET", "/v1/subscriptions/licenses/{id}/terms", "subscriptions", "A license's vendor terms: entitlements, grace days, suspension", Member,
-			func(c *call, _ none) (subscription.Terms, error) { return sub().Terms(c.r.Context(), c.actor, c.path("id")) }),
+			func(c *call, _ none) (subscription.Terms, error) {
+				return sub().Terms(c.r.Context(), c.actor, c.path("id"))
+			}),
 		op("PUT", "/v1/subscriptions/licenses/{id}/terms", "subscriptions", "Set a license's entitlements and grace days", Manage,
 			func(c *call, req subscription.TermsInput) (subscription.Terms, error) {
 				return sub().SetTerms(c.r.Context(), c.actor, c.path("id"), req)
@@ -60,6 +62,8 @@ func (h *Handler) validateRoutes() []Route {
 				return sub().Suspend(c.r.Context(), c.actor, c.path("id"), req.Reason)
 			}),
 		op("POST", "/v1/subscriptions/licenses/{id}/unsuspend", "subscriptions", "Lift a license's suspension", Manage,
-			func(c *call, _ none) (subscription.Terms, error) { return sub().Unsuspend(c.r.Context(), c.actor, c.path("id")) }),
+			func(c *call, _ none) (subscription.Terms, error) {
+				return sub().Unsuspend(c.r.Context(), c.actor, c.path("id"))
+			}),
 	}
 }
