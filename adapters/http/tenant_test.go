@@ -51,6 +51,13 @@ func sampleBodies(w world) map[string]any {
 		"POST /v1/pools/{id}/reassign":                         map[string]any{"to": w.poolB, "count": 1},
 		"POST /v1/pools/{id}/comments":                         map[string]string{"text": "hello"},
 		"POST /v1/pools/{id}/allocations":                      map[string]any{"consumer": map[string]string{"user": "u-other"}},
+		"POST /v1/pools/{id}/validate":                         map[string]any{"consumer": map[string]string{"user": "northwind-user-1"}, "software": "office"},
+		"POST /v1/pools/{id}/validate-and-allocate":            map[string]any{"consumer": map[string]string{"user": "northwind-user-9"}, "software": "office"},
+		"POST /v1/pools/{id}/suspend":                          map[string]string{"reason": "other"},
+		"POST /v1/subscriptions/licenses/{id}/validate":        map[string]string{"asset": "northwind-pc"},
+		"POST /v1/subscriptions/validate-key":                  map[string]any{"key": w.subKey, "consumer": map[string]string{"asset": "northwind-pc"}},
+		"PUT /v1/subscriptions/licenses/{id}/terms":            map[string]any{"entitlements": []string{"backup"}, "grace_days": 3},
+		"POST /v1/subscriptions/licenses/{id}/suspend":         map[string]string{"reason": "other"},
 		"POST /v1/pools/{id}/allocations/preview":              map[string]any{"consumer": map[string]string{"user": "u-other"}},
 		"POST /v1/sites/{id}/enroll/preview":                   map[string]int64{"quantity": 1},
 		"PUT /v1/volume-licenses/{id}/seats":                   map[string]int64{"seats": 3000},
@@ -81,7 +88,7 @@ func sampleBodies(w world) map[string]any {
 // refersToOthers lists routes without path values whose body names the other
 // company's resources: they must answer 404 too.
 var refersToOthers = map[string]bool{"POST /v1/transfers/preview": true, "POST /v1/transfers": true, "POST /v1/customers": true,
-	"POST /v1/subscriptions/activate": true, "POST /v1/subscriptions/assign": true, "POST /v1/subscriptions/unassign": true}
+	"POST /v1/subscriptions/activate": true, "POST /v1/subscriptions/validate-key": true, "POST /v1/subscriptions/assign": true, "POST /v1/subscriptions/unassign": true}
 
 func pathValue(w world, path, name string) string {
 	switch name {
@@ -204,6 +211,18 @@ func tenantIsolation(t *testing.T, f *fixture) {
 		}
 		r := f.do(rt.Method, path, other, body)
 		walked++
+		if rt.Tag == "validation" && r.status == 200 {
+			// A validation answers 200 with a typed code: another company's
+			// license must look exactly like one that does not exist.
+			assert.Contains(t, string(r.body), `"valid":false`, key)
+			assert.Contains(t, string(r.body), `"code":"not_found"`, "%s with another company's key: %s", key, r.body)
+			for _, s := range w.names {
+				if !strings.Contains(path, s) { // the ID asked about may be echoed
+					assert.NotContains(t, string(r.body), s, "%s leaked another company's data", key)
+				}
+			}
+			continue
+		}
 		if strings.Contains(rt.Path, "{") || refersToOthers[key] {
 			assert.Equal(t, 404, r.status, "%s with another company's key: %s", key, r.body)
 			continue
