@@ -18,16 +18,25 @@
 // Every query names the tenant (company) in its WHERE clause, except List with
 // AllCompanies, which background jobs use.
 //
+// Event chain: AppendEvent links each event to the company's previous one
+// (eventlog.HashEvent). It locks the company's row in event_heads (an upsert,
+// one round trip) until commit, then draws the Seq, so a company's events are
+// chained in Seq order whichever process appends them. The cost is that
+// transactions of one company that append events commit one after another
+// from their AppendEvent on (domain operations append last, so the lock is
+// held only for the final statements and the commit); different companies do
+// not wait for each other.
+//
 // Compatibility: the schema and queries use only standard PostgreSQL 15 SQL
 // (identity columns, INSERT ... ON CONFLICT, row-value comparison, partial
 // unique indexes, LOCK TABLE for migrations) and no extension, so
 // PostgreSQL-compatible distributed engines can run it. The assumptions are:
 // SELECT ... FOR UPDATE locks the row until commit (or the engine runs
 // transactions serializably and reports conflicts as 40001); identity values
-// are unique and increase within one session. On such engines the event Seq of
-// concurrent transactions may commit out of order, so a cursor that pages the
-// event log while others append can miss an event committed late with a
-// smaller Seq.
+// are unique and increase in the order they are drawn. Within one company,
+// Seq follows commit order (the head lock); across companies it need not, so a
+// consumer that tails the whole log by Seq (not one company's) can miss an
+// event committed late with a smaller Seq.
 //
 // Migrations are embedded and applied at Open, each in one transaction that
 // first takes LOCK TABLE schema_migrations IN EXCLUSIVE MODE, so two processes
