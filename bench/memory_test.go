@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 	"strconv"
 	"sync"
@@ -21,7 +22,10 @@ import (
 // license (two transactions, events included) on the memory store, beside a
 // bare mutex-guarded map update (base-map) and a
 // golang.org/x/sync/semaphore TryAcquire+Release (base-sem). Target: the pair
-// within 25x of base-map.
+// within 25x of base-map. serial/base-json is for reading the result: a map of
+// JSON documents where each half of the pair decodes the pool's stored record,
+// changes a counter and encodes it back (what any store of the agreed
+// storage.Record documents must at least do).
 //
 // serial: one goroutine. parallel64/pools=1: 64 goroutines contend for the 32
 // seats of one pool (an attempt that finds no free seat is counted in
@@ -60,6 +64,43 @@ func BenchmarkMemoryAllocateRelease(b *testing.B) {
 			mu.Lock()
 			held["pool"]--
 			mu.Unlock()
+		}
+	})
+	b.Run("serial/base-json", func(b *testing.B) {
+		// The least a store of JSON documents does for the pair: decode the
+		// pool's record, change its counter, encode it back, twice.
+		ctx := context.Background()
+		store := memory.New()
+		a := owner()
+		id := newPool(b, &pool.Service{Store: store}, a, license.InstalledInstance, 10)
+		var rec storage.Record
+		if err := store.View(ctx, func(tx storage.Tx) error {
+			var err error
+			rec, err = tx.Get(ctx, a.Company, pool.KindPool, id)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		var mu sync.Mutex
+		docs := map[string][]byte{id: rec.Data}
+		step := func(d int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			var p pool.Pool
+			if err := json.Unmarshal(docs[id], &p); err != nil {
+				b.Fatal(err)
+			}
+			p.AllocatedManual += d
+			data, err := json.Marshal(&p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			docs[id] = data
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			step(1)
+			step(-1)
 		}
 	})
 	b.Run("serial/base-sem", func(b *testing.B) {
