@@ -37,6 +37,8 @@ func init() {
 		Test{"ConcurrentValidateAndAllocate", validateTestConcurrent},
 		Test{"ValidateAndAllocateFaulty", validateTestFaulty},
 		Test{"RateLimited", validateTestRateLimited},
+		Test{"StateMachine", validateTestStateMachine},
+		Test{"StateMachineFaulty", validateTestStateMachineFaulty},
 		Test{"SubscriptionEveryCode", subValTestEveryCode},
 		Test{"SubscriptionOrder", subValTestOrder},
 		Test{"SubscriptionTermsAndSuspension", subValTestTerms},
