@@ -1,0 +1,87 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// TestChainDetectsDirectEdits edits stored events with plain SQL behind the
+// store's back and checks that Verify reports the first broken link.
+func TestChainDetectsDirectEdits(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	company := license.NewID()
+	for i := 0; i < 5; i++ {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+			_, err := tx.AppendEvent(ctx, eventlog.Event{ID: license.NewID(), Company: company,
+				Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), Type: "license.purchase", Source: "Helsinki", Count: int64(10 + i), Actor: "ann@example.com"})
+			return err
+		}))
+	}
+	verify := func() eventlog.Verification {
+		var v eventlog.Verification
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			var err error
+			v, err = eventlog.Verify(ctx, tx, company, time.Now())
+			return err
+		}))
+		return v
+	}
+	v := verify()
+	require.True(t, v.Intact, "%+v", v)
+	require.EqualValues(t, 5, v.Checked)
+
+	// Find the schema of this store: the one whose events table holds this company.
+	var schemas []string
+	rs, err := admin.Query(ctx, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'events'`)
+	require.NoError(t, err)
+	for rs.Next() {
+		var sc string
+		require.NoError(t, rs.Scan(&sc))
+		schemas = append(schemas, sc)
+	}
+	rs.Close()
+	schema := ""
+	for _, sc := range schemas {
+		var n int
+		if admin.QueryRow(ctx, `SELECT count(*) FROM "`+sc+`".events WHERE company = $1`, company).Scan(&n) == nil && n > 0 {
+			schema = `"` + sc + `"`
+			break
+		}
+	}
+	require.NotEmpty(t, schema, "no schema holds this test's events")
+	var seqs []int64
+	rows, err := admin.Query(ctx, `SELECT seq FROM `+schema+`.events WHERE company = $1 ORDER BY seq`, company)
+	require.NoError(t, err)
+	for rows.Next() {
+		var n int64
+		require.NoError(t, rows.Scan(&n))
+		seqs = append(seqs, n)
+	}
+	rows.Close()
+	require.Len(t, seqs, 5, "schema %s must hold this test's events", schema)
+	tag, err := admin.Exec(ctx, `UPDATE `+schema+`.events SET "count" = 999 WHERE seq = $1`, seqs[2])
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+
+	v = verify()
+	require.False(t, v.Intact, "tampering went unnoticed")
+	require.Equal(t, seqs[2], v.BrokenSeq, "%+v", v)
+
+	// Deleting an event breaks the link of the one after it.
+	_, err = admin.Exec(ctx, `UPDATE `+schema+`.events SET "count" = 12 WHERE seq = $1`, seqs[2])
+	require.NoError(t, err)
+	require.True(t, verify().Intact, "restoring the value restores the chain")
+	_, err = admin.Exec(ctx, `DELETE FROM `+schema+`.events WHERE seq = $1`, seqs[1])
+	require.NoError(t, err)
+	v = verify()
+	require.False(t, v.Intact)
+	require.Equal(t, seqs[2], v.BrokenSeq, "%+v", v)
+}
