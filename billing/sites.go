@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -390,18 +391,38 @@ type EnrollResult struct {
 // Errors: invalid (n < 1), forbidden, not_found, insufficient_licenses, and
 // whatever the OverflowPolicy returns.
 func (s *Service) Enroll(ctx context.Context, actor license.Actor, siteID string, n int64) (EnrollResult, error) {
-	return s.enrolment(ctx, actor, siteID, n, false)
+	return s.enrolment(ctx, actor, siteID, n, false, "")
+}
+
+// EnrollWithKey is Enroll with an idempotency key: repeating a request with the
+// same key returns the first result and enrols nothing more, so a product may
+// retry an enrolment whose answer it did not receive. The same key with a
+// different request is a conflict.
+func (s *Service) EnrollWithKey(ctx context.Context, actor license.Actor, siteID string, n int64, idempotencyKey string) (EnrollResult, error) {
+	return s.enrolment(ctx, actor, siteID, n, false, idempotencyKey)
+}
+
+// UnenrollWithKey is Unenroll with an idempotency key (see EnrollWithKey).
+func (s *Service) UnenrollWithKey(ctx context.Context, actor license.Actor, siteID string, n int64, idempotencyKey string) (Site, error) {
+	r, err := s.enrolment(ctx, actor, siteID, n, true, idempotencyKey)
+	return r.Site, err
 }
 
 // Unenroll records n devices removed from a site.
 //
 // Errors: invalid (n < 1 or more than are enrolled), forbidden, not_found.
 func (s *Service) Unenroll(ctx context.Context, actor license.Actor, siteID string, n int64) (Site, error) {
-	r, err := s.enrolment(ctx, actor, siteID, n, true)
+	r, err := s.enrolment(ctx, actor, siteID, n, true, "")
 	return r.Site, err
 }
 
-func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID string, n int64, unenroll bool) (EnrollResult, error) {
+type enrolmentRequest struct {
+	Site     string `json:"site"`
+	Devices  int64  `json:"devices"`
+	Unenroll bool   `json:"unenroll"`
+}
+
+func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID string, n int64, unenroll bool, key string) (EnrollResult, error) {
 	if err := actor.Check(); err != nil {
 		return EnrollResult{}, err
 	}
@@ -419,6 +440,23 @@ func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID str
 		if err := requireRole(ctx, tx, actor, license.Role.CanEdit, "reporting enrolments", "Owner, Admin, Editor or LicenseAdmin"); err != nil {
 			return err
 		}
+		req := enrolmentRequest{Site: siteID, Devices: n, Unenroll: unenroll}
+		var err error
+		out, err = storage.Idempotent(ctx, tx, actor.Company, "billing.enrolment", key, req, now, func() (EnrollResult, error) {
+			return s.enrolIn(ctx, tx, actor, siteID, delta, now)
+		})
+		return err
+	})
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	return out, nil
+}
+
+// enrolIn changes a site's enrolled devices by delta inside tx.
+func (s *Service) enrolIn(ctx context.Context, tx storage.Tx, actor license.Actor, siteID string, delta int64, now time.Time) (EnrollResult, error) {
+	var out EnrollResult
+	err := func() error {
 		st, err := LoadSiteForUpdate(ctx, tx, actor.Company, siteID)
 		if err != nil {
 			return err
@@ -460,11 +498,8 @@ func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID str
 		e.Target, e.Count = st.Name, count
 		out.Site = st
 		return appendEvent(ctx, tx, e)
-	})
-	if err != nil {
-		return EnrollResult{}, err
-	}
-	return out, nil
+	}()
+	return out, err
 }
 
 func mustJSON(v any) []byte {

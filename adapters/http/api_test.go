@@ -238,14 +238,28 @@ func TestIdempotencyKeyOnEveryMutatingRoute(t *testing.T) {
 			assert.Contains(t, []lkhttp.Retry{lkhttp.RetryKey, lkhttp.RetrySafe, lkhttp.RetryUnsafe}, rt.Retry, "%s %s", rt.Method, rt.Path)
 		}
 	}
-	// A route that cannot honour a key refuses one instead of ignoring it.
+	// Enrolment honours the key: a retry enrols nothing more.
 	s := f.site("North", nil)
 	r := f.do("POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", "e-1")
-	assert.Equal(t, 400, r.status)
-	assert.Contains(t, string(r.body), `"field":"Idempotency-Key"`)
+	assert.Equal(t, 200, r.status, string(r.body))
+	r2 := f.do("POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", "e-1")
+	assert.Equal(t, 200, r2.status, string(r2.body))
+	assert.JSONEq(t, string(r.body), string(r2.body), "a retry returns the first answer")
 	var got lkhttp.SiteView
 	f.ok(200, "GET", "/v1/sites/"+s.ID, f.owner, nil, &got)
-	assert.Equal(t, int64(0), got.Enrolled)
+	assert.Equal(t, int64(3), got.Enrolled)
+	r = f.do("POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 4}, "Idempotency-Key", "e-1")
+	assert.Equal(t, 409, r.status, "same key, different request")
+	// A route that cannot honour a key refuses one instead of ignoring it.
+	for _, rt := range f.h.Routes() {
+		if rt.Retry != lkhttp.RetryUnsafe {
+			continue
+		}
+		path := strings.NewReplacer("{id}", license.NewID(), "{att}", license.NewID()).Replace(rt.Path)
+		r := f.do(rt.Method, path, f.owner, map[string]any{}, "Idempotency-Key", "u-1")
+		assert.Equal(t, 400, r.status, "%s %s", rt.Method, rt.Path)
+		assert.Contains(t, string(r.body), `"field":"Idempotency-Key"`)
+	}
 	r = f.do("POST", "/v1/sites/"+s.ID+"/purchase", f.owner, map[string]int64{"quantity": 3}, "Idempotency-Key", strings.Repeat("k", 256))
 	assert.Equal(t, 400, r.status)
 }

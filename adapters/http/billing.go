@@ -131,14 +131,14 @@ func (h *Handler) siteRoutes() []Route {
 				s, err := b().UpdateSite(c.r.Context(), c.actor, c.path("id"), req)
 				return siteView(c.actor.Role, s), err
 			}),
-		unsafeRetry(op("POST", "/v1/sites/{id}/enroll", "sites", "Record devices enrolled on a site (automatic top-up covers a shortfall when enabled)", Editor,
+		withKey(op("POST", "/v1/sites/{id}/enroll", "sites", "Record devices enrolled on a site (automatic top-up covers a shortfall when enabled)", Editor,
 			func(c *call, req Quantity) (EnrollView, error) {
-				r, err := b().Enroll(c.r.Context(), c.actor, c.path("id"), req.Quantity)
+				r, err := b().EnrollWithKey(c.r.Context(), c.actor, c.path("id"), req.Quantity, c.idem)
 				return EnrollView{Site: siteView(c.actor.Role, r.Site), ToppedUp: r.ToppedUp}, err
 			})),
-		unsafeRetry(op("POST", "/v1/sites/{id}/unenroll", "sites", "Record devices removed from a site", Editor,
+		withKey(op("POST", "/v1/sites/{id}/unenroll", "sites", "Record devices removed from a site", Editor,
 			func(c *call, req Quantity) (SiteView, error) {
-				s, err := b().Unenroll(c.r.Context(), c.actor, c.path("id"), req.Quantity)
+				s, err := b().UnenrollWithKey(c.r.Context(), c.actor, c.path("id"), req.Quantity, c.idem)
 				return siteView(c.actor.Role, s), err
 			})),
 		op("POST", "/v1/sites/{id}/purchase/preview", "licenses", "Preview a purchase of licenses (changes nothing)", Manage,
