@@ -64,6 +64,7 @@ var dialect = &sqlcore.Dialect{
 	ForUpdate:         " FOR UPDATE",
 	Error:             mapError,
 	IsUniqueViolation: isUnique,
+	ModifyingCTE:      true,
 }
 
 func pgCode(err error) string {

@@ -44,6 +44,9 @@ type Dialect struct {
 	Error func(err error, what string) error
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation func(err error) bool
+	// ModifyingCTE says the engine runs INSERT inside WITH (PostgreSQL), which
+	// lets AppendEvent insert the event and move the chain head in one round trip.
+	ModifyingCTE bool
 }
 
 // TimeLayout is how event times are stored: fixed-width UTC text, so that text
@@ -300,9 +303,18 @@ ON CONFLICT (company) DO UPDATE SET company = excluded.company RETURNING hash`, 
 	if e.Details != nil {
 		details = []byte(e.Details)
 	}
-	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
-		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash)
+	args := []any{e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash}
+	const insert = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`
+	if t.D.ModifyingCTE {
+		seq, err := t.queryInt(ctx, `WITH ins AS (`+insert+`)
+UPDATE event_heads SET hash = $12, seq = (SELECT seq FROM ins) WHERE company = $2 RETURNING seq`, args...)
+		if err != nil {
+			return 0, t.err(err, "append event")
+		}
+		return seq, nil
+	}
+	seq, err := t.queryInt(ctx, insert, args...)
 	if err != nil {
 		return 0, t.err(err, "append event")
 	}
