@@ -545,6 +545,24 @@ func validateTestConcurrent(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Len(t, allocs, n)
 
+	// Concurrent-user seats: exactly N leases for 32 users at once.
+	seats := e.create(validateSpec("seats", license.Perpetual, license.ConcurrentUser))
+	e.buy(seats.ID, n)
+	valid = 0
+	for _, a := range run(seats.ID, func(i int) license.Consumer { return license.Consumer{User: fmt.Sprintf("user-%02d", i)} }) {
+		require.NoError(t, a.err)
+		if a.v.Valid {
+			valid++
+		} else {
+			assert.Equal(t, license.CodeSeatsExhausted, a.v.Code)
+		}
+	}
+	assert.Equal(t, n, valid, "exactly N seats are taken")
+	leases, err := e.svc.Leases(e.ctx, e.admin, seats.ID)
+	require.NoError(t, err)
+	assert.Len(t, leases, n)
+	assert.Equal(t, int64(n), e.counts(seats.ID).Allocated)
+
 	// The same machine asking 32 times at once takes one license.
 	for _, a := range run(same.ID, func(int) license.Consumer { return license.Consumer{Fingerprint: "fp-same"} }) {
 		require.NoError(t, a.err)
