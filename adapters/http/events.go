@@ -175,7 +175,7 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			return err
 		}}
-	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain", Manage,
+	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain (owners only)", Owner,
 		func(c *call, _ none) (eventlog.Verification, error) {
 			var v eventlog.Verification
 			err := h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
