@@ -18,51 +18,58 @@ import (
 
 const benchCounters = 64
 
-// allocate is the storage work of one license allocation on pool p.
-func allocate(ctx context.Context, s storage.Store, p string, i int64) error {
+// allocate is the storage work of one license allocation on pool p of company.
+func allocate(ctx context.Context, s storage.Store, company, p string, i int64) error {
 	return s.Update(ctx, func(tx storage.Tx) error {
-		r, err := tx.GetForUpdate(ctx, "acme", "pool", p)
+		r, err := tx.GetForUpdate(ctx, company, "pool", p)
 		if err != nil {
 			return err
 		}
 		id := "alloc-" + strconv.FormatInt(i, 10)
-		if err := tx.Insert(ctx, storage.Record{Company: "acme", Kind: "allocation", ID: id, Parent: p, Data: []byte(`{"consumer":"` + id + `"}`)}); err != nil {
+		if err := tx.Insert(ctx, storage.Record{Company: company, Kind: "allocation", ID: id, Parent: p, Data: []byte(`{"consumer":"` + id + `"}`)}); err != nil {
 			return err
 		}
 		r.Data = []byte(`{"allocated":` + strconv.FormatInt(i, 10) + `}`)
 		if err := tx.Put(ctx, r); err != nil {
 			return err
 		}
-		_, err = tx.AppendEvent(ctx, eventlog.Event{ID: id, Company: "acme", Time: time.Now(), Type: "pool.allocated", Count: 1, Actor: "bench@example.com", Subject: p})
+		_, err = tx.AppendEvent(ctx, eventlog.Event{ID: id, Company: company, Time: time.Now(), Type: "pool.allocated", Count: 1, Actor: "bench@example.com", Subject: p})
 		return err
 	})
 }
 
 // BenchmarkAllocation compares committed allocations through the store with a
 // bare BEGIN; UPDATE ... WHERE id=$1; INSERT event; COMMIT on the same pgx pool,
-// with 1, 4 and 16 connections, on one hot counter and spread over 64.
+// with 1, 4 and 16 connections: on one hot counter ("hot"), spread over 64
+// counters of one company ("spread"), and over 64 counters in 16 companies
+// ("tenants"). A company's transactions that append events commit one at a time
+// (its event chain head is locked from AppendEvent to commit), so "spread"
+// shows the per-company ceiling and "tenants" the scaling across companies.
 //
 //	LICENSEKIT_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go test -run '^$' -bench Allocation -benchtime 2s ./storage/postgres/
 func BenchmarkAllocation(b *testing.B) {
 	ctx := context.Background()
-	for _, spread := range []bool{false, true} {
+	for _, mode := range []string{"hot", "spread", "tenants"} {
 		for _, conns := range []int{1, 4, 16} {
-			name := fmt.Sprintf("hot/conns=%d", conns)
-			if spread {
-				name = fmt.Sprintf("spread/conns=%d", conns)
-			}
+			name := fmt.Sprintf("%s/conns=%d", mode, conns)
 			counter := func(i int64) int64 {
-				if spread {
+				if mode != "hot" {
 					return i % benchCounters
 				}
 				return 0
 			}
+			company := func(k int64) string {
+				if mode == "tenants" {
+					return "acme" + strconv.FormatInt(k%16, 10)
+				}
+				return "acme"
+			}
 			setup := func(b *testing.B) *postgres.Store {
 				s := newStore(b, postgres.WithMaxConns(int32(conns)))
 				if err := s.Update(ctx, func(tx storage.Tx) error {
-					for k := range benchCounters {
-						if err := tx.Put(ctx, storage.Record{Company: "acme", Kind: "pool", ID: "p" + strconv.Itoa(k), Data: []byte(`{"allocated":0}`)}); err != nil {
+					for k := range int64(benchCounters) {
+						if err := tx.Put(ctx, storage.Record{Company: company(k), Kind: "pool", ID: "p" + strconv.FormatInt(k, 10), Data: []byte(`{"allocated":0}`)}); err != nil {
 							return err
 						}
 					}
@@ -80,7 +87,8 @@ func BenchmarkAllocation(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := n.Add(1)
-						if err := allocate(ctx, s, "p"+strconv.FormatInt(counter(i), 10), i); err != nil {
+						k := counter(i)
+						if err := allocate(ctx, s, company(k), "p"+strconv.FormatInt(k, 10), i); err != nil {
 							b.Error(err)
 							return
 						}
@@ -105,8 +113,8 @@ func BenchmarkAllocation(b *testing.B) {
 							if _, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, counter(i)); err != nil {
 								return err
 							}
-							_, err := tx.Exec(ctx, `INSERT INTO events (id, company, "time", "type", "count", actor, subject) VALUES ($1, 'acme', $2, 'pool.allocated', 1, 'bench@example.com', 'p')`,
-								"alloc-"+strconv.FormatInt(i, 10), time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z"))
+							_, err := tx.Exec(ctx, `INSERT INTO events (id, company, "time", "type", "count", actor, subject) VALUES ($1, $2, $3, 'pool.allocated', 1, 'bench@example.com', 'p')`,
+								"alloc-"+strconv.FormatInt(i, 10), company(counter(i)), time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z"))
 							return err
 						})
 						if err != nil {
