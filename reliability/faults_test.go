@@ -13,10 +13,11 @@ import (
 
 // faultOp is one mutating operation of the API, sent afresh for attempt i.
 type faultOp struct {
-	name string
-	// retry: "key" (Idempotency-Key honoured: the second retry answers the same
-	// body), "safe" (a repeat is refused as not found), "unsafe" (the route
-	// refuses Idempotency-Key; a plain retry applies it).
+	name  string
+	route string // "POST /v1/sites/{id}/purchase": its Retry kind comes from the route table
+	// retry is the route's lkhttp.Retry: "key" (Idempotency-Key honoured: the
+	// second retry answers the same body), "safe" (a repeat is refused), "unsafe"
+	// (the route refuses Idempotency-Key; a plain retry applies it).
 	retry string
 	// prepare runs before attempt i, without faults, and returns the request.
 	prepare func(i int) (method, path string, body any)
@@ -51,27 +52,33 @@ func faultsUnderHTTP(t *testing.T, base storage.Store) {
 
 	q1 := map[string]int64{"quantity": 1}
 	ops := []faultOp{
-		{name: "purchase", retry: "key", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + buy + "/purchase", q1 }},
-		{name: "decrease", retry: "key", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + shrink + "/decrease", q1 }},
-		{name: "transfer", retry: "key", prepare: func(int) (string, string, any) {
+		{name: "purchase", route: "POST /v1/sites/{id}/purchase", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + buy + "/purchase", q1 }},
+		{name: "decrease", route: "POST /v1/sites/{id}/decrease", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + shrink + "/decrease", q1 }},
+		{name: "transfer", route: "POST /v1/transfers", prepare: func(int) (string, string, any) {
 			return "POST", "/v1/transfers", map[string]any{"from": from, "to": to, "quantity": 1}
 		}},
-		{name: "enroll", retry: "unsafe", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + enrol + "/enroll", q1 }},
-		{name: "allocate", retry: "key", prepare: func(i int) (string, string, any) {
+		{name: "enroll", route: "POST /v1/sites/{id}/enroll", prepare: func(int) (string, string, any) { return "POST", "/v1/sites/" + enrol + "/enroll", q1 }},
+		{name: "allocate", route: "POST /v1/pools/{id}/allocations", prepare: func(i int) (string, string, any) {
 			return "POST", "/v1/pools/" + named + "/allocations", map[string]any{"consumer": map[string]string{"user": fmt.Sprintf("alloc-%d", i)}}
 		}},
-		{name: "release", retry: "safe", repeat: 404, prepare: func(i int) (string, string, any) {
+		{name: "release", route: "POST /v1/pools/{id}/allocations/{allocation}/release", repeat: 404, prepare: func(i int) (string, string, any) {
 			u := fmt.Sprintf("release-%d", i)
 			s.ok(201, "POST", "/v1/pools/"+named+"/allocations", key, map[string]any{"consumer": map[string]string{"user": u}}, nil)
 			return "POST", "/v1/pools/" + named + "/allocations/" + pool.AllocationID(named, "user:"+u) + "/release", nil
 		}},
-		{name: "pool purchase", retry: "key", prepare: func(int) (string, string, any) {
+		{name: "pool purchase", route: "POST /v1/pools/{id}/transactions", prepare: func(int) (string, string, any) {
 			return "POST", "/v1/pools/" + named + "/transactions", map[string]any{"kind": "purchase", "count": 1}
 		}},
 	}
 
+	retryOf := map[string]string{}
+	for _, rt := range s.h.Routes() {
+		retryOf[rt.Method+" "+rt.Path] = string(rt.Retry)
+	}
 	total := 0
 	for _, op := range ops {
+		op.retry = retryOf[op.route]
+		require.Contains(t, []string{"key", "safe", "unsafe"}, op.retry, "%s is a mutating route of the table", op.route)
 		attempt := 0
 		steps := 0
 		// Writes 1, 2, ... until an attempt runs out of writes to fail; then the commit.
@@ -117,7 +124,7 @@ func faultsUnderHTTP(t *testing.T, base storage.Store) {
 		require.Equal(t, fired+1, f.Injected(), "%s: the commit fault fired", op.name)
 		steps++
 		faultApplied(t, s, f, base, company, op, "commit", before, r, method, path, key, body, headers)
-		t.Logf("%s: %d faults (every write and the commit)", op.name, steps)
+		t.Logf("%s (retry %s): %d faults (every write and the commit)", op.name, op.retry, steps)
 		total += steps
 	}
 	require.Equal(t, total, f.Injected())

@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
+	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -147,6 +149,11 @@ func northwind(s *server) *tenant {
 	a.bodies["POST /v1/subscriptions/unassign"] = map[string]any{"type": "computer",
 		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}}
 	a.bodies["POST /v1/subscriptions/activate"] = map[string]any{"key": issued.Keys[1]}
+	a.req(200, "POST", "/v1/subscriptions/validate-key", map[string]any{"key": issued.Keys[0],
+		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}}, nil)
+	// B validates an unused key of A's: it must look unknown.
+	a.bodies["POST /v1/subscriptions/validate-key"] = map[string]any{"key": issued.Keys[2],
+		"consumer": map[string]string{"asset": "northwind-pc"}}
 	a.req(200, "PUT", "/v1/subscriptions/licenses/{id}/auto-renew", map[string]bool{"on": true}, nil)
 	a.req(201, "POST", "/v1/subscriptions/trials", map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"}, nil)
 
@@ -280,6 +287,7 @@ func isolationSweep(t *testing.T, st storage.Store) {
 	ops, schemas := openAPIOps(t, s)
 	require.Greater(t, len(ops), 60, "the OpenAPI document lists the API")
 	probed, refused, leaksChecked := 0, 0, 0
+	var notFoundAnswers []string
 	for _, o := range ops {
 		name := o.method + " " + o.path
 		if o.op["x-access"] == "public" {
@@ -334,19 +342,35 @@ func isolationSweep(t *testing.T, st storage.Store) {
 			}
 		}
 		leaksChecked++
-		if namesA {
-			refused++
-			if r.status == 403 && documents403 {
-				continue
-			}
+		if !namesA {
+			continue
+		}
+		refused++
+		// B cannot tell A's resource from one that does not exist: the same
+		// request on fresh ids gets the same answer.
+		swap, back := a.freshIDs(sent)
+		missing := s.do(o.method, swap.Replace(path), other, jsonOrText(swap.Replace(string(raw)), body), headers...)
+		assert.Equal(t, missing.status, r.status, "%s: A's resource and a missing one get different statuses: %s / %s", name, r.body, missing.body)
+		assert.Equal(t, string(r.body), back.Replace(string(missing.body)), "%s: A's resource and a missing one get different answers", name)
+		switch {
+		case r.status == 404:
+		case r.status == 403 && documents403:
+		case r.status < 300:
+			// A 2xx answer about a missing resource (a validation result that
+			// says not_found): allowed only because it is the same as for an
+			// id that never existed.
+			notFoundAnswers = append(notFoundAnswers, name)
+			assert.Contains(t, string(r.body), "not_found", "%s answered 2xx on A's resource without saying not_found: %s", name, r.body)
+		default:
 			assert.Equal(t, 404, r.status, "%s on company A's resources with company B's key: %s", name, r.body)
 		}
 	}
 	after := dump(t, st, a.company)
 	assert.Equal(t, before.Events[a.company], after.Events[a.company], "B's calls appended no event of A")
 	assert.Equal(t, countA(before), countA(after), "B's calls changed no record of A")
-	t.Logf("isolation sweep: %d documented operations probed with another company's key, %d named A's resources (404), %d answers scanned for A's data",
-		probed, refused, leaksChecked)
+	t.Logf("isolation sweep: %d documented operations probed with another company's key, %d named A's resources "+
+		"(404, or the same 2xx \"not_found\" result as a missing id: %v), %d answers scanned for A's data",
+		probed, refused, notFoundAnswers, leaksChecked)
 }
 
 func containsAny(s string, subs []string) bool {
@@ -356,4 +380,56 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// freshIDs maps each of A's ids in sent to a fresh id of the same shape (swap)
+// and back (back). A license key is replaced by a well-formed unknown key.
+func (a *tenant) freshIDs(sent string) (swap, back *strings.Replacer) {
+	var fw, bw []string
+	for _, ref := range a.refs {
+		if ref == "" || !strings.Contains(sent, ref) {
+			continue
+		}
+		fresh := freshLike(ref)
+		fw = append(fw, ref, fresh)
+		bw = append(bw, fresh, ref)
+	}
+	return strings.NewReplacer(fw...), strings.NewReplacer(bw...)
+}
+
+// freshLike returns a random string of ref's shape: hex digits and
+// Crockford letters replaced, separators and the prefix before "_" kept.
+func freshLike(ref string) string {
+	if len(ref) == 36 && strings.Count(ref, "-") == 4 {
+		return license.NewID()
+	}
+	prefix, rest := "", ref
+	if i := strings.LastIndex(ref, "_"); i >= 0 {
+		prefix, rest = ref[:i+1], ref[i+1:]
+	}
+	var b strings.Builder
+	for _, c := range rest {
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteByte(byte('0' + rand.IntN(10)))
+		case c >= 'a' && c <= 'f':
+			b.WriteByte("0123456789abcdef"[rand.IntN(16)])
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte("ABCDEFGHJKMNPQRSTVWXYZ"[rand.IntN(22)])
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return prefix + b.String()
+}
+
+// jsonOrText returns raw as the request body of the same kind as body.
+func jsonOrText(raw string, body any) any {
+	switch body.(type) {
+	case nil:
+		return nil
+	case string:
+		return raw
+	}
+	return json.RawMessage(raw)
 }
