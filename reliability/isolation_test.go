@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
-	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -397,30 +395,18 @@ func (a *tenant) freshIDs(sent string) (swap, back *strings.Replacer) {
 	return strings.NewReplacer(fw...), strings.NewReplacer(bw...)
 }
 
-// freshLike returns a random string of ref's shape: hex digits and
-// Crockford letters replaced, separators and the prefix before "_" kept.
+// freshLike returns an id of ref's shape that names nothing: ref with its
+// last character changed. The order between ids is kept (stores lock records
+// in id order, so the first missing one reported depends on it).
 func freshLike(ref string) string {
-	if len(ref) == 36 && strings.Count(ref, "-") == 4 {
-		return license.NewID()
-	}
-	prefix, rest := "", ref
-	if i := strings.LastIndex(ref, "_"); i >= 0 {
-		prefix, rest = ref[:i+1], ref[i+1:]
-	}
-	var b strings.Builder
-	for _, c := range rest {
-		switch {
-		case c >= '0' && c <= '9':
-			b.WriteByte(byte('0' + rand.IntN(10)))
-		case c >= 'a' && c <= 'f':
-			b.WriteByte("0123456789abcdef"[rand.IntN(16)])
-		case c >= 'A' && c <= 'Z':
-			b.WriteByte("ABCDEFGHJKMNPQRSTVWXYZ"[rand.IntN(22)])
-		default:
-			b.WriteRune(c)
+	const hexDigits, crockford = "0123456789abcdef", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	last := ref[len(ref)-1]
+	for _, set := range []string{hexDigits, crockford} {
+		if i := strings.IndexByte(set, last); i >= 0 {
+			return ref[:len(ref)-1] + string(set[(i+1)%len(set)])
 		}
 	}
-	return prefix + b.String()
+	return ref + "0"
 }
 
 // jsonOrText returns raw as the request body of the same kind as body.
