@@ -19,13 +19,9 @@ func newStore(t testing.TB, opts ...sqlite.Option) storage.Store {
 }
 
 // TestConformance runs every registered suite with synchronous=NORMAL (the
-// semantics do not depend on it, and it spares an fsync per commit), and the
-// seam suite again with the default FULL.
+// semantics do not depend on it, and it spares an fsync per commit; the crash
+// test runs at the default FULL).
 func TestConformance(t *testing.T) {
 	storagetest.RunWith(t, func(t testing.TB) storage.Store { return newStore(t, sqlite.WithSynchronous(sqlite.Normal)) },
 		storagetest.Features{Short: testing.Short()})
-}
-
-func TestSeamSynchronousFull(t *testing.T) {
-	storagetest.RunSuite(t, "seam", func(t testing.TB) storage.Store { return newStore(t) }, storagetest.Features{Short: testing.Short()})
 }

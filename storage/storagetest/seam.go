@@ -817,7 +817,11 @@ func testEventPaging(t *testing.T, newStore Factory, f Features) {
 	ctx := context.Background()
 	for _, c := range sortColumns {
 		for _, desc := range []bool{false, true} {
-			for _, search := range []string{"", "e"} {
+			searches := []string{""}
+			if desc {
+				searches = append(searches, "e") // filtered paging, in one direction (keeps the suite fast under -race)
+			}
+			for _, search := range searches {
 				pageSize := 1 + rnd.IntN(9)
 				var want []eventlog.Event
 				for _, e := range all {
@@ -874,7 +878,7 @@ func testEventPaging(t *testing.T, newStore Factory, f Features) {
 			for {
 				var pe []eventlog.Event
 				require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-					return tx.Events(ctx, eventlog.Filter{Company: "acme", Sort: c, Desc: desc, After: cursor, Limit: 10}, func(e eventlog.Event) error {
+					return tx.Events(ctx, eventlog.Filter{Company: "acme", Sort: c, Desc: desc, After: cursor, Limit: 16}, func(e eventlog.Event) error {
 						pe = append(pe, e)
 						return nil
 					})
