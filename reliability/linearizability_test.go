@@ -20,6 +20,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 // The linearizability check drives the reference server with 16 concurrent
@@ -185,7 +186,11 @@ func linObserved(after linState, in linInput, out linOutput) bool {
 	return true
 }
 
-func linModel(parts []linPart) porcupine.Model {
+// linModel is the model of parts. With rolledBack5xx, a 5xx answer means the
+// operation was not applied (the server answers 5xx only when the store's
+// transaction failed and rolled back, which holds where no commit can succeed
+// unseen: SQLite, injected faults); otherwise a 5xx is an unknown outcome.
+func linModel(parts []linPart, rolledBack5xx bool) porcupine.Model {
 	init := func(s linState, part int) linState {
 		if s.Init {
 			return s
@@ -213,7 +218,9 @@ func linModel(parts []linPart) porcupine.Model {
 			s := init(state.(linState), in.Part)
 			ok, code, next := linApply(s, in)
 			switch {
-			case out.Status == 0: // unknown: applied or not
+			case out.Status >= 500 && rolledBack5xx:
+				return []any{s}
+			case out.Status == 0 || out.Status >= 500: // unknown: applied or not
 				if ok {
 					return []any{s, next}
 				}
@@ -287,8 +294,11 @@ func linCall(ctx context.Context, client *http.Client, base, key string, parts [
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r, err := call(cctx, client, base, method, path, key, body)
-	if err != nil || r.status >= 500 {
+	if err != nil {
 		return linOutput{}
+	}
+	if r.status >= 500 {
+		return linOutput{Status: r.status, Code: r.code()}
 	}
 	out := linOutput{Status: r.status}
 	if r.status >= 300 {
@@ -358,7 +368,14 @@ func linRandomInput(rng *rand.Rand, parts []linPart) linInput {
 
 // checkLinearizable records a history of linOpsPerRun calls from linClients
 // clients against the server over store and checks it.
-func checkLinearizable(t *testing.T, store storage.Store) {
+// linOptions vary a run.
+type linOptions struct {
+	// faults, when set, is the store under the server; a fault is armed every
+	// few milliseconds during the run, and 5xx answers must be rolled back.
+	faults *storagetest.Faulty
+}
+
+func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 	s := newServer(t, store)
 	_, key := s.company("Linear Oy", "lin@linear.example")
 	parts := linWorld(s, key)
@@ -384,7 +401,7 @@ func checkLinearizable(t *testing.T, store storage.Store) {
 				begin := time.Since(epoch).Nanoseconds()
 				out := linCall(context.Background(), client, s.srv.URL, key, parts, in)
 				end := time.Since(epoch).Nanoseconds()
-				if out.Status == 0 {
+				if out.Status == 0 || (out.Status >= 500 && opt.faults == nil) {
 					unknown.Add(1)
 					end = math.MaxInt64 // it may take effect at any later time
 				}
@@ -394,7 +411,31 @@ func checkLinearizable(t *testing.T, store storage.Store) {
 			}
 		}()
 	}
+	stopFaults := make(chan struct{})
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		if opt.faults == nil {
+			return
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(epoch.UnixNano())))
+		for {
+			select {
+			case <-stopFaults:
+				opt.faults.Disarm()
+				return
+			case <-time.After(time.Duration(2+rng.IntN(8)) * time.Millisecond):
+				if rng.IntN(4) == 0 {
+					opt.faults.FailCommit(1 + rng.IntN(3))
+				} else {
+					opt.faults.FailWrite(1 + rng.IntN(12))
+				}
+			}
+		}
+	}()
 	wg.Wait()
+	close(stopFaults)
+	<-faultsDone
 	recorded := time.Since(epoch)
 
 	counts := map[string]int{}
@@ -403,6 +444,8 @@ func checkLinearizable(t *testing.T, store storage.Store) {
 		switch {
 		case o.Status == 0:
 			counts["unknown"]++
+		case o.Status >= 500:
+			counts["5xx"]++
 		case o.Status < 300:
 			counts["ok"]++
 		default:
@@ -411,15 +454,21 @@ func checkLinearizable(t *testing.T, store storage.Store) {
 	}
 	require.GreaterOrEqual(t, len(history), linOpsPerRun/2, "too few requests before the deadline")
 	require.Greater(t, counts["ok"], len(history)/4, "most requests should succeed: %v", counts)
+	if opt.faults != nil {
+		require.Greater(t, counts["5xx"], 10, "the injected faults reached the clients: %v", counts)
+	}
 	require.Less(t, int(unknown.Load()), len(history)/10, "too many unknown outcomes: %v", counts)
 
 	checkStart := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(linModel(parts), history, 60*time.Second)
+	res, info := porcupine.CheckOperationsVerbose(linModel(parts, opt.faults != nil), history, 60*time.Second)
 	if res != porcupine.Ok {
 		if os.Getenv("LICENSEKIT_PORCUPINE_HTML") != "" {
-			_ = porcupine.VisualizePath(linModel(parts), info, os.Getenv("LICENSEKIT_PORCUPINE_HTML"))
+			_ = porcupine.VisualizePath(linModel(parts, opt.faults != nil), info, os.Getenv("LICENSEKIT_PORCUPINE_HTML"))
 		}
 		t.Fatalf("history of %d operations is %s (outcomes %v); set LICENSEKIT_PORCUPINE_HTML=file.html to see it", len(history), res, counts)
+	}
+	if opt.faults != nil {
+		t.Logf("faults injected during the run: %d", opt.faults.Injected())
 	}
 	t.Logf("linearizability: %d operations checked (%d clients, %d parts, recorded in %v, checked in %v); outcomes %v",
 		len(history), linClients, len(parts), recorded.Round(time.Millisecond), time.Since(checkStart).Round(time.Millisecond), counts)
@@ -443,19 +492,29 @@ func checkLinearizable(t *testing.T, store storage.Store) {
 
 func TestLinearizableSQLite(t *testing.T) {
 	st, _ := sqliteStore(t)
-	checkLinearizable(t, st)
+	checkLinearizable(t, st, linOptions{})
+}
+
+// The same on SQLite with storage faults injected at random writes and
+// commits while the clients run: every 5xx must have been rolled back
+// entirely (the model takes it as not applied), and the rest stays
+// linearizable.
+func TestLinearizableSQLiteWithFaults(t *testing.T) {
+	st, _ := sqliteStore(t)
+	f := storagetest.NewFaulty(st)
+	checkLinearizable(t, f, linOptions{faults: f})
 }
 
 func TestLinearizablePostgres(t *testing.T) {
 	st, _ := postgresStore(t)
-	checkLinearizable(t, st)
+	checkLinearizable(t, st, linOptions{})
 }
 
 // The model refuses histories a broken store would produce, and accepts an
 // unknown outcome either way.
 func TestLinearizabilityModel(t *testing.T) {
 	parts := []linPart{{kind: partSites}, {kind: partNamed, total: 1}}
-	model := linModel(parts)
+	model := linModel(parts, false)
 	op := func(c int, in linInput, out linOutput, begin, end int64) porcupine.Operation {
 		return porcupine.Operation{ClientId: c, Input: in, Output: out, Call: begin, Return: end}
 	}
@@ -486,6 +545,14 @@ func TestLinearizabilityModel(t *testing.T) {
 		}
 		require.Equal(t, porcupine.Ok, porcupine.CheckOperationsTimeout(model, h, time.Second), "read %d", seen)
 	}
+	// A 5xx is unknown, unless 5xx answers are known to roll back: then a read
+	// that sees its effect is illegal.
+	half := []porcupine.Operation{
+		op(0, buy, linOutput{Status: 503, Code: "unavailable"}, 0, 1),
+		op(1, linInput{Part: 0, Op: "site", A: 0}, linOutput{Status: 200, L: 11}, 2, 3),
+	}
+	require.Equal(t, porcupine.Ok, porcupine.CheckOperationsTimeout(model, half, time.Second))
+	require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(linModel(parts, true), half, time.Second))
 	// A refusal must carry the code the model expects.
 	wrongCode := []porcupine.Operation{
 		op(0, linInput{Part: 0, Op: "decrease", A: 0, N: 11}, linOutput{Status: 409, Code: "insufficient_licenses"}, 0, 1),
