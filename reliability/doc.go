@@ -1,12 +1,16 @@
 // Package reliability holds licensekit's reliability and security suite, as
 // tests only: a linearizability check of the reference HTTP server on SQLite
-// and PostgreSQL (16 concurrent clients, porcupine against a sequential model
-// of sites and pools), a tenant isolation sweep over every route of the
-// OpenAPI document, storage faults injected at every write and commit of each
-// mutating operation under the server (nothing changes, an Idempotency-Key
-// retry applies once), a PostgreSQL backend killed mid-transaction, a server
-// SIGKILLed under load and restarted on its SQLite file, and a scan of logs and
-// stored records for API and license keys in plain text.
+// (also with random storage faults during the run) and PostgreSQL (16
+// concurrent clients, porcupine against a sequential model of sites and
+// pools), a tenant isolation sweep over every operation of the OpenAPI
+// document (another company's resources answer exactly as missing ones),
+// storage faults injected at every write and commit of each mutating operation
+// under the server (nothing changes, an Idempotency-Key retry applies once), a
+// PostgreSQL backend killed mid-transaction, a server SIGKILLed under load and
+// restarted on its SQLite file (every request applied exactly once), and a scan
+// of logs, records and the database file for API and license keys in plain
+// text. PostgreSQL tests run in a fresh database of LICENSEKIT_TEST_POSTGRES_DSN
+// (skipped without it, failing under CI=true).
 //
 // Fuzz targets (go test -fuzz; their seed corpora under testdata/fuzz run as
 // unit tests, and reliability/fuzz.sh runs each briefly):
