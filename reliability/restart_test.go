@@ -276,6 +276,10 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 		settled++
 	}
 	c2.kill(t)
+	for _, logs := range []string{c.stderr.String(), c2.stderr.String()} {
+		require.Contains(t, logs, "/v1/sites", "the servers logged their requests")
+		require.NotContains(t, logs, key, "a server's log holds the API key")
+	}
 
 	// Recount from the file.
 	st, err = sqlite.Open(path)
