@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -124,6 +125,8 @@ func (s *Service) CreateLicense(ctx context.Context, actor license.Actor, in New
 	switch {
 	case in.Product == "" || len(in.Product) > 200:
 		return License{}, license.Errorf(license.Invalid, "product", "a product name of 1 to 200 characters is required")
+	case !utf8.ValidString(in.Product):
+		return License{}, license.Errorf(license.Invalid, "product", "the product name is not valid UTF-8 text")
 	case in.Seats < 1 || in.Seats > 10_000_000:
 		return License{}, license.Errorf(license.Invalid, "seats", "seats must be between 1 and 10000000, not %d", in.Seats)
 	case in.RenewalDate.IsZero():
@@ -491,6 +494,9 @@ func uniqueName(name string) string {
 }
 
 func checkLegalName(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", license.Errorf(license.Invalid, "legal_name", "the legal name is not valid UTF-8 text")
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return "", license.Errorf(license.Invalid, "legal_name", "a legal name is required")
