@@ -79,6 +79,7 @@ var dialect = &sqlcore.Dialect{
 	ForUpdate:         "",
 	Error:             mapError,
 	IsUniqueViolation: isUnique,
+	SerialWriters:     true,
 }
 
 func sqliteCode(err error) (int, bool) {
