@@ -3,7 +3,7 @@
 # benchstat, then prints benchstat's table and the ratios of each benchmark to
 # its baseline against the design's targets (bench/cmd/ratios).
 #
-#   bench/run.sh                      # everything, 6 runs of 1s per benchmark
+#   bench/run.sh                      # everything, 6 interleaved runs of 1s per benchmark
 #   COUNT=3 BENCH=HTTP bench/run.sh   # a subset
 #
 # Environment:
@@ -29,8 +29,18 @@ OUT=${OUT:-$work/bench.txt}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(go version) GOMAXPROCS=$(nproc) $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2-)"
-echo "# go test -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME ./bench/"
-go test -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 4h ./bench/ | tee "$OUT"
+# The runs are interleaved (COUNT invocations of -count 1, not one of
+# -count COUNT), so that a benchmark and its baseline see the same machine
+# load over the whole run rather than one after the other.
+echo "# $COUNT x: go test -run '^\$' -bench '$BENCH' -benchmem -count 1 -benchtime $BENCHTIME ./bench/"
+: >"$OUT"
+go test -c -o "$work/bench.test" ./bench/
+i=1
+while [ "$i" -le "$COUNT" ]; do
+	echo "# run $i of $COUNT" >&2
+	(cd bench && "$work/bench.test" -test.run '^$' -test.bench "$BENCH" -test.benchmem -test.count 1 -test.benchtime "$BENCHTIME" -test.timeout 4h) | tee -a "$OUT"
+	i=$((i + 1))
+done
 
 echo
 echo "## benchstat"

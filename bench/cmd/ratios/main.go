@@ -67,6 +67,35 @@ func (s samples) median(name, unit string) (float64, bool) {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
 }
 
+// ratio is the median of the per-run ratios a[i]/b[i] when both have the
+// same number of runs (runs interleaved by run.sh pair a benchmark with the
+// baseline measured next to it), else the ratio of the medians.
+func (s samples) ratio(a, b, unit string) (float64, bool) {
+	av, bv := s[a][unit], s[b][unit]
+	if len(av) == 0 || len(bv) == 0 {
+		return 0, false
+	}
+	if len(av) != len(bv) {
+		ma, _ := s.median(a, unit)
+		mb, _ := s.median(b, unit)
+		return ma / mb, mb != 0
+	}
+	r := make([]float64, 0, len(av))
+	for i := range av {
+		if bv[i] != 0 {
+			r = append(r, av[i]/bv[i])
+		}
+	}
+	if len(r) == 0 {
+		return 0, false
+	}
+	slices.Sort(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2], true
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2, true
+}
+
 // target is a bound on a ratio: Max (ratio must be <= Max) or Min (>= Min).
 type target struct {
 	Max, Min, Over float64 // ratio <= Max, >= Min, > Over
@@ -170,7 +199,7 @@ func report(r io.Reader, w io.Writer) (missed int) {
 				continue
 			}
 			t := pairTarget(top, bname)
-			r := st / bt
+			r, _ := s.ratio(sub, base, "ns/op")
 			verdict := t.ok(r)
 			if verdict == "MISS" {
 				missed++
@@ -190,10 +219,10 @@ func report(r io.Reader, w io.Writer) (missed int) {
 			if !ok1 || !ok2 || a == 0 || b == 0 {
 				continue
 			}
-			r := a / b
+			r, _ := s.ratio(sub, ref, c.unit)
 			sa, sb := fmt.Sprintf("%.3g %s", a, c.unit), fmt.Sprintf("%.3g %s", b, c.unit)
 			if c.unit == "ns/op" {
-				r = b / a
+				r, _ = s.ratio(ref, sub, c.unit)
 				sa, sb = human(a), human(b)
 			}
 			verdict := c.t.ok(r)
@@ -205,7 +234,8 @@ func report(r io.Reader, w io.Writer) (missed int) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ratio: for a benchmark beside its baseline, its time per operation over the baseline's (2.00 = half the baseline's rate);")
-	fmt.Fprintln(w, "for a benchmark beside another parameter, as the row says. Medians over the runs.")
+	fmt.Fprintln(w, "for a benchmark beside another parameter, as the row says. Times are medians over the runs; a ratio is the")
+	fmt.Fprintln(w, "median of the ratios within each run (run.sh interleaves the runs), or of the medians when runs differ in number.")
 	var extra []string
 	for _, n := range order {
 		for _, unit := range []string{"retries/op", "lockwait-ms/op", "refused/op", "peak-heap-MB", "B/op"} {

@@ -35,3 +35,20 @@ func TestReportComparesWithBaselinesAndTargets(t *testing.T) {
 	require.Equal(t, 2, missed)
 	assert.Contains(t, text, "2 target(s) missed")
 }
+
+func TestRatioPairsRunsWhenInterleaved(t *testing.T) {
+	// Run 1 on a quiet machine, run 2 on a busy one: both twice the baseline.
+	in := `BenchmarkX/a/service-2 1 200 ns/op
+BenchmarkX/a/base-tx-2 1 100 ns/op
+BenchmarkX/a/service-2 1 800 ns/op
+BenchmarkX/a/base-tx-2 1 400 ns/op
+BenchmarkX/a/service-2 1 1000 ns/op
+BenchmarkX/a/base-tx-2 1 500 ns/op
+`
+	s, _ := parse(strings.NewReader(in))
+	r, ok := s.ratio("BenchmarkX/a/service", "BenchmarkX/a/base-tx", "ns/op")
+	require.True(t, ok)
+	assert.InDelta(t, 2.0, r, 1e-9)
+	m, _ := s.median("BenchmarkX/a/service", "ns/op")
+	assert.InDelta(t, 800, m, 1e-9)
+}
