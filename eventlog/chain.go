@@ -10,9 +10,11 @@ import (
 )
 
 // The event log is tamper-evident: the store sets each event's PrevHash to the
-// Hash of the previous event of the same company (in Seq order; "" for the
-// first) and its Hash to HashEvent(PrevHash, event), in the transaction that
-// appends it. Editing, deleting, inserting or reordering a stored event breaks
+// Hash of the previous event of the same company in chain order ("" for the
+// first) and its Hash to HashEvent(PrevHash, event). The memory and SQLite
+// stores link an event in the transaction that appends it; PostgreSQL links
+// committed events at the end of a later transaction of the same company, so
+// that a company's writers do not queue on one chain head (storage.Sealer). Editing, deleting, inserting or reordering a stored event breaks
 // the chain at that point, and Verify reports the first broken link.
 
 // ChainTimeLayout is the time format hashed (fixed width, UTC, nanoseconds).
@@ -63,7 +65,7 @@ type Verification struct {
 	CheckedAt time.Time `json:"checked_at"`
 }
 
-// Verify walks company's events in Seq order and checks every link: each
+// Verify walks company's events in chain order and checks every link: each
 // event's PrevHash must equal the previous event's Hash, and its Hash must equal
 // HashEvent(PrevHash, event). It reads with flat memory and stops at the first
 // broken link.
@@ -71,7 +73,7 @@ func Verify(ctx context.Context, r ChainReader, company string, now time.Time) (
 	v := Verification{Company: company, Intact: true, CheckedAt: now.UTC()}
 	prev := ""
 	stop := fmt.Errorf("stop")
-	err := r.Events(ctx, Filter{Company: company, Sort: ColSeq}, func(e Event) error {
+	err := r.Events(ctx, Filter{Company: company, Sort: ColChain}, func(e Event) error {
 		v.Checked++
 		switch {
 		case e.PrevHash != prev:

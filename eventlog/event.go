@@ -30,6 +30,11 @@ type Event struct {
 	// PrevHash and Hash chain the company's events (set by the store; see HashEvent).
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
+	// Chain is the event's position in its company's hash chain (1, 2, ...),
+	// 0 while not yet linked. Stores whose writers run one at a time link at
+	// append (Chain follows Seq); PostgreSQL links committed events at the end
+	// of later transactions (see storage.Sealer).
+	Chain int64 `json:"chain,omitempty"`
 }
 
 // Column is a sortable, searchable, exportable column of the log.
@@ -48,6 +53,9 @@ const (
 	ColDetails Column = "details"
 	// ColSeq is the append order (sortable, not exported as a column).
 	ColSeq Column = "seq"
+	// ColChain is the order of the hash chain; sorting by it selects only
+	// events already linked into the chain.
+	ColChain Column = "chain"
 )
 
 // AllColumns is every column in default order ("original data" exports these).
@@ -59,7 +67,7 @@ var DefaultColumns = []Column{ColTime, ColType, ColSource, ColTarget, ColCount, 
 // Sortable reports whether the store can sort by c.
 func (c Column) Sortable() bool {
 	switch c {
-	case ColTime, ColType, ColSource, ColTarget, ColCount, ColActor, ColSubject, ColID, ColSeq:
+	case ColTime, ColType, ColSource, ColTarget, ColCount, ColActor, ColSubject, ColID, ColSeq, ColChain:
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -186,3 +187,30 @@ func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
 
 // IsNotFound reports whether err is a NotFound license.Error.
 func IsNotFound(err error) bool { return errors.Is(err, license.ErrNotFound) }
+
+// Sealer is implemented by stores that link committed events into the
+// company's hash chain after the fact (PostgreSQL: at the end of later
+// transactions of the company, skipping the chain head when another
+// transaction holds it, so that a company's writers never queue on it). Seal
+// links every committed event of company that is not linked yet, waiting for
+// the head if it must. Stores that link at append need not implement it.
+type Sealer interface {
+	Seal(ctx context.Context, company string) error
+}
+
+// VerifyChain links any events not yet in company's chain (when s is a
+// Sealer) and then verifies the chain in a read transaction.
+func VerifyChain(ctx context.Context, s Store, company string, now time.Time) (eventlog.Verification, error) {
+	if sl, ok := s.(Sealer); ok {
+		if err := sl.Seal(ctx, company); err != nil {
+			return eventlog.Verification{}, err
+		}
+	}
+	var v eventlog.Verification
+	err := s.View(ctx, func(tx Tx) error {
+		var err error
+		v, err = eventlog.Verify(ctx, tx, company, now)
+		return err
+	})
+	return v, err
+}

@@ -177,13 +177,7 @@ func (h *Handler) eventRoutes() []Route {
 		}}
 	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain (owners only)", Owner,
 		func(c *call, _ none) (eventlog.Verification, error) {
-			var v eventlog.Verification
-			err := h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
-				var err error
-				v, err = eventlog.Verify(c.r.Context(), tx, c.actor.Company, h.cfg.Clock.Now().UTC())
-				return err
-			})
-			return v, err
+			return storage.VerifyChain(c.r.Context(), h.cfg.Store, c.actor.Company, h.cfg.Clock.Now().UTC())
 		})
 	return []Route{query, export, verify}
 }

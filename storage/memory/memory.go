@@ -44,6 +44,7 @@ type Store struct {
 	byCompany map[string][]int
 	seq       int64
 	heads     map[string]string // company -> Hash of its last event (the chain head)
+	chainLen  map[string]int64  // company -> number of events in its chain
 	closed    bool
 }
 
@@ -51,7 +52,7 @@ var _ storage.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{tables: map[tableKey]*table{}, byCompany: map[string][]int{}, heads: map[string]string{}}
+	return &Store{tables: map[tableKey]*table{}, byCompany: map[string][]int{}, heads: map[string]string{}, chainLen: map[string]int64{}}
 }
 
 // Update runs fn in a read-write transaction. Read-write transactions are
@@ -295,10 +296,10 @@ func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	e.Details = slices.Clone(e.Details)
 	// Chain: writers are serialised, so the head is the last event of the
 	// company appended in this transaction, or else the committed head.
-	e.PrevHash = t.s.heads[e.Company]
+	e.PrevHash, e.Chain = t.s.heads[e.Company], t.s.chainLen[e.Company]+1
 	for i := len(t.events) - 1; i >= 0; i-- {
 		if t.events[i].Company == e.Company {
-			e.PrevHash = t.events[i].Hash
+			e.PrevHash, e.Chain = t.events[i].Hash, t.events[i].Chain+1
 			break
 		}
 	}
@@ -347,6 +348,7 @@ func (t *tx) commit() {
 	for _, e := range t.events {
 		t.s.seq = e.Seq
 		t.s.heads[e.Company] = e.Hash
+		t.s.chainLen[e.Company] = e.Chain
 		t.s.byCompany[e.Company] = append(t.s.byCompany[e.Company], len(t.s.events))
 		t.s.events = append(t.s.events, e)
 	}
@@ -370,7 +372,7 @@ func SortKey(e eventlog.Event, c eventlog.Column) string {
 		return e.Subject
 	case eventlog.ColID:
 		return e.ID
-	case eventlog.ColSeq:
+	case eventlog.ColSeq, eventlog.ColChain:
 		return strconv.FormatInt(e.Seq, 10)
 	default:
 		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
@@ -383,8 +385,8 @@ func compareKey(a, b eventlog.Event, c eventlog.Column) int {
 	switch c {
 	case eventlog.ColCount:
 		r = cmpInt(a.Count, b.Count)
-	case eventlog.ColSeq:
-		r = 0 // the tie-break below compares Seq
+	case eventlog.ColSeq, eventlog.ColChain:
+		r = 0 // the tie-break below compares Seq (chain order is append order here)
 	case eventlog.ColTime, "":
 		r = a.Time.Compare(b.Time)
 	default:
@@ -480,7 +482,7 @@ func compareCursor(e eventlog.Event, c eventlog.Cursor, col eventlog.Column) int
 	if col == eventlog.ColCount {
 		n, _ := strconv.ParseInt(c.Key, 10, 64)
 		r = cmpInt(e.Count, n)
-	} else if col == eventlog.ColSeq {
+	} else if col == eventlog.ColSeq || col == eventlog.ColChain {
 		r = 0
 	} else {
 		r = strings.Compare(SortKey(e, col), c.Key)

@@ -26,12 +26,8 @@ func TestChainDetectsDirectEdits(t *testing.T) {
 		}))
 	}
 	verify := func() eventlog.Verification {
-		var v eventlog.Verification
-		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-			var err error
-			v, err = eventlog.Verify(ctx, tx, company, time.Now())
-			return err
-		}))
+		v, err := storage.VerifyChain(ctx, s, company, time.Now())
+		require.NoError(t, err)
 		return v
 	}
 	v := verify()

@@ -57,7 +57,10 @@ type Store struct {
 	retries int
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Sealer = (*Store)(nil)
+)
 
 var dialect = &sqlcore.Dialect{
 	Name:              "postgres",
@@ -242,11 +245,30 @@ func (s *Store) once(ctx context.Context, fn func(storage.Tx) error) (fromFn boo
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true}); err != nil {
+	stx := &sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true}
+	if err := fn(stx); err != nil {
 		return true, err
+	}
+	// Link this transaction's events (and earlier unlinked ones of the same
+	// companies) into their chains, unless another transaction holds a head.
+	if err := stx.SealTouched(ctx); err != nil {
+		return false, err
 	}
 	done = true
 	return false, tx.Commit(ctx)
+}
+
+// Seal implements storage.Sealer: it links every committed event of company
+// not yet in the chain, waiting for the chain head if another transaction
+// holds it. Transactions link their own events as they commit unless the head
+// is busy, so Seal only has work after contention (or a crash between commit
+// and a later transaction); eventlog verification calls it first
+// (storage.VerifyChain).
+func (s *Store) Seal(ctx context.Context, company string) error {
+	return s.Update(ctx, func(tx storage.Tx) error {
+		_, err := tx.(*sqlcore.Tx).Seal(ctx, company, false)
+		return err
+	})
 }
 
 // View implements storage.Store.

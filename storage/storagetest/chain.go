@@ -45,12 +45,7 @@ func appendN(t *testing.T, s storage.Store, company string, from, n int64) {
 
 func verifyChain(t *testing.T, s storage.Store, company string) eventlog.Verification {
 	t.Helper()
-	var v eventlog.Verification
-	err := s.View(context.Background(), func(tx storage.Tx) error {
-		var err error
-		v, err = eventlog.Verify(context.Background(), tx, company, time.Now())
-		return err
-	})
+	v, err := storage.VerifyChain(context.Background(), s, company, time.Now())
 	if err != nil {
 		t.Fatalf("verify chain of %s: %v", company, err)
 	}
@@ -70,7 +65,7 @@ func testChainLinks(t *testing.T, newStore Factory, _ Features) {
 	// Each event links to the previous one of its own company only.
 	var evs []eventlog.Event
 	_ = s.View(context.Background(), func(tx storage.Tx) error {
-		return tx.Events(context.Background(), eventlog.Filter{Company: a, Sort: eventlog.ColSeq}, func(e eventlog.Event) error {
+		return tx.Events(context.Background(), eventlog.Filter{Company: a, Sort: eventlog.ColChain}, func(e eventlog.Event) error {
 			evs = append(evs, e)
 			return nil
 		})

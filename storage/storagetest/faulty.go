@@ -135,3 +135,11 @@ func (t *faultyTx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, er
 	}
 	return t.Tx.AppendEvent(ctx, e)
 }
+
+// Seal passes through to the wrapped store when it is a storage.Sealer.
+func (f *Faulty) Seal(ctx context.Context, company string) error {
+	if s, ok := f.Store.(storage.Sealer); ok {
+		return s.Seal(ctx, company)
+	}
+	return nil
+}

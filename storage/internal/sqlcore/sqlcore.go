@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type Tx struct {
 	C        Conn
 	D        *Dialect
 	Writable bool
+	// touched lists the companies whose events this transaction appended
+	// unlinked (stores without serial writers); SealTouched links them.
+	touched []string
 }
 
 var _ storage.Tx = (*Tx)(nil)
@@ -293,50 +297,152 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	if len(e.Details) == 0 {
 		e.Details = nil
 	}
-	var prev string
-	var err error
-	if t.D.SerialWriters {
-		// No other writer can append meanwhile: the head is the last event.
-		prev, err = t.lastHash(ctx, e.Company)
-		if err != nil {
-			return 0, t.err(err, "read the event chain head")
-		}
-	} else {
-		// Lock the company's chain head (creating it on the first event) until
-		// commit, so that its events are linked in Seq order.
-		prev, err = t.queryString(ctx, `INSERT INTO event_heads (company, hash, seq) VALUES ($1, '', 0)
-ON CONFLICT (company) DO UPDATE SET company = excluded.company RETURNING hash`, e.Company)
-		if err != nil {
-			return 0, t.err(err, "lock the event chain head")
-		}
-	}
-	e.PrevHash = prev
-	e.Hash = eventlog.HashEvent(prev, e)
 	var details any
 	if e.Details != nil {
 		details = []byte(e.Details)
 	}
-	args := []any{e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash}
-	const insert = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`
-	if t.D.ModifyingCTE {
-		seq, err := t.queryInt(ctx, `WITH ins AS (`+insert+`)
-UPDATE event_heads SET hash = $12, seq = (SELECT seq FROM ins) WHERE company = $2 RETURNING seq`, args...)
+	if !t.D.SerialWriters {
+		// Concurrent writers: append unlinked; SealTouched (at the end of
+		// this transaction) or a later transaction of the company links it.
+		seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+			e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details)
 		if err != nil {
 			return 0, t.err(err, "append event")
 		}
+		if !slices.Contains(t.touched, e.Company) {
+			t.touched = append(t.touched, e.Company)
+		}
 		return seq, nil
 	}
-	seq, err := t.queryInt(ctx, insert, args...)
+	// Serial writers: no other writer can append meanwhile, so the head is
+	// the company's last event and the event is linked at once.
+	prev, err := t.lastHash(ctx, e.Company)
+	if err != nil {
+		return 0, t.err(err, "read the event chain head")
+	}
+	e.PrevHash = prev
+	e.Hash = eventlog.HashEvent(prev, e)
+	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
+		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash)
 	if err != nil {
 		return 0, t.err(err, "append event")
 	}
-	if !t.D.SerialWriters {
-		if _, err := t.C.Exec(ctx, `UPDATE event_heads SET hash = $2, seq = $3 WHERE company = $1`, e.Company, e.Hash, seq); err != nil {
-			return 0, t.err(err, "move the event chain head")
+	return seq, nil
+}
+
+// sealBatch is how many events one statement links.
+const sealBatch = 128
+
+// SealTouched links the events of the companies this transaction appended to,
+// together with any other committed, unlinked events of those companies. It
+// takes each company's chain head with SKIP LOCKED: when another transaction
+// holds it, this one leaves its events for that one or a later one to link,
+// instead of queueing behind it. Stores call it just before COMMIT.
+func (t *Tx) SealTouched(ctx context.Context) error {
+	companies := slices.Clone(t.touched)
+	slices.Sort(companies)
+	for _, c := range companies {
+		if _, err := t.Seal(ctx, c, true); err != nil {
+			return err
 		}
 	}
-	return seq, nil
+	t.touched = nil
+	return nil
+}
+
+// Seal links up to all unlinked events of company visible to this transaction,
+// in Seq order, after the chain head. With skipLocked it gives up (returning
+// false) when another transaction holds the head; otherwise it waits for it.
+func (t *Tx) Seal(ctx context.Context, company string, skipLocked bool) (bool, error) {
+	lock := ` FOR UPDATE`
+	if skipLocked {
+		lock += ` SKIP LOCKED`
+	}
+	// Lock the head first and read the unlinked events in a later statement:
+	// under READ COMMITTED a statement that waited for (or raced with) the
+	// head's lock sees the head's newest version but rows of other tables as
+	// of its own start, so reading events in the locking statement could link
+	// events another transaction has just linked.
+	q := `SELECT hash, pos FROM event_heads WHERE company = $1` + lock
+	head, pos, found, err := t.lockHead(ctx, q, company)
+	if err != nil {
+		return false, err
+	}
+	if !found {
+		// No head yet (the company's first event) or another transaction
+		// holds it. Create it if missing; if it exists, it is busy.
+		n, err := t.C.Exec(ctx, `INSERT INTO event_heads (company, hash, seq, pos) VALUES ($1, '', 0, 0) ON CONFLICT (company) DO NOTHING`, company)
+		if err != nil {
+			return false, t.err(err, "create the event chain head")
+		}
+		if n == 0 && skipLocked {
+			return false, nil // another transaction is linking this company's events
+		}
+		if head, pos, found, err = t.lockHead(ctx, q, company); err != nil || !found {
+			return false, err
+		}
+	}
+	unlinked := `SELECT ` + t.eventCols() + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND seq > $2 ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch)
+	evs, err := t.queryEvents(ctx, unlinked, company, int64(0))
+	if err != nil {
+		return false, t.err(err, "read unlinked events")
+	}
+	for len(evs) > 0 {
+		var sb strings.Builder
+		args := []any{company}
+		sb.WriteString(`WITH linked AS (UPDATE events AS e SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash FROM (VALUES `)
+		lastSeq := int64(0)
+		for i, e := range evs {
+			pos++
+			e.PrevHash = head
+			e.Hash = eventlog.HashEvent(head, e)
+			head = e.Hash
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d::bigint, $%d::bigint, $%d::text, $%d::text)", n+1, n+2, n+3, n+4)
+			args = append(args, e.Seq, pos, e.PrevHash, e.Hash)
+			lastSeq = e.Seq
+		}
+		n := len(args)
+		fmt.Fprintf(&sb, `) AS v(seq, pos, prev, hash) WHERE e.company = $1 AND e.seq = v.seq RETURNING 1)
+UPDATE event_heads SET hash = $%d, pos = $%d, seq = $%d WHERE company = $1 AND (SELECT count(*) FROM linked) >= 0`, n+1, n+2, n+3)
+		args = append(args, head, pos, lastSeq)
+		if _, err := t.C.Exec(ctx, sb.String(), args...); err != nil {
+			return false, t.err(err, "link events")
+		}
+		if len(evs) < sealBatch {
+			break
+		}
+		evs, err = t.queryEvents(ctx, unlinked, company, lastSeq)
+		if err != nil {
+			return false, t.err(err, "read unlinked events")
+		}
+	}
+	return true, nil
+}
+
+// lockHead runs the head-locking query q; found is false when no row came back
+// (no head, or skipped because locked).
+func (t *Tx) lockHead(ctx context.Context, q, company string) (head string, pos int64, found bool, err error) {
+	rows, err := t.C.Query(ctx, q, company)
+	if err != nil {
+		return "", 0, false, t.err(err, "lock the event chain head")
+	}
+	defer rows.Close()
+	if rows.Next() {
+		found = true
+		if err := rows.Scan(&head, &pos); err != nil {
+			return "", 0, false, t.err(err, "lock the event chain head")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", 0, false, t.err(err, "lock the event chain head")
+	}
+	return head, pos, found, nil
 }
 
 // lastHash returns the Hash of company's last event ("" for none).
@@ -441,11 +547,27 @@ func eventWhere(f eventlog.Filter) (string, []any, error) {
 
 const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash`
 
+// eventCols is the select list of events, with the chain position last.
+func (t *Tx) eventCols() string {
+	if t.D.SerialWriters {
+		return eventCols + `, seq` // linked at append, in Seq order
+	}
+	return eventCols + `, COALESCE(chain_pos, 0)`
+}
+
+// chainColumn is the column of the chain order.
+func (t *Tx) chainColumn() string {
+	if t.D.SerialWriters {
+		return `seq`
+	}
+	return `chain_pos`
+}
+
 func scanEvent(rows Rows) (eventlog.Event, error) {
 	var e eventlog.Event
 	var at, typ string
 	var details []byte
-	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details, &e.PrevHash, &e.Hash); err != nil {
+	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details, &e.PrevHash, &e.Hash, &e.Chain); err != nil {
 		return e, err
 	}
 	t, err := time.Parse(TimeLayout, at)
@@ -467,12 +589,18 @@ const eventBatch = 256
 // Events implements storage.Tx.
 func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
 	col, ok := sortColumn[f.Sort]
+	if f.Sort == eventlog.ColChain {
+		col, ok = t.chainColumn(), true
+	}
 	if !ok {
 		return license.Errorf(license.Invalid, "sort", "cannot sort by %q", f.Sort)
 	}
 	where, args, err := eventWhere(f)
 	if err != nil {
 		return err
+	}
+	if f.Sort == eventlog.ColChain && !t.D.SerialWriters {
+		where += ` AND chain_pos IS NOT NULL`
 	}
 	dir, cmp := "ASC", ">"
 	if f.Desc {
@@ -488,11 +616,11 @@ func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 			}
 			batch = min(batch, remaining)
 		}
-		q := `SELECT ` + eventCols + ` FROM events WHERE ` + where
+		q := `SELECT ` + t.eventCols() + ` FROM events WHERE ` + where
 		qargs := args
 		if after != nil {
 			var key any = after.Key
-			if f.Sort == eventlog.ColCount || f.Sort == eventlog.ColSeq {
+			if f.Sort == eventlog.ColCount || f.Sort == eventlog.ColSeq || f.Sort == eventlog.ColChain {
 				n, err := strconv.ParseInt(after.Key, 10, 64)
 				if err != nil {
 					return license.Errorf(license.Invalid, "cursor", "the cursor does not fit this sort order")
@@ -557,6 +685,8 @@ func cursorKey(e eventlog.Event, c eventlog.Column) string {
 		return e.ID
 	case eventlog.ColSeq:
 		return strconv.FormatInt(e.Seq, 10)
+	case eventlog.ColChain:
+		return strconv.FormatInt(e.Chain, 10)
 	default:
 		return e.Time.UTC().Format(TimeLayout)
 	}
