@@ -18,25 +18,29 @@
 // Every query names the tenant (company) in its WHERE clause, except List with
 // AllCompanies, which background jobs use.
 //
-// Event chain: AppendEvent links each event to the company's previous one
-// (eventlog.HashEvent). It locks the company's row in event_heads (an upsert,
-// one round trip) until commit, then draws the Seq, so a company's events are
-// chained in Seq order whichever process appends them. The cost is that
-// transactions of one company that append events commit one after another
-// from their AppendEvent on (domain operations append last, so the lock is
-// held only for the final statements and the commit); different companies do
-// not wait for each other.
+// Event chain: AppendEvent inserts the event unlinked (chain_pos NULL) and
+// takes no lock. Just before COMMIT the transaction takes its company's row in
+// event_heads with SELECT ... FOR UPDATE SKIP LOCKED, reads the company's
+// committed unlinked events in a new statement (so it sees everything linked
+// by the previous holder) and links them in Seq order (eventlog.HashEvent),
+// moving the head. If another transaction holds the head, this one skips: its
+// events are linked by the next transaction of the company, or by Store.Seal,
+// which storage.VerifyChain calls before verifying. Transactions of one company
+// therefore never queue behind each other for the chain, and a crash between
+// commit and linking leaves events unlinked, never lost. Chain order is the
+// order of linking, recorded in chain_pos; the chain is verified in that order.
 //
 // Compatibility: the schema and queries use only standard PostgreSQL 15 SQL
 // (identity columns, INSERT ... ON CONFLICT, row-value comparison, partial
-// unique indexes, LOCK TABLE for migrations) and no extension, so
+// indexes, data-modifying WITH, FOR UPDATE SKIP LOCKED, LOCK TABLE for
+// migrations) and no extension, so
 // PostgreSQL-compatible distributed engines can run it. The assumptions are:
 // SELECT ... FOR UPDATE locks the row until commit (or the engine runs
 // transactions serializably and reports conflicts as 40001); identity values
 // are unique and increase in the order they are drawn. Within one company,
-// Seq follows commit order (the head lock); across companies it need not, so a
-// consumer that tails the whole log by Seq (not one company's) can miss an
-// event committed late with a smaller Seq.
+// Seq need not follow commit order, so a consumer that tails the log by Seq can
+// miss an event committed late with a smaller Seq; tail by chain position
+// (eventlog.ColChain) instead, which only grows for linked events.
 //
 // Migrations are embedded and applied at Open, each in one transaction that
 // first takes LOCK TABLE schema_migrations IN EXCLUSIVE MODE, so two processes
