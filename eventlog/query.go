@@ -43,6 +43,10 @@ func SortKey(e Event, c Column) string {
 		return e.Subject
 	case ColID:
 		return e.ID
+	case ColSeq:
+		return strconv.FormatInt(e.Seq, 10)
+	case ColChain:
+		return strconv.FormatInt(e.Chain, 10)
 	default:
 		return e.Time.UTC().Format(TimeKeyLayout)
 	}

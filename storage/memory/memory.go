@@ -354,29 +354,13 @@ func (t *tx) commit() {
 	}
 }
 
-// SortKey returns the text form of e's value in column c used by cursors:
-// count as a decimal, time as RFC 3339 with nanoseconds.
+// SortKey returns the text form of e's value in column c used by cursors
+// (eventlog.SortKey; in this store chain order is append order).
 func SortKey(e eventlog.Event, c eventlog.Column) string {
-	switch c {
-	case eventlog.ColType:
-		return string(e.Type)
-	case eventlog.ColSource:
-		return e.Source
-	case eventlog.ColTarget:
-		return e.Target
-	case eventlog.ColCount:
-		return strconv.FormatInt(e.Count, 10)
-	case eventlog.ColActor:
-		return e.Actor
-	case eventlog.ColSubject:
-		return e.Subject
-	case eventlog.ColID:
-		return e.ID
-	case eventlog.ColSeq, eventlog.ColChain:
-		return strconv.FormatInt(e.Seq, 10)
-	default:
-		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	if c == eventlog.ColChain {
+		c = eventlog.ColSeq
 	}
+	return eventlog.SortKey(e, c)
 }
 
 // compareKey compares two events on column c, then on Seq.

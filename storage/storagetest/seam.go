@@ -651,31 +651,11 @@ func genEvents(t testing.TB, s storage.Store, rnd *rand.Rand, company string, n 
 	return out
 }
 
-// CursorKey returns the text form of e's value in column c that cursors carry:
-// count and seq as decimals, time as UTC with nine fractional digits
-// ("2006-01-02T15:04:05.000000000Z"), the other columns as they are.
-func CursorKey(e eventlog.Event, c eventlog.Column) string {
-	switch c {
-	case eventlog.ColType:
-		return string(e.Type)
-	case eventlog.ColSource:
-		return e.Source
-	case eventlog.ColTarget:
-		return e.Target
-	case eventlog.ColCount:
-		return strconv.FormatInt(e.Count, 10)
-	case eventlog.ColActor:
-		return e.Actor
-	case eventlog.ColSubject:
-		return e.Subject
-	case eventlog.ColID:
-		return e.ID
-	case eventlog.ColSeq:
-		return strconv.FormatInt(e.Seq, 10)
-	default:
-		return e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")
-	}
-}
+// CursorKey returns the text form of e's value in column c that cursors carry
+// (eventlog.SortKey): count and seq as decimals, time as UTC with nine
+// fractional digits ("2006-01-02T15:04:05.000000000Z"), the other columns as
+// they are.
+func CursorKey(e eventlog.Event, c eventlog.Column) string { return eventlog.SortKey(e, c) }
 
 // compareEvents orders a and b by column c (count numerically, text by bytes),
 // then by Seq.

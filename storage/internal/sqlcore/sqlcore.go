@@ -667,30 +667,7 @@ func (t *Tx) queryEvents(ctx context.Context, q string, args ...any) ([]eventlog
 }
 
 // cursorKey is the stored text of e's sort column (see eventlog.Cursor).
-func cursorKey(e eventlog.Event, c eventlog.Column) string {
-	switch c {
-	case eventlog.ColType:
-		return string(e.Type)
-	case eventlog.ColSource:
-		return e.Source
-	case eventlog.ColTarget:
-		return e.Target
-	case eventlog.ColCount:
-		return strconv.FormatInt(e.Count, 10)
-	case eventlog.ColActor:
-		return e.Actor
-	case eventlog.ColSubject:
-		return e.Subject
-	case eventlog.ColID:
-		return e.ID
-	case eventlog.ColSeq:
-		return strconv.FormatInt(e.Seq, 10)
-	case eventlog.ColChain:
-		return strconv.FormatInt(e.Chain, 10)
-	default:
-		return e.Time.UTC().Format(TimeLayout)
-	}
-}
+func cursorKey(e eventlog.Event, c eventlog.Column) string { return eventlog.SortKey(e, c) }
 
 // CountEvents implements storage.Tx.
 func (t *Tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
