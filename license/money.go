@@ -144,9 +144,22 @@ type moneyJSON struct {
 }
 
 // MarshalJSON writes {"amount":"12.34","currency":"USD"}; the amount is a string so
-// that no JSON reader turns it into a float.
+// that no JSON reader turns it into a float. It shows at least the currency's
+// minor units ("75.00", "1234" JPY) and more digits only when the amount has
+// them (a unit price of "2.1234").
 func (m Money) MarshalJSON() ([]byte, error) {
-	return json.Marshal(moneyJSON{Amount: m.Amount.String(), Currency: m.Currency})
+	return json.Marshal(moneyJSON{Amount: m.AmountString(), Currency: m.Currency})
+}
+
+// AmountString formats the amount with at least the currency's minor units.
+func (m Money) AmountString() string {
+	if !m.Currency.Valid() {
+		return m.Amount.String()
+	}
+	if places := m.Currency.MinorUnits(); m.Amount.Exponent() >= -places {
+		return m.Amount.StringFixed(places)
+	}
+	return m.Amount.String()
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes, validating the currency.

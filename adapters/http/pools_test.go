@@ -150,7 +150,7 @@ func testPoolLifecycleOverHTTP(t *testing.T, f *fixture) {
 	assert.Contains(t, string(rv.body), w.pool)
 	assert.NotContains(t, string(rv.body), "unit_price")
 	ro := f.ok(200, "GET", "/v1/pools/"+w.pool, f.owner, nil, nil)
-	assert.Contains(t, string(ro.body), `"amount":"99"`)
+	assert.Contains(t, string(ro.body), `"amount":"99.00"`)
 	assert.Equal(t, 403, f.do("POST", "/v1/pools/"+w.pool+"/close", viewer, nil).status)
 
 	// Attachments: download with a safe disposition, remove.

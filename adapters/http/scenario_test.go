@@ -268,7 +268,7 @@ func testRoles(t *testing.T, f *fixture) {
 	rv := f.ok(200, "GET", "/v1/sites/"+s.ID, viewer, nil, nil)
 	assert.NotContains(t, string(rv.body), "unit_price")
 	re := f.ok(200, "GET", "/v1/sites/"+s.ID, editor, nil, nil)
-	assert.Contains(t, string(re.body), `"unit_price":{"amount":"2.5","currency":"USD"}`)
+	assert.Contains(t, string(re.body), `"unit_price":{"amount":"2.50","currency":"USD"}`)
 	assert.Equal(t, 403, f.do("GET", "/v1/company/invoice-estimate", viewer, nil).status)
 
 	// Keys: only an owner creates them; the key is shown once and works.

@@ -298,7 +298,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	require.NoError(t, json.Unmarshal(done, &q))
 	assert.Equal(t, int64(20), q.Minimum)
 	assert.Equal(t, int64(30), q.NewTotal)
-	assert.Equal(t, "25", q.AddedCost.Amount)
+	assert.Equal(t, "25.00", q.AddedCost.Amount)
 	// The printed purchase carries an idempotency key: running it again changes nothing.
 	status, again := curl(t, cmds[2], dir, env)
 	require.Equal(t, 200, status)
