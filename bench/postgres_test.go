@@ -3,16 +3,19 @@ package bench
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/licensekit/licensekit/bench/loadgen"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
+	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/topup"
 )
 
@@ -53,7 +56,8 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 		for _, conns := range []int{1, 4, 16} {
 			prefix := name("%s/conns=%d/", layout, conns)
 			b.Run(prefix+"service", func(b *testing.B) {
-				s := postgresStore(b, int32(conns))
+				var stmts statementCounter
+				s := postgresStore(b, int32(conns), stmts.option())
 				svc := &pool.Service{Store: s}
 				actors := make([]license.Actor, pools)
 				ids := make([]string, pools)
@@ -65,15 +69,18 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 					actors[k], ids[k] = a, newPool(b, svc, a, license.InstalledInstance, pool.MaxCount)
 				}
 				run := license.NewID()[:8]
+				stmts.n.Store(0)
 				runClients(b, conns, func(ctx context.Context, _ int, i int64) error {
 					k := i % int64(pools)
 					_, err := svc.Allocate(ctx, actors[k], ids[k], pool.AllocateRequest{Consumer: pool.Consumer{Asset: run + "-" + strconv.FormatInt(i, 10)}})
 					return err
 				})
+				b.ReportMetric(float64(stmts.n.Load())/float64(b.N), "stmts/op")
 			})
 			b.Run(prefix+"base-tx", func(b *testing.B) {
 				ctx := context.Background()
-				s := postgresStore(b, int32(conns))
+				var stmts statementCounter
+				s := postgresStore(b, int32(conns), stmts.option())
 				db := s.Pool()
 				if _, err := db.Exec(ctx, `CREATE TABLE counters (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)`); err != nil {
 					b.Fatal(err)
@@ -81,6 +88,8 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 				if _, err := db.Exec(ctx, `INSERT INTO counters SELECT g, 0 FROM generate_series(0, $1::bigint) g`, pools-1); err != nil {
 					b.Fatal(err)
 				}
+				stmts.n.Store(0)
+				defer func() { b.ReportMetric(float64(stmts.n.Load())/float64(b.N), "stmts/op") }()
 				runClients(b, conns, func(ctx context.Context, _ int, i int64) error {
 					return pgx.BeginTxFunc(ctx, db, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 						if _, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, i%int64(pools)); err != nil {
@@ -94,6 +103,21 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 			})
 		}
 	}
+}
+
+// statementCounter counts the statements (round trips, BEGIN and COMMIT
+// included) the store's connections send.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) option() postgres.Option {
+	return postgres.WithPoolConfig(func(pc *pgxpool.Config) { pc.ConnConfig.Tracer = c })
 }
 
 // BenchmarkPostgresTopUp measures enrolments that each trigger an automatic
