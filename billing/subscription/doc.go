@@ -14,5 +14,9 @@
 // [Service.Tick] applies renewals (writing a [Charge] an invoice reads),
 // expiries and the automatic exchange of expired assigned licenses for
 // available ones; [Service.BulkDelete] removes expired licenses in the seed's
-// three modes. Every change is one storage transaction with its events.
+// three modes. Vendors validate a license for a consumer at run time
+// ([Service.Validate] by ID, [Service.ValidateKey] by key) with one typed code
+// in the order of license.ValidationOrder, against the license's [Terms]
+// (entitlements, grace days, suspension); a Limiter rate-limits activations
+// and validations. Every change is one storage transaction with its events.
 package subscription

@@ -20,6 +20,11 @@ type Service struct {
 	// expiry event records the reason. It runs inside the transaction and must
 	// have no side effects.
 	ApproveRenewal func(l License, c Charge) error
+	// Limiter, when set, rate-limits key activations (per key hash, key
+	// "activate:<company>/<hash>") and validations (see Validate, ValidateKey);
+	// a refused attempt is rate_limited and never reaches the store. nil means
+	// unlimited.
+	Limiter license.Limiter
 }
 
 // New returns a Service.
@@ -211,10 +216,12 @@ type Activation struct {
 // It says nothing about why (malformed, unknown, another company's).
 var ErrUnknownKey = license.Errorf(license.NotFound, "key", "no license matches this key")
 
-// Activate activates the license whose key is in.Key.
+// Activate activates the license whose key is in.Key. With a Limiter, each
+// attempt first takes a token of the key's bucket.
 // Errors: invalid, forbidden, not_found (ErrUnknownKey; the trial), conflict
 // (already activated; trial already converted or of another type), expired,
-// insufficient_licenses (the user pool limit forbids the converted assignment).
+// insufficient_licenses (the user pool limit forbids the converted assignment),
+// rate_limited (nothing read).
 func (s *Service) Activate(ctx context.Context, actor license.Actor, in Activation) (License, error) {
 	if err := checkEditor(actor); err != nil {
 		return License{}, err
@@ -230,6 +237,9 @@ func (s *Service) Activate(ctx context.Context, actor license.Actor, in Activati
 		hash = hashKey(in.Key) // look up anyway: the same work and the same answer as an unknown key
 	}
 	now := s.now()
+	if err := s.limit("activate:"+actor.Company+"/"+hash, now); err != nil {
+		return License{}, err
+	}
 	var out License
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)

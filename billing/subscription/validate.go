@@ -412,8 +412,13 @@ func (s *Service) ValidateKey(ctx context.Context, actor license.Actor, key stri
 	return out, nil
 }
 
-// limit takes one token of key from the Service's limiter.
+// limit takes one token of key from the Service's Limiter (none: unlimited).
 func (s *Service) limit(key string, now time.Time) error {
-	_, _ = key, now // the Limiter field joins Service once its file is free to edit
+	if s.Limiter == nil {
+		return nil
+	}
+	if ok, wait := s.Limiter.Allow(key, now); !ok {
+		return license.RateLimitedError(wait)
+	}
 	return nil
 }

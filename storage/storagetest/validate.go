@@ -42,6 +42,7 @@ func init() {
 		Test{"SubscriptionEveryCode", subValTestEveryCode},
 		Test{"SubscriptionOrder", subValTestOrder},
 		Test{"SubscriptionTermsAndSuspension", subValTestTerms},
+		Test{"SubscriptionRateLimited", subValTestRateLimited},
 	)
 }
 

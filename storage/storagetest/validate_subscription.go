@@ -275,3 +275,49 @@ func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNotFound, v.Code)
 }
+
+func subValTestRateLimited(t *testing.T, newStore Factory, _ Features) {
+	e := newSubValEnv(t, newStore)
+	bought, err := e.svc.Purchase(e.ctx, subMSP, subscription.Purchase{Type: subscription.PerComputer, Quantity: 2, Period: subscription.Monthly, UnitPrice: subPrice, ManualActivation: true})
+	require.NoError(t, err)
+	l, key, other := bought.Licenses[0], bought.Keys[0], bought.Keys[1]
+	cs := &countingStore{Store: e.st}
+	svc := subscription.New(cs, e.clock)
+	svc.Limiter = license.NewTokenBucket(1, 2)
+	pc := license.Consumer{Asset: "pc-1"}
+
+	// Activations per key: a burst of 2, then refused without a transaction.
+	_, err = svc.Activate(e.ctx, subMSP, subscription.Activation{Key: key})
+	require.NoError(t, err)
+	_, err = svc.Activate(e.ctx, subMSP, subscription.Activation{Key: key})
+	requireCode(t, err, license.Conflict, "key") // already activated: the attempt still counts
+	opens, before := cs.count(), subValSnap(t, e.st, subMSP.Company)
+	_, err = svc.Activate(e.ctx, subMSP, subscription.Activation{Key: key})
+	requireCode(t, err, license.RateLimited, "")
+	assert.Equal(t, opens, cs.count(), "a refused activation opens no transaction")
+	assert.Equal(t, before, subValSnap(t, e.st, subMSP.Company))
+	// Another key has its own bucket; guessing keys is limited per key.
+	_, err = svc.Activate(e.ctx, subMSP, subscription.Activation{Key: other})
+	require.NoError(t, err)
+
+	// Validations per license (by ID) and per key hash (by key).
+	for range 2 {
+		_, err = svc.Validate(e.ctx, subMSP, l.ID, pc)
+		require.NoError(t, err)
+		_, err = svc.ValidateKey(e.ctx, subMSP, key, pc)
+		require.NoError(t, err)
+	}
+	opens, before = cs.count(), subValSnap(t, e.st, subMSP.Company)
+	for range 3 {
+		_, err = svc.Validate(e.ctx, subMSP, l.ID, pc)
+		requireCode(t, err, license.RateLimited, "")
+		_, err = svc.ValidateKey(e.ctx, subMSP, key, pc)
+		requireCode(t, err, license.RateLimited, "")
+	}
+	assert.Equal(t, opens, cs.count(), "refused validations open no transaction")
+	assert.Equal(t, before, subValSnap(t, e.st, subMSP.Company))
+	e.clock.Advance(time.Second)
+	v, err := svc.Validate(e.ctx, subMSP, l.ID, pc)
+	require.NoError(t, err)
+	assert.Equal(t, license.CodeNoAllocation, v.Code, "a token refilled after a second")
+}
