@@ -107,6 +107,13 @@ func New(company string, spec Spec) *Pool {
 //
 // Errors: Invalid (the field at fault), Forbidden (role may not edit).
 func (s *Service) Create(ctx context.Context, a license.Actor, spec Spec) (*Pool, error) {
+	return s.CreateWithKey(ctx, a, spec, "")
+}
+
+// CreateWithKey is Create with an idempotency key: repeating a request with the
+// same key returns the pool the first request created and creates no other; the
+// same key with a different spec is a conflict.
+func (s *Service) CreateWithKey(ctx context.Context, a license.Actor, spec Spec, idempotencyKey string) (*Pool, error) {
 	if err := checkEditor(a); err != nil {
 		return nil, err
 	}
@@ -115,29 +122,34 @@ func (s *Service) Create(ctx context.Context, a license.Actor, spec Spec) (*Pool
 		return nil, err
 	}
 	now := s.now()
-	p := New(a.Company, spec)
-	p.ID = license.NewID()
-	p.Created, p.Updated = now, now
-	if err := transition(p.Status, StatusActive); err != nil {
-		return nil, err
-	}
-	p.Status = StatusActive
+	var out *Pool
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return license.Wrap(license.Internal, err, "pool: encode")
-		}
-		rec := poolRecord(p)
-		rec.Data = b
-		if err := tx.Insert(ctx, rec); err != nil {
-			return err
-		}
-		return appendEvent(ctx, tx, a, now, EventCreated, p.ID, 0, map[string]any{"name": p.Name, "metric": p.Metric, "model": p.Model})
+		var err error
+		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.create", idempotencyKey, spec, now, func() (*Pool, error) {
+			p := New(a.Company, spec)
+			p.ID = license.NewID()
+			p.Created, p.Updated = now, now
+			if err := transition(p.Status, StatusActive); err != nil {
+				return nil, err
+			}
+			p.Status = StatusActive
+			b, err := json.Marshal(p)
+			if err != nil {
+				return nil, license.Wrap(license.Internal, err, "pool: encode")
+			}
+			rec := poolRecord(p)
+			rec.Data = b
+			if err := tx.Insert(ctx, rec); err != nil {
+				return nil, err
+			}
+			return p, appendEvent(ctx, tx, a, now, EventCreated, p.ID, 0, map[string]any{"name": p.Name, "metric": p.Metric, "model": p.Model})
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return view(p, a, now), nil
+	return view(out, a, now), nil
 }
 
 // Update replaces the editable attributes of pool id with spec. The metric
@@ -671,6 +683,12 @@ func (s *Service) RemoveAttachment(ctx context.Context, a license.Actor, poolID,
 // Errors: Invalid (text empty or longer than MaxComment), NotFound, Forbidden,
 // Conflict (retired pool).
 func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID, text string) (Comment, error) {
+	return s.AddCommentWithKey(ctx, a, poolID, text, "")
+}
+
+// AddCommentWithKey is AddComment with an idempotency key (a retry adds no
+// second comment).
+func (s *Service) AddCommentWithKey(ctx context.Context, a license.Actor, poolID, text, idempotencyKey string) (Comment, error) {
 	if err := checkEditor(a); err != nil {
 		return Comment{}, err
 	}
@@ -685,8 +703,23 @@ func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID, text 
 		return Comment{}, err
 	}
 	now := s.now()
-	c := Comment{ID: license.NewID(), Time: now, Author: a.Email, Text: text}
+	var out Comment
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.comment", idempotencyKey, map[string]string{"pool": poolID, "text": text}, now, func() (Comment, error) {
+			return addCommentIn(ctx, tx, a, poolID, text, now)
+		})
+		return err
+	})
+	if err != nil {
+		return Comment{}, err
+	}
+	return out, nil
+}
+
+func addCommentIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID, text string, now time.Time) (Comment, error) {
+	c := Comment{ID: license.NewID(), Time: now, Author: a.Email, Text: text}
+	err := func() error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -703,7 +736,7 @@ func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID, text 
 			return err
 		}
 		return appendEvent(ctx, tx, a, now, EventCommentAdded, p.ID, 0, map[string]any{"comment": c.ID})
-	})
+	}()
 	if err != nil {
 		return Comment{}, err
 	}

@@ -250,6 +250,13 @@ func TestIdempotencyKeyOnEveryMutatingRoute(t *testing.T) {
 	assert.Equal(t, int64(3), got.Enrolled)
 	r = f.do("POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 4}, "Idempotency-Key", "e-1")
 	assert.Equal(t, 409, r.status, "same key, different request")
+	// Creating a pool honours the key too.
+	spec := map[string]any{"name": "Keyed", "model": "perpetual", "metric": "named_user", "software": []string{"office"}}
+	p1 := f.do("POST", "/v1/pools", f.owner, spec, "Idempotency-Key", "p-1")
+	p2 := f.do("POST", "/v1/pools", f.owner, spec, "Idempotency-Key", "p-1")
+	assert.Equal(t, 201, p1.status, string(p1.body))
+	assert.Equal(t, 201, p2.status, string(p2.body))
+	assert.JSONEq(t, string(p1.body), string(p2.body))
 	// A route that cannot honour a key refuses one instead of ignoring it.
 	for _, rt := range f.h.Routes() {
 		if rt.Retry != lkhttp.RetryUnsafe {

@@ -56,8 +56,10 @@ type Released struct {
 func (h *Handler) poolRoutes() []Route {
 	p := func() *pool.Service { return h.cfg.Pools }
 	return []Route{
-		unsafeRetry(created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
-			func(c *call, req pool.Spec) (*pool.Pool, error) { return p().Create(c.r.Context(), c.actor, req) }))),
+		withKey(created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
+			func(c *call, req pool.Spec) (*pool.Pool, error) {
+				return p().CreateWithKey(c.r.Context(), c.actor, req, c.idem)
+			}))),
 		withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
 			func(c *call, _ none) ([]*pool.Pool, error) {
 				q := c.r.URL.Query()
@@ -97,9 +99,9 @@ func (h *Handler) poolRoutes() []Route {
 			func(c *call, req ReassignBody) (pool.Reassignment, error) {
 				return p().ReassignWithKey(c.r.Context(), c.actor, c.path("id"), req.To, req.Count, c.idem)
 			})),
-		unsafeRetry(created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
+		withKey(created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
 			func(c *call, req CommentBody) (pool.Comment, error) {
-				return p().AddComment(c.r.Context(), c.actor, c.path("id"), req.Text)
+				return p().AddCommentWithKey(c.r.Context(), c.actor, c.path("id"), req.Text, c.idem)
 			}))),
 		op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
 			func(c *call, _ none) ([]pool.Allocation, error) {
