@@ -154,21 +154,29 @@ func AllocateIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID stri
 
 // allocateInto checks capacity, inserts al and updates p's counters and event log.
 func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, rec storage.Record, al Allocation, now time.Time) error {
-	if _, err := tx.Get(ctx, a.Company, KindAllocation, al.ID); err == nil {
-		return license.Errorf(license.Conflict, "consumer", "%s already holds a license from pool %q", al.Key, p.Name)
-	} else if !storage.IsNotFound(err) {
+	// Insert first: the allocation's ID is derived from the consumer, so an
+	// existing allocation makes the insert fail, which saves a read on the
+	// common path. When the capacity check then fails, the row is removed
+	// again, so the transaction is left as it was even if the caller goes on.
+	if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindAllocation, ID: al.ID, Parent: p.ID}, al); err != nil {
+		if license.ErrorCode(err) == license.Conflict && license.ErrorField(err) == "id" {
+			return license.Errorf(license.Conflict, "consumer", "%s already holds a license from pool %q", al.Key, p.Name)
+		}
 		return err
+	}
+	undo := func(cause error) error {
+		if err := tx.Delete(ctx, a.Company, KindAllocation, al.ID); err != nil {
+			return err
+		}
+		return cause
 	}
 	pruneQuarantine(p, now)
 	c, err := countsAt(ctx, tx, p, now)
 	if err != nil {
-		return err
+		return undo(err)
 	}
 	if err := CheckCapacity(c, al.Units); err != nil {
-		return err
-	}
-	if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindAllocation, ID: al.ID, Parent: p.ID}, al); err != nil {
-		return err
+		return undo(err)
 	}
 	if al.Automatic {
 		p.AllocatedAuto += al.Units
