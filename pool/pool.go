@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 	"unicode"
@@ -404,18 +403,3 @@ func transition(from, to Status) error {
 	return nil
 }
 
-// UnmarshalJSON decodes a stored pool. The metric was validated when the pool
-// was saved, so it is read as plain text here (license.Metric's own decoder
-// re-parses it, which is measurably slow on hot paths that load pools).
-func (p *Pool) UnmarshalJSON(b []byte) error {
-	type plain Pool
-	aux := struct {
-		*plain
-		Metric string `json:"metric"`
-	}{plain: (*plain)(p)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	p.Metric = license.Metric(aux.Metric)
-	return nil
-}
