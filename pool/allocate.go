@@ -373,10 +373,9 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 			return err
 		}
 		pruneQuarantine(p, now)
-		c, err := countsAt(ctx, tx, p, now)
-		if err != nil {
-			return err
-		}
+		// Every lease left after the cull above is live, so the pool's lease
+		// counter is the live count: no second listing of the leases.
+		c := ComputeCounts(TotalAt(p.Transactions, now), QuarantinedAt(p.Quarantine, now), p.AllocatedAuto, p.AllocatedManual, p.Leases)
 		if err := CheckCapacity(c, 1); err != nil {
 			return err
 		}
