@@ -402,4 +402,3 @@ func transition(from, to Status) error {
 	}
 	return nil
 }
-
