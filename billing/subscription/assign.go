@@ -238,6 +238,10 @@ func (s *Service) BulkDelete(ctx context.Context, actor license.Actor, mode Dele
 			if err := tx.Delete(ctx, actor.Company, KindLicense, l.ID); err != nil {
 				return err
 			}
+			// Its vendor terms (entitlements, grace, suspension) go with it.
+			if err := tx.Delete(ctx, actor.Company, KindTerms, l.ID); err != nil && !storage.IsNotFound(err) {
+				return err
+			}
 			delete(b.licenses, l.ID)
 			out.Deleted++
 			out.Licenses = append(out.Licenses, l.ID)

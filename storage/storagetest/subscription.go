@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -480,10 +481,19 @@ func subTestBulkDelete(t *testing.T, newStore Factory, _ Features) {
 		require.NoError(t, err)
 		_, err = s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerHost, Consumer: subComputer("host-1", "ann"), License: host.ID})
 		require.NoError(t, err)
+		_, err = s.SetTerms(ctx, subMSP, noRenew.Licenses[1].ID, subscription.TermsInput{Entitlements: []string{"sso"}})
+		require.NoError(t, err)
 		subTick(t, s, subDate(2026, 2, 2, 0))
 		before := subSnapshot(t, st, subMSP.Company)
 		res, err := s.BulkDelete(ctx, subMSP, mode)
 		require.NoError(t, err)
+		if slices.Contains(res.Licenses, noRenew.Licenses[1].ID) {
+			require.NoError(t, st.View(ctx, func(tx storage.Tx) error {
+				_, err := tx.Get(ctx, subMSP.Company, subscription.KindTerms, noRenew.Licenses[1].ID)
+				assert.True(t, storage.IsNotFound(err), "a deleted license's terms go with it: %v", err)
+				return nil
+			}))
+		}
 		if res.Deleted > 0 {
 			ev := subEvents(t, st, subMSP.Company, subscription.EventBulkDeleted)
 			require.Len(t, ev, 1)
