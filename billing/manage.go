@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -253,21 +254,32 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, req Purchas
 			if err != nil {
 				return q, err
 			}
-			total := q.NewTotal
-			st.Licenses, st.UpdatedAt = &total, now
-			if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
-				return q, err
-			}
-			if err := saveAdjustment(ctx, tx, actor.Company, st, AdjustPurchase, q.AddedLicenses, now); err != nil {
-				return q, err
-			}
-			e, err := newEvent(actor, now, EventPurchase, st.ID, q)
-			if err != nil {
-				return q, err
-			}
-			e.Target, e.Count = st.Name, q.AddedLicenses
-			return q, appendEvent(ctx, tx, e)
+			return q, setLicenses(ctx, tx, actor, st, q.NewTotal, AdjustPurchase, q.AddedLicenses, EventPurchase, q, now)
 		})
+}
+
+// setLicenses saves st with total licenses and writes the invoice adjustment
+// and the event of a purchase or decrease (count licenses; quote as details).
+// A purchase names the site as the event's target, a decrease as its source.
+func setLicenses(ctx context.Context, tx storage.Tx, actor license.Actor, st Site, total int64, kind AdjustmentKind, count int64, typ eventlog.Type, quote any, now time.Time) error {
+	st.Licenses, st.UpdatedAt = &total, now
+	if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+		return err
+	}
+	if err := saveAdjustment(ctx, tx, actor.Company, st, kind, count, now); err != nil {
+		return err
+	}
+	e, err := newEvent(actor, now, typ, st.ID, quote)
+	if err != nil {
+		return err
+	}
+	if kind == AdjustPurchase {
+		e.Target = st.Name
+	} else {
+		e.Source = st.Name
+	}
+	e.Count = count
+	return appendEvent(ctx, tx, e)
 }
 
 // PreviewDecrease returns what Decrease would do now, changing nothing.
@@ -302,20 +314,7 @@ func (s *Service) Decrease(ctx context.Context, actor license.Actor, req Decreas
 			if err != nil {
 				return q, err
 			}
-			total := q.NewTotal
-			st.Licenses, st.UpdatedAt = &total, now
-			if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
-				return q, err
-			}
-			if err := saveAdjustment(ctx, tx, actor.Company, st, AdjustDecrease, q.DecreasedLicenses, now); err != nil {
-				return q, err
-			}
-			e, err := newEvent(actor, now, EventDecrease, st.ID, q)
-			if err != nil {
-				return q, err
-			}
-			e.Source, e.Count = st.Name, q.DecreasedLicenses
-			return q, appendEvent(ctx, tx, e)
+			return q, setLicenses(ctx, tx, actor, st, q.NewTotal, AdjustDecrease, q.DecreasedLicenses, EventDecrease, q, now)
 		})
 }
 
