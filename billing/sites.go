@@ -137,13 +137,7 @@ func (s *Service) Members(ctx context.Context, actor license.Actor) ([]Member, e
 	if err := actor.Check(); err != nil {
 		return nil, err
 	}
-	var out []Member
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = storage.ListOf[Member](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindMember, Parent: actor.Company})
-		return err
-	})
-	return out, err
+	return storage.ViewList[Member](ctx, s.Store, storage.ListQuery{Company: actor.Company, Kind: KindMember, Parent: actor.Company})
 }
 
 // NewSite describes a site to create.

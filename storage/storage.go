@@ -214,3 +214,15 @@ func VerifyChain(ctx context.Context, s Store, company string, now time.Time) (e
 	})
 	return v, err
 }
+
+// ViewList lists the records of q in a read transaction of s and decodes each
+// into T, in ID order: the whole body of a service's plain listing call.
+func ViewList[T any](ctx context.Context, s Store, q ListQuery) ([]T, error) {
+	var out []T
+	err := s.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = ListOf[T](ctx, tx, q)
+		return err
+	})
+	return out, err
+}

@@ -260,13 +260,7 @@ func (s *Service) Licenses(ctx context.Context, actor license.Actor) ([]License,
 	if err := actor.Check(); err != nil {
 		return nil, err
 	}
-	var out []License
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = storage.ListOf[License](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindLicense})
-		return err
-	})
-	return out, err
+	return storage.ViewList[License](ctx, s.Store, storage.ListQuery{Company: actor.Company, Kind: KindLicense})
 }
 
 // License returns one license.
@@ -297,13 +291,7 @@ func (s *Service) Charges(ctx context.Context, actor license.Actor) ([]Charge, e
 	if err := actor.Check(); err != nil {
 		return nil, err
 	}
-	var out []Charge
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = storage.ListOf[Charge](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindCharge})
-		return err
-	})
-	return out, err
+	return storage.ViewList[Charge](ctx, s.Store, storage.ListQuery{Company: actor.Company, Kind: KindCharge})
 }
 
 // Assignment is a consumer's license of one type.

@@ -62,13 +62,7 @@ func (s *Service) Licenses(ctx context.Context, actor license.Actor) ([]License,
 	if err := actor.Check(); err != nil {
 		return nil, err
 	}
-	var out []License
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = storage.ListOf[License](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindLicense})
-		return err
-	})
-	return out, err
+	return storage.ViewList[License](ctx, s.Store, storage.ListQuery{Company: actor.Company, Kind: KindLicense})
 }
 
 // Customers lists every customer account of the company in onboarding order.
@@ -77,13 +71,7 @@ func (s *Service) Customers(ctx context.Context, actor license.Actor) ([]Custome
 	if err := actor.Check(); err != nil {
 		return nil, err
 	}
-	var out []Customer
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = storage.ListOf[Customer](ctx, tx, storage.ListQuery{Company: actor.Company, Kind: KindCustomer})
-		return err
-	})
-	return out, err
+	return storage.ViewList[Customer](ctx, s.Store, storage.ListQuery{Company: actor.Company, Kind: KindCustomer})
 }
 
 // Customer returns one customer account.
