@@ -46,6 +46,15 @@ func checkEditor(a license.Actor) error {
 
 func checkPoolID(id string) error { return license.CheckID("pool", id) }
 
+// loadLivePool loads pool id for update, refusing a retired pool (Conflict).
+func loadLivePool(ctx context.Context, tx storage.Tx, company, id string) (*Pool, storage.Record, error) {
+	p, rec, err := loadPool(ctx, tx, company, id, true)
+	if err == nil && p.Status == StatusRetired {
+		err = license.Errorf(license.Conflict, "status", "pool %q is retired", p.Name)
+	}
+	return p, rec, err
+}
+
 func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate bool) (*Pool, storage.Record, error) {
 	p, rec, err := storage.Load[Pool](ctx, tx, company, KindPool, id, forUpdate)
 	if err != nil {
@@ -589,12 +598,9 @@ func (s *Service) AddAttachment(ctx context.Context, a license.Actor, poolID str
 		return Attachment{}, err
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		p, rec, err := loadLivePool(ctx, tx, a.Company, poolID)
 		if err != nil {
 			return err
-		}
-		if p.Status == StatusRetired {
-			return license.Errorf(license.Conflict, "status", "pool %q is retired", p.Name)
 		}
 		if len(p.Attachments) >= MaxAttachments {
 			return license.Errorf(license.Invalid, "attachment", "a pool may have at most %d attachments", MaxAttachments)
@@ -718,29 +724,20 @@ func (s *Service) AddCommentWithKey(ctx context.Context, a license.Actor, poolID
 }
 
 func addCommentIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID, text string, now time.Time) (Comment, error) {
-	c := Comment{ID: license.NewID(), Time: now, Author: a.Email, Text: text}
-	err := func() error {
-		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
-		if err != nil {
-			return err
-		}
-		if p.Status == StatusRetired {
-			return license.Errorf(license.Conflict, "status", "pool %q is retired", p.Name)
-		}
-		if len(p.Comments) >= MaxComments {
-			return license.Errorf(license.Invalid, "comment", "a pool may have at most %d comments", MaxComments)
-		}
-		p.Comments = append(p.Comments, c)
-		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
-			return err
-		}
-		return appendEvent(ctx, tx, a, now, EventCommentAdded, p.ID, 0, map[string]any{"comment": c.ID})
-	}()
+	p, rec, err := loadLivePool(ctx, tx, a.Company, poolID)
 	if err != nil {
 		return Comment{}, err
 	}
-	return c, nil
+	if len(p.Comments) >= MaxComments {
+		return Comment{}, license.Errorf(license.Invalid, "comment", "a pool may have at most %d comments", MaxComments)
+	}
+	c := Comment{ID: license.NewID(), Time: now, Author: a.Email, Text: text}
+	p.Comments = append(p.Comments, c)
+	p.Updated = now
+	if err := storage.Save(ctx, tx, rec, p); err != nil {
+		return Comment{}, err
+	}
+	return c, appendEvent(ctx, tx, a, now, EventCommentAdded, p.ID, 0, map[string]any{"comment": c.ID})
 }
 
 // Pane is the item status pane of a pool at a moment.

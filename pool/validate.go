@@ -465,12 +465,9 @@ func (s *Service) setSuspended(ctx context.Context, a license.Actor, id string, 
 	now := s.now()
 	var out *Pool
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		p, rec, err := loadPool(ctx, tx, a.Company, id, true)
+		p, rec, err := loadLivePool(ctx, tx, a.Company, id)
 		if err != nil {
 			return err
-		}
-		if p.Status == StatusRetired {
-			return license.Errorf(license.Conflict, "status", "pool %q is retired", p.Name)
 		}
 		if p.Suspended == on {
 			if on {
