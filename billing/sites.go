@@ -450,50 +450,47 @@ func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID str
 // enrolIn changes a site's enrolled devices by delta inside tx.
 func (s *Service) enrolIn(ctx context.Context, tx storage.Tx, actor license.Actor, siteID string, delta int64, now time.Time) (EnrollResult, error) {
 	var out EnrollResult
-	err := func() error {
-		st, err := LoadSiteForUpdate(ctx, tx, actor.Company, siteID)
+	st, err := LoadSiteForUpdate(ctx, tx, actor.Company, siteID)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	typ, count := EventEnroll, delta
+	if delta < 0 {
+		typ, count = EventUnenroll, -delta
+		if count > st.Enrolled {
+			return EnrollResult{}, license.Errorf(license.Invalid, "devices", "cannot unenroll %d devices: site %s has %d enrolled", count, st.Name, st.Enrolled)
+		}
+	}
+	want := st.Enrolled + delta
+	if delta > 0 && st.Licenses != nil && want > *st.Licenses {
+		shortfall := want - *st.Licenses
+		if s.Overflow == nil {
+			return EnrollResult{}, license.Errorf(license.InsufficientLicenses, "devices",
+				"site %s has %d licenses available; enrolling %d devices needs %d more licenses (purchase licenses or enable automatic top-up)",
+				st.Name, st.Available(), delta, shortfall)
+		}
+		added, err := s.Overflow.Cover(ctx, tx, actor.Company, &st, shortfall, now)
 		if err != nil {
-			return err
+			return EnrollResult{}, err
 		}
-		typ, count := EventEnroll, delta
-		if delta < 0 {
-			typ, count = EventUnenroll, -delta
-			if count > st.Enrolled {
-				return license.Errorf(license.Invalid, "devices", "cannot unenroll %d devices: site %s has %d enrolled", count, st.Name, st.Enrolled)
-			}
+		if st.Licenses == nil || want > *st.Licenses {
+			return EnrollResult{}, license.Errorf(license.InsufficientLicenses, "devices",
+				"site %s lacks %d licenses for this enrolment after automatic top-up", st.Name, want-st.LicenseCount())
 		}
-		want := st.Enrolled + delta
-		if delta > 0 && st.Licenses != nil && want > *st.Licenses {
-			shortfall := want - *st.Licenses
-			if s.Overflow == nil {
-				return license.Errorf(license.InsufficientLicenses, "devices",
-					"site %s has %d licenses available; enrolling %d devices needs %d more licenses (purchase licenses or enable automatic top-up)",
-					st.Name, st.Available(), delta, shortfall)
-			}
-			added, err := s.Overflow.Cover(ctx, tx, actor.Company, &st, shortfall, now)
-			if err != nil {
-				return err
-			}
-			if st.Licenses == nil || want > *st.Licenses {
-				return license.Errorf(license.InsufficientLicenses, "devices",
-					"site %s lacks %d licenses for this enrolment after automatic top-up", st.Name, want-st.LicenseCount())
-			}
-			out.ToppedUp = added
-		}
-		st.Enrolled = want
-		st.UpdatedAt = now
-		if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
-			return err
-		}
-		e, err := newEvent(actor, now, typ, st.ID, map[string]int64{"enrolled": st.Enrolled, "licenses": st.LicenseCount(), "topped_up": out.ToppedUp})
-		if err != nil {
-			return err
-		}
-		e.Target, e.Count = st.Name, count
-		out.Site = st
-		return appendEvent(ctx, tx, e)
-	}()
-	return out, err
+		out.ToppedUp = added
+	}
+	st.Enrolled = want
+	st.UpdatedAt = now
+	if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+		return EnrollResult{}, err
+	}
+	e, err := newEvent(actor, now, typ, st.ID, map[string]int64{"enrolled": st.Enrolled, "licenses": st.LicenseCount(), "topped_up": out.ToppedUp})
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	e.Target, e.Count = st.Name, count
+	out.Site = st
+	return out, appendEvent(ctx, tx, e)
 }
 
 func mustJSON(v any) []byte {
