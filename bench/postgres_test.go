@@ -69,13 +69,13 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 					actors[k], ids[k] = a, newPool(b, svc, a, license.InstalledInstance, pool.MaxCount)
 				}
 				run := license.NewID()[:8]
-				stmts.n.Store(0)
+				stmts.reset()
 				runClients(b, conns, func(ctx context.Context, _ int, i int64) error {
 					k := i % int64(pools)
 					_, err := svc.Allocate(ctx, actors[k], ids[k], pool.AllocateRequest{Consumer: pool.Consumer{Asset: run + "-" + strconv.FormatInt(i, 10)}})
 					return err
 				})
-				b.ReportMetric(float64(stmts.n.Load())/float64(b.N), "stmts/op")
+				stmts.report(b)
 			})
 			b.Run(prefix+"base-tx", func(b *testing.B) {
 				ctx := context.Background()
@@ -88,8 +88,8 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 				if _, err := db.Exec(ctx, `INSERT INTO counters SELECT g, 0 FROM generate_series(0, $1::bigint) g`, pools-1); err != nil {
 					b.Fatal(err)
 				}
-				stmts.n.Store(0)
-				defer func() { b.ReportMetric(float64(stmts.n.Load())/float64(b.N), "stmts/op") }()
+				stmts.reset()
+				defer stmts.report(b)
 				runClients(b, conns, func(ctx context.Context, _ int, i int64) error {
 					return pgx.BeginTxFunc(ctx, db, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 						if _, err := tx.Exec(ctx, `UPDATE counters SET n = n + 1 WHERE id = $1`, i%int64(pools)); err != nil {
@@ -105,16 +105,39 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 	}
 }
 
-// statementCounter counts the statements (round trips, BEGIN and COMMIT
-// included) the store's connections send.
-type statementCounter struct{ n atomic.Int64 }
+// statementCounter counts the statements (BEGIN and COMMIT included) the
+// store's connections send, and the round trips they take: a pgx batch is
+// one round trip for all its statements.
+type statementCounter struct{ n, trips atomic.Int64 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
+	c.trips.Add(1)
 	return ctx
 }
 
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	c.n.Add(int64(d.Batch.Len()))
+	c.trips.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c *statementCounter) reset() {
+	c.n.Store(0)
+	c.trips.Store(0)
+}
+
+// report adds stmts/op and trips/op (round trips) to b's results.
+func (c *statementCounter) report(b *testing.B) {
+	b.ReportMetric(float64(c.n.Load())/float64(b.N), "stmts/op")
+	b.ReportMetric(float64(c.trips.Load())/float64(b.N), "trips/op")
+}
 
 func (c *statementCounter) option() postgres.Option {
 	return postgres.WithPoolConfig(func(pc *pgxpool.Config) { pc.ConnConfig.Tracer = c })

@@ -81,3 +81,83 @@ func TestChainDetectsDirectEdits(t *testing.T) {
 	require.False(t, v.Intact)
 	require.Equal(t, seqs[2], v.BrokenSeq, "%+v", v)
 }
+
+// TestChainBacklogLinkedByNextHolder holds a company's chain head in one
+// transaction while 300 others append (they skip the busy head and commit
+// their events unlinked), then checks that the next transaction to take the
+// head links the whole backlog (more than one linking batch) before its own
+// two events, without Store.Seal, and that the chain verifies.
+func TestChainBacklogLinkedByNextHolder(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	company := license.NewID()
+	n := int64(0)
+	ev := func() eventlog.Event {
+		n++
+		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, int(n), time.UTC), Type: "test.append", Count: n}
+	}
+	appendOne := func() {
+		e := ev()
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+			_, err := tx.AppendEvent(ctx, e)
+			return err
+		}))
+	}
+	linked := func() int {
+		k := 0
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(eventlog.Event) error { k++; return nil })
+		}))
+		return k
+	}
+	appendOne() // creates the head
+	require.Equal(t, 1, linked())
+
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	holderEvent := ev()
+	go func() {
+		done <- s.Update(ctx, func(tx storage.Tx) error {
+			if _, err := tx.AppendEvent(ctx, holderEvent); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	for range 300 {
+		appendOne()
+	}
+	require.Equal(t, 1, linked(), "while the head is held, other transactions' events stay unlinked")
+	close(release)
+	require.NoError(t, <-done)
+	require.Equal(t, 2, linked(), "the holder links its own event")
+
+	e1, e2 := ev(), ev()
+	var seqs []int64
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		for _, e := range []eventlog.Event{e1, e2} {
+			seq, err := tx.AppendEvent(ctx, e)
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		return nil
+	}))
+	require.Less(t, seqs[0], seqs[1])
+	require.Equal(t, 304, linked(), "the next holder links the backlog and its own events")
+	var last []string
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain, Desc: true, Limit: 2}, func(e eventlog.Event) error {
+			last = append(last, e.ID)
+			return nil
+		})
+	}))
+	require.Equal(t, []string{e2.ID, e1.ID}, last, "the transaction's own events come last, in order")
+	v, err := storage.VerifyChain(ctx, s, company, time.Now())
+	require.NoError(t, err)
+	require.True(t, v.Intact, "%+v", v)
+	require.EqualValues(t, 304, v.Checked)
+}

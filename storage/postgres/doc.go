@@ -18,22 +18,37 @@
 // Every query names the tenant (company) in its WHERE clause, except List with
 // AllCompanies, which background jobs use.
 //
-// Event chain: AppendEvent inserts the event unlinked (chain_pos NULL) and
-// takes no lock. Just before COMMIT the transaction takes its company's row in
-// event_heads with SELECT ... FOR UPDATE SKIP LOCKED, reads the company's
-// committed unlinked events in a new statement (so it sees everything linked
-// by the previous holder) and links them in Seq order (eventlog.HashEvent),
-// moving the head. If another transaction holds the head, this one skips: its
-// events are linked by the next transaction of the company, or by Store.Seal,
-// which storage.VerifyChain calls before verifying. Transactions of one company
-// therefore never queue behind each other for the chain, and a crash between
-// commit and linking leaves events unlinked, never lost. Chain order is the
-// order of linking, recorded in chain_pos; the chain is verified in that order.
+// Round trips: a read-write transaction is driven statement by statement on
+// one connection and its statements share round trips (pgx batches, sent as
+// one extended-protocol pipeline): BEGIN goes out with the first statement,
+// Put's write (which reports only errors; its unique key is checked by a
+// SELECT first) waits for the next statement, and the last writes go out with
+// COMMIT. If a queued statement fails, the call that sent it returns the
+// error, every later call returns it too, and the transaction rolls back. A
+// license allocation takes four round trips, as many as a bare BEGIN; UPDATE;
+// INSERT; COMMIT.
+//
+// Event chain: the first AppendEvent of a company in a transaction draws the
+// event's Seq and takes the company's row in event_heads with SELECT ... FOR
+// UPDATE SKIP LOCKED in one statement, and reads the company's committed
+// unlinked events in the next statement (so it sees everything linked by the
+// previous holder). If it got the head, it links those events and inserts its
+// own already linked (eventlog.HashEvent), moving the head, and holds the head
+// until it commits; later events of the company in the transaction link
+// directly. If another transaction holds the head, the event goes in unlinked
+// (chain_pos NULL), the transaction tries the head once more just before
+// COMMIT, and otherwise leaves its events to the next transaction of the
+// company that takes the head, or to Store.Seal, which storage.VerifyChain
+// calls before verifying. Transactions of one company therefore never queue
+// behind each other for the chain, and a crash never loses an event: it is
+// either committed (linked or not) or rolled back. Chain order is the order of
+// linking, recorded in chain_pos; the chain is verified in that order.
 //
 // Compatibility: the schema and queries use only standard PostgreSQL 15 SQL
-// (identity columns, INSERT ... ON CONFLICT, row-value comparison, partial
-// indexes, data-modifying WITH, FOR UPDATE SKIP LOCKED, LOCK TABLE for
-// migrations) and no extension, so
+// (identity columns with OVERRIDING SYSTEM VALUE and nextval, INSERT ... ON
+// CONFLICT, row-value comparison, partial indexes, data-modifying WITH, FOR
+// UPDATE SKIP LOCKED, LOCK TABLE for migrations, the extended query protocol's
+// pipelining) and no extension, so
 // PostgreSQL-compatible distributed engines can run it. The assumptions are:
 // SELECT ... FOR UPDATE locks the row until commit (or the engine runs
 // transactions serializably and reports conflicts as 40001); identity values

@@ -187,6 +187,227 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// writeConn is the sqlcore.Conn of a read-write transaction. It drives the
+// transaction by hand on one connection so that statements share round trips
+// (pgx batches, sent as one extended-protocol pipeline): BEGIN goes out with
+// the first statement, writes that report only errors (sqlcore.Pipeliner.Queue)
+// go out with the next statement, and the last ones go out with COMMIT. An
+// allocation (lock the pool, insert the allocation, update the pool, append
+// the linked event) thus takes four round trips, as many as a bare
+// BEGIN; UPDATE; INSERT; COMMIT.
+//
+// Any failed statement aborts the PostgreSQL transaction; the first error is
+// kept and returned by every later call, and commit refuses to run.
+type writeConn struct {
+	c       *pgx.Conn
+	pending []queued
+	begun   bool  // BEGIN has been sent
+	failed  error // first failure; the transaction is aborted
+}
+
+type queued struct {
+	sql   string
+	args  []any
+	check func(int64, error) error
+}
+
+var (
+	_ sqlcore.Conn      = (*writeConn)(nil)
+	_ sqlcore.Pipeliner = (*writeConn)(nil)
+)
+
+const beginReadCommitted = `BEGIN ISOLATION LEVEL READ COMMITTED`
+
+func newWriteConn(c *pgx.Conn) *writeConn {
+	w := &writeConn{c: c}
+	w.Queue(beginReadCommitted, nil, func(_ int64, err error) error { return err })
+	return w
+}
+
+// Queue implements sqlcore.Pipeliner.
+func (w *writeConn) Queue(q string, args []any, check func(int64, error) error) {
+	w.pending = append(w.pending, queued{sql: q, args: args, check: check})
+}
+
+func (w *writeConn) fail(err error) error {
+	if w.failed == nil {
+		w.failed = err
+	}
+	return err
+}
+
+// send sends the queued statements followed by extra in one batch and reads
+// the queued statements' results.
+func (w *writeConn) send(ctx context.Context, extra ...sqlcore.Stmt) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(w.pending)+len(extra))}
+	for _, q := range w.pending {
+		b.Queue(q.sql, q.args...)
+	}
+	for _, st := range extra {
+		b.Queue(st.SQL, st.Args...)
+	}
+	pending := w.pending
+	w.pending = nil
+	if len(pending) > 0 && pending[0].sql == beginReadCommitted {
+		w.begun = true
+	}
+	br := w.c.SendBatch(ctx, b)
+	for _, q := range pending {
+		tag, err := br.Exec()
+		if err = q.check(tag.RowsAffected(), err); err != nil {
+			br.Close()
+			return nil, w.fail(err)
+		}
+	}
+	return br, nil
+}
+
+// Batch implements sqlcore.Pipeliner.
+func (w *writeConn) Batch(ctx context.Context, stmts ...sqlcore.Stmt) error {
+	if w.failed != nil {
+		return w.failed
+	}
+	br, err := w.send(ctx, stmts...)
+	if err != nil {
+		return err
+	}
+	for _, st := range stmts {
+		if st.Rows == nil {
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+			continue
+		}
+		var r pgx.Rows
+		if r, err = br.Query(); err != nil {
+			break
+		}
+		err = st.Rows(rows{r})
+		r.Close()
+		if err == nil {
+			err = r.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+// Exec implements sqlcore.Conn.
+func (w *writeConn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	if len(w.pending) == 0 {
+		tag, err := w.c.Exec(ctx, q, args...)
+		if err != nil {
+			return 0, w.fail(err)
+		}
+		return tag.RowsAffected(), nil
+	}
+	br, err := w.send(ctx, sqlcore.Stmt{SQL: q, Args: args})
+	if err != nil {
+		return 0, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, w.fail(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Query implements sqlcore.Conn. The caller closes the rows before its next
+// statement, as sqlcore does.
+func (w *writeConn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
+	if w.failed != nil {
+		return nil, w.failed
+	}
+	if len(w.pending) == 0 {
+		r, err := w.c.Query(ctx, q, args...)
+		if err != nil {
+			return nil, w.fail(err)
+		}
+		return &writeRows{Rows: r, w: w}, nil
+	}
+	br, err := w.send(ctx, sqlcore.Stmt{SQL: q, Args: args})
+	if err != nil {
+		return nil, err
+	}
+	r, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, w.fail(err)
+	}
+	return &writeRows{Rows: r, w: w, br: br}, nil
+}
+
+// writeRows are the rows of a write transaction's query: closing them closes
+// the batch they came in and records a failure.
+type writeRows struct {
+	pgx.Rows
+	w  *writeConn
+	br pgx.BatchResults
+}
+
+func (r *writeRows) Close() error {
+	r.Rows.Close()
+	err := r.Rows.Err()
+	if r.br != nil {
+		if cerr := r.br.Close(); err == nil {
+			err = cerr
+		}
+		r.br = nil
+	}
+	if err != nil {
+		r.w.fail(err)
+	}
+	return nil
+}
+
+// commit sends the queued statements and COMMIT in one round trip.
+func (w *writeConn) commit(ctx context.Context) error {
+	if w.failed != nil {
+		return w.failed
+	}
+	br, err := w.send(ctx, sqlcore.Stmt{SQL: "COMMIT"})
+	if err != nil {
+		return err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = errors.New("postgres: the transaction was rolled back at commit")
+	}
+	if err != nil {
+		return w.fail(err)
+	}
+	w.begun = false
+	return nil
+}
+
+// rollback ends a transaction that will not commit. If ROLLBACK cannot be
+// sent the connection still has the transaction open, and Release closes it.
+func (w *writeConn) rollback(ctx context.Context) {
+	w.pending = nil
+	if !w.begun {
+		return
+	}
+	w.begun = false
+	_, _ = w.c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+}
+
 // conn adapts pgx.Tx to sqlcore.Conn.
 type conn struct{ tx pgx.Tx }
 
@@ -235,27 +456,31 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 
 // once runs fn in one transaction; fromFn says whether err is fn's.
 func (s *Store) once(ctx context.Context, fn func(storage.Tx) error) (fromFn bool, err error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
-	done := false
-	defer func() {
-		if !done {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	stx := &sqlcore.Tx{C: conn{tx}, D: dialect, Writable: true}
+	// Release closes the connection instead of pooling it if a transaction
+	// is still open on it (say, ROLLBACK could not be sent).
+	defer pc.Release()
+	w := newWriteConn(pc.Conn())
+	stx := &sqlcore.Tx{C: w, D: dialect, Writable: true}
 	if err := fn(stx); err != nil {
+		w.rollback(ctx)
 		return true, err
 	}
-	// Link this transaction's events (and earlier unlinked ones of the same
-	// companies) into their chains, unless another transaction holds a head.
-	if err := stx.SealTouched(ctx); err != nil {
+	// Write back the chain heads this transaction holds and link its events
+	// whose heads were busy when appended (unless another transaction holds
+	// them now); then commit, in the same round trip as the last writes.
+	if err := stx.Finish(ctx); err != nil {
+		w.rollback(ctx)
 		return false, err
 	}
-	done = true
-	return false, tx.Commit(ctx)
+	if err := w.commit(ctx); err != nil {
+		w.rollback(ctx)
+		return false, err
+	}
+	return false, nil
 }
 
 // Seal implements storage.Sealer: it links every committed event of company

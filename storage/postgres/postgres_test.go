@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/storagetest"
@@ -85,4 +87,53 @@ func TestConformance(t *testing.T) {
 	testDSN(t)
 	storagetest.RunWith(t, func(t testing.TB) storage.Store { return newStore(t) },
 		storagetest.Features{Parallel: true, Short: testing.Short()})
+}
+
+// TestQueuedWriteFailure makes a Put that the database refuses (a parent
+// that is not valid UTF-8). Put queues its write for the next round trip, so
+// the failure surfaces at the transaction's next statement or at commit; in
+// both cases Update fails and nothing of the transaction is stored.
+func TestQueuedWriteFailure(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	good := storage.Record{Company: "acme", Kind: "pool", ID: "good", Data: []byte(`{}`)}
+	bad := storage.Record{Company: "acme", Kind: "pool", ID: "bad", Parent: "\xff", Data: []byte(`{}`)}
+
+	// Failure reported by commit: fn ignores nothing, Put itself succeeded.
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Put(ctx, good); err != nil {
+			return err
+		}
+		return tx.Put(ctx, bad)
+	})
+	require.Error(t, err)
+	require.Equal(t, license.Internal, license.ErrorCode(err), "%v", err)
+
+	// Failure reported by the next statement; fn swallowing it does not
+	// let the transaction commit.
+	var nextErr error
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Put(ctx, good); err != nil {
+			return err
+		}
+		if err := tx.Put(ctx, bad); err != nil {
+			return err
+		}
+		_, nextErr = tx.Get(ctx, "acme", "pool", "good")
+		_, _ = tx.AppendEvent(ctx, eventlog.Event{ID: "e1", Company: "acme", Time: time.Now(), Type: "test.event"})
+		return nil
+	})
+	require.Error(t, nextErr, "the queued write's failure surfaces at the next statement")
+	require.Error(t, err, "a transaction whose queued write failed must not commit")
+
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		_, err := tx.Get(ctx, "acme", "pool", "good")
+		require.True(t, storage.IsNotFound(err), "nothing of the failed transactions is stored: %v", err)
+		n, err := tx.CountEvents(ctx, eventlog.Filter{Company: "acme"})
+		require.NoError(t, err)
+		require.Zero(t, n)
+		return nil
+	}))
+	// The store (and its connections) still work.
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, good) }))
 }

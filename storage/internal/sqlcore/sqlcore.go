@@ -33,6 +33,27 @@ type Conn interface {
 	Query(ctx context.Context, query string, args ...any) (Rows, error)
 }
 
+// Stmt is one statement of a Pipeliner batch.
+type Stmt struct {
+	SQL  string
+	Args []any
+	// Rows reads the statement's rows; nil for a statement run for its effect.
+	Rows func(Rows) error
+}
+
+// Pipeliner is a Conn that can send several statements in one round trip
+// (PostgreSQL's extended-protocol pipeline). Statements always run in the
+// order they were issued: a queued statement runs before any later one.
+type Pipeliner interface {
+	// Queue holds a statement back until the next round trip. check turns its
+	// outcome (rows affected, driver error) into the error to report; the call
+	// that makes the round trip returns that error, and the transaction has
+	// then failed: every later call returns it too and nothing commits.
+	Queue(q string, args []any, check func(rowsAffected int64, err error) error)
+	// Batch sends the queued statements and stmts in one round trip.
+	Batch(ctx context.Context, stmts ...Stmt) error
+}
+
 // Dialect is what differs between engines.
 type Dialect struct {
 	Name string // "sqlite", "postgres": prefix of error messages
@@ -66,6 +87,17 @@ type Tx struct {
 	// touched lists the companies whose events this transaction appended
 	// unlinked (stores without serial writers); SealTouched links them.
 	touched []string
+	// heads are the event chain heads this transaction holds (locked, with
+	// their new values), on a Pipeliner; Finish writes them back.
+	heads map[string]*chainHead
+}
+
+// chainHead is a company's event chain head: the last linked event's hash,
+// chain position and Seq.
+type chainHead struct {
+	hash     string
+	pos, seq int64
+	dirty    bool // moved since last written
 }
 
 var _ storage.Tx = (*Tx)(nil)
@@ -230,9 +262,20 @@ func (t *Tx) Put(ctx context.Context, r storage.Record) error {
 	if err := t.uniqueTaken(ctx, r); err != nil {
 		return err
 	}
-	_, err := t.C.Exec(ctx, `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
-ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = excluded.uniq, data = excluded.data, version = records.version + 1`,
-		r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data))
+	const upsert = `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
+ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = excluded.uniq, data = excluded.data, version = records.version + 1`
+	if p, ok := t.C.(Pipeliner); ok {
+		// Put reports nothing but errors, and the unique key was checked
+		// above: the write can travel with the transaction's next statement.
+		p.Queue(upsert, []any{r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data)}, func(_ int64, err error) error {
+			if err != nil {
+				return t.writeErr(err, r)
+			}
+			return nil
+		})
+		return nil
+	}
+	_, err := t.C.Exec(ctx, upsert, r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data))
 	if err != nil {
 		return t.writeErr(err, r)
 	}
@@ -300,6 +343,9 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	var details any
 	if e.Details != nil {
 		details = []byte(e.Details)
+	}
+	if p, ok := t.C.(Pipeliner); ok && !t.D.SerialWriters {
+		return t.appendPipelined(ctx, p, e, details)
 	}
 	if !t.D.SerialWriters {
 		// Concurrent writers: append unlinked; SealTouched (at the end of
@@ -384,45 +430,210 @@ func (t *Tx) Seal(ctx context.Context, company string, skipLocked bool) (bool, e
 			return false, err
 		}
 	}
-	unlinked := `SELECT ` + t.eventCols() + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND seq > $2 ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch)
+	unlinked := unlinkedEvents(t.eventCols())
 	evs, err := t.queryEvents(ctx, unlinked, company, int64(0))
 	if err != nil {
 		return false, t.err(err, "read unlinked events")
 	}
 	for len(evs) > 0 {
-		var sb strings.Builder
-		args := []any{company}
-		sb.WriteString(`WITH linked AS (UPDATE events AS e SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash FROM (VALUES `)
-		lastSeq := int64(0)
-		for i, e := range evs {
-			pos++
-			e.PrevHash = head
-			e.Hash = eventlog.HashEvent(head, e)
-			head = e.Hash
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&sb, "($%d::bigint, $%d::bigint, $%d::text, $%d::text)", n+1, n+2, n+3, n+4)
-			args = append(args, e.Seq, pos, e.PrevHash, e.Hash)
-			lastSeq = e.Seq
-		}
+		h := chainHead{hash: head, pos: pos}
+		upd, args := linkEvents(company, evs, &h)
+		head, pos = h.hash, h.pos
 		n := len(args)
-		fmt.Fprintf(&sb, `) AS v(seq, pos, prev, hash) WHERE e.company = $1 AND e.seq = v.seq RETURNING 1)
-UPDATE event_heads SET hash = $%d, pos = $%d, seq = $%d WHERE company = $1 AND (SELECT count(*) FROM linked) >= 0`, n+1, n+2, n+3)
-		args = append(args, head, pos, lastSeq)
-		if _, err := t.C.Exec(ctx, sb.String(), args...); err != nil {
+		q := `WITH linked AS (` + upd + ` RETURNING 1)
+UPDATE event_heads SET hash = $` + strconv.Itoa(n+1) + `, pos = $` + strconv.Itoa(n+2) + `, seq = $` + strconv.Itoa(n+3) + ` WHERE company = $1 AND (SELECT count(*) FROM linked) >= 0`
+		args = append(args, h.hash, h.pos, h.seq)
+		if _, err := t.C.Exec(ctx, q, args...); err != nil {
 			return false, t.err(err, "link events")
 		}
 		if len(evs) < sealBatch {
 			break
 		}
-		evs, err = t.queryEvents(ctx, unlinked, company, lastSeq)
+		evs, err = t.queryEvents(ctx, unlinked, company, h.seq)
 		if err != nil {
 			return false, t.err(err, "read unlinked events")
 		}
 	}
 	return true, nil
+}
+
+// linkEvents returns the UPDATE that links evs (unlinked events of company, in
+// order) after head, and moves head past them: $1 is company.
+func linkEvents(company string, evs []eventlog.Event, head *chainHead) (string, []any) {
+	var sb strings.Builder
+	args := make([]any, 1, 1+4*len(evs))
+	args[0] = company
+	sb.WriteString(`UPDATE events AS e SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash FROM (VALUES `)
+	for i, e := range evs {
+		head.pos++
+		e.PrevHash = head.hash
+		e.Hash = eventlog.HashEvent(head.hash, e)
+		head.hash, head.seq = e.Hash, e.Seq
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&sb, "($%d::bigint, $%d::bigint, $%d::text, $%d::text)", n+1, n+2, n+3, n+4)
+		args = append(args, e.Seq, head.pos, e.PrevHash, e.Hash)
+	}
+	sb.WriteString(`) AS v(seq, pos, prev, hash) WHERE e.company = $1 AND e.seq = v.seq`)
+	return sb.String(), args
+}
+
+const (
+	// takeHead draws the next event Seq and takes the company's chain head if
+	// it is free; present says whether the company has a head at all.
+	takeHead = `SELECT s.seq, h.hash, h.pos, EXISTS (SELECT 1 FROM event_heads WHERE company = $1)
+FROM (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq) AS s
+LEFT JOIN (SELECT hash, pos FROM event_heads WHERE company = $1 FOR UPDATE SKIP LOCKED) AS h ON true`
+	insertEventCols = `INSERT INTO events (seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	// insertEventMoveHead inserts a linked event and moves the head to it.
+	insertEventMoveHead = `WITH ev AS (` + insertEventCols + ` RETURNING 1)
+UPDATE event_heads SET hash = $13, pos = $14, seq = $1 WHERE company = $3 AND (SELECT count(*) FROM ev) = 1`
+	insertEventLink = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`
+	moveHead        = `UPDATE event_heads SET hash = $2, pos = $3, seq = $4 WHERE company = $1`
+)
+
+// appendPipelined appends e on a Pipeliner, linking it into the company's
+// chain at once when the chain head is free. The first event of a company in a
+// transaction draws its Seq and takes the head (FOR UPDATE SKIP LOCKED) in one
+// statement, and reads the company's committed unlinked events in the next
+// (a later statement than the lock, so it sees everything the previous holder
+// linked), both in one round trip with the statements queued before them. It
+// then queues the links of those events and its own insert, already linked,
+// together with the move of the head. The transaction holds the head until it
+// commits; other transactions skip it meanwhile and append unlinked. Later
+// events of the company in this transaction link directly (Finish writes the
+// head back). When the head is busy the event goes in unlinked and
+// SealTouched tries again at commit.
+func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event, details any) (int64, error) {
+	at := e.Time.Format(TimeLayout)
+	if h := t.heads[e.Company]; h != nil {
+		e.PrevHash = h.hash
+		e.Hash = eventlog.HashEvent(h.hash, e)
+		seq, err := t.queryInt(ctx, insertEventLink,
+			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos+1)
+		if err != nil {
+			return 0, t.err(err, "append event")
+		}
+		h.hash, h.pos, h.seq, h.dirty = e.Hash, h.pos+1, seq, true
+		return seq, nil
+	}
+	var (
+		h       chainHead
+		hash    *string
+		pos     *int64
+		seq     int64
+		present bool
+		backlog []eventlog.Event
+	)
+	err := p.Batch(ctx,
+		Stmt{SQL: takeHead, Args: []any{e.Company}, Rows: func(r Rows) error {
+			if !r.Next() {
+				return errors.New("no Seq drawn")
+			}
+			return r.Scan(&seq, &hash, &pos, &present)
+		}},
+		Stmt{SQL: unlinkedEvents(t.eventCols()), Args: []any{e.Company, int64(0)}, Rows: func(r Rows) (err error) {
+			backlog, err = scanEvents(r)
+			return err
+		}},
+	)
+	if err != nil {
+		return 0, t.err(err, "take the event chain head")
+	}
+	found := hash != nil && pos != nil
+	if !found && !present {
+		// The company's first event: create its head, which this
+		// transaction then holds; if another transaction just created it,
+		// it is busy.
+		n, err := t.C.Exec(ctx, `INSERT INTO event_heads (company, hash, seq, pos) VALUES ($1, '', 0, 0) ON CONFLICT (company) DO NOTHING`, e.Company)
+		if err != nil {
+			return 0, t.err(err, "create the event chain head")
+		}
+		if n == 1 {
+			found, hash, pos = true, new(string), new(int64)
+			if backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, int64(0)); err != nil {
+				return 0, t.err(err, "read unlinked events")
+			}
+		}
+	}
+	// check maps the outcome of a queued statement; want >= 0 is the number
+	// of rows it must affect.
+	check := func(what string, want int64) func(int64, error) error {
+		return func(n int64, err error) error {
+			if err == nil && want >= 0 && n != want {
+				err = fmt.Errorf("%s: %d rows affected, want %d", what, n, want)
+			}
+			if err != nil {
+				return t.err(err, "%s", what)
+			}
+			return nil
+		}
+	}
+	if !found {
+		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil}, check("append event", 1))
+		if !slices.Contains(t.touched, e.Company) {
+			t.touched = append(t.touched, e.Company)
+		}
+		return seq, nil
+	}
+	h.hash, h.pos = *hash, *pos
+	// The backlog includes this transaction's own unlinked events, if any.
+	t.touched = slices.DeleteFunc(t.touched, func(c string) bool { return c == e.Company })
+	for len(backlog) > 0 {
+		upd, args := linkEvents(e.Company, backlog, &h)
+		p.Queue(upd, args, check("link events", int64(len(backlog))))
+		if len(backlog) < sealBatch {
+			break
+		}
+		if backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, h.seq); err != nil {
+			return 0, t.err(err, "read unlinked events")
+		}
+	}
+	e.PrevHash = h.hash
+	e.Hash = eventlog.HashEvent(h.hash, e)
+	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
+	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos}, check("append event", 1))
+	if t.heads == nil {
+		t.heads = map[string]*chainHead{}
+	}
+	t.heads[e.Company] = &h
+	return seq, nil
+}
+
+// unlinkedEvents reads a company's unlinked events after a Seq, in Seq order.
+func unlinkedEvents(cols string) string {
+	return `SELECT ` + cols + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND seq > $2 ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch)
+}
+
+// Finish prepares a pipelined transaction's commit: it queues the write-back
+// of the chain heads it holds (to go out with COMMIT) and links the events of
+// the companies whose heads were busy when they were appended (SealTouched).
+func (t *Tx) Finish(ctx context.Context) error {
+	if p, ok := t.C.(Pipeliner); ok {
+		companies := make([]string, 0, len(t.heads))
+		for c, h := range t.heads {
+			if h.dirty {
+				companies = append(companies, c)
+			}
+		}
+		slices.Sort(companies)
+		for _, c := range companies {
+			h := t.heads[c]
+			p.Queue(moveHead, []any{c, h.hash, h.pos, h.seq}, func(n int64, err error) error {
+				if err == nil && n != 1 {
+					err = fmt.Errorf("chain head of %s not written", c)
+				}
+				if err != nil {
+					return t.err(err, "move the event chain head")
+				}
+				return nil
+			})
+		}
+		t.heads = nil
+	}
+	return t.SealTouched(ctx)
 }
 
 // lockHead runs the head-locking query q; found is false when no row came back
@@ -655,6 +866,11 @@ func (t *Tx) queryEvents(ctx context.Context, q string, args ...any) ([]eventlog
 		return nil, err
 	}
 	defer rows.Close()
+	return scanEvents(rows)
+}
+
+// scanEvents reads all events of rows.
+func scanEvents(rows Rows) ([]eventlog.Event, error) {
 	out := make([]eventlog.Event, 0, 16)
 	for rows.Next() {
 		e, err := scanEvent(rows)
