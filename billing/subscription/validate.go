@@ -258,6 +258,10 @@ func decide(l *License, t Terms, c license.Consumer, now time.Time) license.Vali
 	if l.State == Expired && l.ExpiredAt != nil && l.ExpiredAt.Before(expires) {
 		expires = *l.ExpiredAt
 	}
+	pending := renewalPending(*l, now)
+	if pending {
+		expires = projectedExpiry(*l, now)
+	}
 	code, graceEnds := license.ExpiryCheck(now, expires, time.Duration(t.GraceDays)*24*time.Hour)
 	if code == license.CodeExpired {
 		v := invalidResult(license.CodeExpired, "license %s expired at %s", l.ID, expires.Format(time.RFC3339Nano))
@@ -298,9 +302,32 @@ func decide(l *License, t Terms, c license.Consumer, now time.Time) license.Vali
 			Message: fmt.Sprintf("license %s expired at %s; in grace until %s", l.ID, expires.Format(time.RFC3339Nano), graceEnds.Format(time.RFC3339Nano))}
 	} else {
 		v = license.ValidResult(fmt.Sprintf("license %s is valid for %s %q", l.ID, l.Type.ConsumerKind(), who))
+		if pending {
+			v.Message += fmt.Sprintf("; its renewal of %s is pending", l.ExpirationDate.Format(time.RFC3339Nano))
+		}
 	}
 	v.ExpiresAt, v.GraceEnds = &expires, graceEnds
 	return v
+}
+
+// renewalPending reports whether l auto-renews and its renewal is due at now
+// but not yet charged (Tick does that).
+func renewalPending(l License, now time.Time) bool {
+	return l.State != Expired && !l.Trial && l.AutoRenew && now.After(l.ExpirationDate)
+}
+
+// projectedExpiry is the expiration date Tick gives l when it renews it at
+// now (every renewal period due, each anchored on the purchase date), so that
+// validation between the renewal date and the next Tick neither fails nor
+// reports a date that the tick then changes. Should the renewal be refused
+// (Service.ApproveRenewal), Tick expires the license at its old date.
+func projectedExpiry(l License, now time.Time) time.Time {
+	exp, n := l.ExpirationDate, l.Renewals
+	for now.After(exp) {
+		exp = l.Period.RenewalDate(l.PurchaseDate, n+2)
+		n++
+	}
+	return exp
 }
 
 // Validate answers whether consumer c may use subscription license id now,
@@ -312,6 +339,9 @@ func decide(l *License, t Terms, c license.Consumer, now time.Time) license.Vali
 //  3. Suspended: see Suspend.
 //  4. Expired: past its expiration date (or the moment it expired) and past
 //     the grace period of its Terms; within grace, valid with CodeInGrace.
+//     A license that auto-renews stays valid across its renewal date: until
+//     Tick charges the renewal, ExpiresAt is the date the renewal will give it
+//     and the message says the renewal is pending.
 //  5. OutsideRestrictions: c.Software, when given, is not the license's type
 //     ("computer", "per user", ...; Failed "software").
 //  6. NoAllocation: the license is not assigned to this consumer: c.User for

@@ -78,14 +78,20 @@ func (e *subValEnv) terms(id string, grace int, ents ...string) {
 func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	e := newSubValEnv(t, newStore)
 	day := 24 * time.Hour
-	bought := subBuy(t, e.svc, subMSP, subscription.PerComputer, 4, subscription.Monthly)
-	a, b, c, d := bought.Licenses[0], bought.Licenses[1], bought.Licenses[2], bought.Licenses[3]
+	bought := subBuy(t, e.svc, subMSP, subscription.PerComputer, 5, subscription.Monthly)
+	a, b, c, d, f := bought.Licenses[0], bought.Licenses[1], bought.Licenses[2], bought.Licenses[3], bought.Licenses[4]
 	keyA := bought.Keys[0]
 	manual, err := e.svc.Purchase(e.ctx, subMSP, subscription.Purchase{Type: subscription.PerComputer, Quantity: 1, UnitPrice: subPrice, ManualActivation: true})
 	require.NoError(t, err)
 	e.assign(a.ID, subComputer("pc-1", "ann"))
 	e.assign(b.ID, subComputer("pc-2", "ann"))
 	e.assign(c.ID, subComputer("pc-3", "bob"))
+	e.assign(f.ID, subComputer("pc-5", "cy"))
+	// a and b expire at their expiration date; f renews then.
+	for _, id := range []string{a.ID, b.ID} {
+		_, err = e.svc.SetAutoRenew(e.ctx, subMSP, id, false)
+		require.NoError(t, err)
+	}
 	e.terms(a.ID, 0, "backup", "sso")
 	e.terms(b.ID, 5, "backup")
 	_, err = e.svc.Suspend(e.ctx, subMSP, c.ID, "chargeback")
@@ -93,8 +99,10 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 
 	pc1 := license.Consumer{Fingerprint: "pc-1", User: "ann", Features: []string{"backup"}}
 	pc2 := license.Consumer{Asset: "pc-2"}
+	pc5 := license.Consumer{Asset: "pc-5"}
 	exp := b.ExpirationDate // 28 February 2026, 10:00 (anchored monthly renewal)
 	require.Equal(t, time.Date(2026, 2, 28, 10, 0, 0, 0, time.UTC), exp)
+	renewed := time.Date(2026, 3, 31, 10, 0, 0, 0, time.UTC) // f's expiration after its first renewal
 	type tc struct {
 		name string
 		at   time.Time
@@ -120,6 +128,13 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 		}},
 		{name: "no grace", at: exp.Add(time.Nanosecond), id: a.ID, c: pc1, want: license.CodeExpired},
 		{name: "grace over", at: exp.Add(5*day + time.Nanosecond), id: b.ID, c: pc2, want: license.CodeExpired},
+		{name: "renewal pending", at: exp.Add(time.Nanosecond), id: f.ID, c: pc5, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, renewed, *v.ExpiresAt, "the date the renewal will give")
+			assert.Contains(t, v.Message, "renewal")
+		}},
+		{name: "two renewals pending", at: renewed.Add(time.Hour), id: f.ID, c: pc5, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
+			assert.Equal(t, time.Date(2026, 4, 30, 10, 0, 0, 0, time.UTC), *v.ExpiresAt)
+		}},
 		{name: "another type", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Software = "per user" }), want: license.CodeOutsideRestrictions, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, "software", v.Failed)
 		}},
@@ -155,10 +170,15 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	e.clock.Set(subValT0)
 	_, err = e.svc.SetAutoExchange(e.ctx, subMSP, false) // keep b assigned when it expires
 	require.NoError(t, err)
-	_, err = e.svc.SetAutoRenew(e.ctx, subMSP, b.ID, false)
-	require.NoError(t, err)
 	subTick(t, e.svc, exp.Add(time.Hour))
 	require.Equal(t, subscription.Expired, subGet(t, e.svc, subMSP, b.ID).State)
+	// The tick renewed f to the date validation projected before it ran.
+	require.Equal(t, renewed, subGet(t, e.svc, subMSP, f.ID).ExpirationDate)
+	e.clock.Set(exp.Add(2 * time.Hour))
+	v := e.validate(f.ID, "", pc5)
+	assert.Equal(t, license.CodeValid, v.Code)
+	assert.Equal(t, renewed, *v.ExpiresAt)
+	assert.NotContains(t, v.Message, "pending")
 	e.clock.Set(exp.Add(2 * day))
 	assert.Equal(t, license.CodeInGrace, e.validate(b.ID, "", pc2).Code)
 	e.clock.Set(exp.Add(5*day + time.Nanosecond))
@@ -183,6 +203,8 @@ func subValTestOrder(t *testing.T, newStore Factory, _ Features) {
 	bought := subBuy(t, e.svc, subMSP, subscription.PerComputer, 2, subscription.Monthly)
 	l, free := bought.Licenses[0], bought.Licenses[1]
 	e.assign(l.ID, subComputer("pc-1", "ann"))
+	_, err := e.svc.SetAutoRenew(e.ctx, subMSP, l.ID, false) // expires at its date
+	require.NoError(t, err)
 	e.terms(l.ID, 0, "backup")
 	e.terms(free.ID, 0, "backup")
 	late := l.ExpirationDate.Add(time.Hour)
@@ -204,7 +226,7 @@ func subValTestOrder(t *testing.T, newStore Factory, _ Features) {
 		assert.Equal(t, c.want, e.validate(c.id, "", c.c).Code, c.name)
 	}
 	e.clock.Set(subValT0)
-	_, err := e.svc.Suspend(e.ctx, subMSP, l.ID, "")
+	_, err = e.svc.Suspend(e.ctx, subMSP, l.ID, "")
 	require.NoError(t, err)
 	e.clock.Set(late)
 	assert.Equal(t, license.CodeSuspended, e.validate(l.ID, "", other).Code, "suspended and expired: suspended")
