@@ -161,3 +161,61 @@ func TestChainBacklogLinkedByNextHolder(t *testing.T) {
 	require.True(t, v.Intact, "%+v", v)
 	require.EqualValues(t, 304, v.Checked)
 }
+
+// TestChainBusyHeadLeavesEventForNextHolder appends in a transaction while
+// another holds the company's chain head: the event commits unlinked (no
+// waiting for the head, no extra round trip), and the company's next
+// transaction links it, after the holder's event and before its own.
+func TestChainBusyHeadLeavesEventForNextHolder(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	company := license.NewID()
+	ev := func(n int) eventlog.Event {
+		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, n, time.UTC), Type: "test.append", Count: int64(n)}
+	}
+	appendOne := func(e eventlog.Event) {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { _, err := tx.AppendEvent(ctx, e); return err }))
+	}
+	chain := func() []string {
+		var ids []string
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(e eventlog.Event) error {
+				ids = append(ids, e.ID)
+				return nil
+			})
+		}))
+		return ids
+	}
+	first := ev(1)
+	appendOne(first)
+
+	held, release, holderDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	holder := ev(2)
+	go func() {
+		holderDone <- s.Update(ctx, func(tx storage.Tx) error {
+			if _, err := tx.AppendEvent(ctx, holder); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	late := ev(3)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.AppendEvent(ctx, late); err != nil { // head busy: unlinked
+			return err
+		}
+		close(release)
+		return <-holderDone // the head is free again before this commits
+	}))
+	require.Equal(t, []string{first.ID, holder.ID}, chain(), "the late event waits for the next holder")
+	next := ev(4)
+	appendOne(next)
+	require.Equal(t, []string{first.ID, holder.ID, late.ID, next.ID}, chain())
+	v, err := storage.VerifyChain(ctx, s, company, time.Now())
+	require.NoError(t, err)
+	require.True(t, v.Intact, "%+v", v)
+	require.EqualValues(t, 4, v.Checked)
+}

@@ -36,10 +36,10 @@
 // own already linked (eventlog.HashEvent), moving the head, and holds the head
 // until it commits; later events of the company in the transaction link
 // directly. If another transaction holds the head, the event goes in unlinked
-// (chain_pos NULL), the transaction tries the head once more just before
-// COMMIT, and otherwise leaves its events to the next transaction of the
-// company that takes the head, or to Store.Seal, which storage.VerifyChain
-// calls before verifying. Transactions of one company therefore never queue
+// (chain_pos NULL), left to the holder's successor: the next transaction of
+// the company that takes the head links every committed unlinked event first,
+// and Store.Seal, which storage.VerifyChain calls before verifying, links any
+// left over. Transactions of one company therefore never queue
 // behind each other for the chain, and a crash never loses an event: it is
 // either committed (linked or not) or rolled back. Chain order is the order of
 // linking, recorded in chain_pos; the chain is verified in that order.

@@ -381,11 +381,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
 // sealBatch is how many events one statement links.
 const sealBatch = 128
 
-// SealTouched links the events of the companies this transaction appended to,
-// together with any other committed, unlinked events of those companies. It
-// takes each company's chain head with SKIP LOCKED: when another transaction
-// holds it, this one leaves its events for that one or a later one to link,
-// instead of queueing behind it. Stores call it just before COMMIT.
+// SealTouched links the events of the companies this transaction appended to
+// unlinked (on a Conn that is not a Pipeliner), together with any other
+// committed, unlinked events of those companies. It takes each company's chain
+// head with SKIP LOCKED: when another transaction holds it, this one leaves
+// its events for that one or a later one to link, instead of queueing behind
+// it. Stores call it (through Finish) just before COMMIT.
 func (t *Tx) SealTouched(ctx context.Context) error {
 	companies := slices.Clone(t.touched)
 	slices.Sort(companies)
@@ -481,9 +482,10 @@ func linkEvents(company string, evs []eventlog.Event, head *chainHead) (string, 
 }
 
 const (
-	// takeHead draws the next event Seq and takes the company's chain head if
-	// it is free; present says whether the company has a head at all.
-	takeHead = `SELECT s.seq, h.hash, h.pos, EXISTS (SELECT 1 FROM event_heads WHERE company = $1)
+	// tryHead draws the next event Seq and takes the company's chain head if
+	// it is free (hash and pos are NULL otherwise); present says whether the
+	// company has a head at all.
+	tryHead = `SELECT s.seq, h.hash, h.pos, EXISTS (SELECT 1 FROM event_heads WHERE company = $1)
 FROM (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq) AS s
 LEFT JOIN (SELECT hash, pos FROM event_heads WHERE company = $1 FOR UPDATE SKIP LOCKED) AS h ON true`
 	insertEventCols = `INSERT INTO events (seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
@@ -494,18 +496,94 @@ UPDATE event_heads SET hash = $13, pos = $14, seq = $1 WHERE company = $3 AND (S
 	moveHead        = `UPDATE event_heads SET hash = $2, pos = $3, seq = $4 WHERE company = $1`
 )
 
+// headTry is the outcome of takeHead.
+type headTry struct {
+	head    *chainHead // nil: not taken
+	present bool       // the company has a head (busy if not taken)
+	seq     int64      // the Seq drawn
+	backlog []eventlog.Event
+}
+
+// takeHead tries to take company's chain head (FOR UPDATE SKIP LOCKED),
+// drawing an event Seq in the same statement, and reads the
+// company's committed unlinked events in the next statement (a later statement
+// than the lock, so it sees everything the previous holder linked): one round
+// trip, with the statements queued before.
+func (t *Tx) takeHead(ctx context.Context, p Pipeliner, company string) (headTry, error) {
+	var (
+		r    headTry
+		hash *string
+		pos  *int64
+	)
+	err := p.Batch(ctx,
+		Stmt{SQL: tryHead, Args: []any{company}, Rows: func(rs Rows) error {
+			if !rs.Next() {
+				return errors.New("no row")
+			}
+			return rs.Scan(&r.seq, &hash, &pos, &r.present)
+		}},
+		Stmt{SQL: unlinkedEvents(t.eventCols()), Args: []any{company, int64(0)}, Rows: func(rs Rows) (err error) {
+			r.backlog, err = scanEvents(rs)
+			return err
+		}},
+	)
+	if err != nil {
+		return r, t.err(err, "take the event chain head")
+	}
+	if hash != nil && pos != nil {
+		r.head = &chainHead{hash: *hash, pos: *pos}
+	}
+	return r, nil
+}
+
+// linkBacklog queues the links of company's unlinked events after h (backlog
+// is the first batch of them), moving h.
+func (t *Tx) linkBacklog(ctx context.Context, p Pipeliner, company string, h *chainHead, backlog []eventlog.Event) error {
+	for len(backlog) > 0 {
+		upd, args := linkEvents(company, backlog, h)
+		p.Queue(upd, args, queuedCheck(t, "link events", int64(len(backlog))))
+		if len(backlog) < sealBatch {
+			return nil
+		}
+		var err error
+		if backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), company, h.seq); err != nil {
+			return t.err(err, "read unlinked events")
+		}
+	}
+	return nil
+}
+
+// queuedCheck maps the outcome of a queued statement; want >= 0 is the number
+// of rows it must affect.
+func queuedCheck(t *Tx, what string, want int64) func(int64, error) error {
+	return func(n int64, err error) error {
+		if err == nil && want >= 0 && n != want {
+			err = fmt.Errorf("%s: %d rows affected, want %d", what, n, want)
+		}
+		if err != nil {
+			return t.err(err, "%s", what)
+		}
+		return nil
+	}
+}
+
+// holdHead records that this transaction holds company's head h.
+func (t *Tx) holdHead(company string, h *chainHead) {
+	if t.heads == nil {
+		t.heads = map[string]*chainHead{}
+	}
+	t.heads[company] = h
+}
+
 // appendPipelined appends e on a Pipeliner, linking it into the company's
 // chain at once when the chain head is free. The first event of a company in a
-// transaction draws its Seq and takes the head (FOR UPDATE SKIP LOCKED) in one
-// statement, and reads the company's committed unlinked events in the next
-// (a later statement than the lock, so it sees everything the previous holder
-// linked), both in one round trip with the statements queued before them. It
-// then queues the links of those events and its own insert, already linked,
-// together with the move of the head. The transaction holds the head until it
-// commits; other transactions skip it meanwhile and append unlinked. Later
-// events of the company in this transaction link directly (Finish writes the
-// head back). When the head is busy the event goes in unlinked and
-// SealTouched tries again at commit.
+// transaction takes the head and the backlog of unlinked events (takeHead,
+// drawing the event's Seq too), queues the backlog's links and its own insert,
+// already linked, together with the move of the head. The transaction holds
+// the head until it commits; other transactions skip it meanwhile and append
+// unlinked. Later events of the company in this transaction link directly
+// (Finish writes the head back). When the head is busy the event goes in
+// unlinked, for the next holder of the head to link (or Store.Seal).
 func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event, details any) (int64, error) {
 	at := e.Time.Format(TimeLayout)
 	if h := t.heads[e.Company]; h != nil {
@@ -519,31 +597,12 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 		h.hash, h.pos, h.seq, h.dirty = e.Hash, h.pos+1, seq, true
 		return seq, nil
 	}
-	var (
-		h       chainHead
-		hash    *string
-		pos     *int64
-		seq     int64
-		present bool
-		backlog []eventlog.Event
-	)
-	err := p.Batch(ctx,
-		Stmt{SQL: takeHead, Args: []any{e.Company}, Rows: func(r Rows) error {
-			if !r.Next() {
-				return errors.New("no Seq drawn")
-			}
-			return r.Scan(&seq, &hash, &pos, &present)
-		}},
-		Stmt{SQL: unlinkedEvents(t.eventCols()), Args: []any{e.Company, int64(0)}, Rows: func(r Rows) (err error) {
-			backlog, err = scanEvents(r)
-			return err
-		}},
-	)
+	try, err := t.takeHead(ctx, p, e.Company)
 	if err != nil {
-		return 0, t.err(err, "take the event chain head")
+		return 0, err
 	}
-	found := hash != nil && pos != nil
-	if !found && !present {
+	h, seq := try.head, try.seq
+	if h == nil && !try.present {
 		// The company's first event: create its head, which this
 		// transaction then holds; if another transaction just created it,
 		// it is busy.
@@ -552,53 +611,28 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 			return 0, t.err(err, "create the event chain head")
 		}
 		if n == 1 {
-			found, hash, pos = true, new(string), new(int64)
-			if backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, int64(0)); err != nil {
+			h = &chainHead{}
+			if try.backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, int64(0)); err != nil {
 				return 0, t.err(err, "read unlinked events")
 			}
 		}
 	}
-	// check maps the outcome of a queued statement; want >= 0 is the number
-	// of rows it must affect.
-	check := func(what string, want int64) func(int64, error) error {
-		return func(n int64, err error) error {
-			if err == nil && want >= 0 && n != want {
-				err = fmt.Errorf("%s: %d rows affected, want %d", what, n, want)
-			}
-			if err != nil {
-				return t.err(err, "%s", what)
-			}
-			return nil
-		}
-	}
-	if !found {
-		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil}, check("append event", 1))
-		if !slices.Contains(t.touched, e.Company) {
-			t.touched = append(t.touched, e.Company)
-		}
+	if h == nil {
+		// Another transaction holds the head: it, or the next transaction
+		// of the company to take the head, links this event once both have
+		// committed (trying again before COMMIT would cost a round trip for
+		// the same work).
+		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil}, queuedCheck(t, "append event", 1))
 		return seq, nil
 	}
-	h.hash, h.pos = *hash, *pos
-	// The backlog includes this transaction's own unlinked events, if any.
-	t.touched = slices.DeleteFunc(t.touched, func(c string) bool { return c == e.Company })
-	for len(backlog) > 0 {
-		upd, args := linkEvents(e.Company, backlog, &h)
-		p.Queue(upd, args, check("link events", int64(len(backlog))))
-		if len(backlog) < sealBatch {
-			break
-		}
-		if backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, h.seq); err != nil {
-			return 0, t.err(err, "read unlinked events")
-		}
+	if err := t.linkBacklog(ctx, p, e.Company, h, try.backlog); err != nil {
+		return 0, err
 	}
 	e.PrevHash = h.hash
 	e.Hash = eventlog.HashEvent(h.hash, e)
 	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
-	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos}, check("append event", 1))
-	if t.heads == nil {
-		t.heads = map[string]*chainHead{}
-	}
-	t.heads[e.Company] = &h
+	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos}, queuedCheck(t, "append event", 1))
+	t.holdHead(e.Company, h)
 	return seq, nil
 }
 
@@ -607,33 +641,31 @@ func unlinkedEvents(cols string) string {
 	return `SELECT ` + cols + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND seq > $2 ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch)
 }
 
-// Finish prepares a pipelined transaction's commit: it queues the write-back
-// of the chain heads it holds (to go out with COMMIT) and links the events of
-// the companies whose heads were busy when they were appended (SealTouched).
+// Finish prepares a transaction's commit: it links the events appended
+// unlinked on a Conn that is not a Pipeliner (SealTouched), and on a
+// Pipeliner queues the write-back of the chain heads it holds, to go out with
+// COMMIT.
 func (t *Tx) Finish(ctx context.Context) error {
-	if p, ok := t.C.(Pipeliner); ok {
-		companies := make([]string, 0, len(t.heads))
-		for c, h := range t.heads {
-			if h.dirty {
-				companies = append(companies, c)
-			}
-		}
-		slices.Sort(companies)
-		for _, c := range companies {
-			h := t.heads[c]
-			p.Queue(moveHead, []any{c, h.hash, h.pos, h.seq}, func(n int64, err error) error {
-				if err == nil && n != 1 {
-					err = fmt.Errorf("chain head of %s not written", c)
-				}
-				if err != nil {
-					return t.err(err, "move the event chain head")
-				}
-				return nil
-			})
-		}
-		t.heads = nil
+	if err := t.SealTouched(ctx); err != nil {
+		return err
 	}
-	return t.SealTouched(ctx)
+	p, ok := t.C.(Pipeliner)
+	if !ok {
+		return nil
+	}
+	companies := make([]string, 0, len(t.heads))
+	for c, h := range t.heads {
+		if h.dirty {
+			companies = append(companies, c)
+		}
+	}
+	slices.Sort(companies)
+	for _, c := range companies {
+		h := t.heads[c]
+		p.Queue(moveHead, []any{c, h.hash, h.pos, h.seq}, queuedCheck(t, "move the event chain head", 1))
+	}
+	t.heads = nil
+	return nil
 }
 
 // lockHead runs the head-locking query q; found is false when no row came back
