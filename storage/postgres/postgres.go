@@ -166,10 +166,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		return license.Wrap(license.Internal, err, "postgres: embedded migrations")
 	}
 	// CREATE TABLE IF NOT EXISTS can race with itself in another process; the
-	// loser sees a duplicate and finds the table on its next try.
+	// loser sees a duplicate key, relation or row type (23505, 42P07, 42710)
+	// and finds the table on its next try.
 	for attempt := 0; ; attempt++ {
 		_, err = s.pool.Exec(ctx, sqlcore.CreateMigrationsTable)
-		if err == nil || attempt >= 3 || (pgCode(err) != "23505" && pgCode(err) != "42P07") {
+		if err == nil || attempt >= 3 || (pgCode(err) != "23505" && pgCode(err) != "42P07" && pgCode(err) != "42710") {
 			break
 		}
 	}
@@ -208,7 +209,8 @@ type writeConn struct {
 type queued struct {
 	sql   string
 	args  []any
-	check func(int64, error) error
+	check func(int64, error) error // a statement run for its effect
+	rows  func(sqlcore.Rows) error // or one whose rows are read
 }
 
 var (
@@ -227,6 +229,11 @@ func newWriteConn(c *pgx.Conn) *writeConn {
 // Queue implements sqlcore.Pipeliner.
 func (w *writeConn) Queue(q string, args []any, check func(int64, error) error) {
 	w.pending = append(w.pending, queued{sql: q, args: args, check: check})
+}
+
+// QueueRows implements sqlcore.Pipeliner.
+func (w *writeConn) QueueRows(q string, args []any, rows func(sqlcore.Rows) error) {
+	w.pending = append(w.pending, queued{sql: q, args: args, rows: rows})
 }
 
 func (w *writeConn) fail(err error) error {
@@ -253,13 +260,33 @@ func (w *writeConn) send(ctx context.Context, extra ...sqlcore.Stmt) (pgx.BatchR
 	}
 	br := w.c.SendBatch(ctx, b)
 	for _, q := range pending {
-		tag, err := br.Exec()
-		if err = q.check(tag.RowsAffected(), err); err != nil {
+		var err error
+		if q.rows != nil {
+			err = readRows(br, q.rows)
+		} else {
+			tag, xerr := br.Exec()
+			err = q.check(tag.RowsAffected(), xerr)
+		}
+		if err != nil {
 			br.Close()
 			return nil, w.fail(err)
 		}
 	}
 	return br, nil
+}
+
+// readRows reads the next result of br with fn.
+func readRows(br pgx.BatchResults, fn func(sqlcore.Rows) error) error {
+	r, err := br.Query()
+	if err != nil {
+		return err
+	}
+	err = fn(rows{r})
+	r.Close()
+	if err == nil {
+		err = r.Err()
+	}
+	return err
 }
 
 // Batch implements sqlcore.Pipeliner.
@@ -278,16 +305,7 @@ func (w *writeConn) Batch(ctx context.Context, stmts ...sqlcore.Stmt) error {
 			}
 			continue
 		}
-		var r pgx.Rows
-		if r, err = br.Query(); err != nil {
-			break
-		}
-		err = st.Rows(rows{r})
-		r.Close()
-		if err == nil {
-			err = r.Err()
-		}
-		if err != nil {
+		if err = readRows(br, st.Rows); err != nil {
 			break
 		}
 	}

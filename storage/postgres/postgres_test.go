@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -136,4 +138,45 @@ func TestQueuedWriteFailure(t *testing.T) {
 	}))
 	// The store (and its connections) still work.
 	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, good) }))
+}
+
+// tripCounter counts round trips: a statement sent alone or a batch.
+type tripCounter struct{ n atomic.Int64 }
+
+func (c *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestAllocationRoundTrips checks that the storage work of an allocation
+// (lock the pool, insert the allocation, update the pool, append its event,
+// commit) takes three round trips once the connection's statements are
+// prepared: BEGIN with the lock; the insert with the event chain head; the
+// pool update, the linked event and the head's move with COMMIT.
+func TestAllocationRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	var trips tripCounter
+	s := newStore(t, postgres.WithMaxConns(1), postgres.WithPoolConfig(func(c *pgxpool.Config) { c.ConnConfig.Tracer = &trips }))
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Put(ctx, storage.Record{Company: "acme", Kind: "pool", ID: "p1", Data: []byte(`{"allocated":0}`)})
+	}))
+	for i := range int64(3) { // warm up: prepare the statements, create the chain head
+		require.NoError(t, allocate(ctx, s, "acme", "p1", i))
+	}
+	trips.n.Store(0)
+	for i := range int64(10) {
+		require.NoError(t, allocate(ctx, s, "acme", "p1", 100+i))
+	}
+	require.EqualValues(t, 30, trips.n.Load(), "round trips for 10 allocations")
+	v, err := storage.VerifyChain(ctx, s, "acme", time.Now())
+	require.NoError(t, err)
+	require.True(t, v.Intact, "%+v", v)
+	require.EqualValues(t, 13, v.Checked)
 }

@@ -50,6 +50,9 @@ type Pipeliner interface {
 	// that makes the round trip returns that error, and the transaction has
 	// then failed: every later call returns it too and nothing commits.
 	Queue(q string, args []any, check func(rowsAffected int64, err error) error)
+	// QueueRows holds back a statement whose rows are read, by rows, when
+	// the next round trip goes out; a failure counts as for Queue.
+	QueueRows(q string, args []any, rows func(Rows) error)
 	// Batch sends the queued statements and stmts in one round trip.
 	Batch(ctx context.Context, stmts ...Stmt) error
 }
@@ -90,6 +93,17 @@ type Tx struct {
 	// heads are the event chain heads this transaction holds (locked, with
 	// their new values), on a Pipeliner; Finish writes them back.
 	heads map[string]*chainHead
+	// fetches are the chain heads asked for ahead of AppendEvent, by company
+	// (see prefetchHead).
+	fetches map[string]*headFetch
+}
+
+// headFetch is a takeHead sent ahead, with its outcome once sent.
+type headFetch struct {
+	try        headTry
+	hash       *string
+	pos        *int64
+	sent, used bool
 }
 
 // chainHead is a company's event chain head: the last linked event's hash,
@@ -262,6 +276,7 @@ func (t *Tx) Put(ctx context.Context, r storage.Record) error {
 	if err := t.uniqueTaken(ctx, r); err != nil {
 		return err
 	}
+	t.prefetchHead(r.Company)
 	const upsert = `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
 ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = excluded.uniq, data = excluded.data, version = records.version + 1`
 	if p, ok := t.C.(Pipeliner); ok {
@@ -301,6 +316,7 @@ func (t *Tx) Insert(ctx context.Context, r storage.Record) error {
 			return err
 		}
 	}
+	t.prefetchHead(r.Company)
 	n, err := t.C.Exec(ctx, `INSERT INTO records (company, kind, id, parent, uniq, data, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
 ON CONFLICT (company, kind, id) DO NOTHING`,
 		r.Company, string(r.Kind), r.ID, r.Parent, r.Unique, dataArg(r.Data))
@@ -318,6 +334,7 @@ func (t *Tx) Delete(ctx context.Context, company string, kind storage.Kind, id s
 	if !t.Writable {
 		return storage.ErrReadOnly
 	}
+	t.prefetchHead(company)
 	n, err := t.C.Exec(ctx, `DELETE FROM records WHERE company = $1 AND kind = $2 AND id = $3`, company, string(kind), id)
 	if err != nil {
 		return t.err(err, "delete %s %s", kind, id)
@@ -505,35 +522,65 @@ type headTry struct {
 }
 
 // takeHead tries to take company's chain head (FOR UPDATE SKIP LOCKED),
-// drawing an event Seq in the same statement, and reads the
-// company's committed unlinked events in the next statement (a later statement
-// than the lock, so it sees everything the previous holder linked): one round
-// trip, with the statements queued before.
+// drawing an event Seq in the same statement, and reads the company's
+// committed unlinked events in the next statement (a later statement than the
+// lock, so it sees everything the previous holder linked): one round trip,
+// with the statements queued before. A head asked for ahead (prefetchHead) is
+// used instead when there is one.
 func (t *Tx) takeHead(ctx context.Context, p Pipeliner, company string) (headTry, error) {
-	var (
-		r    headTry
-		hash *string
-		pos  *int64
-	)
-	err := p.Batch(ctx,
-		Stmt{SQL: tryHead, Args: []any{company}, Rows: func(rs Rows) error {
-			if !rs.Next() {
-				return errors.New("no row")
-			}
-			return rs.Scan(&r.seq, &hash, &pos, &r.present)
-		}},
-		Stmt{SQL: unlinkedEvents(t.eventCols()), Args: []any{company, int64(0)}, Rows: func(rs Rows) (err error) {
-			r.backlog, err = scanEvents(rs)
-			return err
-		}},
-	)
-	if err != nil {
-		return r, t.err(err, "take the event chain head")
+	f := t.fetches[company]
+	if f == nil || f.used {
+		f = t.queueTakeHead(p, company)
 	}
-	if hash != nil && pos != nil {
-		r.head = &chainHead{hash: *hash, pos: *pos}
+	f.used = true
+	if !f.sent {
+		if err := p.Batch(ctx); err != nil {
+			return headTry{}, t.err(err, "take the event chain head")
+		}
+		if !f.sent {
+			return headTry{}, t.err(errors.New("the head's statements were not sent"), "take the event chain head")
+		}
+	}
+	r := f.try
+	if f.hash != nil && f.pos != nil {
+		r.head = &chainHead{hash: *f.hash, pos: *f.pos}
 	}
 	return r, nil
+}
+
+// queueTakeHead queues takeHead's two statements for company.
+func (t *Tx) queueTakeHead(p Pipeliner, company string) *headFetch {
+	f := &headFetch{}
+	if t.fetches == nil {
+		t.fetches = map[string]*headFetch{}
+	}
+	t.fetches[company] = f
+	p.QueueRows(tryHead, []any{company}, func(rs Rows) error {
+		if !rs.Next() {
+			return errors.New("taking the event chain head returned no row")
+		}
+		return rs.Scan(&f.try.seq, &f.hash, &f.pos, &f.try.present)
+	})
+	p.QueueRows(unlinkedEvents(t.eventCols()), []any{company, int64(0)}, func(rs Rows) (err error) {
+		f.try.backlog, err = scanEvents(rs)
+		f.sent = err == nil
+		return err
+	})
+	return f
+}
+
+// prefetchHead asks for company's chain head ahead of AppendEvent, on the
+// first write of the company in a pipelined transaction: takeHead's
+// statements then travel with the write's round trip (or the next one), and
+// AppendEvent needs no round trip of its own. Every licensekit change appends
+// an event, so the guess is right but for transactions that end in an error
+// (a Seq is then left unused, as by any rollback).
+func (t *Tx) prefetchHead(company string) {
+	p, ok := t.C.(Pipeliner)
+	if !ok || t.D.SerialWriters || t.heads[company] != nil || t.fetches[company] != nil {
+		return
+	}
+	t.queueTakeHead(p, company)
 }
 
 // linkBacklog queues the links of company's unlinked events after h (backlog
