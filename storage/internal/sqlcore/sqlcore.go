@@ -96,6 +96,28 @@ type Tx struct {
 	// fetches are the chain heads asked for ahead of AppendEvent, by company
 	// (see prefetchHead).
 	fetches map[string]*headFetch
+	// keys are the parent and unique key of records this write transaction
+	// has read or written, on engines with serial writers (no other writer
+	// can change them meanwhile), so that Put of a record whose keys did not
+	// change updates only its data (see Put).
+	keys map[recordKey]recordKeys
+}
+
+type recordKey struct {
+	company, kind, id string
+}
+
+type recordKeys struct{ parent, unique string }
+
+// remember records r's keys when the transaction tracks them.
+func (t *Tx) remember(r storage.Record) {
+	if !t.Writable || !t.D.SerialWriters {
+		return
+	}
+	if t.keys == nil {
+		t.keys = map[recordKey]recordKeys{}
+	}
+	t.keys[recordKey{r.Company, string(r.Kind), r.ID}] = recordKeys{r.Parent, r.Unique}
 }
 
 // headFetch is a takeHead sent ahead, with its outcome once sent.
@@ -165,6 +187,7 @@ func (t *Tx) get(ctx context.Context, company string, kind storage.Kind, id stri
 	if len(rs) == 0 {
 		return storage.Record{}, storage.NotFound(kind, id)
 	}
+	t.remember(rs[0])
 	return rs[0], nil
 }
 
@@ -273,6 +296,19 @@ func (t *Tx) Put(ctx context.Context, r storage.Record) error {
 	if err := storage.CheckRecord(r); err != nil {
 		return err
 	}
+	if k, ok := t.keys[recordKey{r.Company, string(r.Kind), r.ID}]; ok && k == (recordKeys{r.Parent, r.Unique}) {
+		// Same parent and unique key as stored: write the data alone, which
+		// leaves the indexes untouched (SQLite maintains every index whose
+		// columns an UPDATE sets, changed or not) and needs no unique check.
+		n, err := t.C.Exec(ctx, `UPDATE records SET data = $4, version = version + 1 WHERE company = $1 AND kind = $2 AND id = $3`,
+			r.Company, string(r.Kind), r.ID, dataArg(r.Data))
+		if err != nil {
+			return t.writeErr(err, r)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
 	if err := t.uniqueTaken(ctx, r); err != nil {
 		return err
 	}
@@ -294,6 +330,7 @@ ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = e
 	if err != nil {
 		return t.writeErr(err, r)
 	}
+	t.remember(r)
 	return nil
 }
 
@@ -326,6 +363,7 @@ ON CONFLICT (company, kind, id) DO NOTHING`,
 	if n == 0 {
 		return storage.Exists(r.Kind, r.ID)
 	}
+	t.remember(r)
 	return nil
 }
 
@@ -339,6 +377,7 @@ func (t *Tx) Delete(ctx context.Context, company string, kind storage.Kind, id s
 	if err != nil {
 		return t.err(err, "delete %s %s", kind, id)
 	}
+	delete(t.keys, recordKey{company, string(kind), id})
 	if n == 0 {
 		return storage.NotFound(kind, id)
 	}
