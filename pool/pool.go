@@ -3,7 +3,6 @@ package pool
 import (
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/license"
@@ -18,18 +17,18 @@ const (
 
 // Limits of pool attributes.
 const (
-	MaxNameLength        = 250           // characters (runes), not bytes
-	MaxTextLength        = 250           // references, person names, order numbers
-	MaxDescription       = 4000          // characters
-	MaxComment           = 4000          // characters
-	MaxMinAllocDays      = 3650          // minimum allocation time, days
-	MaxAttachmentSize    = 10 << 20      // bytes per attachment
-	MaxAttachments       = 50            // per pool
-	MaxComments          = 1000          // per pool
-	MaxCount             = 1_000_000_000 // licenses in one transaction or allocation
-	MaxEntitlementLength = 64            // characters of one entitlement code
-	MaxEntitlements      = 200           // entitlement codes per pool
-	MaxGraceDays         = 365           // grace period after expiry, days
+	MaxNameLength        = 250                          // characters (runes), not bytes
+	MaxTextLength        = 250                          // references, person names, order numbers
+	MaxDescription       = 4000                         // characters
+	MaxComment           = 4000                         // characters
+	MaxMinAllocDays      = 3650                         // minimum allocation time, days
+	MaxAttachmentSize    = 10 << 20                     // bytes per attachment
+	MaxAttachments       = 50                           // per pool
+	MaxComments          = 1000                         // per pool
+	MaxCount             = 1_000_000_000                // licenses in one transaction or allocation
+	MaxEntitlementLength = license.MaxEntitlementLength // characters of one entitlement code
+	MaxEntitlements      = license.MaxEntitlements      // entitlement codes per pool
+	MaxGraceDays         = 365                          // grace period after expiry, days
 	DefaultLeaseTTL      = 5 * time.Minute
 	MinLeaseTTL          = 10 * time.Second
 	MaxLeaseTTL          = 24 * time.Hour
@@ -216,45 +215,13 @@ func (s Spec) normalize() Spec {
 	if s.LeaseTTL == 0 {
 		s.LeaseTTL = DefaultLeaseTTL
 	}
-	s.Entitlements = normalizeEntitlements(s.Entitlements)
+	s.Entitlements = license.CleanEntitlements(s.Entitlements)
 	return s
 }
 
-// normalizeEntitlements trims the codes and drops duplicates, keeping empty
-// ones so that Validate can refuse them.
-func normalizeEntitlements(in []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, v := range in {
-		v = strings.TrimSpace(v)
-		if seen[v] {
-			continue
-		}
-		seen[v] = true
-		out = append(out, v)
-	}
-	return out
-}
-
-// CheckEntitlements validates entitlement codes: each non-empty, at most
-// MaxEntitlementLength characters, without spaces or control characters, and
-// at most MaxEntitlements of them. field names the input in the error.
+// CheckEntitlements validates entitlement codes (license.CheckEntitlements).
 func CheckEntitlements(field string, codes []string) error {
-	if len(codes) > MaxEntitlements {
-		return license.Errorf(license.Invalid, field, "at most %d entitlements are allowed, got %d", MaxEntitlements, len(codes))
-	}
-	for _, c := range codes {
-		if c == "" {
-			return license.Errorf(license.Invalid, field, "an entitlement code cannot be empty")
-		}
-		if err := checkText(field, c, MaxEntitlementLength); err != nil {
-			return err
-		}
-		if strings.IndexFunc(c, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-			return license.Errorf(license.Invalid, field, "entitlement code %q contains spaces or control characters", c)
-		}
-	}
-	return nil
+	return license.CheckEntitlements(field, codes)
 }
 
 func cleanList(in []string) []string {

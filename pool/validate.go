@@ -45,7 +45,7 @@ func (r *ValidationRequest) normalize() error {
 		return err
 	}
 	r.Software = strings.TrimSpace(r.Software)
-	r.Features = normalizeEntitlements(r.Features)
+	r.Features = license.CleanEntitlements(r.Features)
 	return CheckEntitlements("consumer.features", r.Features)
 }
 

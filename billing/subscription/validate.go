@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/eventlog"
@@ -27,8 +26,8 @@ const (
 
 // Limits of terms.
 const (
-	MaxEntitlementLength = 64  // characters of one entitlement code
-	MaxEntitlements      = 200 // codes per license
+	MaxEntitlementLength = license.MaxEntitlementLength // characters of one entitlement code
+	MaxEntitlements      = license.MaxEntitlements      // codes per license
 	MaxGraceDays         = 365
 	MaxSuspendReason     = 250
 )
@@ -51,37 +50,6 @@ type Terms struct {
 type TermsInput struct {
 	Entitlements []string `json:"entitlements,omitempty"`
 	GraceDays    int      `json:"grace_days,omitempty"`
-}
-
-// cleanCodes trims codes and drops duplicates (empty ones are kept for checkCodes).
-func cleanCodes(in []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, v := range in {
-		v = strings.TrimSpace(v)
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func checkCodes(field string, codes []string) error {
-	if len(codes) > MaxEntitlements {
-		return license.Errorf(license.Invalid, field, "at most %d entitlements are allowed, got %d", MaxEntitlements, len(codes))
-	}
-	for _, c := range codes {
-		switch {
-		case c == "":
-			return license.Errorf(license.Invalid, field, "an entitlement code cannot be empty")
-		case !utf8.ValidString(c) || utf8.RuneCountInString(c) > MaxEntitlementLength:
-			return license.Errorf(license.Invalid, field, "entitlement code %q is not text of at most %d characters", c, MaxEntitlementLength)
-		case strings.IndexFunc(c, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-			return license.Errorf(license.Invalid, field, "entitlement code %q contains spaces or control characters", c)
-		}
-	}
-	return nil
 }
 
 func termsRecord(company, id string) storage.Record {
@@ -143,8 +111,8 @@ func (s *Service) changeTerms(ctx context.Context, actor license.Actor, id strin
 // Appends subscription.terms_changed.
 // Errors: invalid (entitlements, grace_days, license), forbidden, not_found.
 func (s *Service) SetTerms(ctx context.Context, actor license.Actor, id string, in TermsInput) (Terms, error) {
-	codes := cleanCodes(in.Entitlements)
-	if err := checkCodes("entitlements", codes); err != nil {
+	codes := license.CleanEntitlements(in.Entitlements)
+	if err := license.CheckEntitlements("entitlements", codes); err != nil {
 		return Terms{}, err
 	}
 	if in.GraceDays < 0 || in.GraceDays > MaxGraceDays {
@@ -223,8 +191,8 @@ func checkValidationConsumer(c *license.Consumer) error {
 	if c.CPUs < 0 || c.CPUs > 4096 {
 		return license.Errorf(license.Invalid, "consumer.cpus", "the CPU count must be between 0 and 4096, got %d", c.CPUs)
 	}
-	c.Features = cleanCodes(c.Features)
-	return checkCodes("consumer.features", c.Features)
+	c.Features = license.CleanEntitlements(c.Features)
+	return license.CheckEntitlements("consumer.features", c.Features)
 }
 
 func invalidResult(code license.ValidationCode, format string, args ...any) license.Validation {

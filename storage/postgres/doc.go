@@ -25,24 +25,27 @@
 // SELECT first) waits for the next statement, and the last writes go out with
 // COMMIT. If a queued statement fails, the call that sent it returns the
 // error, every later call returns it too, and the transaction rolls back. A
-// license allocation takes four round trips, as many as a bare BEGIN; UPDATE;
-// INSERT; COMMIT.
+// license allocation takes three round trips (BEGIN with the pool's lock; the
+// allocation's insert with the event chain head; the pool's update, the event
+// and the head's move with COMMIT), where a bare BEGIN; UPDATE; INSERT;
+// COMMIT takes four.
 //
-// Event chain: the first AppendEvent of a company in a transaction draws the
-// event's Seq and takes the company's row in event_heads with SELECT ... FOR
-// UPDATE SKIP LOCKED in one statement, and reads the company's committed
-// unlinked events in the next statement (so it sees everything linked by the
-// previous holder). If it got the head, it links those events and inserts its
-// own already linked (eventlog.HashEvent), moving the head, and holds the head
-// until it commits; later events of the company in the transaction link
-// directly. If another transaction holds the head, the event goes in unlinked
-// (chain_pos NULL), left to the holder's successor: the next transaction of
-// the company that takes the head links every committed unlinked event first,
-// and Store.Seal, which storage.VerifyChain calls before verifying, links any
-// left over. Transactions of one company therefore never queue
-// behind each other for the chain, and a crash never loses an event: it is
-// either committed (linked or not) or rolled back. Chain order is the order of
-// linking, recorded in chain_pos; the chain is verified in that order.
+// Event chain: every change appends an event, so the first write of a
+// company in a transaction also draws the event's Seq and takes the company's
+// row in event_heads with SELECT ... FOR UPDATE SKIP LOCKED (one statement),
+// and reads the company's committed unlinked events in the next statement (so
+// it sees everything linked by the previous holder); both travel with the
+// write. If it got the head, AppendEvent links those events and inserts its
+// own already linked (eventlog.HashEvent), moving the head, and the
+// transaction holds the head until it commits; later events of the company in
+// the transaction link directly. If another transaction holds the head, the
+// event goes in unlinked (chain_pos NULL), left to the holder's successor: the
+// next transaction of the company that takes the head links every committed
+// unlinked event first, and Store.Seal, which storage.VerifyChain calls before
+// verifying, links any left over. Transactions of one company therefore never
+// queue behind each other for the chain, and a crash never loses an event: it
+// is either committed (linked or not) or rolled back. Chain order is the order
+// of linking, recorded in chain_pos; the chain is verified in that order.
 //
 // Compatibility: the schema and queries use only standard PostgreSQL 15 SQL
 // (identity columns with OVERRIDING SYSTEM VALUE and nextval, INSERT ... ON

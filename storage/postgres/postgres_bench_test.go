@@ -42,9 +42,10 @@ func allocate(ctx context.Context, s storage.Store, company, p string, i int64) 
 // bare BEGIN; UPDATE ... WHERE id=$1; INSERT event; COMMIT on the same pgx pool,
 // with 1, 4 and 16 connections: on one hot counter ("hot"), spread over 64
 // counters of one company ("spread"), and over 64 counters in 16 companies
-// ("tenants"). A company's transactions that append events commit one at a time
-// (its event chain head is locked from AppendEvent to commit), so "spread"
-// shows the per-company ceiling and "tenants" the scaling across companies.
+// ("tenants"). One transaction of a company at a time holds its event chain
+// head (from its first write to commit); the others skip it and append
+// unlinked, for the next holder to link, so "spread" shows the cost of that
+// contention and "tenants" the scaling across companies.
 //
 //	LICENSEKIT_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go test -run '^$' -bench Allocation -benchtime 2s ./storage/postgres/
