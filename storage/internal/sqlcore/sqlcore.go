@@ -101,6 +101,8 @@ type Tx struct {
 	// can change them meanwhile), so that Put of a record whose keys did not
 	// change updates only its data (see Put).
 	keys map[recordKey]recordKeys
+	// locked says GetForUpdate has locked a row in this transaction.
+	locked bool
 }
 
 type recordKey struct {
@@ -201,7 +203,11 @@ func (t *Tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind
 	if !t.Writable {
 		return t.get(ctx, company, kind, id, "")
 	}
-	return t.get(ctx, company, kind, id, t.D.ForUpdate)
+	r, err := t.get(ctx, company, kind, id, t.D.ForUpdate)
+	if err == nil {
+		t.locked = true
+	}
+	return r, err
 }
 
 // GetByUnique implements storage.Tx.
@@ -609,14 +615,18 @@ func (t *Tx) queueTakeHead(p Pipeliner, company string) *headFetch {
 }
 
 // prefetchHead asks for company's chain head ahead of AppendEvent, on the
-// first write of the company in a pipelined transaction: takeHead's
-// statements then travel with the write's round trip (or the next one), and
-// AppendEvent needs no round trip of its own. Every licensekit change appends
-// an event, so the guess is right but for transactions that end in an error
-// (a Seq is then left unused, as by any rollback).
+// first write of the company in a pipelined transaction after it has locked a
+// row: takeHead's statements then travel with the write's round trip (or the
+// next one), and AppendEvent needs no round trip of its own. Every licensekit
+// change appends an event, so the guess is right but for transactions that
+// end in an error (a Seq is then left unused, as by any rollback). Writes
+// before the transaction's first row lock (an idempotency claim, say) do not
+// take the head: the transaction could then wait for that lock while holding
+// the head, and every other transaction of the company would meanwhile
+// append unlinked.
 func (t *Tx) prefetchHead(company string) {
 	p, ok := t.C.(Pipeliner)
-	if !ok || t.D.SerialWriters || t.heads[company] != nil || t.fetches[company] != nil {
+	if !ok || t.D.SerialWriters || !t.locked || t.heads[company] != nil || t.fetches[company] != nil {
 		return
 	}
 	t.queueTakeHead(p, company)
