@@ -82,6 +82,31 @@ func TestChainDetectsDirectEdits(t *testing.T) {
 	require.Equal(t, seqs[2], v.BrokenSeq, "%+v", v)
 }
 
+// holdHead appends e in a transaction that then waits, holding e's company's
+// chain head, until release is called; release returns the transaction's
+// outcome once it has committed.
+func holdHead(t *testing.T, s storage.Store, e eventlog.Event) (release func() error) {
+	t.Helper()
+	held, done := make(chan struct{}), make(chan error, 1)
+	free := make(chan struct{})
+	go func() {
+		done <- s.Update(context.Background(), func(tx storage.Tx) error {
+			if _, err := tx.AppendEvent(context.Background(), e); err != nil {
+				close(held)
+				return err
+			}
+			close(held)
+			<-free
+			return nil
+		})
+	}()
+	<-held
+	return func() error {
+		close(free)
+		return <-done
+	}
+}
+
 // TestChainBacklogLinkedByNextHolder holds a company's chain head in one
 // transaction while 300 others append (they skip the busy head and commit
 // their events unlinked), then checks that the next transaction to take the
@@ -113,25 +138,12 @@ func TestChainBacklogLinkedByNextHolder(t *testing.T) {
 	appendOne() // creates the head
 	require.Equal(t, 1, linked())
 
-	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	holderEvent := ev()
-	go func() {
-		done <- s.Update(ctx, func(tx storage.Tx) error {
-			if _, err := tx.AppendEvent(ctx, holderEvent); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := holdHead(t, s, ev())
 	for range 300 {
 		appendOne()
 	}
 	require.Equal(t, 1, linked(), "while the head is held, other transactions' events stay unlinked")
-	close(release)
-	require.NoError(t, <-done)
+	require.NoError(t, release())
 	require.Equal(t, 2, linked(), "the holder links its own event")
 
 	e1, e2 := ev(), ev()
@@ -189,26 +201,14 @@ func TestChainBusyHeadLeavesEventForNextHolder(t *testing.T) {
 	first := ev(1)
 	appendOne(first)
 
-	held, release, holderDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	holder := ev(2)
-	go func() {
-		holderDone <- s.Update(ctx, func(tx storage.Tx) error {
-			if _, err := tx.AppendEvent(ctx, holder); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := holdHead(t, s, holder)
 	late := ev(3)
 	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.AppendEvent(ctx, late); err != nil { // head busy: unlinked
 			return err
 		}
-		close(release)
-		return <-holderDone // the head is free again before this commits
+		return release() // the head is free again before this commits
 	}))
 	require.Equal(t, []string{first.ID, holder.ID}, chain(), "the late event waits for the next holder")
 	next := ev(4)
