@@ -188,14 +188,20 @@ func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
 // IsNotFound reports whether err is a NotFound license.Error.
 func IsNotFound(err error) bool { return errors.Is(err, license.ErrNotFound) }
 
-// Sealer is implemented by stores that link committed events into the
-// company's hash chain after the fact (PostgreSQL: at the end of later
-// transactions of the company, skipping the chain head when another
-// transaction holds it, so that a company's writers never queue on it). Seal
-// links every committed event of company that is not linked yet, waiting for
-// the head if it must. Stores that link at append need not implement it.
+// Sealer is implemented by stores that may link committed events into the
+// company's hash chain after the fact (PostgreSQL: an event appended while
+// another transaction holds the company's chain head is linked by the next
+// transaction that takes it, so that a company's writers never queue on it).
+// Seal links every committed event of company that is not linked yet, waiting
+// for the head if it must. SealPending does that for every company that has
+// such events, skipping a company whose head another transaction holds (that
+// transaction links them), and returns how many companies it sealed; a
+// background loop calls it so that a company that went quiet after a burst
+// has its whole log in the chain. Stores that link at append need not
+// implement Sealer.
 type Sealer interface {
 	Seal(ctx context.Context, company string) error
+	SealPending(ctx context.Context) (companies int, err error)
 }
 
 // VerifyChain links any events not yet in company's chain (when s is a

@@ -18,7 +18,7 @@ import (
 func backgroundLoops(store storage.Store, clock license.Clock, log *slog.Logger) map[string]func(context.Context) error {
 	d := &topup.Dispatcher{Store: store, Notifier: notify.Log{Logger: log}}
 	subs := subscription.New(store, clock)
-	return map[string]func(context.Context) error{
+	loops := map[string]func(context.Context) error{
 		"topup-notifications": func(ctx context.Context) error {
 			r, err := d.RunOnce(ctx, clock.Now())
 			if r.Delivered+r.Retrying+r.Failed > 0 {
@@ -35,4 +35,17 @@ func backgroundLoops(store storage.Store, clock license.Clock, log *slog.Logger)
 			return err
 		},
 	}
+	if sl, ok := store.(storage.Sealer); ok {
+		// PostgreSQL: link the events that were appended while another
+		// transaction held their company's chain head and that no later
+		// transaction of the company has linked yet.
+		loops["event-chain"] = func(ctx context.Context) error {
+			n, err := sl.SealPending(ctx)
+			if n > 0 {
+				log.Info("event chain sealed", "companies", n)
+			}
+			return err
+		}
+	}
+	return loops
 }

@@ -219,3 +219,52 @@ func TestChainBusyHeadLeavesEventForNextHolder(t *testing.T) {
 	require.True(t, v.Intact, "%+v", v)
 	require.EqualValues(t, 4, v.Checked)
 }
+
+// TestSealPending leaves one company's event unlinked (appended while another
+// transaction held the head) and checks that SealPending skips the company
+// while its head is held, links it once free, and then has nothing to do.
+func TestSealPending(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	a, b := license.NewID(), license.NewID()
+	n := 0
+	ev := func(company string) eventlog.Event {
+		n++
+		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, n, time.UTC), Type: "test.append", Count: int64(n)}
+	}
+	appendOne := func(e eventlog.Event) {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { _, err := tx.AppendEvent(ctx, e); return err }))
+	}
+	chainLen := func(company string) int {
+		k := 0
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(eventlog.Event) error { k++; return nil })
+		}))
+		return k
+	}
+	appendOne(ev(a))
+	appendOne(ev(b))
+	release := holdHead(t, s, ev(a))
+	appendOne(ev(a)) // unlinked: the head is held
+	appendOne(ev(b))
+
+	sealed, err := s.SealPending(ctx)
+	require.NoError(t, err)
+	require.Zero(t, sealed, "a held head is skipped")
+	require.NoError(t, release())
+	require.Equal(t, 2, chainLen(a), "the holder linked its own event; the other waits")
+
+	sealed, err = s.SealPending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, sealed)
+	require.Equal(t, 3, chainLen(a))
+	require.Equal(t, 2, chainLen(b))
+	sealed, err = s.SealPending(ctx)
+	require.NoError(t, err)
+	require.Zero(t, sealed, "nothing left to link")
+	for _, c := range []string{a, b} {
+		v, err := storage.VerifyChain(ctx, s, c, time.Now())
+		require.NoError(t, err)
+		require.True(t, v.Intact, "%+v", v)
+	}
+}

@@ -41,8 +41,9 @@
 // the transaction link directly. If another transaction holds the head, the
 // event goes in unlinked (chain_pos NULL), left to the holder's successor: the
 // next transaction of the company that takes the head links every committed
-// unlinked event first, and Store.Seal, which storage.VerifyChain calls before
-// verifying, links any left over. Transactions of one company therefore never
+// unlinked event first; Store.Seal, which storage.VerifyChain calls before
+// verifying, links any left over, and Store.SealPending does so for every
+// company (the reference server runs it in the background). Transactions of one company therefore never
 // queue behind each other for the chain, and a crash never loses an event: it
 // is either committed (linked or not) or rolled back. Chain order is the order
 // of linking, recorded in chain_pos; the chain is verified in that order.

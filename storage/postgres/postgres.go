@@ -514,6 +514,37 @@ func (s *Store) Seal(ctx context.Context, company string) error {
 	})
 }
 
+// SealPending implements storage.Sealer: it seals each company that has
+// committed events outside its chain, skipping a company whose head another
+// transaction holds.
+func (s *Store) SealPending(ctx context.Context) (int, error) {
+	var companies []string
+	err := s.View(ctx, func(tx storage.Tx) error {
+		var err error
+		companies, err = tx.(*sqlcore.Tx).UnlinkedCompanies(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	sealed := 0
+	for _, c := range companies {
+		var linked bool
+		err := s.Update(ctx, func(tx storage.Tx) error {
+			var err error
+			linked, err = tx.(*sqlcore.Tx).Seal(ctx, c, true)
+			return err
+		})
+		if err != nil {
+			return sealed, err
+		}
+		if linked {
+			sealed++
+		}
+	}
+	return sealed, nil
+}
+
 // View implements storage.Store.
 func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})

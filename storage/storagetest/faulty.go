@@ -143,3 +143,11 @@ func (f *Faulty) Seal(ctx context.Context, company string) error {
 	}
 	return nil
 }
+
+// SealPending passes through to the wrapped store when it is a storage.Sealer.
+func (f *Faulty) SealPending(ctx context.Context) (int, error) {
+	if s, ok := f.Store.(storage.Sealer); ok {
+		return s.SealPending(ctx)
+	}
+	return 0, nil
+}

@@ -520,6 +520,31 @@ UPDATE event_heads SET hash = $` + strconv.Itoa(n+1) + `, pos = $` + strconv.Ito
 	return true, nil
 }
 
+// UnlinkedCompanies lists the companies that have committed events outside
+// their chain (stores without serial writers).
+func (t *Tx) UnlinkedCompanies(ctx context.Context) ([]string, error) {
+	if t.D.SerialWriters {
+		return nil, nil
+	}
+	rows, err := t.C.Query(ctx, `SELECT DISTINCT company FROM events WHERE chain_pos IS NULL ORDER BY company`)
+	if err != nil {
+		return nil, t.err(err, "list companies with unlinked events")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, t.err(err, "list companies with unlinked events")
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.err(err, "list companies with unlinked events")
+	}
+	return out, nil
+}
+
 // linkEvents returns the UPDATE that links evs (unlinked events of company, in
 // order) after head, and moves head past them: $1 is company.
 func linkEvents(company string, evs []eventlog.Event, head *chainHead) (string, []any) {
