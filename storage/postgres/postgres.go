@@ -67,7 +67,6 @@ var dialect = &sqlcore.Dialect{
 	ForUpdate:         " FOR UPDATE",
 	Error:             mapError,
 	IsUniqueViolation: isUnique,
-	ModifyingCTE:      true,
 }
 
 func pgCode(err error) string {

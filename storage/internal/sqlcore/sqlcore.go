@@ -69,9 +69,6 @@ type Dialect struct {
 	Error func(err error, what string) error
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation func(err error) bool
-	// ModifyingCTE says the engine runs INSERT inside WITH (PostgreSQL), which
-	// lets AppendEvent insert the event and move the chain head in one round trip.
-	ModifyingCTE bool
 	// SerialWriters says write transactions never run concurrently (SQLite's
 	// BEGIN IMMEDIATE): AppendEvent then links to the company's last event
 	// directly instead of locking and moving a head row.
