@@ -107,6 +107,28 @@ func holdHead(t *testing.T, s storage.Store, e eventlog.Event) (release func() e
 	}
 }
 
+// appendEvent appends e in a transaction of its own.
+func appendEvent(t *testing.T, s storage.Store, e eventlog.Event) {
+	t.Helper()
+	require.NoError(t, s.Update(context.Background(), func(tx storage.Tx) error {
+		_, err := tx.AppendEvent(context.Background(), e)
+		return err
+	}))
+}
+
+// chainIDs lists the IDs of company's linked events in chain order.
+func chainIDs(t *testing.T, s storage.Store, company string) []string {
+	t.Helper()
+	var ids []string
+	require.NoError(t, s.View(context.Background(), func(tx storage.Tx) error {
+		return tx.Events(context.Background(), eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(e eventlog.Event) error {
+			ids = append(ids, e.ID)
+			return nil
+		})
+	}))
+	return ids
+}
+
 // TestChainBacklogLinkedByNextHolder holds a company's chain head in one
 // transaction while 300 others append (they skip the busy head and commit
 // their events unlinked), then checks that the next transaction to take the
@@ -121,20 +143,8 @@ func TestChainBacklogLinkedByNextHolder(t *testing.T) {
 		n++
 		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, int(n), time.UTC), Type: "test.append", Count: n}
 	}
-	appendOne := func() {
-		e := ev()
-		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
-			_, err := tx.AppendEvent(ctx, e)
-			return err
-		}))
-	}
-	linked := func() int {
-		k := 0
-		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(eventlog.Event) error { k++; return nil })
-		}))
-		return k
-	}
+	appendOne := func() { appendEvent(t, s, ev()) }
+	linked := func() int { return len(chainIDs(t, s, company)) }
 	appendOne() // creates the head
 	require.Equal(t, 1, linked())
 
@@ -185,19 +195,8 @@ func TestChainBusyHeadLeavesEventForNextHolder(t *testing.T) {
 	ev := func(n int) eventlog.Event {
 		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, n, time.UTC), Type: "test.append", Count: int64(n)}
 	}
-	appendOne := func(e eventlog.Event) {
-		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { _, err := tx.AppendEvent(ctx, e); return err }))
-	}
-	chain := func() []string {
-		var ids []string
-		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(e eventlog.Event) error {
-				ids = append(ids, e.ID)
-				return nil
-			})
-		}))
-		return ids
-	}
+	appendOne := func(e eventlog.Event) { appendEvent(t, s, e) }
+	chain := func() []string { return chainIDs(t, s, company) }
 	first := ev(1)
 	appendOne(first)
 
@@ -232,16 +231,8 @@ func TestSealPending(t *testing.T) {
 		n++
 		return eventlog.Event{ID: license.NewID(), Company: company, Time: time.Date(2026, 1, 1, 0, 0, 0, n, time.UTC), Type: "test.append", Count: int64(n)}
 	}
-	appendOne := func(e eventlog.Event) {
-		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { _, err := tx.AppendEvent(ctx, e); return err }))
-	}
-	chainLen := func(company string) int {
-		k := 0
-		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-			return tx.Events(ctx, eventlog.Filter{Company: company, Sort: eventlog.ColChain}, func(eventlog.Event) error { k++; return nil })
-		}))
-		return k
-	}
+	appendOne := func(e eventlog.Event) { appendEvent(t, s, e) }
+	chainLen := func(company string) int { return len(chainIDs(t, s, company)) }
 	appendOne(ev(a))
 	appendOne(ev(b))
 	release := holdHead(t, s, ev(a))

@@ -486,13 +486,9 @@ func (s *Store) once(ctx context.Context, fn func(storage.Tx) error) (fromFn boo
 		w.rollback(ctx)
 		return true, err
 	}
-	// Write back the chain heads this transaction holds and link its events
-	// whose heads were busy when appended (unless another transaction holds
-	// them now); then commit, in the same round trip as the last writes.
-	if err := stx.Finish(ctx); err != nil {
-		w.rollback(ctx)
-		return false, err
-	}
+	// Write back the chain heads this transaction moved and commit, in the
+	// same round trip as the last writes.
+	stx.Finish()
 	if err := w.commit(ctx); err != nil {
 		w.rollback(ctx)
 		return false, err

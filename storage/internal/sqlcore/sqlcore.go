@@ -84,9 +84,6 @@ type Tx struct {
 	C        Conn
 	D        *Dialect
 	Writable bool
-	// touched lists the companies whose events this transaction appended
-	// unlinked (stores without serial writers); SealTouched links them.
-	touched []string
 	// heads are the event chain heads this transaction holds (locked, with
 	// their new values), on a Pipeliner; Finish writes them back.
 	heads map[string]*chainHead
@@ -403,22 +400,12 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	if e.Details != nil {
 		details = []byte(e.Details)
 	}
-	if p, ok := t.C.(Pipeliner); ok && !t.D.SerialWriters {
-		return t.appendPipelined(ctx, p, e, details)
-	}
 	if !t.D.SerialWriters {
-		// Concurrent writers: append unlinked; SealTouched (at the end of
-		// this transaction) or a later transaction of the company links it.
-		seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
-			e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details)
-		if err != nil {
-			return 0, t.err(err, "append event")
+		p, ok := t.C.(Pipeliner)
+		if !ok {
+			return 0, license.Errorf(license.Internal, "", "%s: concurrent writers need a pipelining connection", t.D.Name)
 		}
-		if !slices.Contains(t.touched, e.Company) {
-			t.touched = append(t.touched, e.Company)
-		}
-		return seq, nil
+		return t.appendPipelined(ctx, p, e, details)
 	}
 	// Serial writers: no other writer can append meanwhile, so the head is
 	// the company's last event and the event is linked at once.
@@ -440,28 +427,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
 // sealBatch is how many events one statement links.
 const sealBatch = 128
 
-// SealTouched links the events of the companies this transaction appended to
-// unlinked (on a Conn that is not a Pipeliner), together with any other
-// committed, unlinked events of those companies. It takes each company's chain
-// head with SKIP LOCKED: when another transaction holds it, this one leaves
-// its events for that one or a later one to link, instead of queueing behind
-// it. Stores call it (through Finish) just before COMMIT.
-func (t *Tx) SealTouched(ctx context.Context) error {
-	companies := slices.Clone(t.touched)
-	slices.Sort(companies)
-	for _, c := range companies {
-		if _, err := t.Seal(ctx, c, true); err != nil {
-			return err
-		}
-	}
-	t.touched = nil
-	return nil
-}
-
-// Seal links up to all unlinked events of company visible to this transaction,
-// in Seq order, after the chain head. With skipLocked it gives up (returning
-// false) when another transaction holds the head; otherwise it waits for it.
+// Seal links all unlinked events of company visible to this transaction, in
+// Seq order, after the chain head, which the transaction then holds (Finish
+// writes it back). With skipLocked it gives up (returning false) when another
+// transaction holds the head; otherwise it waits for it.
 func (t *Tx) Seal(ctx context.Context, company string, skipLocked bool) (bool, error) {
+	p, ok := t.C.(Pipeliner)
+	if !ok {
+		return false, license.Errorf(license.Internal, "", "%s: sealing needs a pipelining connection", t.D.Name)
+	}
 	lock := ` FOR UPDATE`
 	if skipLocked {
 		lock += ` SKIP LOCKED`
@@ -479,42 +453,40 @@ func (t *Tx) Seal(ctx context.Context, company string, skipLocked bool) (bool, e
 	if !found {
 		// No head yet (the company's first event) or another transaction
 		// holds it. Create it if missing; if it exists, it is busy.
-		n, err := t.C.Exec(ctx, `INSERT INTO event_heads (company, hash, seq, pos) VALUES ($1, '', 0, 0) ON CONFLICT (company) DO NOTHING`, company)
+		created, err := t.createHead(ctx, company)
 		if err != nil {
-			return false, t.err(err, "create the event chain head")
+			return false, err
 		}
-		if n == 0 && skipLocked {
+		if !created && skipLocked {
 			return false, nil // another transaction is linking this company's events
 		}
 		if head, pos, found, err = t.lockHead(ctx, q, company); err != nil || !found {
 			return false, err
 		}
 	}
-	unlinked := unlinkedEvents(t.eventCols())
-	evs, err := t.queryEvents(ctx, unlinked, company, int64(0))
+	evs, err := t.queryEvents(ctx, unlinkedEvents(t.eventCols()), company, int64(0))
 	if err != nil {
 		return false, t.err(err, "read unlinked events")
 	}
-	for len(evs) > 0 {
-		h := chainHead{hash: head, pos: pos}
-		upd, args := linkEvents(company, evs, &h)
-		head, pos = h.hash, h.pos
-		n := len(args)
-		q := `WITH linked AS (` + upd + ` RETURNING 1)
-UPDATE event_heads SET hash = $` + strconv.Itoa(n+1) + `, pos = $` + strconv.Itoa(n+2) + `, seq = $` + strconv.Itoa(n+3) + ` WHERE company = $1 AND (SELECT count(*) FROM linked) >= 0`
-		args = append(args, h.hash, h.pos, h.seq)
-		if _, err := t.C.Exec(ctx, q, args...); err != nil {
-			return false, t.err(err, "link events")
-		}
-		if len(evs) < sealBatch {
-			break
-		}
-		evs, err = t.queryEvents(ctx, unlinked, company, h.seq)
-		if err != nil {
-			return false, t.err(err, "read unlinked events")
-		}
+	if len(evs) == 0 {
+		return true, nil
 	}
+	h := &chainHead{hash: head, pos: pos, dirty: true}
+	if err := t.linkBacklog(ctx, p, company, h, evs); err != nil {
+		return false, err
+	}
+	t.holdHead(company, h)
 	return true, nil
+}
+
+// createHead creates company's chain head (empty) unless it exists; created
+// says this transaction did, and so holds it.
+func (t *Tx) createHead(ctx context.Context, company string) (created bool, err error) {
+	n, err := t.C.Exec(ctx, `INSERT INTO event_heads (company, hash, seq, pos) VALUES ($1, '', 0, 0) ON CONFLICT (company) DO NOTHING`, company)
+	if err != nil {
+		return false, t.err(err, "create the event chain head")
+	}
+	return n == 1, nil
 }
 
 // UnlinkedCompanies lists the companies that have committed events outside
@@ -724,11 +696,11 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 		// The company's first event: create its head, which this
 		// transaction then holds; if another transaction just created it,
 		// it is busy.
-		n, err := t.C.Exec(ctx, `INSERT INTO event_heads (company, hash, seq, pos) VALUES ($1, '', 0, 0) ON CONFLICT (company) DO NOTHING`, e.Company)
+		created, err := t.createHead(ctx, e.Company)
 		if err != nil {
-			return 0, t.err(err, "create the event chain head")
+			return 0, err
 		}
-		if n == 1 {
+		if created {
 			h = &chainHead{}
 			if try.backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), e.Company, int64(0)); err != nil {
 				return 0, t.err(err, "read unlinked events")
@@ -759,17 +731,12 @@ func unlinkedEvents(cols string) string {
 	return `SELECT ` + cols + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND seq > $2 ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch)
 }
 
-// Finish prepares a transaction's commit: it links the events appended
-// unlinked on a Conn that is not a Pipeliner (SealTouched), and on a
-// Pipeliner queues the write-back of the chain heads it holds, to go out with
-// COMMIT.
-func (t *Tx) Finish(ctx context.Context) error {
-	if err := t.SealTouched(ctx); err != nil {
-		return err
-	}
+// Finish prepares a pipelined transaction's commit: it queues the write-back
+// of the chain heads the transaction moved, to go out with COMMIT.
+func (t *Tx) Finish() {
 	p, ok := t.C.(Pipeliner)
 	if !ok {
-		return nil
+		return
 	}
 	companies := make([]string, 0, len(t.heads))
 	for c, h := range t.heads {
@@ -783,7 +750,6 @@ func (t *Tx) Finish(ctx context.Context) error {
 		p.Queue(moveHead, []any{c, h.hash, h.pos, h.seq}, queuedCheck(t, "move the event chain head", 1))
 	}
 	t.heads = nil
-	return nil
 }
 
 // lockHead runs the head-locking query q; found is false when no row came back
@@ -820,12 +786,6 @@ func (t *Tx) lastHash(ctx context.Context, company string) (string, error) {
 		}
 	}
 	return h, rows.Err()
-}
-
-// queryString runs q, which returns one row of one text column.
-func (t *Tx) queryString(ctx context.Context, q string, args ...any) (string, error) {
-	var v string
-	return v, t.queryOne(ctx, q, &v, args...)
 }
 
 // queryInt runs q, which returns one row of one integer column.
