@@ -122,6 +122,7 @@ type headFetch struct {
 	hash       *string
 	pos        *int64
 	sent, used bool
+	stale      bool // head taken, but the backlog must be read again (see takeHeadSQL)
 }
 
 // chainHead is a company's event chain head: the last linked event's hash,
@@ -210,7 +211,10 @@ func (t *Tx) GetByUnique(ctx context.Context, company string, kind storage.Kind,
 	if unique == "" {
 		return storage.Record{}, notFound
 	}
-	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3`,
+	// "uniq <> ''" is implied by unique != "", but a prepared statement's
+	// generic plan may use the partial index records_uniq only when the query
+	// states its predicate; without it, it read every record of the kind.
+	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> ''`,
 		company, string(kind), unique)
 	if err != nil {
 		return storage.Record{}, t.err(err, "get %s by unique key", kind)
@@ -258,7 +262,7 @@ func (t *Tx) uniqueTaken(ctx context.Context, r storage.Record) error {
 	if r.Unique == "" {
 		return nil
 	}
-	rows, err := t.C.Query(ctx, `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND id <> $4`,
+	rows, err := t.C.Query(ctx, `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> '' AND id <> $4`,
 		r.Company, string(r.Kind), r.Unique, r.ID)
 	if err != nil {
 		return t.err(err, "check unique key of %s %s", r.Kind, r.ID)
@@ -514,36 +518,17 @@ func (t *Tx) UnlinkedCompanies(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// linkEvents returns the UPDATE that links evs (unlinked events of company, in
-// order) after head, and moves head past them: $1 is company.
-func linkEvents(company string, evs []eventlog.Event, head *chainHead) (string, []any) {
-	var sb strings.Builder
-	args := make([]any, 1, 1+4*len(evs))
-	args[0] = company
-	sb.WriteString(`UPDATE events AS e SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash FROM (VALUES `)
-	for i, e := range evs {
-		head.pos++
-		e.PrevHash = head.hash
-		e.Hash = eventlog.HashEvent(head.hash, e)
-		head.hash, head.seq = e.Hash, e.Seq
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		n := len(args)
-		fmt.Fprintf(&sb, "($%d::bigint, $%d::bigint, $%d::text, $%d::text)", n+1, n+2, n+3, n+4)
-		args = append(args, e.Seq, head.pos, e.PrevHash, e.Hash)
-	}
-	sb.WriteString(`) AS v(seq, pos, prev, hash) WHERE e.company = $1 AND e.seq = v.seq`)
-	return sb.String(), args
-}
+// linkEvent links an unlinked event of company $1 (Seq $2) at chain position
+// $3 with previous hash $4 and hash $5. One statement per event, which the
+// primary key finds however long the log and whatever the planner's
+// statistics say. On tables never analysed, "company = $1" let the planner
+// pick an index led by company for the (generic) plan, which scanned all of
+// the company's events for each link; an UPDATE joined with a VALUES list (or
+// seq = ANY) did the same. The company is still checked on the row, in a form
+// no index serves. The statements of a batch travel in one round trip.
+const linkEvent = `UPDATE events SET chain_pos = $3, prev_hash = $4, hash = $5 WHERE seq = $2 AND company || '' = $1`
 
 const (
-	// tryHead draws the next event Seq and takes the company's chain head if
-	// it is free (hash and pos are NULL otherwise); present says whether the
-	// company has a head at all.
-	tryHead = `SELECT s.seq, h.hash, h.pos, EXISTS (SELECT 1 FROM event_heads WHERE company = $1)
-FROM (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq) AS s
-LEFT JOIN (SELECT hash, pos FROM event_heads WHERE company = $1 FOR UPDATE SKIP LOCKED) AS h ON true`
 	insertEventCols = `INSERT INTO events (seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	// insertEventMoveHead inserts a linked event and moves the head to it.
 	insertEventMoveHead = `WITH ev AS (` + insertEventCols + ` RETURNING 1)
@@ -551,6 +536,29 @@ UPDATE event_heads SET hash = $13, pos = $14, seq = $1 WHERE company = $3 AND (S
 	insertEventLink = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`
 	moveHead        = `UPDATE event_heads SET hash = $2, pos = $3, seq = $4 WHERE company = $1`
 )
+
+// takeHeadSQL draws the next event Seq and takes company $1's chain head if it
+// is free (FOR UPDATE SKIP LOCKED), and, when it took it, reads the first
+// unlinked events of the company (cols is the event select list): one row per
+// event, or one row without an event. Its columns are the Seq; the head's
+// hash and position (NULL when busy); the head's position as of the
+// statement's snapshot (NULL when there is no head); then the event's.
+//
+// Under READ COMMITTED the lock returns the head's newest version, which may
+// be newer than the statement's snapshot, and the events are read as of the
+// snapshot: had the previous holder linked events and committed in between,
+// they would read as unlinked still. The head's position moves with every
+// link, so the events are read only when the locked position equals the one
+// in the snapshot; otherwise (rare) takeHead reads them in a statement of its
+// own. A transaction that finds the head busy reads no events at all.
+func takeHeadSQL(cols string) string {
+	return `WITH s AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq),
+h AS MATERIALIZED (SELECT hash, pos FROM event_heads WHERE company = $1 FOR UPDATE SKIP LOCKED),
+v AS MATERIALIZED (SELECT pos FROM event_heads WHERE company = $1)
+SELECT s.seq, h.hash, h.pos, (SELECT pos FROM v), e.*
+FROM s LEFT JOIN h ON true
+LEFT JOIN LATERAL (SELECT ` + cols + ` FROM events WHERE company = $1 AND chain_pos IS NULL AND h.pos = (SELECT pos FROM v) ORDER BY seq LIMIT ` + strconv.Itoa(sealBatch) + `) AS e ON true`
+}
 
 // headTry is the outcome of takeHead.
 type headTry struct {
@@ -561,11 +569,10 @@ type headTry struct {
 }
 
 // takeHead tries to take company's chain head (FOR UPDATE SKIP LOCKED),
-// drawing an event Seq in the same statement, and reads the company's
-// committed unlinked events in the next statement (a later statement than the
-// lock, so it sees everything the previous holder linked): one round trip,
-// with the statements queued before. A head asked for ahead (prefetchHead) is
-// used instead when there is one.
+// drawing an event Seq in the same statement, and, if it took the head, reads
+// the company's committed unlinked events (takeHeadSQL): one round trip, with
+// the statements queued before. A head asked for ahead (prefetchHead) is used
+// instead when there is one.
 func (t *Tx) takeHead(ctx context.Context, p Pipeliner, company string) (headTry, error) {
 	f := t.fetches[company]
 	if f == nil || f.used {
@@ -577,33 +584,52 @@ func (t *Tx) takeHead(ctx context.Context, p Pipeliner, company string) (headTry
 			return headTry{}, t.err(err, "take the event chain head")
 		}
 		if !f.sent {
-			return headTry{}, t.err(errors.New("the head's statements were not sent"), "take the event chain head")
+			return headTry{}, t.err(errors.New("the head's statement was not sent"), "take the event chain head")
 		}
 	}
 	r := f.try
 	if f.hash != nil && f.pos != nil {
 		r.head = &chainHead{hash: *f.hash, pos: *f.pos}
+		if f.stale {
+			var err error
+			if r.backlog, err = t.queryEvents(ctx, unlinkedEvents(t.eventCols()), company, int64(0)); err != nil {
+				return headTry{}, t.err(err, "read unlinked events")
+			}
+		}
 	}
 	return r, nil
 }
 
-// queueTakeHead queues takeHead's two statements for company.
+// queueTakeHead queues takeHead's statement for company.
 func (t *Tx) queueTakeHead(p Pipeliner, company string) *headFetch {
 	f := &headFetch{}
 	if t.fetches == nil {
 		t.fetches = map[string]*headFetch{}
 	}
 	t.fetches[company] = f
-	p.QueueRows(tryHead, []any{company}, func(rs Rows) error {
-		if !rs.Next() {
-			return errors.New("taking the event chain head returned no row")
+	p.QueueRows(takeHeadSQL(t.eventCols()), []any{company}, func(rs Rows) error {
+		var snap *int64
+		var e nullEvent
+		dest := append([]any{&f.try.seq, &f.hash, &f.pos, &snap}, e.dest()...)
+		for n := 0; rs.Next(); n++ {
+			if err := rs.Scan(dest...); err != nil {
+				return err
+			}
+			ev, ok, err := e.event()
+			if err != nil {
+				return err
+			}
+			if ok {
+				f.try.backlog = append(f.try.backlog, ev)
+			}
 		}
-		return rs.Scan(&f.try.seq, &f.hash, &f.pos, &f.try.present)
-	})
-	p.QueueRows(unlinkedEvents(t.eventCols()), []any{company, int64(0)}, func(rs Rows) (err error) {
-		f.try.backlog, err = scanEvents(rs)
-		f.sent = err == nil
-		return err
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		f.try.present = snap != nil || f.pos != nil
+		f.stale = f.pos != nil && (snap == nil || *snap != *f.pos)
+		f.sent = true
+		return nil
 	})
 	return f
 }
@@ -630,8 +656,12 @@ func (t *Tx) prefetchHead(company string) {
 // is the first batch of them), moving h.
 func (t *Tx) linkBacklog(ctx context.Context, p Pipeliner, company string, h *chainHead, backlog []eventlog.Event) error {
 	for len(backlog) > 0 {
-		upd, args := linkEvents(company, backlog, h)
-		p.Queue(upd, args, queuedCheck(t, "link events", int64(len(backlog))))
+		for _, e := range backlog {
+			e.PrevHash = h.hash
+			hash := eventlog.HashEvent(h.hash, e)
+			h.hash, h.pos, h.seq = hash, h.pos+1, e.Seq
+			p.Queue(linkEvent, []any{company, e.Seq, h.pos, e.PrevHash, hash}, queuedCheck(t, "link an event", 1))
+		}
 		if len(backlog) < sealBatch {
 			return nil
 		}
@@ -891,16 +921,56 @@ func scanEvent(rows Rows) (eventlog.Event, error) {
 	if err := rows.Scan(&e.Seq, &e.ID, &e.Company, &at, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &details, &e.PrevHash, &e.Hash, &e.Chain); err != nil {
 		return e, err
 	}
+	return e, finishEvent(&e, at, typ, details)
+}
+
+// finishEvent sets e's time, type and details from their stored forms.
+func finishEvent(e *eventlog.Event, at, typ string, details []byte) error {
 	t, err := time.Parse(TimeLayout, at)
 	if err != nil {
-		return e, fmt.Errorf("event %d: bad time %q: %w", e.Seq, at, err)
+		return fmt.Errorf("event %d: bad time %q: %w", e.Seq, at, err)
 	}
 	e.Time = t.UTC()
 	e.Type = eventlog.Type(typ)
 	if len(details) > 0 {
 		e.Details = details
 	}
-	return e, nil
+	return nil
+}
+
+// nullEvent is the scan destination of an event's columns (in scanEvent's
+// order) on the nullable side of an outer join: all NULL when no event matched.
+type nullEvent struct {
+	seq, count, chain                                          *int64
+	id, company, at, typ, source, target, actor, subject, prev *string
+	hash                                                       *string
+	details                                                    []byte
+}
+
+func (n *nullEvent) dest() []any {
+	return []any{&n.seq, &n.id, &n.company, &n.at, &n.typ, &n.source, &n.target, &n.count, &n.actor, &n.subject, &n.details, &n.prev, &n.hash, &n.chain}
+}
+
+// event returns the scanned event; ok is false when the row had none.
+func (n *nullEvent) event() (e eventlog.Event, ok bool, err error) {
+	if n.seq == nil {
+		return e, false, nil
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	e = eventlog.Event{Seq: *n.seq, ID: str(n.id), Company: str(n.company), Source: str(n.source), Target: str(n.target),
+		Actor: str(n.actor), Subject: str(n.subject), PrevHash: str(n.prev), Hash: str(n.hash)}
+	if n.count != nil {
+		e.Count = *n.count
+	}
+	if n.chain != nil {
+		e.Chain = *n.chain
+	}
+	return e, true, finishEvent(&e, str(n.at), str(n.typ), n.details)
 }
 
 // eventBatch is how many events Events reads per query; it streams larger
