@@ -157,6 +157,36 @@ func scanRecord(rows Rows) (storage.Record, error) {
 	return r, err
 }
 
+// The lookups of records by key. Each must be served by its key's index
+// whatever the planner's statistics say, including in the generic plan of a
+// prepared statement (KeyedStatements lists them for the PostgreSQL tests).
+// "uniq <> ”" is implied by a non-empty unique key, but a generic plan may
+// use the partial index records_uniq only when the query states its
+// predicate; without it, the plan read every record of the kind.
+const (
+	getRecordSQL   = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND id = $3`
+	getByUniqueSQL = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> ''`
+	uniqueTakenSQL = `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> '' AND id <> $4`
+)
+
+// KeyedStatement is a statement that must find its rows through Index.
+type KeyedStatement struct {
+	Name, SQL, Index string
+	Args             []string // SQL literals, one per parameter
+}
+
+// KeyedStatements lists the statements that must find their rows through a
+// key, never by reading all of a company's rows, with the index each must use.
+func KeyedStatements() []KeyedStatement {
+	return []KeyedStatement{
+		{"get record", getRecordSQL, "records_pkey", []string{"'acme'", "'pool'", "'p1'"}},
+		{"get record for update", getRecordSQL + " FOR UPDATE", "records_pkey", []string{"'acme'", "'pool'", "'p1'"}},
+		{"get by unique key", getByUniqueSQL, "records_uniq", []string{"'acme'", "'pool'", "'u1'"}},
+		{"unique key taken", uniqueTakenSQL, "records_uniq", []string{"'acme'", "'pool'", "'u1'", "'p1'"}},
+		{"link an event", linkEvent, "events_pkey", []string{"'acme'", "1", "1", "''", "'h'"}},
+	}
+}
+
 // queryRecords runs q and returns all records it yields.
 func (t *Tx) queryRecords(ctx context.Context, q string, args ...any) ([]storage.Record, error) {
 	rows, err := t.C.Query(ctx, q, args...)
@@ -176,7 +206,7 @@ func (t *Tx) queryRecords(ctx context.Context, q string, args ...any) ([]storage
 }
 
 func (t *Tx) get(ctx context.Context, company string, kind storage.Kind, id string, lock string) (storage.Record, error) {
-	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND id = $3`+lock,
+	rs, err := t.queryRecords(ctx, getRecordSQL+lock,
 		company, string(kind), id)
 	if err != nil {
 		return storage.Record{}, t.err(err, "get %s %s", kind, id)
@@ -211,10 +241,7 @@ func (t *Tx) GetByUnique(ctx context.Context, company string, kind storage.Kind,
 	if unique == "" {
 		return storage.Record{}, notFound
 	}
-	// "uniq <> ''" is implied by unique != "", but a prepared statement's
-	// generic plan may use the partial index records_uniq only when the query
-	// states its predicate; without it, it read every record of the kind.
-	rs, err := t.queryRecords(ctx, `SELECT `+recordCols+` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> ''`,
+	rs, err := t.queryRecords(ctx, getByUniqueSQL,
 		company, string(kind), unique)
 	if err != nil {
 		return storage.Record{}, t.err(err, "get %s by unique key", kind)
@@ -262,7 +289,7 @@ func (t *Tx) uniqueTaken(ctx context.Context, r storage.Record) error {
 	if r.Unique == "" {
 		return nil
 	}
-	rows, err := t.C.Query(ctx, `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> '' AND id <> $4`,
+	rows, err := t.C.Query(ctx, uniqueTakenSQL,
 		r.Company, string(r.Kind), r.Unique, r.ID)
 	if err != nil {
 		return t.err(err, "check unique key of %s %s", r.Kind, r.ID)
