@@ -32,11 +32,15 @@
 //
 // Event chain: every change appends an event, so the first write of a
 // company in a transaction also draws the event's Seq and takes the company's
-// row in event_heads with SELECT ... FOR UPDATE SKIP LOCKED (one statement),
-// and reads the company's committed unlinked events in the next statement (so
-// it sees everything linked by the previous holder); both travel with the
-// write. If it got the head, AppendEvent links those events and inserts its
-// own already linked (eventlog.HashEvent), moving the head, and the
+// row in event_heads with SELECT ... FOR UPDATE SKIP LOCKED and, if it got
+// the head, reads the company's committed unlinked events, all in one
+// statement that travels with the write. The lock sees the head's newest
+// version but the events are read as of the statement's snapshot, so they are
+// used only if the head's position in that snapshot equals the locked one
+// (every link moves it); otherwise they are read again in a statement of
+// their own. A transaction that finds the head busy reads no events. If it
+// got the head, AppendEvent links those events and inserts its own already
+// linked (eventlog.HashEvent), moving the head, and the
 // transaction holds the head until it commits; later events of the company in
 // the transaction link directly. If another transaction holds the head, the
 // event goes in unlinked (chain_pos NULL), left to the holder's successor: the
@@ -48,9 +52,21 @@
 // is either committed (linked or not) or rolled back. Chain order is the order
 // of linking, recorded in chain_pos; the chain is verified in that order.
 //
+// Plans: pgx prepares every statement, and PostgreSQL may keep a generic plan
+// for a connection's life, made when the tables were small or never analysed
+// (autovacuum has not run yet, or is off). Statements that find rows by key
+// are written so that only their key's index matches them: an event is
+// linked by its own UPDATE through the primary key, lookups by unique key
+// state the partial index's predicate, and records_parent leads with
+// (company, parent) so that it cannot stand in for the primary key. A test
+// checks each plan under plan_cache_mode=force_generic_plan. Autovacuum should
+// still run (it does by default): linked events leave dead entries in the
+// partial index of unlinked events until the table is vacuumed.
+//
 // Compatibility: the schema and queries use only standard PostgreSQL 15 SQL
 // (identity columns with OVERRIDING SYSTEM VALUE and nextval, INSERT ... ON
-// CONFLICT, row-value comparison, partial indexes, data-modifying WITH, FOR
+// CONFLICT, row-value comparison, partial indexes, data-modifying and
+// MATERIALIZED WITH, LATERAL joins, FOR
 // UPDATE SKIP LOCKED, LOCK TABLE for migrations, the extended query protocol's
 // pipelining) and no extension, so
 // PostgreSQL-compatible distributed engines can run it. The assumptions are:
