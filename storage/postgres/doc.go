@@ -47,8 +47,9 @@
 // next transaction of the company that takes the head links every committed
 // unlinked event first; Store.Seal, which storage.VerifyChain calls before
 // verifying, links any left over, and Store.SealPending does so for every
-// company (the reference server runs it in the background). Transactions of one company therefore never
-// queue behind each other for the chain, and a crash never loses an event: it
+// company (the reference server runs it in the background). Transactions of
+// one company therefore never queue behind each other for the chain, and a
+// crash never loses an event: it
 // is either committed (linked or not) or rolled back. Chain order is the order
 // of linking, recorded in chain_pos; the chain is verified in that order.
 //
