@@ -160,9 +160,9 @@ func scanRecord(rows Rows) (storage.Record, error) {
 // The lookups of records by key. Each must be served by its key's index
 // whatever the planner's statistics say, including in the generic plan of a
 // prepared statement (KeyedStatements lists them for the PostgreSQL tests).
-// "uniq <> ”" is implied by a non-empty unique key, but a generic plan may
-// use the partial index records_uniq only when the query states its
-// predicate; without it, the plan read every record of the kind.
+// A non-empty unique key implies that uniq is not the empty string, but a
+// generic plan may use the partial index records_uniq only when the query
+// states that predicate; without it, the plan read every record of the kind.
 const (
 	getRecordSQL   = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND id = $3`
 	getByUniqueSQL = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> ''`
@@ -638,7 +638,7 @@ func (t *Tx) queueTakeHead(p Pipeliner, company string) *headFetch {
 		var snap *int64
 		var e nullEvent
 		dest := append([]any{&f.try.seq, &f.hash, &f.pos, &snap}, e.dest()...)
-		for n := 0; rs.Next(); n++ {
+		for rs.Next() {
 			if err := rs.Scan(dest...); err != nil {
 				return err
 			}
@@ -968,10 +968,9 @@ func finishEvent(e *eventlog.Event, at, typ string, details []byte) error {
 // nullEvent is the scan destination of an event's columns (in scanEvent's
 // order) on the nullable side of an outer join: all NULL when no event matched.
 type nullEvent struct {
-	seq, count, chain                                          *int64
-	id, company, at, typ, source, target, actor, subject, prev *string
-	hash                                                       *string
-	details                                                    []byte
+	seq, count, chain                                                *int64
+	id, company, at, typ, source, target, actor, subject, prev, hash *string
+	details                                                          []byte
 }
 
 func (n *nullEvent) dest() []any {
