@@ -58,8 +58,9 @@
 // (autovacuum has not run yet, or is off). Statements that find rows by key
 // are written so that only their key's index matches them: an event is
 // linked by its own UPDATE through the primary key, lookups by unique key
-// state the partial index's predicate, and records_parent leads with
-// (company, parent) so that it cannot stand in for the primary key. A test
+// state the partial index's predicate, and records_parent is
+// (kind, parent, company, id), so that it cannot stand in for the primary key
+// and serves the background jobs' lists across companies. A test
 // checks each plan under plan_cache_mode=force_generic_plan. Autovacuum should
 // still run (it does by default): linked events leave dead entries in the
 // partial index of unlinked events until the table is vacuumed.

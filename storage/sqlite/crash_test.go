@@ -211,3 +211,53 @@ func migrationFiles(t *testing.T) int {
 	require.NotEmpty(t, files)
 	return len(files)
 }
+
+// TestOpenUpgradesSchema makes a file as the version before migration 3 left
+// it (records_parent led by company), with children stored, and opens it:
+// Open applies migration 3 once, the index has its new columns, and the
+// children are still listed, in id order.
+func TestOpenUpgradesSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		for _, id := range []string{"c", "a", "b"} {
+			if err := tx.Put(ctx, storage.Record{Company: "acme", Kind: "thing", ID: id, Parent: "p", Data: []byte(`{}`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for _, q := range []string{
+		`DROP INDEX records_parent`,
+		`CREATE INDEX records_parent ON records (company, kind, parent, id)`,
+		`DELETE FROM schema_migrations WHERE version >= 3`,
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+
+	s, err = sqlite.Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	var ids []string
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		rs, err := tx.List(ctx, storage.ListQuery{Company: "acme", Kind: "thing", Parent: "p"})
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		return err
+	}))
+	assert.Equal(t, []string{"a", "b", "c"}, ids)
+	var def string
+	require.NoError(t, db.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'records_parent'`).Scan(&def))
+	assert.Contains(t, def, "(kind, parent, company, id)")
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = 3`).Scan(&n))
+	assert.Equal(t, 1, n)
+}

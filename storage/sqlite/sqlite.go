@@ -80,6 +80,7 @@ var dialect = &sqlcore.Dialect{
 	Error:             mapError,
 	IsUniqueViolation: isUnique,
 	SerialWriters:     true,
+	IndexedBy:         true,
 }
 
 func sqliteCode(err error) (int, bool) {

@@ -73,6 +73,12 @@ type Dialect struct {
 	// BEGIN IMMEDIATE): AppendEvent then links to the company's last event
 	// directly instead of locking and moving a head row.
 	SerialWriters bool
+	// IndexedBy says the engine takes "INDEXED BY index" (SQLite). List then
+	// names records_parent for the children of a parent and for lists across
+	// companies: without statistics, SQLite's planner served those through
+	// the primary key, reading every record of the kind in the company (or
+	// the whole table).
+	IndexedBy bool
 }
 
 // TimeLayout is how event times are stored: fixed-width UTC text, so that text
@@ -169,21 +175,32 @@ const (
 	uniqueTakenSQL = `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> '' AND id <> $4`
 )
 
-// KeyedStatement is a statement that must find its rows through Index.
+// KeyedStatement is a statement that must find its rows through Index (as
+// PostgreSQL names it; the primary keys are records_pkey and events_pkey).
 type KeyedStatement struct {
 	Name, SQL, Index string
-	Args             []string // SQL literals, one per parameter
+	Args             []any // one per parameter
+	PostgresOnly     bool  // statement of the concurrent path only
 }
 
-// KeyedStatements lists the statements that must find their rows through a
-// key, never by reading all of a company's rows, with the index each must use.
-func KeyedStatements() []KeyedStatement {
+// KeyedStatements lists the statements that must find their rows through an
+// index, never by reading all of a company's rows or the whole table, with
+// the index each must use; indexedBy is the engine's Dialect.IndexedBy.
+func KeyedStatements(indexedBy bool) []KeyedStatement {
+	keyed := func(name, index string, q storage.ListQuery) KeyedStatement {
+		sql, args := listSQL(q, indexedBy)
+		return KeyedStatement{Name: name, SQL: sql, Index: index, Args: args}
+	}
 	return []KeyedStatement{
-		{"get record", getRecordSQL, "records_pkey", []string{"'acme'", "'pool'", "'p1'"}},
-		{"get record for update", getRecordSQL + " FOR UPDATE", "records_pkey", []string{"'acme'", "'pool'", "'p1'"}},
-		{"get by unique key", getByUniqueSQL, "records_uniq", []string{"'acme'", "'pool'", "'u1'"}},
-		{"unique key taken", uniqueTakenSQL, "records_uniq", []string{"'acme'", "'pool'", "'u1'", "'p1'"}},
-		{"link an event", linkEvent, "events_pkey", []string{"'acme'", "1", "1", "''", "'h'"}},
+		{Name: "get record", SQL: getRecordSQL, Index: "records_pkey", Args: []any{"acme", "pool", "p1"}},
+		{Name: "get by unique key", SQL: getByUniqueSQL, Index: "records_uniq", Args: []any{"acme", "pool", "u1"}},
+		{Name: "unique key taken", SQL: uniqueTakenSQL, Index: "records_uniq", Args: []any{"acme", "pool", "u1", "p1"}},
+		keyed("list a kind", "records_pkey", storage.ListQuery{Company: "acme", Kind: "pool", Limit: 100}),
+		keyed("list children", "records_parent", storage.ListQuery{Company: "acme", Kind: "pool", Parent: "c1"}),
+		keyed("list children after", "records_parent", storage.ListQuery{Company: "acme", Kind: "pool", Parent: "c1", AfterID: "p1", Limit: 10}),
+		keyed("list children across companies", "records_parent", storage.ListQuery{AllCompanies: true, Kind: "pool", Parent: "c1", AfterID: "p1", Limit: 10}),
+		keyed("list a kind across companies", "records_parent", storage.ListQuery{AllCompanies: true, Kind: "pool"}),
+		{Name: "link an event", SQL: linkEvent, Index: "events_pkey", Args: []any{"acme", 1, 1, "", "h"}, PostgresOnly: true},
 	}
 }
 
@@ -257,9 +274,26 @@ func (t *Tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, e
 	if q.Kind == "" || (q.Company == "" && !q.AllCompanies) {
 		return nil, license.Errorf(license.Internal, "kind", "storage: List needs a kind and a company")
 	}
+	sql, args := listSQL(q, t.D.IndexedBy)
+	rs, err := t.queryRecords(ctx, sql, args...)
+	if err != nil {
+		return nil, t.err(err, "list %s", q.Kind)
+	}
+	return rs, nil
+}
+
+// listSQL is List's query and its arguments. A company's records of a kind
+// are read through the primary key (company, kind, id), children of a parent
+// and lists across companies through records_parent (kind, parent, company,
+// id), named with indexedBy (see Dialect.IndexedBy).
+func listSQL(q storage.ListQuery, indexedBy bool) (string, []any) {
 	var sb strings.Builder
 	args := []any{string(q.Kind)}
-	sb.WriteString(`SELECT ` + recordCols + ` FROM records WHERE kind = $1`)
+	sb.WriteString(`SELECT ` + recordCols + ` FROM records`)
+	if indexedBy && (q.Parent != "" || q.AllCompanies) {
+		sb.WriteString(` INDEXED BY records_parent`)
+	}
+	sb.WriteString(` WHERE kind = $1`)
 	add := func(cond string, v any) {
 		args = append(args, v)
 		fmt.Fprintf(&sb, cond, len(args))
@@ -277,11 +311,7 @@ func (t *Tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, e
 	if q.Limit > 0 {
 		sb.WriteString(` LIMIT ` + strconv.Itoa(q.Limit))
 	}
-	rs, err := t.queryRecords(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, t.err(err, "list %s", q.Kind)
-	}
-	return rs, nil
+	return sb.String(), args
 }
 
 // uniqueTaken reports whether another record of (company, kind) than id holds unique.

@@ -1,9 +1,13 @@
 -- records_parent served the children of a parent as (company, kind, parent, id).
--- With those columns it also matched a lookup by (company, kind, id) as well as
--- the primary key did in the planner's eyes when the table had no statistics
--- (autovacuum off, or not yet run): such lookups then scanned every record of
--- the kind. With parent second the primary key is the only index that matches
--- a lookup by id on more than the company, whatever the statistics say, and
--- children are still read in id order through (company, parent, kind).
+-- Two things were wrong with that order:
+-- - It matched a lookup by (company, kind, id) as well as the primary key did, in
+--   the planner's eyes, when the table had no statistics (autovacuum off, or not
+--   yet run), and such lookups then read every record of the kind.
+-- - It could not serve the background jobs' lists across companies (the top-up
+--   outbox's pending entries, every license of a kind), which read the whole
+--   table.
+-- With (kind, parent, company, id) a company's children are still read in id
+-- order, the lists across companies read only their kind (and parent), and only
+-- the primary key matches a lookup by id on more than its first column.
 DROP INDEX records_parent;
-CREATE INDEX records_parent ON records (company, parent, kind, id);
+CREATE INDEX records_parent ON records (kind, parent, company, id);
