@@ -165,7 +165,7 @@ func scanRecord(rows Rows) (storage.Record, error) {
 
 // The lookups of records by key. Each must be served by its key's index
 // whatever the planner's statistics say, including in the generic plan of a
-// prepared statement (KeyedStatements lists them for the PostgreSQL tests).
+// prepared statement (KeyedStatements lists them for the stores' plan tests).
 // A non-empty unique key implies that uniq is not the empty string, but a
 // generic plan may use the partial index records_uniq only when the query
 // states that predicate; without it, the plan read every record of the kind.
