@@ -117,6 +117,16 @@ func appendEvent(t *testing.T, s storage.Store, e eventlog.Event) {
 }
 
 // chainIDs lists the IDs of company's linked events in chain order.
+// requireIntact verifies company's chain (sealing it first) and fails the
+// test unless it is intact; it returns the verification.
+func requireIntact(t *testing.T, s storage.Store, company string) eventlog.Verification {
+	t.Helper()
+	v, err := storage.VerifyChain(context.Background(), s, company, time.Now())
+	require.NoError(t, err)
+	require.True(t, v.Intact, "%+v", v)
+	return v
+}
+
 func chainIDs(t *testing.T, s storage.Store, company string) []string {
 	t.Helper()
 	var ids []string
@@ -178,10 +188,7 @@ func TestChainBacklogLinkedByNextHolder(t *testing.T) {
 		})
 	}))
 	require.Equal(t, []string{e2.ID, e1.ID}, last, "the transaction's own events come last, in order")
-	v, err := storage.VerifyChain(ctx, s, company, time.Now())
-	require.NoError(t, err)
-	require.True(t, v.Intact, "%+v", v)
-	require.EqualValues(t, 304, v.Checked)
+	require.EqualValues(t, 304, requireIntact(t, s, company).Checked)
 }
 
 // TestChainBusyHeadLeavesEventForNextHolder appends in a transaction while
@@ -213,10 +220,7 @@ func TestChainBusyHeadLeavesEventForNextHolder(t *testing.T) {
 	next := ev(4)
 	appendOne(next)
 	require.Equal(t, []string{first.ID, holder.ID, late.ID, next.ID}, chain())
-	v, err := storage.VerifyChain(ctx, s, company, time.Now())
-	require.NoError(t, err)
-	require.True(t, v.Intact, "%+v", v)
-	require.EqualValues(t, 4, v.Checked)
+	require.EqualValues(t, 4, requireIntact(t, s, company).Checked)
 }
 
 // TestSealPending leaves one company's event unlinked (appended while another
@@ -254,8 +258,6 @@ func TestSealPending(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, sealed, "nothing left to link")
 	for _, c := range []string{a, b} {
-		v, err := storage.VerifyChain(ctx, s, c, time.Now())
-		require.NoError(t, err)
-		require.True(t, v.Intact, "%+v", v)
+		requireIntact(t, s, c)
 	}
 }

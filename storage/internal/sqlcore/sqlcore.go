@@ -139,6 +139,13 @@ type chainHead struct {
 	dirty    bool // moved since last written
 }
 
+// link chains e (Seq seq) after h and moves h to it.
+func (h *chainHead) link(e *eventlog.Event, seq int64) {
+	e.PrevHash = h.hash
+	e.Hash = eventlog.HashEvent(h.hash, *e)
+	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
+}
+
 var _ storage.Tx = (*Tx)(nil)
 
 func (t *Tx) err(err error, format string, args ...any) error {
@@ -714,10 +721,8 @@ func (t *Tx) prefetchHead(company string) {
 func (t *Tx) linkBacklog(ctx context.Context, p Pipeliner, company string, h *chainHead, backlog []eventlog.Event) error {
 	for len(backlog) > 0 {
 		for _, e := range backlog {
-			e.PrevHash = h.hash
-			hash := eventlog.HashEvent(h.hash, e)
-			h.hash, h.pos, h.seq = hash, h.pos+1, e.Seq
-			p.Queue(linkEvent, []any{company, e.Seq, h.pos, e.PrevHash, hash}, queuedCheck(t, "link an event", 1))
+			h.link(&e, e.Seq)
+			p.Queue(linkEvent, []any{company, e.Seq, h.pos, e.PrevHash, e.Hash}, queuedCheck(t, "link an event", 1))
 		}
 		if len(backlog) < sealBatch {
 			return nil
@@ -764,14 +769,13 @@ func (t *Tx) holdHead(company string, h *chainHead) {
 func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event, details any) (int64, error) {
 	at := e.Time.Format(TimeLayout)
 	if h := t.heads[e.Company]; h != nil {
-		e.PrevHash = h.hash
-		e.Hash = eventlog.HashEvent(h.hash, e)
+		h.link(&e, 0) // the Seq comes back from the insert
 		seq, err := t.queryInt(ctx, insertEventLink,
-			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos+1)
+			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos)
 		if err != nil {
 			return 0, t.err(err, "append event")
 		}
-		h.hash, h.pos, h.seq, h.dirty = e.Hash, h.pos+1, seq, true
+		h.seq, h.dirty = seq, true
 		return seq, nil
 	}
 	try, err := t.takeHead(ctx, p, e.Company)
@@ -805,9 +809,7 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 	if err := t.linkBacklog(ctx, p, e.Company, h, try.backlog); err != nil {
 		return 0, err
 	}
-	e.PrevHash = h.hash
-	e.Hash = eventlog.HashEvent(h.hash, e)
-	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
+	h.link(&e, seq)
 	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos}, queuedCheck(t, "append event", 1))
 	t.holdHead(e.Company, h)
 	return seq, nil
