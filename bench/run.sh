@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs licensekit's benchmark suite (package bench) with enough runs for
 # benchstat, then prints benchstat's table and the ratios of each benchmark to
-# its baseline against the design's targets (bench/cmd/ratios).
+# its baseline against the performance targets (bench/cmd/ratios; see
+# bench/README.md).
 #
 #   bench/run.sh                      # everything, 6 interleaved runs of 1s per benchmark
 #   COUNT=3 BENCH=HTTP bench/run.sh   # a subset

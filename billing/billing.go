@@ -44,7 +44,8 @@ const (
 
 // PaymentType is how a site pays for its licenses. License management
 // (purchase, decrease, transfer) and invoice estimates apply only to
-// MonthlyInvoice sites, as the MSP portal seed requires.
+// MonthlyInvoice sites; sites paid by card or annual invoice are billed
+// outside licensekit.
 type PaymentType string
 
 // Payment types.
@@ -73,7 +74,8 @@ type Member struct {
 	Role  license.Role `json:"role"`
 }
 
-// Site is a managed site (a Miradore site in the seed) of a company.
+// Site is a managed site of a company: one installation of the managed
+// product (for example a Miradore site) whose devices use its licenses.
 //
 // Licenses is nil while the site has "no license amount set": such a site
 // accepts any number of enrolments. Once set, Enrolled never exceeds it.

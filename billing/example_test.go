@@ -10,7 +10,8 @@ import (
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
-// The seed's purchase: no license amount set, 20 devices enrolled, buying 30.
+// A purchase on a site with no license amount set and 20 devices enrolled:
+// buying 30 adds the cost of the 10 beyond the enrolled devices.
 func ExampleService_PreviewPurchase() {
 	ctx := context.Background()
 	svc := &billing.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC))}
@@ -40,7 +41,8 @@ func ExampleService_PreviewPurchase() {
 	// committed total: 30
 }
 
-// The seed's decrease: 30 licenses, 20 enrolled.
+// A decrease on a site with 30 licenses and 20 devices enrolled: 11 would go
+// below the enrolled devices, 10 is allowed.
 func ExampleService_Decrease() {
 	ctx := context.Background()
 	svc := &billing.Service{Store: memory.New()}

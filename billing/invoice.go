@@ -93,8 +93,8 @@ type Invoice struct {
 }
 
 // Estimate returns the estimate of the invoice that follows opts.Month (by
-// default the current month), as the MSP portal seed describes ("the cost of
-// the newly purchased licenses will be added to your next monthly invoice"):
+// default the current month), so that the cost of licenses purchased this month
+// appears on the next monthly invoice:
 //
 //   - one "licenses" line per monthly-invoice site with a license amount set:
 //     its current licenses × unit price, for the invoiced month (billed in

@@ -18,8 +18,8 @@ type PurchaseRequest struct {
 	Quantity int64  `json:"quantity"`
 }
 
-// PurchaseQuote is the "Licenses after purchase" summary of the seed. Preview
-// and commit return the same figures for the same state.
+// PurchaseQuote is the "Licenses after purchase" summary a portal shows before
+// a purchase. Preview and commit return the same figures for the same state.
 type PurchaseQuote struct {
 	Site     string `json:"site"`
 	SiteName string `json:"site_name"`
@@ -44,7 +44,8 @@ type DecreaseRequest struct {
 	Quantity int64  `json:"quantity"`
 }
 
-// DecreaseQuote is the "Licenses after decrease" summary of the seed.
+// DecreaseQuote is the "Licenses after decrease" summary a portal shows before
+// a decrease. Preview and commit return the same figures for the same state.
 type DecreaseQuote struct {
 	Site         string `json:"site"`
 	SiteName     string `json:"site_name"`
@@ -76,7 +77,9 @@ type TransferSide struct {
 	TotalAfter     int64  `json:"total_after"`
 }
 
-// TransferQuote is the "Licenses after transfer" preview of the seed.
+// TransferQuote is the "Licenses after transfer" summary of both sites a
+// portal shows before a transfer. Preview and commit return the same figures
+// for the same state.
 type TransferQuote struct {
 	From        TransferSide `json:"from"`
 	To          TransferSide `json:"to"`

@@ -29,14 +29,14 @@ func (r Role) Valid() bool {
 }
 
 // CanManageLicenses reports whether the role may purchase, decrease, transfer and
-// configure top-up (Owner or Admin, as the MSP seed says).
+// configure top-up: Owner or Admin.
 func (r Role) CanManageLicenses() bool { return r == Owner || r == Admin }
 
 // CanEdit reports whether the role may change pools and allocations.
 func (r Role) CanEdit() bool { return r == Owner || r == Admin || r == Editor || r == LicenseAdmin }
 
 // CanSeePrices reports whether unit prices are shown to the role
-// (administrators, editors and license administrators, per the pool seed).
+// (owners, administrators, editors and license administrators; not viewers).
 func (r Role) CanSeePrices() bool { return r.CanEdit() }
 
 // SystemEmail is the "initiated by" of changes made by licensekit itself

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Metric is how a pool's licenses are consumed ("Licensed by" in the pool seed).
+// Metric is how a pool's licenses are consumed (the "Licensed by" field of a pool).
 type Metric string
 
 // The five allocation metrics.

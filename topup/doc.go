@@ -1,5 +1,5 @@
-// Package topup is the automatic top-up of site licenses of an MSP company (seed
-// msp-portal-automatic-top-up.txt): a company-wide switch ([Service.Enable],
+// Package topup is the automatic top-up of site licenses of an MSP company:
+// a company-wide switch ([Service.Enable],
 // refused with a [PrerequisiteError] unless every site pays by monthly invoice
 // and all sites share one site group, and recording the accepted terms
 // version); a per-site increment (5 by default, multiples of 5); a [Policy] that

@@ -45,7 +45,8 @@ func site(ctx context.Context, bill *billing.Service, owner license.Actor, name,
 	return s
 }
 
-// The seed's example: increment 5, 2 licenses available, 4 devices enrolled.
+// Increment 5, 2 licenses available, 4 devices enrolled: the shortfall of 2
+// is covered by one increment, 5 licenses.
 func ExamplePolicy() {
 	ctx, bill, top, owner := exampleSetup()
 	s := site(ctx, bill, owner, "Helsinki", "north", billing.MonthlyInvoice, 10)

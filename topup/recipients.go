@@ -15,8 +15,8 @@ import (
 const maxRecipients = 100
 
 // Owners returns the e-mail addresses of the members of actor's company with
-// the Owner role, sorted: the "Select from owners" list of the seed. Owner or
-// Admin only.
+// the Owner role, sorted: the list a portal offers when choosing recipients
+// from the owners. Owner or Admin only.
 //
 // Errors: invalid (actor), forbidden.
 func (s *Service) Owners(ctx context.Context, actor license.Actor) ([]string, error) {

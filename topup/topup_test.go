@@ -76,14 +76,14 @@ func TestCheckPrerequisites(t *testing.T) {
 func TestQuoteEnrolment(t *testing.T) {
 	n := func(v int64) *int64 { return &v }
 	mi := billing.MonthlyInvoice
-	seed := billing.Site{ID: "s", Name: "Seed", PaymentType: mi, Licenses: n(10), Enrolled: 8}
-	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 4, Enabled: true, Increment: 5, Shortfall: 2, Added: 5, NewTotal: 15, NewAvailable: 3},
-		topup.QuoteEnrolment(seed, true, 5, 4), "the seed's example")
-	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 4, Increment: 5, Shortfall: 2, NewTotal: 10, Refused: true},
-		topup.QuoteEnrolment(seed, false, 5, 4), "disabled: refused")
-	assert.Equal(t, topup.Quote{Site: "s", SiteName: "Seed", Devices: 2, Enabled: true, Increment: 5, NewTotal: 10},
-		topup.QuoteEnrolment(seed, true, 5, 2), "fits: nothing added")
-	card := seed
+	site := billing.Site{ID: "s", Name: "North", PaymentType: mi, Licenses: n(10), Enrolled: 8}
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "North", Devices: 4, Enabled: true, Increment: 5, Shortfall: 2, Added: 5, NewTotal: 15, NewAvailable: 3},
+		topup.QuoteEnrolment(site, true, 5, 4), "increment 5 covers a shortfall of 2")
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "North", Devices: 4, Increment: 5, Shortfall: 2, NewTotal: 10, Refused: true},
+		topup.QuoteEnrolment(site, false, 5, 4), "disabled: refused")
+	assert.Equal(t, topup.Quote{Site: "s", SiteName: "North", Devices: 2, Enabled: true, Increment: 5, NewTotal: 10},
+		topup.QuoteEnrolment(site, true, 5, 2), "fits: nothing added")
+	card := site
 	card.PaymentType = billing.Card
 	assert.True(t, topup.QuoteEnrolment(card, true, 5, 4).Refused, "card sites are not topped up")
 	unset := billing.Site{ID: "u", PaymentType: mi, Enrolled: 50}

@@ -52,7 +52,7 @@ func leasePool(b *testing.B, store storage.Store) (license.Actor, string) {
 
 // BenchmarkLeaseAcquireRelease compares a lease acquire+release pair made
 // through the HTTP server (32 concurrent clients, keep-alive) with the same
-// pair called directly on the pool service over the same store. The design
+// pair called directly on the pool service over the same store. The performance
 // target: HTTP at least half the direct rate, without collapse at 32 clients.
 func BenchmarkLeaseAcquireRelease(b *testing.B) {
 	for name, open := range benchStores(b) {

@@ -22,13 +22,13 @@ func money(t *testing.T, m license.Money) string {
 	return m.Amount.StringFixed(2) + " " + string(m.Currency)
 }
 
-// Seed (license management, purchase): no license amount set, 20 devices
+// Purchase: no license amount set, 20 devices
 // enrolled, buying 30: the minimum is 20 and the added cost is the price of 10.
-func TestSeedPurchasePreviewEqualsPurchase(t *testing.T) {
-	forEachStore(t, testSeedPurchasePreviewEqualsPurchase)
+func TestPurchasePreviewEqualsPurchase(t *testing.T) {
+	forEachStore(t, testPurchasePreviewEqualsPurchase)
 }
 
-func testSeedPurchasePreviewEqualsPurchase(t *testing.T, f *fixture) {
+func testPurchasePreviewEqualsPurchase(t *testing.T, f *fixture) {
 	s := f.site("North", nil)
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
 
@@ -64,11 +64,11 @@ func testSeedPurchasePreviewEqualsPurchase(t *testing.T, f *fixture) {
 	assert.Equal(t, "150.00 USD", money(t, inv.Totals[0])) // 30 licenses next month + 30 purchased this month
 }
 
-// Seed (license management, decrease): 30 licenses, 20 enrolled: decreasing
+// Decrease: 30 licenses, 20 enrolled: decreasing
 // by 10 saves the price of 10; by 11 is refused (below the enrolled devices).
-func TestSeedDecrease(t *testing.T) { forEachStore(t, testSeedDecrease) }
+func TestDecreaseStopsAtEnrolled(t *testing.T) { forEachStore(t, testDecreaseStopsAtEnrolled) }
 
-func testSeedDecrease(t *testing.T, f *fixture) {
+func testDecreaseStopsAtEnrolled(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](30))
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
 
@@ -92,11 +92,11 @@ func testSeedDecrease(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(20), *got.Licenses)
 }
 
-// Seed (license management, transfer): licenses move between sites with the
+// Transfer: licenses move between sites with the
 // same plan, price and currency; in-use licenses do not move; the sum is kept.
-func TestSeedTransfer(t *testing.T) { forEachStore(t, testSeedTransfer) }
+func TestTransfer(t *testing.T) { forEachStore(t, testTransfer) }
 
-func testSeedTransfer(t *testing.T, f *fixture) {
+func testTransfer(t *testing.T, f *fixture) {
 	from := f.site("North", ptr[int64](30))
 	to := f.site("South", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+from.ID+"/enroll", f.owner, map[string]int64{"quantity": 20}, nil)
@@ -133,11 +133,11 @@ func testSeedTransfer(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(40), *a.Licenses+*b.Licenses)
 }
 
-// Seed (automatic top-up): increment 5, 2 licenses available, 4 devices
+// Automatic top-up: increment 5, 2 licenses available, 4 devices
 // enrolling: 5 licenses are added, 4 of them in use, 3 remain available.
-func TestSeedTopUpOnEnrolment(t *testing.T) { forEachStore(t, testSeedTopUpOnEnrolment) }
+func TestTopUpOnEnrolment(t *testing.T) { forEachStore(t, testTopUpOnEnrolment) }
 
-func testSeedTopUpOnEnrolment(t *testing.T, f *fixture) {
+func testTopUpOnEnrolment(t *testing.T, f *fixture) {
 	s := f.site("North", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/enroll", f.owner, map[string]int64{"quantity": 8}, nil)
 
@@ -180,11 +180,11 @@ func testSeedTopUpOnEnrolment(t *testing.T, f *fixture) {
 	assert.False(t, st.Enabled)
 }
 
-// Seed (event log): the log shows the changes; exports are CSV of the current
+// Event log: the log shows the changes; exports are CSV of the current
 // view (chosen columns, search) or of all original data.
-func TestSeedEventLogQueryAndExport(t *testing.T) { forEachStore(t, testSeedEventLogQueryAndExport) }
+func TestEventLogQueryAndExport(t *testing.T) { forEachStore(t, testEventLogQueryAndExport) }
 
-func testSeedEventLogQueryAndExport(t *testing.T, f *fixture) {
+func testEventLogQueryAndExport(t *testing.T, f *fixture) {
 	from := f.site("North", ptr[int64](30))
 	to := f.site("South", ptr[int64](10))
 	f.ok(200, "POST", "/v1/sites/"+from.ID+"/purchase", f.owner, map[string]int64{"quantity": 5}, nil)

@@ -11,7 +11,7 @@ import (
 	"github.com/licensekit/licensekit/billing/subscription"
 )
 
-// Seed (MSP360): buy, activate by key, assign, cancel auto-renewal, let it
+// Subscriptions: buy, activate by key, assign, cancel auto-renewal, let it
 // expire (the tick), exchange automatically, bulk-delete expired licenses.
 func TestSubscriptionsOverHTTP(t *testing.T) { forEachStore(t, testSubscriptionsOverHTTP) }
 

@@ -182,7 +182,7 @@ func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c C
 // DeleteMode selects the expired licenses a bulk delete removes.
 type DeleteMode string
 
-// Bulk delete modes (the seed's group actions).
+// Bulk delete modes: which expired licenses one BulkDelete removes.
 const (
 	AllExpired        DeleteMode = "expired"
 	ExpiredAutoRenew  DeleteMode = "expired_auto_renew"

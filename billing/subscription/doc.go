@@ -1,5 +1,5 @@
 // Package subscription manages licenses with a lifetime, as MSP360 Managed
-// Backup sells them (seed msp360-license-management.txt): per computer, host,
+// Backup sells them: per computer, host,
 // socket, user or administrator ([Type], each mapped onto a license.Metric),
 // in state trial, active or expired, with a purchase date, an expiration date,
 // auto-renewal (on by default) and a next renewal date. A company chooses
@@ -13,8 +13,9 @@
 // user can activate; a customer company's settings override its users').
 // [Service.Tick] applies renewals (writing a [Charge] an invoice reads),
 // expiries and the automatic exchange of expired assigned licenses for
-// available ones; [Service.BulkDelete] removes expired licenses in the seed's
-// three modes. Vendors validate a license for a consumer at run time
+// available ones; [Service.BulkDelete] removes expired licenses in three
+// modes (every expired license, the expired ones with auto-renewal
+// on, or the expired unassigned ones). Vendors validate a license for a consumer at run time
 // ([Service.Validate] by ID, [Service.ValidateKey] by key) with one typed code
 // in the order of license.ValidationOrder, against the license's [Terms]
 // (entitlements, grace days, suspension); a Limiter rate-limits activations

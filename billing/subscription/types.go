@@ -37,7 +37,9 @@ const (
 	EventPoolSettingsChanged eventlog.Type = "subscription.pool_settings_changed"
 )
 
-// Type is a license type of the seed (MSP360 Managed Backup).
+// Type is a subscription license type: what one license covers (a computer,
+// a virtual host, a socket, a user or an administrator), as in MSP360 Managed
+// Backup.
 type Type string
 
 // License types and the allocation metric each maps to (Type.Metric):

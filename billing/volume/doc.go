@@ -1,5 +1,5 @@
 // Package volume manages a partner's volume licenses and the customer accounts
-// allocated seats on them (seed volume-licenses.txt). A partner company (the
+// allocated seats on them. A partner company (the
 // tenant, license.Actor.Company) holds volume licenses — a product such as
 // "MDR Complete", a number of seats, a renewal date and a price per user — and
 // onboards customer accounts (legal name unique within the partner, ignoring

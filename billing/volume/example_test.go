@@ -12,8 +12,7 @@ import (
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
-// The seed's example: two customers with 100 users each leave 1790 of 1990
-// seats unallocated.
+// Two customers with 100 users each leave 1790 of 1990 seats unallocated.
 func ExampleService_Onboard() {
 	ctx := context.Background()
 	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)))

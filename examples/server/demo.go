@@ -18,8 +18,8 @@ type demo struct {
 	CompanyName   string   `json:"company_name"`
 	Owner         string   `json:"owner"`
 	Helsinki      string   `json:"helsinki"` // 30 licenses, 20 enrolled
-	Tampere       string   `json:"tampere"`  // 10 licenses, 8 enrolled (the top-up seed example)
-	Oulu          string   `json:"oulu"`     // no license amount set, 20 enrolled (the purchase seed example)
+	Tampere       string   `json:"tampere"`  // 10 licenses, 8 enrolled (4 more enrolments top it up by 5)
+	Oulu          string   `json:"oulu"`     // no license amount set, 20 enrolled (buying 30 leaves 10 available)
 	Pools         []string `json:"pools"`
 	VolumeLicense string   `json:"volume_license"`
 	Customers     []string `json:"customers"`

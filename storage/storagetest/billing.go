@@ -20,9 +20,9 @@ import (
 
 func init() {
 	Register("billing",
-		Test{"SeedPurchaseWithNoAmountSet", testBillingSeedPurchase},
-		Test{"SeedDecreaseStopsAtEnrolled", testBillingSeedDecrease},
-		Test{"SeedTransferPreviewAndRules", testBillingSeedTransfer},
+		Test{"PurchaseWithNoAmountSet", testBillingPurchaseNoAmountSet},
+		Test{"DecreaseStopsAtEnrolled", testBillingDecreaseStopsAtEnrolled},
+		Test{"TransferPreviewAndRules", testBillingTransfer},
 		Test{"LicenseManagementNeedsOwnerOrAdmin", testBillingRoles},
 		Test{"LicenseManagementNeedsMonthlyInvoice", testBillingPaymentType},
 		Test{"EnrolmentStopsAtLicenses", testBillingEnrolment},
@@ -183,11 +183,10 @@ func billingMoney(t billingT, m license.Money, want string) {
 	require.Equal(t, want, m.String())
 }
 
-// The seed: "if the site previously had no license amount set but had 20
-// devices enrolled, and you are planning to purchase 30 licenses, the Added
-// cost row shows the price of the 10 additional licenses above the 20-license
-// minimum".
-func testBillingSeedPurchase(t *testing.T, newStore Factory, _ Features) {
+// A site with no license amount set is already billed for its 20 enrolled
+// devices: a purchase must cover them (at least 20), and buying 30 adds the
+// cost of the 10 beyond them, not of all 30.
+func testBillingPurchaseNoAmountSet(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := newBillingFixture(t, newStore(t))
 	st := f.site(t, f.owner, "Helsinki", "business", "2.5", "EUR", billing.MonthlyInvoice, nil)
@@ -224,10 +223,9 @@ func testBillingSeedPurchase(t *testing.T, newStore Factory, _ Features) {
 	require.Equal(t, int64(15), q.NewAvailable)
 }
 
-// The seed: "if the site has 30 licenses assigned but only 20 devices enrolled,
-// and you are planning to decrease the number of licenses by 10, the Decreased
-// cost row shows the cost of those 10 licenses".
-func testBillingSeedDecrease(t *testing.T, newStore Factory, _ Features) {
+// A site with 30 licenses and 20 enrolled devices can lose at most 10
+// licenses, and the decrease saves the cost of exactly those 10.
+func testBillingDecreaseStopsAtEnrolled(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := newBillingFixture(t, newStore(t))
 	st := f.site(t, f.owner, "Oulu", "business", "2.5", "EUR", billing.MonthlyInvoice, billingCount(30))
@@ -259,7 +257,7 @@ func testBillingSeedDecrease(t *testing.T, newStore Factory, _ Features) {
 	billingRequireCode(t, err, license.Invalid, "quantity")
 }
 
-func testBillingSeedTransfer(t *testing.T, newStore Factory, _ Features) {
+func testBillingTransfer(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := newBillingFixture(t, newStore(t))
 	from := f.site(t, f.owner, "Helsinki", "business", "2.5", "EUR", billing.MonthlyInvoice, billingCount(30))
@@ -409,7 +407,7 @@ func testBillingEnrolment(t *testing.T, newStore Factory, _ Features) {
 	require.Equal(t, int64(1000), f.get(t, bare.ID).Enrolled)
 }
 
-// billingFiveStep is an OverflowPolicy like the top-up seed's: it adds licenses in
+// billingFiveStep is an OverflowPolicy like automatic top-up's: it adds licenses in
 // steps of five and records what it did in the transaction.
 type billingFiveStep struct{ fail bool }
 
@@ -426,10 +424,9 @@ func (p billingFiveStep) Cover(ctx context.Context, tx storage.Tx, company strin
 	return add, nil
 }
 
-// The top-up seed: "A Miradore site has its top-up value defined as 5. There are
-// currently 2 licenses available on the site and 4 new devices are being
-// enrolled. Upon automatic top-up being triggered, 5 licenses are added to the
-// site, out of which 4 are currently in use and 3 remain available."
+// A site with an increment of 5 and 2 licenses available enrols 4 devices: the
+// policy adds 5 licenses in the enrolment's transaction, 4 of the new total go
+// to the new devices and 3 remain available.
 func testBillingOverflow(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := newBillingFixture(t, newStore(t))

@@ -19,8 +19,8 @@ import (
 	"github.com/licensekit/licensekit/storage"
 )
 
-// The "pool" suite checks package pool's behaviour (every attribute of the
-// license-pool seed) and its invariants on a store: allocated + quarantined +
+// The "pool" suite checks package pool's behaviour (every attribute of a
+// license pool, its lifecycle, allocation and quarantine) and its invariants on a store: allocated + quarantined +
 // available == total (+ shortfall), no over-allocation, stored counters equal a
 // recount of the records, failed operations change nothing, and concurrent
 // allocations never oversubscribe.

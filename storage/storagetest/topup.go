@@ -24,13 +24,13 @@ import (
 )
 
 // The "topup" suite checks automatic top-up (package topup) running on billing:
-// the seed's example, the prerequisites and terms of enabling, increments,
+// an increment covering a shortfall, the prerequisites and terms of enabling, increments,
 // notification recipients, the outbox and its dispatcher (retries, crashes,
 // rollbacks), the invoice estimate, 100 concurrent enrolments and a rapid
 // state machine (topup_rapid.go).
 func init() {
 	Register("topup",
-		Test{"SeedExample", topupTestSeedExample},
+		Test{"IncrementCoversShortfall", topupTestIncrementCoversShortfall},
 		Test{"BatchOvershoot", topupTestBatchOvershoot},
 		Test{"NoTopUpWithinLicenses", topupTestWithinLicenses},
 		Test{"NoLicenseAmountSet", topupTestNoAmountSet},
@@ -216,13 +216,13 @@ func topupCheckTriggered(ev eventlog.Event) error {
 	return nil
 }
 
-func topupTestSeedExample(t *testing.T, newStore Factory, _ Features) {
-	e := newTopupEnv(t, newStore(t), "seed")
+func topupTestIncrementCoversShortfall(t *testing.T, newStore Factory, _ Features) {
+	e := newTopupEnv(t, newStore(t), "shortfall")
 	s := e.site(t, "Helsinki", topupI64(10))
 	_, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 8)
 	require.NoError(t, err)
 	e.enable(t)
-	require.Equal(t, int64(2), e.getSite(t, s.ID).Available(), "the seed starts with 2 licenses available")
+	require.Equal(t, int64(2), e.getSite(t, s.ID).Available(), "the site starts with 2 licenses available")
 
 	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
 	require.NoError(t, err)

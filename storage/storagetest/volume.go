@@ -21,7 +21,7 @@ import (
 
 func init() {
 	Register("volume",
-		Test{"SeedExample", volTestSeedExample},
+		Test{"PageOfTwoCustomers", volTestPageOfTwoCustomers},
 		Test{"AllocationNeverExceedsSeats", volTestInsufficient},
 		Test{"LegalNameUnique", volTestLegalNameUnique},
 		Test{"SeveralLicensesAndEditView", volTestSeveralLicenses},
@@ -90,7 +90,7 @@ func volSnapshot(t testing.TB, st storage.Store, company string) string {
 	return string(b)
 }
 
-func volTestSeedExample(t *testing.T, newStore Factory, _ Features) {
+func volTestPageOfTwoCustomers(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	s, _ := volSetup(t, newStore)
 	l := volLicense(t, s, volPartner, "MDR Complete", 1990)

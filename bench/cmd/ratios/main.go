@@ -1,6 +1,7 @@
 // Command ratios reads `go test -bench` output (any -count) on standard input
 // and prints, as a Markdown table, each benchmark against its baseline and
-// against the licensekit design's targets. A baseline is a sub-benchmark whose
+// against licensekit's performance targets (pairTarget and crosses below;
+// bench/README.md lists them). A baseline is a sub-benchmark whose
 // last name element starts with "base-"; its siblings are compared with it.
 // Medians are used across counts. It exits with status 1 when a target is
 // missed and -strict is set.
@@ -123,7 +124,7 @@ func (t target) ok(r float64) string {
 	return ""
 }
 
-// pairTarget is the design's target for subject vs baseline, by top-level
+// pairTarget is the performance target for subject vs baseline, by top-level
 // benchmark and baseline: slowdown (subject time / baseline time) at most Max.
 func pairTarget(top, base string) target {
 	switch {
