@@ -1,27 +1,65 @@
 // Package licensekit is an embeddable library for software-license management,
 // with a reference HTTP server. This package holds no code; it is the map of the
-// module.
+// module. ARCHITECTURE.md in the repository explains how the parts fit together
+// and the rules they keep.
 //
-//   - license: shared value types: IDs (UUIDv7), Metric (named user, installed
-//     instance, concurrent user, physical server, physical CPU), Model (rental,
-//     perpetual), Money (decimal amount + ISO 4217 currency), the coded Error,
-//     Clock, Actor and Role; validation results and signed offline license files.
+// Value types:
+//
+//   - license: the types every package shares: IDs (UUIDv7), Metric (named
+//     user, installed instance, concurrent user, physical server, physical CPU),
+//     Model (rental, perpetual), Money (decimal amount + ISO 4217 currency), the
+//     coded Error, Clock, Actor and Role, validation codes and rate limiters.
+//   - license/licensefile: Ed25519-signed offline license files, issued by a
+//     vendor and verified by a product with the standard library only.
+//
+// Domain services (each a Service over a storage.Store):
+//
 //   - pool: license pools: lifecycle (New, Active, Closed, Retired), transactions,
 //     restrictions, priority, manual and automatic allocation, quarantine, leases
-//     for concurrent use, and the counts of the status pane.
-//   - billing: MSP companies and sites: purchase, decrease and transfer with
-//     previews that equal commits, enrolled devices as a floor, invoice estimates.
-//     billing/volume: volume licenses sub-allocated to customers.
-//     billing/subscription: licenses with a lifetime: trial, expiry, renewal, exchange.
+//     for concurrent use, the counts of the status pane, and vendor validation.
+//   - billing: MSP companies, members and sites: purchase, decrease and transfer
+//     with previews that equal commits, enrolled devices as a floor, invoice
+//     estimates.
+//   - billing/volume: volume licenses sub-allocated to customer accounts.
+//   - billing/subscription: licenses with a lifetime: trial, expiry, renewal,
+//     exchange, keys.
 //   - topup: automatic top-up of site licenses, with an outbox of notifications.
-//   - eventlog: the audit log every change writes in its own transaction; query,
-//     sort, search and CSV export.
-//   - storage: the Store/Tx seam the services run on; storage/memory,
-//     storage/sqlite (the embedded default) and storage/postgres implement it, and
-//     storage/storagetest is the conformance suite they all pass.
-//   - adapters/http: the REST API; examples/: runnable programs, including the
-//     reference server.
+//   - eventlog: the audit log every change writes in its own transaction, with a
+//     hash chain; query, sort, search and CSV export.
+//
+// Storage:
+//
+//   - storage: the Store/Tx seam the services run on, and the idempotency helper.
+//   - storage/memory: an in-process store (tests, products without persistence).
+//   - storage/sqlite: the embedded default store, one SQLite file (pure Go).
+//   - storage/postgres: the store for several instances on one PostgreSQL database.
+//   - storage/internal/sqlcore: the SQL and migration runner the SQLite and
+//     PostgreSQL stores share.
+//   - storage/storagetest: the conformance suite every store passes.
+//
+// Adapters and programs:
+//
+//   - adapters/http: the REST API, driven by one route table that also yields
+//     the OpenAPI document.
+//   - adapters/notify: top-up notifications by SMTP or to a log, and the loop
+//     that dispatches them.
+//   - examples/server: the reference server (REST API over SQLite or PostgreSQL,
+//     demo data, background jobs).
+//   - examples/pools: a walkthrough of pools without HTTP.
+//   - examples/vendor: a product checking its license at start-up, online and
+//     offline.
+//
+// Tests and measurements:
+//
+//   - reliability: linearizability, tenant isolation, fault injection, crash and
+//     restart tests of the server, and the fuzz targets' list (tests only).
+//   - bench: the benchmark suite, each benchmark beside its baseline
+//     (bench/README.md has the figures).
+//   - bench/loadgen: a load generator with a fixed number of concurrent clients.
+//   - bench/cmd/lkload: drives a running server with bench/loadgen.
+//   - bench/cmd/ratios: turns benchmark output into ratios against the targets.
 //
 // Every operation is one storage transaction that writes its state and its
-// events together; see DESIGN.md in the repository for the rules each part keeps.
+// events together, and every error is a *license.Error with a machine-readable
+// code; bad input changes nothing.
 package licensekit

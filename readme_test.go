@@ -1,0 +1,133 @@
+package licensekit_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/pool"
+	"github.com/licensekit/licensekit/storage/memory"
+)
+
+// Example_embedding runs embed, the README's "Embedding" snippet (all of
+// embedding_test.go after its package clause), on a fresh SQLite file.
+func Example_embedding() {
+	dir, err := os.MkdirTemp("", "licensekit-embedding")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	if err := embed(context.Background(), filepath.Join(dir, "licensekit.db")); err != nil {
+		fmt.Println("error:", err)
+	}
+	// Output:
+	// pool: 25 total, 1 allocated, 24 available
+	// site: 30 licenses, 10 available, adds 25.00 EUR a month
+	// decrease by 11: below_enrolled
+}
+
+// The README's "Embedding" code block is embedding_test.go without its
+// package clause, so the snippet a reader copies is the code Example_embedding
+// compiles and runs.
+func TestREADMEEmbeddingSnippetIsTheExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet, err := codeBlockAfter(string(readme), "## Embedding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("embedding_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clause = "package licensekit_test\n\n"
+	code, ok := strings.CutPrefix(string(src), clause)
+	if !ok {
+		t.Fatalf("embedding_test.go does not start with %q", clause)
+	}
+	if snippet != code {
+		line, inREADME, inExample := diffLine(snippet, code)
+		t.Errorf("README.md's Embedding snippet differs from embedding_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
+			line, inREADME, inExample)
+	}
+}
+
+// codeBlockAfter returns the body of the first ```go block after heading in
+// markdown, up to the next heading of the same level.
+func codeBlockAfter(markdown, heading string) (string, error) {
+	_, section, ok := strings.Cut(markdown, "\n"+heading+"\n")
+	if !ok {
+		return "", fmt.Errorf("no %q heading", heading)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok := strings.Cut(section, "\n```go\n")
+	if !ok {
+		return "", fmt.Errorf("no go code block under %q", heading)
+	}
+	body, _, ok := strings.Cut(block, "\n```\n")
+	if !ok {
+		return "", fmt.Errorf("the go code block under %q is not closed", heading)
+	}
+	return body + "\n", nil
+}
+
+// diffLine returns the first line (1-based) where a and b differ, and those lines.
+func diffLine(a, b string) (int, string, string) {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(la) || i < len(lb); i++ {
+		var x, y string
+		if i < len(la) {
+			x = la[i]
+		}
+		if i < len(lb) {
+			y = lb[i]
+		}
+		if x != y || i >= len(la) || i >= len(lb) {
+			return i + 1, x, y
+		}
+	}
+	return 0, "", ""
+}
+
+// The rule the README states: billing refuses a company that was never
+// created (not_found, nothing written), pools work for any company ID.
+func TestBillingNeedsItsCompanyPoolsDoNot(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	admin := license.Actor{Company: license.NewID(), Email: "ann@example.com", Role: license.Admin}
+	price, err := license.ParseMoney("2.50", "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := &billing.Service{Store: store}
+	newSite := billing.NewSite{Name: "Helsinki", Plan: "business", UnitPrice: price, PaymentType: billing.MonthlyInvoice}
+
+	_, err = sites.CreateSite(ctx, admin, newSite)
+	if license.ErrorCode(err) != license.NotFound {
+		t.Fatalf("a site before CreateCompany: got %v, want not_found", err)
+	}
+	if got, err := sites.Sites(ctx, admin); err != nil || len(got) != 0 {
+		t.Fatalf("the refused site was written: %v, %v", got, err)
+	}
+
+	pools := &pool.Service{Store: store}
+	if _, err := pools.Create(ctx, admin, pool.Spec{Name: "Office", Model: license.Perpetual,
+		Metric: license.NamedUser, Software: []string{"Office 2026"}}); err != nil {
+		t.Fatalf("a pool without a company record: %v", err)
+	}
+
+	if _, err := sites.CreateCompany(ctx, admin, "Acme MSP"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sites.CreateSite(ctx, admin, newSite); err != nil {
+		t.Fatalf("a site after CreateCompany: %v", err)
+	}
+}
