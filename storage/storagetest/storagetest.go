@@ -11,8 +11,8 @@
 // Run executes record-level tests of the seam (Get, Put, Insert, List, Unique,
 // events, rollback) and the behaviour and rapid property suites that each domain
 // package registers (pools, billing, top-up, ...), each on a fresh store from the
-// factory, and again through [Faulty], the fault-injecting wrapper, to prove that
-// a failed operation leaves nothing behind. Failure messages name the suite, the
+// factory; many of them also wrap that store in [Faulty], the fault-injecting
+// wrapper, to prove that a failed operation leaves nothing behind. Failure messages name the suite, the
 // step and the invariant that broke.
 package storagetest
 
