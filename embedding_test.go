@@ -20,7 +20,7 @@ func embed(ctx context.Context, dbPath string) error {
 	clock := license.SystemClock{}
 
 	// Every call names its company through the actor. The embedding product
-	// chooses the company's ID (any non-empty string; here a new UUID) and keeps it.
+	// chooses the company's ID (here a new UUID) and keeps it for that customer.
 	companyID := license.NewID()
 	admin := license.Actor{Company: companyID, Email: "ann@example.com", Role: license.Admin}
 
