@@ -3,6 +3,7 @@ package license
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a machine-readable error category. Adapters translate codes to their own
@@ -36,6 +37,9 @@ type Error struct {
 	Field   string
 	Message string
 	Err     error
+	// RetryAfter, on a rate_limited error, is how long to wait before trying
+	// again (0 when unknown).
+	RetryAfter time.Duration
 }
 
 // Errorf returns an *Error with a formatted message.

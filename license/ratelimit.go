@@ -1,6 +1,8 @@
 package license
 
 import (
+	"container/list"
+	"errors"
 	"sync"
 	"time"
 )
@@ -14,19 +16,27 @@ type Limiter interface {
 	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
 }
 
+// DefaultMaxKeys is how many keys a TokenBucket remembers when MaxKeys is 0.
+const DefaultMaxKeys = 65536
+
 // TokenBucket is an in-process Limiter: each key has a bucket of Burst tokens
-// refilled at Rate tokens per second. Idle buckets are dropped once full, so
-// memory is bounded by the keys active within Burst/Rate seconds.
+// refilled at Rate tokens per second. Its memory is bounded: buckets that have
+// refilled are dropped (a full bucket is the same as none), and at most
+// MaxKeys buckets are kept; beyond that the least recently used bucket is
+// evicted (so a key must stay quiet while MaxKeys other keys are used before
+// it forgets its refusals). It is safe for concurrent use.
 type TokenBucket struct {
-	Rate  float64 // tokens per second, > 0
-	Burst float64 // bucket size, >= 1
+	Rate    float64 // tokens per second, > 0
+	Burst   float64 // bucket size, >= 1
+	MaxKeys int     // at most this many buckets; 0 means DefaultMaxKeys
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
-	sweeps  int
+	buckets map[string]*list.Element // of *bucket
+	lru     list.List                // front: most recently used
 }
 
 type bucket struct {
+	key    string
 	tokens float64
 	last   time.Time
 }
@@ -39,7 +49,7 @@ func NewTokenBucket(rate, burst float64) *TokenBucket {
 	if burst < 1 {
 		burst = 1
 	}
-	return &TokenBucket{Rate: rate, Burst: burst, buckets: map[string]*bucket{}}
+	return &TokenBucket{Rate: rate, Burst: burst, buckets: map[string]*list.Element{}}
 }
 
 // Allow implements Limiter.
@@ -47,25 +57,39 @@ func (l *TokenBucket) Allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.buckets == nil {
-		l.buckets = map[string]*bucket{}
+		l.buckets = map[string]*list.Element{}
 	}
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.Burst, last: now}
-		l.buckets[key] = b
+	var b *bucket
+	if e := l.buckets[key]; e != nil {
+		b = e.Value.(*bucket)
+		l.lru.MoveToFront(e)
+	} else {
+		max := l.MaxKeys
+		if max <= 0 {
+			max = DefaultMaxKeys
+		}
+		for len(l.buckets) >= max {
+			l.drop(l.lru.Back())
+		}
+		b = &bucket{key: key, tokens: l.Burst, last: now}
+		l.buckets[key] = l.lru.PushFront(b)
 	}
 	if el := now.Sub(b.last).Seconds(); el > 0 {
 		b.tokens = min(l.Burst, b.tokens+el*l.Rate)
 		b.last = now
 	}
-	l.sweeps++
-	if l.sweeps >= 1024 {
-		l.sweeps = 0
-		for k, o := range l.buckets {
-			if k != key && o.tokens+now.Sub(o.last).Seconds()*l.Rate >= l.Burst {
-				delete(l.buckets, k)
-			}
+	// Forget up to two idle buckets that have refilled: a steady trickle of
+	// calls keeps the map near the number of keys actually limited.
+	for i := 0; i < 2; i++ {
+		e := l.lru.Back()
+		if e == nil || e.Value.(*bucket) == b {
+			break
 		}
+		o := e.Value.(*bucket)
+		if o.tokens+now.Sub(o.last).Seconds()*l.Rate < l.Burst {
+			break
+		}
+		l.drop(e)
 	}
 	if b.tokens >= 1 {
 		b.tokens--
@@ -75,7 +99,32 @@ func (l *TokenBucket) Allow(key string, now time.Time) (bool, time.Duration) {
 	return false, wait
 }
 
-// RateLimitedError returns the error for a refused attempt.
+func (l *TokenBucket) drop(e *list.Element) {
+	delete(l.buckets, e.Value.(*bucket).key)
+	l.lru.Remove(e)
+}
+
+// Len is the number of buckets held (for tests and metrics).
+func (l *TokenBucket) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// RateLimitedError returns the error for a refused attempt; its RetryAfter is
+// retryAfter (adapters turn it into a Retry-After header).
 func RateLimitedError(retryAfter time.Duration) *Error {
-	return Errorf(RateLimited, "", "too many attempts; retry after %s", retryAfter.Round(time.Millisecond))
+	e := Errorf(RateLimited, "", "too many attempts; retry after %s", retryAfter.Round(time.Millisecond))
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// RetryAfterOf returns how long the first *Error in err's chain asks to wait
+// before a retry (0 when it does not say).
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

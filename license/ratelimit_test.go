@@ -1,6 +1,8 @@
 package license_test
 
 import (
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,44 @@ func TestTokenBucket(t *testing.T) {
 	ok, _ = l.Allow("k", t0.Add(500*time.Millisecond))
 	assert.False(t, ok)
 	assert.Equal(t, license.RateLimited, license.RateLimitedError(wait).Code)
+	assert.Equal(t, wait, license.RetryAfterOf(fmt.Errorf("wrapped: %w", license.RateLimitedError(wait))))
+	assert.Zero(t, license.RetryAfterOf(license.ErrNotFound))
+}
+
+// Many keys (addresses, key prefixes) never grow the map beyond MaxKeys; the
+// least recently used bucket is the one forgotten, so a key in use keeps its
+// refusals while a flood of fresh keys passes by.
+func TestTokenBucketBoundedLRU(t *testing.T) {
+	l := &license.TokenBucket{Rate: 1.0 / 60, Burst: 2, MaxKeys: 100}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 2; i++ {
+		ok, _ := l.Allow("attacker", now)
+		require.True(t, ok)
+	}
+	for i := 0; i < 10000; i++ {
+		l.Allow(fmt.Sprintf("flood-%d", i), now)
+		require.LessOrEqual(t, l.Len(), 100)
+		if i%50 == 0 {
+			ok, _ := l.Allow("attacker", now)
+			require.False(t, ok, "the attacker's bucket is in use and must not be evicted (i=%d)", i)
+		}
+	}
+	assert.Equal(t, 100, l.Len())
+	// Buckets that refilled are dropped as calls go on.
+	later := now.Add(time.Hour)
+	for i := 0; i < 200; i++ {
+		l.Allow("steady", later.Add(time.Duration(i)*time.Minute))
+	}
+	assert.Equal(t, 1, l.Len(), "only the key in use remains")
+}
+
+func TestTokenBucketDefaultBound(t *testing.T) {
+	l := license.NewTokenBucket(1, 1)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < license.DefaultMaxKeys+500; i++ {
+		l.Allow(strconv.Itoa(i), now)
+	}
+	assert.Equal(t, license.DefaultMaxKeys, l.Len())
 }
 
 func TestTokenBucketConcurrentNeverExceedsBurst(t *testing.T) {
