@@ -190,7 +190,8 @@ func TestRequestIDAndLogsWithoutSecrets(t *testing.T) {
 
 func TestRateLimitPerKeyAndFailedAuthentication(t *testing.T) {
 	f := newFixture(t)
-	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, Limiter: license.NewTokenBucket(1, 2)})
+	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, Limiter: license.NewTokenBucket(1, 2),
+		Limits: lkhttp.Limits{FailedAuth: lkhttp.Rate{PerMinute: 60, Burst: 2}}})
 	require.NoError(t, err)
 	send := func(key string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/v1/company", nil)

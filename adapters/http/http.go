@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,10 +34,20 @@ type Config struct {
 	Logger *slog.Logger  // nil: slog.Default()
 	// MaxBodyBytes limits request bodies (413 beyond); 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Limiter, when set, rate-limits requests per API key (key "apikey:<id>")
-	// and failed authentications per client address (key "auth:<ip>"): beyond
-	// it the answer is 429 with Retry-After. nil means no limit.
+	// Limiter, when set, rate-limits requests per API key (key "apikey:<id>"):
+	// beyond it the answer is 429 with Retry-After. nil means no limit.
 	Limiter license.Limiter
+	// Limits are the rate limits on failed authentications, validations and
+	// activations, on by default (see Limits). Refusals are audited: a 403 of
+	// a known actor is an EventAccessDenied event of its company; a 401 (no
+	// known company) is a WARN log line with the client address and the
+	// presented key's prefix, never a store write.
+	Limits Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address (for the limits, the audit and the access
+	// log). Empty: the peer address (RemoteAddr) is the client, whatever the
+	// header says.
+	TrustedProxies []netip.Prefix
 	// KeyCacheTTL is how long an authenticated API key is remembered in this
 	// process, sparing a store read per request: 0 means DefaultKeyCacheTTL,
 	// a negative value turns the cache off. A key revoked through this handler
@@ -50,6 +61,7 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	keys    keyCache
+	lim     *limits
 	mux     *http.ServeMux
 	routes  []Route
 	openapi []byte
@@ -73,7 +85,9 @@ func New(cfg Config) (*Handler, error) {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
 	}
 	cfg.Services.fill(cfg.Store, cfg.Clock)
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	lim := newLimits(cfg.Limits)
+	cfg.Services.withValidationLimit(lim.validation)
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), lim: lim}
 	h.routes = h.table()
 	for i := range h.routes {
 		rt := &h.routes[i]
@@ -113,11 +127,17 @@ type statusWriter struct {
 	bytes  int64
 	code   license.Code
 	actor  license.Actor
+	keyID  string
+	// refused, when set, is called once before a 401 or 403 is written.
+	refused func(status int)
 }
 
 func (w *statusWriter) WriteHeader(s int) {
 	if w.status == 0 {
 		w.status = s
+		if (s == http.StatusUnauthorized || s == http.StatusForbidden) && w.refused != nil {
+			w.refused(s)
+		}
 	}
 	w.ResponseWriter.WriteHeader(s)
 }
@@ -164,7 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(sw, license.Errorf(license.Internal, "", "internal error"))
 			}
 		}
-		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path,
+		attrs := []any{"request_id", id, "client", h.clientAddr(r), "method", r.Method, "path", r.URL.Path,
 			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
 		if sw.actor.Company != "" {
 			attrs = append(attrs, "company", sw.actor.Company, "actor", sw.actor.Email, "role", string(sw.actor.Role))
@@ -179,6 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Logger.Log(r.Context(), level, "http request", attrs...)
 	}()
 	handler, pattern := h.mux.Handler(r)
+	sw.refused = func(status int) { h.auditRefusal(r, sw, pattern, status) }
 	if pattern == "" {
 		// The mux would answer 404 or 405 in plain text: find out which, answer JSON.
 		rec := &headerRecorder{header: http.Header{}}
@@ -329,7 +350,7 @@ func writeError(w http.ResponseWriter, err error) {
 		sw.code = code
 	}
 	if code == license.RateLimited && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", retryAfterSeconds(license.RetryAfterOf(err)))
 	}
 	msg := license.ErrorMessage(err)
 	if code == license.Internal {

@@ -2,12 +2,10 @@ package http
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -171,7 +169,7 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 		if rt.Access != Public {
 			actor, keyID, err := h.authenticate(r)
 			if err != nil {
-				if license.ErrorCode(err) == license.Unauthenticated && !h.allow(w, "auth:"+clientIP(r)) {
+				if license.ErrorCode(err) == license.Unauthenticated && !h.allowFailedAuth(w, r) {
 					return
 				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="licensekit"`)
@@ -183,7 +181,7 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			}
 			c.actor = actor
 			if sw, ok := w.(*statusWriter); ok {
-				sw.actor = actor
+				sw.actor, sw.keyID = actor, keyID
 			}
 			if !rt.Access.Allows(actor.Role) {
 				writeError(w, license.Errorf(license.Forbidden, "role",
@@ -223,22 +221,8 @@ func (h *Handler) allow(w http.ResponseWriter, key string) bool {
 	if ok {
 		return true
 	}
-	secs := int((wait + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, license.RateLimitedError(wait))
 	return false
-}
-
-// clientIP is the address of the peer (proxies' headers are not trusted).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func accessWords(a Access) string {
