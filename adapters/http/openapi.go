@@ -63,6 +63,7 @@ func OpenAPI(routes []Route) map[string]any {
 		if rt.Access != Public {
 			responses["401"] = errResp("Missing or unknown API key")
 			responses["403"] = errResp("The key's role may not do this")
+			responses["429"] = errResp("Too many failed authentications from this address or key prefix, or attempts on this license (rate_limited; see the Retry-After header, in seconds)")
 		}
 		opObj := map[string]any{
 			"operationId": operationID(rt),

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +32,8 @@ type config struct {
 	postgres string
 	blobs    string        // attachments directory
 	interval time.Duration // background loop period
+	limits   lkhttp.Limits
+	proxies  []netip.Prefix // trusted reverse proxies (X-Forwarded-For)
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -36,7 +43,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		return fallback
 	}
+	var envErr error
+	num := func(env string, fallback float64) float64 {
+		v := getenv(env)
+		if v == "" {
+			return fallback
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			envErr = cmp.Or(envErr, fmt.Errorf("%s must be a number >= 0, not %q", env, v))
+		}
+		return f
+	}
 	var c config
+	var authRate, authBurst, valRate, valBurst float64
+	var proxies string
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", def("LICENSEKIT_ADDR", "127.0.0.1:8080"), "listen address (env LICENSEKIT_ADDR)")
@@ -44,7 +65,30 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.postgres, "postgres", def("LICENSEKIT_POSTGRES", ""), "PostgreSQL DSN; when set, used instead of SQLite (env LICENSEKIT_POSTGRES)")
 	fs.StringVar(&c.blobs, "attachments", def("LICENSEKIT_ATTACHMENTS", ""), "directory of pool attachments (default: next to the SQLite file, or ./licensekit-attachments with PostgreSQL; env LICENSEKIT_ATTACHMENTS)")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "period of the background loops (top-up notifications, subscription tick)")
+	fs.Float64Var(&authRate, "auth-fail-rate", num("LICENSEKIT_AUTH_FAIL_RATE", lkhttp.DefaultFailedAuth.PerMinute),
+		"failed authentications allowed a minute per client address and per key prefix, beyond the burst; 0 turns the limit off (env LICENSEKIT_AUTH_FAIL_RATE)")
+	fs.Float64Var(&authBurst, "auth-fail-burst", num("LICENSEKIT_AUTH_FAIL_BURST", float64(lkhttp.DefaultFailedAuth.Burst)),
+		"failed authentications allowed at once per client address and per key prefix (env LICENSEKIT_AUTH_FAIL_BURST)")
+	fs.Float64Var(&valRate, "validate-rate", num("LICENSEKIT_VALIDATE_RATE", lkhttp.DefaultValidation.PerMinute),
+		"validations and activations allowed a minute per pool, license or license key, beyond the burst; 0 turns the limit off (env LICENSEKIT_VALIDATE_RATE)")
+	fs.Float64Var(&valBurst, "validate-burst", num("LICENSEKIT_VALIDATE_BURST", float64(lkhttp.DefaultValidation.Burst)),
+		"validations and activations allowed at once per pool, license or license key (env LICENSEKIT_VALIDATE_BURST)")
+	fs.StringVar(&proxies, "trusted-proxies", getenv("LICENSEKIT_TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; none by default: the peer address is the client (env LICENSEKIT_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if envErr != nil {
+		return c, envErr
+	}
+	var err error
+	if c.limits.FailedAuth, err = rate("auth-fail", authRate, authBurst); err != nil {
+		return c, err
+	}
+	if c.limits.Validation, err = rate("validate", valRate, valBurst); err != nil {
+		return c, err
+	}
+	if c.proxies, err = parseProxies(proxies); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -60,6 +104,41 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, errors.New("-interval must be positive")
 	}
 	return c, nil
+}
+
+// rate is the limit of -<name>-rate and -<name>-burst: a rate of 0 turns it off.
+func rate(name string, perMinute, burst float64) (lkhttp.Rate, error) {
+	if perMinute < 0 || burst < 0 || burst != math.Trunc(burst) {
+		return lkhttp.Rate{}, fmt.Errorf("-%s-rate must be >= 0 and -%s-burst a whole number >= 1", name, name)
+	}
+	if perMinute == 0 {
+		return lkhttp.NoLimit, nil
+	}
+	if burst < 1 {
+		return lkhttp.Rate{}, fmt.Errorf("-%s-burst must be at least 1 (turn the limit off with -%s-rate 0)", name, name)
+	}
+	return lkhttp.Rate{PerMinute: perMinute, Burst: int(burst)}, nil
+}
+
+// parseProxies reads a comma-separated list of addresses and CIDR ranges.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("-trusted-proxies: %q is neither an address nor a CIDR range", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func openStore(ctx context.Context, c config) (storage.Store, string, error) {
@@ -100,7 +179,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	d.Key = key.Key
 
 	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
-	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc})
+	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
+		Limits: c.limits, TrustedProxies: c.proxies})
 	if err != nil {
 		return err
 	}

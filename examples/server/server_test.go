@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -385,4 +386,64 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	assert.Equal(t, "licensekit.db.attachments", c.blobs)
 	_, err = parseConfig([]string{"extra"}, func(string) string { return "" }, io.Discard)
 	assert.Error(t, err)
+}
+
+// from is an HTTP client whose connections leave from the loopback address ip
+// (all of 127.0.0.0/8 is local on Linux), so one test can be several clients.
+func from(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+}
+
+func send(t *testing.T, c *http.Client, url, key string, headers ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+// The reference server limits failed authentications by default (here tuned
+// by the environment to a burst of 5): 500 wrong keys from one address are
+// refused with 429 and Retry-After after the burst, while another address is
+// still answered and the good key still works from the refused address.
+// Behind a trusted proxy each X-Forwarded-For client has its own limit.
+func TestServerLimitsFailedAuthentication(t *testing.T) {
+	env := map[string]string{"LICENSEKIT_SQLITE": filepath.Join(t.TempDir(), "lk.db"),
+		"LICENSEKIT_AUTH_FAIL_BURST": "5", "LICENSEKIT_TRUSTED_PROXIES": "127.0.0.3"}
+	r := start(t, env)
+	defer r.stop(t)
+	url := r.base + "/v1/sites"
+	attacker := from(t, "127.0.0.1")
+	codes := map[int]int{}
+	retryAfter := ""
+	for i := 0; i < 500; i++ {
+		res := send(t, attacker, url, fmt.Sprintf("lk_%07d%s", i, strings.Repeat("x", 36)))
+		codes[res.StatusCode]++
+		if res.StatusCode == 429 && retryAfter == "" {
+			retryAfter = res.Header.Get("Retry-After")
+		}
+	}
+	assert.Equal(t, map[int]int{401: 5, 429: 495}, codes)
+	assert.Equal(t, "6", retryAfter, "10 a minute by default: the next in 6 s")
+	assert.Equal(t, 401, send(t, from(t, "127.0.0.2"), url, "lk_other00"+strings.Repeat("x", 36)).StatusCode, "another address is served")
+	assert.Equal(t, 200, send(t, attacker, url, r.demo.Key).StatusCode, "the good key works from the refused address")
+	assert.Regexp(t, `msg="http request" [^\n]*client=127\.0\.0\.1 [^\n]*status=401`, r.logs.String())
+
+	proxy := from(t, "127.0.0.3")
+	for i := 0; i < 5; i++ {
+		require.Equal(t, 401, send(t, proxy, url, fmt.Sprintf("lk_p%06d%s", i, strings.Repeat("x", 36)), "X-Forwarded-For", "198.51.100.9").StatusCode)
+	}
+	assert.Equal(t, 429, send(t, proxy, url, "lk_p0000099"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.9").StatusCode)
+	assert.Equal(t, 401, send(t, proxy, url, "lk_q0000000"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.10").StatusCode,
+		"another client behind the trusted proxy")
+	assert.Contains(t, r.logs.String(), "client=198.51.100.10")
 }
