@@ -22,5 +22,12 @@
 // refused (400), wrong methods get 405 as JSON, and the Idempotency-Key header
 // reaches every domain commit that honours one. /healthz is liveness, /readyz
 // pings the store; every request is logged with log/slog under a request id
-// (X-Request-Id in and out), never with its Authorization header.
+// (X-Request-Id in and out) and its client address, never with its
+// Authorization header.
+//
+// Rate limits (Config.Limits) are on by default: failed authentications per
+// client address and per key prefix, validations and activations per pool,
+// license or license key; beyond them the answer is 429 rate_limited with
+// Retry-After. Refusals are audited: 403 as access.denied events of the
+// actor's company, 401 as WARN log lines (see Limits and EventAccessDenied).
 package http

@@ -11,6 +11,21 @@
 // over the environment). Pool attachments are files in -attachments (by
 // default next to the SQLite file).
 //
+// Rate limits are on by default. Failed authentications are limited per
+// client address and per key prefix (-auth-fail-rate 10 a minute,
+// -auth-fail-burst 20); validations and activations per pool, license or
+// license key (-validate-rate 600 a minute, -validate-burst 100). A rate of 0
+// turns a limit off; beyond a limit the answer is 429 rate_limited with
+// Retry-After in seconds. The client address is the peer's unless the peer is
+// listed in -trusted-proxies (addresses or CIDR ranges, comma-separated),
+// whose X-Forwarded-For is then believed. The environment variables are
+// LICENSEKIT_AUTH_FAIL_RATE, LICENSEKIT_AUTH_FAIL_BURST,
+// LICENSEKIT_VALIDATE_RATE, LICENSEKIT_VALIDATE_BURST and
+// LICENSEKIT_TRUSTED_PROXIES. A refused request (403) is recorded as an
+// access.denied event in its company's event log; a failed authentication
+// (401) has no company and is logged at WARN level with the client address
+// and the key prefix, never stored. Both records are themselves limited.
+//
 // On the first start with an empty store it creates demo data: a company
 // ("Demo MSP") with an owner, three sites on the monthly invoice in one site
 // group, two license pools, and a volume license with two customers. On every

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -386,6 +389,44 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	assert.Equal(t, "licensekit.db.attachments", c.blobs)
 	_, err = parseConfig([]string{"extra"}, func(string) string { return "" }, io.Discard)
 	assert.Error(t, err)
+}
+
+func TestConfigOfLimits(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := parseConfig(nil, none, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, lkhttp.DefaultFailedAuth, c.limits.FailedAuth, "on by default")
+	assert.Equal(t, lkhttp.DefaultValidation, c.limits.Validation)
+	assert.Empty(t, c.proxies)
+
+	env := map[string]string{"LICENSEKIT_AUTH_FAIL_RATE": "3", "LICENSEKIT_AUTH_FAIL_BURST": "4",
+		"LICENSEKIT_VALIDATE_RATE": "0", "LICENSEKIT_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1,2001:db8::/32"}
+	c, err = parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, lkhttp.Rate{PerMinute: 3, Burst: 4}, c.limits.FailedAuth)
+	assert.Equal(t, lkhttp.NoLimit, c.limits.Validation, "a rate of 0 turns it off")
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"),
+		netip.MustParsePrefix("2001:db8::/32")}, c.proxies)
+
+	c, err = parseConfig([]string{"-auth-fail-rate", "30", "-validate-rate", "120", "-validate-burst", "7", "-trusted-proxies", ""},
+		func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, lkhttp.Rate{PerMinute: 30, Burst: 4}, c.limits.FailedAuth, "the flag wins over the environment")
+	assert.Equal(t, lkhttp.Rate{PerMinute: 120, Burst: 7}, c.limits.Validation)
+	assert.Empty(t, c.proxies)
+
+	for _, bad := range [][]string{{"-auth-fail-rate", "-1"}, {"-auth-fail-burst", "0"}, {"-validate-burst", "2.5"},
+		{"-trusted-proxies", "10.0.0.0/8,proxy.example"}} {
+		_, err = parseConfig(bad, none, io.Discard)
+		assert.Error(t, err, "%v", bad)
+	}
+	_, err = parseConfig(nil, func(k string) string {
+		if k == "LICENSEKIT_VALIDATE_BURST" {
+			return "lots"
+		}
+		return ""
+	}, io.Discard)
+	assert.ErrorContains(t, err, "LICENSEKIT_VALIDATE_BURST")
 }
 
 // from is an HTTP client whose connections leave from the loopback address ip
