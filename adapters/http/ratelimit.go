@@ -18,8 +18,8 @@ import (
 )
 
 // Rate is a token-bucket limit: Burst attempts at once, then PerMinute
-// attempts a minute. The zero Rate means the default of its field of Limits;
-// a negative PerMinute (NoLimit) turns the limit off.
+// attempts a minute. A zero PerMinute or Burst takes the default of its field
+// of Limits; a negative PerMinute (NoLimit) turns the limit off.
 type Rate struct {
 	PerMinute float64
 	Burst     int
@@ -71,11 +71,8 @@ const KeyPrefixLen = 10
 // event (the audit limit).
 const EventAccessDenied eventlog.Type = "access.denied"
 
-// bucket builds the limiter of r, with def when r is zero; nil when off.
+// bucket builds the limiter of r, zero fields taken from def; nil when off.
 func (r Rate) bucket(def Rate, maxKeys int) *license.TokenBucket {
-	if r == (Rate{}) {
-		r = def
-	}
 	if r.PerMinute < 0 {
 		return nil
 	}
@@ -83,7 +80,7 @@ func (r Rate) bucket(def Rate, maxKeys int) *license.TokenBucket {
 		r.PerMinute = def.PerMinute
 	}
 	if r.Burst < 1 {
-		r.Burst = 1
+		r.Burst = def.Burst
 	}
 	l := license.NewTokenBucket(r.PerMinute/60, float64(r.Burst))
 	l.MaxKeys = maxKeys

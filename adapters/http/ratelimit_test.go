@@ -355,3 +355,18 @@ func TestFailedAuthConcurrentBounded(t *testing.T) {
 	assert.LessOrEqual(t, prefixes, 64)
 	assert.Positive(t, addrs)
 }
+
+// A Rate with only PerMinute keeps the default burst.
+func TestRateZeroFieldsTakeDefaults(t *testing.T) {
+	f := newFixture(t)
+	e := newEdge(f, func(c *lkhttp.Config) { c.Limits.FailedAuth = lkhttp.Rate{PerMinute: 60} })
+	n := 0
+	for ; n < 100; n++ {
+		rec := e.send("203.0.113.5:1", "GET", "/v1/sites", wrongKey(n), nil)
+		if rec.Code == 429 {
+			assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+			break
+		}
+	}
+	assert.Equal(t, lkhttp.DefaultFailedAuth.Burst, n)
+}
