@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
@@ -27,6 +31,9 @@ type config struct {
 	postgres string
 	blobs    string        // attachments directory
 	interval time.Duration // background loop period
+	// checkpointKey is the Ed25519 key file of event-chain checkpoints ("" = off).
+	checkpointKey   string
+	checkpointEvery time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -44,6 +51,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.postgres, "postgres", def("LICENSEKIT_POSTGRES", ""), "PostgreSQL DSN; when set, used instead of SQLite (env LICENSEKIT_POSTGRES)")
 	fs.StringVar(&c.blobs, "attachments", def("LICENSEKIT_ATTACHMENTS", ""), "directory of pool attachments (default: next to the SQLite file, or ./licensekit-attachments with PostgreSQL; env LICENSEKIT_ATTACHMENTS)")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "period of the background loops (top-up notifications, subscription tick)")
+	fs.StringVar(&c.checkpointKey, "checkpoint-key", def("LICENSEKIT_CHECKPOINT_KEY", ""), "Ed25519 key file (PEM) that signs event-chain checkpoints, created with mode 0600 if missing; keep it off the database host (env LICENSEKIT_CHECKPOINT_KEY; empty: no checkpoints)")
+	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", time.Hour, "period of the event-chain checkpoints (with -checkpoint-key)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -59,6 +68,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.interval <= 0 {
 		return c, errors.New("-interval must be positive")
 	}
+	if c.checkpointEvery <= 0 {
+		return c, errors.New("-checkpoint-interval must be positive")
+	}
 	return c, nil
 }
 
@@ -69,6 +81,14 @@ func openStore(ctx context.Context, c config) (storage.Store, string, error) {
 	}
 	s, err := sqlite.Open(c.sqlite)
 	return s, "SQLite " + c.sqlite, err
+}
+
+// signerOf is key as a crypto.Signer, nil (no checkpoints) for no key.
+func signerOf(key ed25519.PrivateKey) crypto.Signer {
+	if key == nil {
+		return nil
+	}
+	return key
 }
 
 // started is told the address and the demo key once the server listens (tests use it).
@@ -99,8 +119,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	d.Key = key.Key
 
+	var cpKey ed25519.PrivateKey
+	if c.checkpointKey != "" {
+		k, created, err := loadCheckpointKey(c.checkpointKey)
+		if err != nil {
+			return err
+		}
+		cpKey = k
+		log.Info("event chain checkpoints", "key", c.checkpointKey, "created", created, "key_id", eventlog.KeyID(k.Public().(ed25519.PublicKey)),
+			"public_key", hex.EncodeToString(k.Public().(ed25519.PublicKey)), "every", c.checkpointEvery)
+	}
+
 	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
-	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc})
+	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc, CheckpointSigner: signerOf(cpKey)})
 	if err != nil {
 		return err
 	}
@@ -122,6 +153,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() {
 			defer wg.Done()
 			loop(bg, c.interval, log, name, once)
+		}()
+	}
+
+	if cpKey != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(bg, c.checkpointEvery, log, "event-checkpoints", checkpointRound(store, clock, cpKey, log))
 		}()
 	}
 
