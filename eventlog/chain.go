@@ -15,7 +15,9 @@ import (
 // stores link an event in the transaction that appends it; PostgreSQL links
 // committed events at the end of a later transaction of the same company, so
 // that a company's writers do not queue on one chain head (storage.Sealer). Editing, deleting, inserting or reordering a stored event breaks
-// the chain at that point, and Verify reports the first broken link.
+// the chain at that point, and Verify reports the first broken link. Rewriting
+// an event and recomputing every later hash is caught only by signed
+// checkpoints (see Checkpoint and VerifyCheckpoints).
 
 // ChainTimeLayout is the time format hashed (fixed width, UTC, nanoseconds).
 const ChainTimeLayout = "2006-01-02T15:04:05.000000000Z"
