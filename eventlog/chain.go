@@ -15,7 +15,9 @@ import (
 // stores link an event in the transaction that appends it; PostgreSQL links
 // committed events at the end of a later transaction of the same company, so
 // that a company's writers do not queue on one chain head (storage.Sealer). Editing, deleting, inserting or reordering a stored event breaks
-// the chain at that point, and Verify reports the first broken link.
+// the chain at that point, and Verify reports the first broken link. Rewriting
+// an event and recomputing every later hash is caught only by signed
+// checkpoints (see Checkpoint and VerifyCheckpoints).
 
 // ChainTimeLayout is the time format hashed (fixed width, UTC, nanoseconds).
 const ChainTimeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -63,6 +65,21 @@ type Verification struct {
 	Reason    string    `json:"reason,omitempty"`
 	LastHash  string    `json:"last_hash,omitempty"` // head of the chain when intact
 	CheckedAt time.Time `json:"checked_at"`
+	// Checkpoints is the check of the signed checkpoints (VerifyCheckpoints
+	// only; nil from Verify).
+	Checkpoints *CheckpointCheck `json:"checkpoints,omitempty"`
+}
+
+// linkProblem says why e does not link after an event whose Hash is prev, or
+// "" when it does.
+func linkProblem(prev string, e Event) string {
+	switch {
+	case e.PrevHash != prev:
+		return "its link to the previous event does not match (an event before it was changed, removed or inserted)"
+	case e.Hash != HashEvent(e.PrevHash, e):
+		return "its content does not match its hash (the event was changed)"
+	}
+	return ""
 }
 
 // Verify walks company's events in chain order and checks every link: each
@@ -75,14 +92,8 @@ func Verify(ctx context.Context, r ChainReader, company string, now time.Time) (
 	stop := fmt.Errorf("stop")
 	err := r.Events(ctx, Filter{Company: company, Sort: ColChain}, func(e Event) error {
 		v.Checked++
-		switch {
-		case e.PrevHash != prev:
-			v.Intact, v.Reason = false, "its link to the previous event does not match (an event before it was changed, removed or inserted)"
-		case e.Hash != HashEvent(e.PrevHash, e):
-			v.Intact, v.Reason = false, "its content does not match its hash (the event was changed)"
-		}
-		if !v.Intact {
-			v.BrokenSeq, v.BrokenID = e.Seq, e.ID
+		if reason := linkProblem(prev, e); reason != "" {
+			v.Intact, v.Reason, v.BrokenSeq, v.BrokenID = false, reason, e.Seq, e.ID
 			return stop
 		}
 		prev = e.Hash

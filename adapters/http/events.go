@@ -130,6 +130,14 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// CheckpointResult is the answer of POST /v1/events/checkpoints: the
+// checkpoint of the current head, and whether this call signed it (false when
+// the head had not moved since the latest checkpoint, which is returned).
+type CheckpointResult struct {
+	Checkpoint eventlog.Checkpoint `json:"checkpoint"`
+	Created    bool                `json:"created"`
+}
+
 func (h *Handler) eventRoutes() []Route {
 	query := withQuery(op("GET", "/v1/events", "events", "Query the event log (search, types, columns, sort, cursor paging)", Manage,
 		func(c *call, _ none) (eventlog.Page, error) {
@@ -175,9 +183,23 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			return err
 		}}
-	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain (owners only)", Owner,
+	verify := op("GET", "/v1/events/verify", "events", "Verify the company's tamper-evident event chain and, when the server has checkpoint keys, its signed checkpoints (owners only)", Owner,
 		func(c *call, _ none) (eventlog.Verification, error) {
+			if len(h.cfg.CheckpointKeys) > 0 {
+				return storage.VerifyCheckpoints(c.r.Context(), h.cfg.Store, c.actor.Company, h.cfg.CheckpointKeys, h.cfg.Clock.Now().UTC())
+			}
 			return storage.VerifyChain(c.r.Context(), h.cfg.Store, c.actor.Company, h.cfg.Clock.Now().UTC())
 		})
-	return []Route{query, export, verify}
+	checkpoint := op("POST", "/v1/events/checkpoints", "events", "Sign the company's event-chain head now with the server's checkpoint key (owners only)", Owner,
+		func(c *call, _ none) (CheckpointResult, error) {
+			if h.cfg.CheckpointSigner == nil {
+				return CheckpointResult{}, license.Errorf(license.Conflict, "checkpoint", "this server has no checkpoint key")
+			}
+			cp, fresh, err := storage.Checkpoint(c.r.Context(), h.cfg.Store, c.actor.Company, h.cfg.CheckpointSigner, h.cfg.Clock.Now().UTC())
+			if err == nil && cp.Chain == 0 {
+				err = license.Errorf(license.Conflict, "checkpoint", "the event log is empty: there is no head to sign")
+			}
+			return CheckpointResult{Checkpoint: cp, Created: fresh}, err
+		})
+	return []Route{query, export, verify, checkpoint}
 }

@@ -3,6 +3,8 @@ package http
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/topup"
@@ -54,6 +57,14 @@ type Config struct {
 	// is forgotten at once; one revoked elsewhere (another instance) stops
 	// working here within the TTL.
 	KeyCacheTTL time.Duration
+	// CheckpointSigner, when set, signs the company's event-chain head on
+	// POST /v1/events/checkpoints (see storage.Checkpoint). It must hold an
+	// Ed25519 key, kept outside the store.
+	CheckpointSigner crypto.Signer
+	// CheckpointKeys are the public keys GET /v1/events/verify checks the
+	// stored checkpoints with; empty means the public key of CheckpointSigner.
+	// With neither, verify checks the plain chain only.
+	CheckpointKeys []ed25519.PublicKey
 	Services
 }
 
@@ -83,6 +94,15 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.KeyCacheTTL == 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if cfg.CheckpointSigner != nil {
+		pub, err := eventlog.SignerKey(cfg.CheckpointSigner)
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.CheckpointKeys) == 0 {
+			cfg.CheckpointKeys = []ed25519.PublicKey{pub}
+		}
 	}
 	cfg.Services.fill(cfg.Store, cfg.Clock)
 	lim := newLimits(cfg.Limits)

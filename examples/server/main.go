@@ -34,6 +34,11 @@
 // printed earlier cannot be shown again (it stays valid until revoked with
 // DELETE /v1/apikeys/{id}).
 //
+// With -checkpoint-key FILE (LICENSEKIT_CHECKPOINT_KEY) it signs every
+// company's event-chain head with that Ed25519 key at start and every
+// -checkpoint-interval, so that GET /v1/events/verify also exposes a log
+// rewritten with its hashes recomputed (see the README).
+//
 // In the background it delivers top-up notifications (to the log; a product
 // plugs in its own topup.Notifier) and runs the subscription tick. SIGINT or
 // SIGTERM stops it gracefully: the HTTP server drains, the background loops

@@ -3,6 +3,9 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
@@ -34,6 +38,9 @@ type config struct {
 	interval time.Duration // background loop period
 	limits   lkhttp.Limits
 	proxies  []netip.Prefix // trusted reverse proxies (X-Forwarded-For)
+	// checkpointKey is the Ed25519 key file of event-chain checkpoints ("" = off).
+	checkpointKey   string
+	checkpointEvery time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -75,6 +82,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"validations and activations allowed at once per pool, license or license key (env LICENSEKIT_VALIDATE_BURST)")
 	fs.StringVar(&proxies, "trusted-proxies", getenv("LICENSEKIT_TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; none by default: the peer address is the client (env LICENSEKIT_TRUSTED_PROXIES)")
+	fs.StringVar(&c.checkpointKey, "checkpoint-key", def("LICENSEKIT_CHECKPOINT_KEY", ""), "Ed25519 key file (PEM) that signs event-chain checkpoints, created with mode 0600 if missing; keep it off the database host (env LICENSEKIT_CHECKPOINT_KEY; empty: no checkpoints)")
+	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", time.Hour, "period of the event-chain checkpoints (with -checkpoint-key)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -102,6 +111,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.interval <= 0 {
 		return c, errors.New("-interval must be positive")
+	}
+	if c.checkpointEvery <= 0 {
+		return c, errors.New("-checkpoint-interval must be positive")
 	}
 	return c, nil
 }
@@ -150,6 +162,14 @@ func openStore(ctx context.Context, c config) (storage.Store, string, error) {
 	return s, "SQLite " + c.sqlite, err
 }
 
+// signerOf is key as a crypto.Signer, nil (no checkpoints) for no key.
+func signerOf(key ed25519.PrivateKey) crypto.Signer {
+	if key == nil {
+		return nil
+	}
+	return key
+}
+
 // started is told the address and the demo key once the server listens (tests use it).
 type started func(addr string, d demo)
 
@@ -178,9 +198,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	d.Key = key.Key
 
+	var cpKey ed25519.PrivateKey
+	if c.checkpointKey != "" {
+		k, created, err := loadCheckpointKey(c.checkpointKey)
+		if err != nil {
+			return err
+		}
+		cpKey = k
+		log.Info("event chain checkpoints", "key", c.checkpointKey, "created", created, "key_id", eventlog.KeyID(k.Public().(ed25519.PublicKey)),
+			"public_key", hex.EncodeToString(k.Public().(ed25519.PublicKey)), "every", c.checkpointEvery)
+	}
+
 	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
 	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
-		Limits: c.limits, TrustedProxies: c.proxies})
+		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey)})
 	if err != nil {
 		return err
 	}
@@ -202,6 +233,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() {
 			defer wg.Done()
 			loop(bg, c.interval, log, name, once)
+		}()
+	}
+
+	if cpKey != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(bg, c.checkpointEvery, log, "event-checkpoints", checkpointRound(store, clock, cpKey, log))
 		}()
 	}
 

@@ -10,6 +10,8 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 // TestChainDetectsDirectEdits edits stored events with plain SQL behind the
@@ -260,4 +262,30 @@ func TestSealPending(t *testing.T) {
 	for _, c := range []string{a, b} {
 		requireIntact(t, s, c)
 	}
+}
+
+// TestCheckpointTampering rewrites the log with plain SQL behind the store's
+// back; signed checkpoints must expose what the plain chain cannot.
+func TestCheckpointTampering(t *testing.T) {
+	ctx := context.Background()
+	dsn, schema := freshSchema(t)
+	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	require.NoError(t, err)
+	defer s.Close()
+	storagetest.CheckpointTampering(t, s, storagetest.Tamper{
+		Rewrite: func(t *testing.T, evs []eventlog.Event) {
+			for _, e := range evs {
+				tag, err := admin.Exec(ctx, `UPDATE `+schema+`.events SET "count" = $1, prev_hash = $2, hash = $3 WHERE company = $4 AND seq = $5`, e.Count, e.PrevHash, e.Hash, e.Company, e.Seq)
+				require.NoError(t, err)
+				require.EqualValues(t, 1, tag.RowsAffected())
+			}
+		},
+		Delete: func(t *testing.T, company string, seqs ...int64) {
+			for _, q := range seqs {
+				tag, err := admin.Exec(ctx, `DELETE FROM `+schema+`.events WHERE company = $1 AND seq = $2`, company, q)
+				require.NoError(t, err)
+				require.EqualValues(t, 1, tag.RowsAffected())
+			}
+		},
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 func appendChainEvents(t *testing.T, s storage.Store, company string, n int) {
@@ -90,4 +91,36 @@ func TestChainDetectsDirectEdits(t *testing.T) {
 			require.NotEmpty(t, v.Reason)
 		})
 	}
+}
+
+// TestCheckpointTampering rewrites the log with plain SQL on a second
+// connection; signed checkpoints must expose what the plain chain cannot.
+func TestCheckpointTampering(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chain.db")
+	s, err := sqlite.Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`PRAGMA busy_timeout = 5000`)
+	require.NoError(t, err)
+	storagetest.CheckpointTampering(t, s, storagetest.Tamper{
+		Rewrite: func(t *testing.T, evs []eventlog.Event) {
+			for _, e := range evs {
+				res, err := db.Exec(`UPDATE events SET "count" = ?, prev_hash = ?, hash = ? WHERE company = ? AND seq = ?`, e.Count, e.PrevHash, e.Hash, e.Company, e.Seq)
+				require.NoError(t, err)
+				n, _ := res.RowsAffected()
+				require.EqualValues(t, 1, n)
+			}
+		},
+		Delete: func(t *testing.T, company string, seqs ...int64) {
+			for _, q := range seqs {
+				res, err := db.Exec(`DELETE FROM events WHERE company = ? AND seq = ?`, company, q)
+				require.NoError(t, err)
+				n, _ := res.RowsAffected()
+				require.EqualValues(t, 1, n)
+			}
+		},
+	})
 }
