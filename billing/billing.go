@@ -3,9 +3,9 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -14,7 +14,7 @@ import (
 // Record kinds kept by billing.
 const (
 	KindCompany    storage.Kind = "company"            // ID = the company (tenant) ID
-	KindMember     storage.Kind = "member"             // ID = the member's e-mail, Parent = company ID
+	KindMember                  = access.KindMember    // ID = the member's e-mail, Parent = company ID
 	KindSite       storage.Kind = "site"               // Unique = lower-cased site name
 	KindAdjustment storage.Kind = "billing_adjustment" // Parent = the month "2006-01" of the change
 )
@@ -68,11 +68,9 @@ type Company struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Member is a person with a role in a company.
-type Member struct {
-	Email string       `json:"email"`
-	Role  license.Role `json:"role"`
-}
+// Member is a person with a role in a company (the record kept by package
+// access, which computes every service's effective role from it).
+type Member = access.Member
 
 // Site is a managed site of a company: one installation of the managed
 // product (for example a Miradore site) whose devices use its licenses.
@@ -150,55 +148,15 @@ func (s *Service) now() time.Time {
 	return s.Clock.Now().UTC()
 }
 
-// roleRank orders roles from least to most powerful.
-func roleRank(r license.Role) int {
-	switch r {
-	case license.Owner:
-		return 5
-	case license.Admin:
-		return 4
-	case license.Editor:
-		return 3
-	case license.LicenseAdmin:
-		return 2
-	case license.Viewer:
-		return 1
-	}
-	return 0
-}
-
-// EffectiveRole returns the role billing applies to actor in tx:
-//
-//   - the system actor (license.SystemEmail) keeps actor.Role;
-//   - when actor.Email is a stored member of actor.Company, the less powerful of
-//     actor.Role and the member's stored role (so a demoted member loses power at
-//     once, and an API key bound to a lower role than its owner's stays lower);
-//   - otherwise actor.Role as given: the adapter that authenticated the actor
-//     (for example an API key bound to a role) vouches for it.
-//
-// It returns the validation error of actor.Check for a malformed actor.
+// EffectiveRole returns the role billing applies to actor in tx. It is
+// access.EffectiveRole, the rule every service shares: the system actor keeps
+// its role, a stored member gets the lesser of its claim and its stored role,
+// anyone else keeps its claim.
 func EffectiveRole(ctx context.Context, tx storage.Tx, actor license.Actor) (license.Role, error) {
-	if err := actor.Check(); err != nil {
-		return "", err
-	}
-	if actor.Email == license.SystemEmail {
-		return actor.Role, nil
-	}
-	m, _, err := storage.Load[Member](ctx, tx, actor.Company, KindMember, memberID(actor.Email), false)
-	switch {
-	case err == nil:
-		if roleRank(m.Role) < roleRank(actor.Role) {
-			return m.Role, nil
-		}
-		return actor.Role, nil
-	case storage.IsNotFound(err):
-		return actor.Role, nil
-	default:
-		return "", err
-	}
+	return access.EffectiveRole(ctx, tx, actor)
 }
 
-func memberID(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+func memberID(email string) string { return access.MemberID(email) }
 
 // requireManage checks that the actor may manage licenses (Owner or Admin).
 func requireManage(ctx context.Context, tx storage.Tx, actor license.Actor, what string) error {

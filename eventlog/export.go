@@ -49,9 +49,13 @@ func NeutraliseCell(s string) string {
 // buffered csv.Writer, so memory stays flat however many events there are (as
 // long as the reader streams).
 //
-// Errors: invalid (actor, mode, request), the reader's errors, and w's errors.
+// Like Query it needs the Owner or Admin role (access.ExportEvents resolves
+// it first).
+//
+// Errors: invalid (actor, mode, request), forbidden (role), the reader's
+// errors, and w's errors.
 func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode, req Request, w io.Writer) error {
-	if err := actor.Check(); err != nil {
+	if err := checkReader(actor); err != nil {
 		return err
 	}
 	switch mode {

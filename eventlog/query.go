@@ -255,6 +255,17 @@ func (v view) row(e Event, into []string) []string {
 	return into
 }
 
+// checkReader validates actor and checks that its role may read the log.
+func checkReader(actor license.Actor) error {
+	if err := actor.Check(); err != nil {
+		return err
+	}
+	if !actor.Role.CanManageLicenses() {
+		return license.Errorf(license.Forbidden, "role", "reading the event log needs the Owner or Admin role; %s has the %s role", actor.Email, actor.Role)
+	}
+	return nil
+}
+
 var errPageFull = errors.New("eventlog: page full")
 
 // Query returns one page of the event log of actor's company, and only that
@@ -263,10 +274,14 @@ var errPageFull = errors.New("eventlog: page full")
 // paging uses keyset cursors, so a page never repeats or skips an event when
 // new events are appended between pages.
 //
-// Errors: invalid (actor, columns, sort, limit, search, cursor), and the
-// reader's errors.
+// Reading the log needs the Owner or Admin role: the role actor carries,
+// which the caller resolves first (access.QueryEvents resolves it against the
+// company's stored membership in the same transaction).
+//
+// Errors: invalid (actor, columns, sort, limit, search, cursor), forbidden
+// (role), and the reader's errors.
 func Query(ctx context.Context, r Reader, actor license.Actor, req Request) (Page, error) {
-	if err := actor.Check(); err != nil {
+	if err := checkReader(actor); err != nil {
 		return Page{}, err
 	}
 	v, err := req.validate(actor.Company)

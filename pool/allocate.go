@@ -84,7 +84,7 @@ func (s *Service) Allocate(ctx context.Context, a license.Actor, poolID string, 
 	}
 	now := s.now()
 	var out Allocation
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.allocate:"+poolID, req.IdempotencyKey, req, now, func() (Allocation, error) {
 			return AllocateIn(ctx, tx, a, poolID, req, now)
@@ -225,7 +225,7 @@ func (s *Service) Release(ctx context.Context, a license.Actor, poolID, allocati
 	}
 	now := s.now()
 	var out Release
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -289,7 +289,7 @@ func (s *Service) Allocations(ctx context.Context, a license.Actor, poolID strin
 		return nil, err
 	}
 	var out []Allocation
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		if _, _, err := loadPool(ctx, tx, a.Company, poolID, false); err != nil {
 			return err
 		}
@@ -326,7 +326,7 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 	}
 	now := s.now()
 	var out Lease
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = acquireLeaseIn(ctx, tx, a, poolID, req, now)
 		return err
@@ -435,7 +435,7 @@ func (s *Service) Heartbeat(ctx context.Context, a license.Actor, poolID, leaseI
 	}
 	now := s.now()
 	var out Lease
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		l, lrec, err := loadLease(ctx, tx, a, poolID, leaseID)
 		if err != nil {
 			return err
@@ -479,7 +479,7 @@ func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, lea
 		return err
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	return s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -512,7 +512,7 @@ func (s *Service) CullLeases(ctx context.Context, a license.Actor, poolID string
 	}
 	now := s.now()
 	var n int64
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -536,7 +536,7 @@ func (s *Service) Leases(ctx context.Context, a license.Actor, poolID string) ([
 		return nil, err
 	}
 	var out []Lease
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		if _, _, err := loadPool(ctx, tx, a.Company, poolID, false); err != nil {
 			return err
 		}
@@ -572,7 +572,7 @@ func (s *Service) PreviewAllocate(ctx context.Context, a license.Actor, poolID s
 	}
 	now := s.now()
 	var out AllocationPreview
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		_, before, err := PoolIn(ctx, tx, a.Company, poolID, now)
 		if err != nil {
 			return err

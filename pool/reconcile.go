@@ -137,7 +137,7 @@ func (s *Service) Reconcile(ctx context.Context, a license.Actor, f Fact) (Outco
 	}
 	now := s.now()
 	var out Outcome
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		pools, err := storage.ListOf[Pool](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindPool})
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -42,6 +43,40 @@ func checkEditor(a license.Actor) error {
 		return license.Errorf(license.Forbidden, "role", "role %s may not change license pools", a.Role)
 	}
 	return nil
+}
+
+// updateAs runs fn in one Store.Update after resolving *a to its effective
+// role in that transaction (access.Resolve: a demoted member acts with its
+// stored role at once) and checking it with check (checkEditor, checkAdmin).
+// fn sees *a resolved. The methods check the claimed role before opening the
+// transaction too, to answer early; this is the check that decides.
+func (s *Service) updateAs(ctx context.Context, a *license.Actor, check func(license.Actor) error, fn func(tx storage.Tx) error) error {
+	claim := *a
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		eff, err := access.Resolve(ctx, tx, claim)
+		if err != nil {
+			return err
+		}
+		if err := check(eff); err != nil {
+			return err
+		}
+		*a = eff
+		return fn(tx)
+	})
+}
+
+// viewAs runs fn in one Store.View after resolving *a to its effective role
+// in that transaction, so what fn shows (unit prices) follows the stored role.
+func (s *Service) viewAs(ctx context.Context, a *license.Actor, fn func(tx storage.Tx) error) error {
+	claim := *a
+	return s.Store.View(ctx, func(tx storage.Tx) error {
+		eff, err := access.Resolve(ctx, tx, claim)
+		if err != nil {
+			return err
+		}
+		*a = eff
+		return fn(tx)
+	})
 }
 
 func checkPoolID(id string) error { return license.CheckID("pool", id) }
@@ -132,7 +167,7 @@ func (s *Service) CreateWithKey(ctx context.Context, a license.Actor, spec Spec,
 	}
 	now := s.now()
 	var out *Pool
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.create", idempotencyKey, spec, now, func() (*Pool, error) {
 			p := New(a.Company, spec)
@@ -180,7 +215,7 @@ func (s *Service) Update(ctx context.Context, a license.Actor, id string, spec S
 	}
 	now := s.now()
 	var out *Pool
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, id, true)
 		if err != nil {
 			return err
@@ -217,7 +252,7 @@ func (s *Service) setStatus(ctx context.Context, a license.Actor, id string, to 
 	}
 	now := s.now()
 	var out *Pool
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, id, true)
 		if err != nil {
 			return err
@@ -273,7 +308,7 @@ func (s *Service) Get(ctx context.Context, a license.Actor, id string) (*Pool, e
 	}
 	now := s.now()
 	var out *Pool
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		p, _, err := loadPool(ctx, tx, a.Company, id, false)
 		out = p
 		return err
@@ -300,7 +335,7 @@ func (s *Service) List(ctx context.Context, a license.Actor, opts ListOptions) (
 	}
 	now := s.now()
 	var out []*Pool
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		ps, err := storage.ListOf[Pool](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindPool})
 		if err != nil {
 			return err
@@ -402,7 +437,7 @@ func (s *Service) AddTransaction(ctx context.Context, a license.Actor, poolID st
 	}
 	now := s.now()
 	var out Transaction
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.transaction:"+poolID, in.IdempotencyKey, in, now, func() (Transaction, error) {
 			p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
@@ -481,7 +516,7 @@ func (s *Service) ReassignWithKey(ctx context.Context, a license.Actor, from, to
 		From, To string
 		Count    int64
 	}{from, to, count}
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.reassign", key, req, now, func() (Reassignment, error) {
 			return reassignIn(ctx, tx, a, from, to, count, now)
@@ -597,7 +632,7 @@ func (s *Service) AddAttachment(ctx context.Context, a license.Actor, poolID str
 	if err := s.Blobs.Put(ctx, key, in.Data); err != nil {
 		return Attachment{}, err
 	}
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadLivePool(ctx, tx, a.Company, poolID)
 		if err != nil {
 			return err
@@ -653,7 +688,7 @@ func (s *Service) RemoveAttachment(ctx context.Context, a license.Actor, poolID,
 		return err
 	}
 	now := s.now()
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -710,7 +745,7 @@ func (s *Service) AddCommentWithKey(ctx context.Context, a license.Actor, poolID
 	}
 	now := s.now()
 	var out Comment
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.comment", idempotencyKey, map[string]string{"pool": poolID, "text": text}, now, func() (Comment, error) {
 			return addCommentIn(ctx, tx, a, poolID, text, now)
@@ -763,7 +798,7 @@ func (s *Service) Status(ctx context.Context, a license.Actor, id string) (Pane,
 	}
 	now := s.now()
 	var out Pane
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		p, _, err := loadPool(ctx, tx, a.Company, id, false)
 		if err != nil {
 			return err
@@ -840,7 +875,7 @@ func (s *Service) Audit(ctx context.Context, a license.Actor, id string) (Audit,
 	}
 	now := s.now()
 	var out Audit
-	err := s.Store.View(ctx, func(tx storage.Tx) error {
+	err := s.viewAs(ctx, &a, func(tx storage.Tx) error {
 		p, _, err := loadPool(ctx, tx, a.Company, id, false)
 		if err != nil {
 			return err

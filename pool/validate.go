@@ -365,7 +365,7 @@ func (s *Service) ValidateRequestAndAllocate(ctx context.Context, a license.Acto
 		return license.Validation{}, err
 	}
 	var out license.Validation
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		v, err := evaluate(ctx, tx, a, poolID, req, now, true)
 		if err != nil {
 			return err
@@ -464,7 +464,7 @@ func (s *Service) setSuspended(ctx context.Context, a license.Actor, id string, 
 	}
 	now := s.now()
 	var out *Pool
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkAdmin, func(tx storage.Tx) error {
 		p, rec, err := loadLivePool(ctx, tx, a.Company, id)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -116,7 +117,7 @@ func saveSettings(ctx context.Context, tx storage.Tx, company string, st setting
 }
 
 func requireManage(ctx context.Context, tx storage.Tx, actor license.Actor, what string) error {
-	role, err := billing.EffectiveRole(ctx, tx, actor)
+	role, err := access.EffectiveRole(ctx, tx, actor)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -148,7 +149,7 @@ func (h *Handler) eventRoutes() []Route {
 			var page eventlog.Page
 			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
 				var err error
-				page, err = eventlog.Query(c.r.Context(), tx, c.actor, req)
+				page, err = access.QueryEvents(c.r.Context(), tx, c.actor, req)
 				return err
 			})
 			return page, err
@@ -174,7 +175,7 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			lw := &lazyWriter{w: c.w, filename: name}
 			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
-				return eventlog.Export(c.r.Context(), tx, c.actor, mode, req, lw)
+				return access.ExportEvents(c.r.Context(), tx, c.actor, mode, req, lw)
 			})
 			if err != nil && lw.started {
 				// Headers are gone: log it and cut the stream short.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/license"
 )
 
@@ -155,7 +156,9 @@ func created(rt Route) Route { rt.Status = http.StatusCreated; return rt }
 // withQuery documents the query parameters of a route.
 func withQuery(rt Route, ps ...Param) Route { rt.Query = append(rt.Query, ps...); return rt }
 
-// serveRoute wraps a route with authentication, the access check and the body limit.
+// serveRoute wraps a route with authentication, the access check and the body
+// limit. The access check uses the caller's effective role (package access),
+// the same role the services apply inside their transactions.
 func (h *Handler) serveRoute(rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{h: h, w: w, r: r, rt: rt, idem: strings.TrimSpace(r.Header.Get("Idempotency-Key"))}
@@ -179,6 +182,16 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			if !h.allow(w, "apikey:"+keyID) {
 				return
 			}
+			// The key's role is a claim: the role applied is the effective
+			// one (access.EffectiveRole), read afresh on every request so a
+			// demotion or a promotion of the key's member applies at once.
+			// Handlers (price visibility) and the services see it.
+			role, err := access.ViewRole(r.Context(), h.cfg.Store, actor)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			actor.Role = role
 			c.actor = actor
 			if sw, ok := w.(*statusWriter); ok {
 				sw.actor, sw.keyID = actor, keyID

@@ -61,7 +61,7 @@ func (s *Service) Assign(ctx context.Context, actor license.Actor, in AssignRequ
 	}
 	now := s.now()
 	var out License
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkEditor, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c C
 		return err
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	return s.updateAs(ctx, actor, checkEditor, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -211,7 +211,7 @@ func (s *Service) BulkDelete(ctx context.Context, actor license.Actor, mode Dele
 	}
 	now := s.now()
 	var out BulkResult
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		out = BulkResult{Mode: mode, Licenses: []string{}}
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -88,7 +89,7 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, in Purchase
 	now := s.now()
 	var keys []string
 	var out Issued
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		keys = nil
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "subscription.purchase", in.IdempotencyKey, in, now, func() (Issued, error) {
@@ -172,7 +173,7 @@ func (s *Service) StartTrial(ctx context.Context, actor license.Actor, in TrialR
 	}
 	var keys []string
 	var out Issued
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		keys = nil
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "subscription.trial", in.IdempotencyKey, in, now, func() (Issued, error) {
@@ -241,7 +242,7 @@ func (s *Service) Activate(ctx context.Context, actor license.Actor, in Activati
 		return License{}, err
 	}
 	var out License
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkEditor, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -331,7 +332,7 @@ func (s *Service) SetAutoRenew(ctx context.Context, actor license.Actor, id stri
 	}
 	now := s.now()
 	var out License
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -372,7 +373,7 @@ func (s *Service) SetAutoExchange(ctx context.Context, actor license.Actor, on b
 	}
 	now := s.now()
 	var out Settings
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -411,7 +412,7 @@ func (s *Service) SetUserSettings(ctx context.Context, actor license.Actor, in U
 		return UserSettings{}, err
 	}
 	now := s.now()
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -445,7 +446,7 @@ func (s *Service) SetCompanySettings(ctx context.Context, actor license.Actor, i
 		}
 	}
 	now := s.now()
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err
@@ -513,6 +514,23 @@ func checkEditor(actor license.Actor) error {
 		return license.Errorf(license.Forbidden, "role", "assigning and activating licenses needs an owner, admin, editor or license admin")
 	}
 	return nil
+}
+
+// updateAs runs fn in one Store.Update after checking, with check, the
+// actor's effective role in that transaction (access.Resolve: a member
+// demoted since its key was issued acts with the stored role at once). The
+// methods check the claimed role before the transaction too, to answer early.
+func (s *Service) updateAs(ctx context.Context, actor license.Actor, check func(license.Actor) error, fn func(tx storage.Tx) error) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		eff, err := access.Resolve(ctx, tx, actor)
+		if err != nil {
+			return err
+		}
+		if err := check(eff); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

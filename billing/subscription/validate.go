@@ -79,7 +79,7 @@ func (s *Service) changeTerms(ctx context.Context, actor license.Actor, id strin
 	}
 	now := s.now()
 	var out Terms
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		b, err := open(ctx, tx, actor, now)
 		if err != nil {
 			return err

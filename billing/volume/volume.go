@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -138,7 +139,7 @@ func (s *Service) CreateLicense(ctx context.Context, actor license.Actor, in New
 	}
 	now := s.now()
 	var out License
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "volume.create_license", in.IdempotencyKey, in, now, func() (License, error) {
 			l := License{
@@ -171,7 +172,7 @@ func (s *Service) SetSeats(ctx context.Context, actor license.Actor, id string, 
 	}
 	now := s.now()
 	var out License
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		l, r, err := storage.Load[License](ctx, tx, actor.Company, KindLicense, id, true)
 		if err != nil {
 			if storage.IsNotFound(err) {
@@ -243,7 +244,7 @@ func (s *Service) Onboard(ctx context.Context, actor license.Actor, in Onboardin
 	}
 	now := s.now()
 	var out Customer
-	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+	err = s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "volume.onboard", in.IdempotencyKey, in, now, func() (Customer, error) {
 			if _, err := tx.GetByUnique(ctx, actor.Company, KindCustomer, uniqueName(name)); err == nil {
@@ -298,7 +299,7 @@ func (s *Service) Edit(ctx context.Context, actor license.Actor, id string, e Ed
 	}
 	now := s.now()
 	var out Customer
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		c, _, err := storage.Load[Customer](ctx, tx, actor.Company, KindCustomer, id, true)
 		if err != nil {
 			return notFoundCustomer(err, id)
@@ -340,7 +341,7 @@ func (s *Service) Offboard(ctx context.Context, actor license.Actor, id string) 
 		return err
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	return s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
 		c, _, err := storage.Load[Customer](ctx, tx, actor.Company, KindCustomer, id, true)
 		if err != nil {
 			return notFoundCustomer(err, id)
@@ -369,11 +370,8 @@ func (s *Service) Offboard(ctx context.Context, actor license.Actor, id string) 
 // it only stops later reductions below it.
 // Errors: invalid, forbidden, not_found (customer, or no allocation on the license).
 func (s *Service) ReportUsage(ctx context.Context, actor license.Actor, id, licenseID string, users int64) error {
-	if err := actor.Check(); err != nil {
+	if err := checkEditor(actor); err != nil {
 		return err
-	}
-	if !actor.Role.CanEdit() {
-		return license.Errorf(license.Forbidden, "role", "reporting usage needs an owner, admin, editor or license admin")
 	}
 	if err := license.CheckID("customer", id); err != nil {
 		return err
@@ -385,7 +383,7 @@ func (s *Service) ReportUsage(ctx context.Context, actor license.Actor, id, lice
 		return license.Errorf(license.Invalid, "users", "usage cannot be negative")
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	return s.updateAs(ctx, actor, checkEditor, func(tx storage.Tx) error {
 		c, _, err := storage.Load[Customer](ctx, tx, actor.Company, KindCustomer, id, true)
 		if err != nil {
 			return notFoundCustomer(err, id)
@@ -537,6 +535,33 @@ func checkManager(actor license.Actor) error {
 		return license.Errorf(license.Forbidden, "role", "managing volume licenses needs an owner or admin")
 	}
 	return nil
+}
+
+func checkEditor(actor license.Actor) error {
+	if err := actor.Check(); err != nil {
+		return err
+	}
+	if !actor.Role.CanEdit() {
+		return license.Errorf(license.Forbidden, "role", "reporting usage needs an owner, admin, editor or license admin")
+	}
+	return nil
+}
+
+// updateAs runs fn in one Store.Update after checking, with check, the
+// actor's effective role in that transaction (access.Resolve: a member
+// demoted since its key was issued acts with the stored role at once). The
+// methods check the claimed role before the transaction too, to answer early.
+func (s *Service) updateAs(ctx context.Context, actor license.Actor, check func(license.Actor) error, fn func(tx storage.Tx) error) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		eff, err := access.Resolve(ctx, tx, actor)
+		if err != nil {
+			return err
+		}
+		if err := check(eff); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 func nameTaken(name string) error {
