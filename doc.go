@@ -23,6 +23,9 @@
 //   - billing/volume: volume licenses sub-allocated to customer accounts.
 //   - billing/subscription: licenses with a lifetime: trial, expiry, renewal,
 //     exchange, keys.
+//   - access: the effective role: the one rule, applied by every service and
+//     the HTTP adapter inside their transactions, that lowers the role an actor
+//     claims to the role its company has stored for it.
 //   - topup: automatic top-up of site licenses, with an outbox of notifications.
 //   - eventlog: the audit log every change writes in its own transaction, with a
 //     hash chain; query, sort, search and CSV export.

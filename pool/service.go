@@ -18,7 +18,9 @@ import (
 // one transaction that writes the change and its event(s) together, reads the
 // clock once, and returns a *license.Error. Every method may also return
 // Unavailable or Internal from the store, and Invalid (field "company", "actor"
-// or "role") for a malformed actor.
+// or "role") for a malformed actor. The role checked, and the one that decides
+// whether unit prices are shown, is the actor's effective role
+// (access.EffectiveRole), read in the method's own transaction.
 type Service struct {
 	Store storage.Store
 	Clock license.Clock // nil means license.SystemClock

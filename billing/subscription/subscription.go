@@ -11,7 +11,9 @@ import (
 )
 
 // Service manages subscription licenses on a store. Time comes from Clock,
-// read once per operation (Tick takes its time as an argument).
+// read once per operation (Tick takes its time as an argument). Roles are
+// checked on the actor's effective role (access.EffectiveRole), read in the
+// operation's own transaction.
 type Service struct {
 	Store storage.Store
 	Clock license.Clock

@@ -92,7 +92,8 @@ func (c Customer) allocation(licenseID string) (Allocation, bool) {
 }
 
 // Service manages volume licenses on a store. Time comes from Clock, read once
-// per operation.
+// per operation. Roles are checked on the actor's effective role
+// (access.EffectiveRole), read in the operation's own transaction.
 type Service struct {
 	Store storage.Store
 	Clock license.Clock
