@@ -295,3 +295,30 @@ func TestQueryPagesEqualTheReferenceListing(t *testing.T) {
 func TestConformanceOnMemory(t *testing.T) {
 	storagetest.RunSuite(t, "eventlog-query", func(t testing.TB) storage.Store { return memory.New() }, storagetest.Features{})
 }
+
+// Reading or exporting the log needs the Owner or Admin role; other roles are
+// refused with forbidden and get no rows.
+func TestQueryAndExportNeedOwnerOrAdmin(t *testing.T) {
+	s := memory.New()
+	appendEvents(t, s, sample()...)
+	for _, role := range []license.Role{license.Owner, license.Admin, license.Editor, license.LicenseAdmin, license.Viewer} {
+		a := license.Actor{Company: alice.Company, Email: alice.Email, Role: role}
+		p, qerr := query(t, s, a, eventlog.Request{})
+		var csv strings.Builder
+		xerr := s.View(context.Background(), func(tx storage.Tx) error {
+			return eventlog.Export(context.Background(), tx, a, eventlog.OriginalData, eventlog.Request{}, &csv)
+		})
+		if role.CanManageLicenses() {
+			require.NoError(t, qerr, role)
+			require.NoError(t, xerr, role)
+			assert.NotEmpty(t, p.Events, role)
+			assert.NotEmpty(t, csv.String(), role)
+			continue
+		}
+		assert.Equal(t, license.Forbidden, license.ErrorCode(qerr), role)
+		assert.Equal(t, "role", license.ErrorField(qerr), role)
+		assert.Empty(t, p.Events, role)
+		assert.Equal(t, license.Forbidden, license.ErrorCode(xerr), role)
+		assert.Empty(t, csv.String(), role)
+	}
+}

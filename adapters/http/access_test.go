@@ -277,7 +277,15 @@ func TestDemotedKeyLosesItsPowersOverHTTP(t *testing.T) {
 		require.Less(t, r.status, 300, "%s %s as admin: %s", c.method, c.path, r.body)
 	}
 
+	price := func() *license.Money {
+		var v lkhttp.SiteView
+		f.ok(200, "GET", "/v1/sites/"+s.ID, alice, nil, &v)
+		return v.UnitPrice
+	}
+	require.NotNil(t, price(), "an admin sees the site's price")
+
 	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]any{"email": "alice@acme.example", "role": "viewer"}, nil)
+	assert.Nil(t, price(), "the demoted key no longer sees prices")
 	for _, c := range real() {
 		r := f.do(c.method, c.path, alice, c.body)
 		assert.Equal(t, 403, r.status, "%s %s with the demoted key: %s", c.method, c.path, r.body)
@@ -285,6 +293,7 @@ func TestDemotedKeyLosesItsPowersOverHTTP(t *testing.T) {
 	f.checkRouteAccess(t, "alice's admin key, demoted", alice, license.Viewer)
 
 	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]any{"email": "alice@acme.example", "role": "admin"}, nil)
+	assert.NotNil(t, price(), "promoted back, the key sees prices again")
 	for _, c := range real() {
 		r := f.do(c.method, c.path, alice, c.body)
 		assert.Less(t, r.status, 300, "%s %s once promoted back: %s", c.method, c.path, r.body)
