@@ -16,7 +16,10 @@
 // API keys ("Authorization: Bearer lk_...", IssueKey or POST /v1/apikeys) that
 // are stored only as SHA-256 hashes under storage.SystemCompany and bound to a
 // company, an e-mail and a role; the company of every request comes from the
-// key alone, so another tenant's resources answer 404 on every route. Domain
+// key alone, so another tenant's resources answer 404 on every route. The
+// key's role is a ceiling: each request acts with the key holder's effective
+// role (access.EffectiveRole, read afresh on every request, never cached), so
+// demoting a member answers 403 to all of their keys at once. Domain
 // errors become {"error":{"code","message","field"}} with the status chosen in
 // one place (StatusOf); bodies are size-limited (413), unknown JSON fields are
 // refused (400), wrong methods get 405 as JSON, and the Idempotency-Key header
