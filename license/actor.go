@@ -76,6 +76,9 @@ func (a Actor) Check() error {
 // trimmed, with the domain in lower case.
 func ParseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if err := CheckLine("email", s, 254); err != nil {
+		return "", err
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s, "@") {
 		return "", Errorf(Invalid, "email", "%q is not a valid e-mail address", s)
