@@ -72,8 +72,9 @@ func (a Actor) Check() error {
 	return nil
 }
 
-// ParseEmail validates a bare e-mail address (no display name) and returns it
-// trimmed, with the domain in lower case.
+// ParseEmail validates a bare e-mail address (no display name, at most 254
+// characters, nothing CheckLine refuses) and returns it trimmed, with the
+// domain in lower case.
 func ParseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if err := CheckLine("email", s, 254); err != nil {

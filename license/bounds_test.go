@@ -119,3 +119,9 @@ func TestCheckTextAllowsLinesButNotOtherControls(t *testing.T) {
 		requireInvalid(t, license.CheckText("comment", s, 100), "comment")
 	}
 }
+
+func TestCheckEntitlementsRefusesBidiCharacters(t *testing.T) {
+	requireInvalid(t, license.CheckEntitlements("entitlements", []string{"export\u202Epdf"}), "entitlements")
+	requireInvalid(t, license.CheckEntitlements("entitlements", []string{"a\u2066b"}), "entitlements")
+	require.NoError(t, license.CheckEntitlements("entitlements", []string{"export_pdf", "日本"}))
+}
