@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -133,4 +134,16 @@ func TestHTTPRefusesOversizedAndControlText(t *testing.T) {
 
 	f.ok(201, "POST", "/v1/pools/"+p.ID+"/comments", f.owner, map[string]any{"text": "line one\nline two"}, nil)
 	f.ok(201, "POST", "/v1/sites", f.owner, newSite("name", "Zürich שלום 東京"), nil)
+}
+
+func TestAPIKeyNameRefusesControlAndBidi(t *testing.T) {
+	f := newFixture(t)
+	for _, bad := range []string{"ci\x00", "ci\nkey", "ci\u202Eyek"} {
+		_, err := lkhttp.IssueKey(context.Background(), f.store, f.clock, f.company, "ann@acme.example", license.Viewer, bad, license.SystemEmail)
+		require.Error(t, err)
+		assert.Equal(t, license.Invalid, license.ErrorCode(err), "%v", err)
+		assert.Equal(t, "name", license.ErrorField(err))
+	}
+	_, err := lkhttp.IssueKey(context.Background(), f.store, f.clock, f.company, "ann@acme.example", license.Viewer, "CI 東京", license.SystemEmail)
+	require.NoError(t, err)
 }
