@@ -19,8 +19,8 @@ func (s *Service) CreateCompany(ctx context.Context, actor license.Actor, name s
 		return Company{}, err
 	}
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return Company{}, license.Errorf(license.Invalid, "name", "a company name of 1 to 200 characters is required")
+	if err := license.CheckName("name", name, MaxName); err != nil {
+		return Company{}, err
 	}
 	now := s.now()
 	c := Company{ID: actor.Company, Name: name, CreatedAt: now}
@@ -161,19 +161,29 @@ type SiteChange struct {
 	Group       *string        `json:"group,omitempty"`
 }
 
+// Limits of the text fields of companies and sites, in characters.
+const (
+	MaxName  = 200 // company and site names
+	MaxPlan  = 200 // subscription plan
+	MaxGroup = 200 // site group
+)
+
 func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return "", license.Errorf(license.Invalid, "name", "a site name of 1 to 200 characters is required")
+	if err := license.CheckName("name", name, MaxName); err != nil {
+		return "", err
 	}
 	return name, nil
 }
 
 // CheckUnitPrice validates a unit price: a known currency, not negative, at most
-// 4 decimal places.
+// 4 decimal places and within the bounds of license.Money.Check.
 func CheckUnitPrice(p license.Money) error {
 	if !p.Currency.Valid() {
 		return license.Errorf(license.Invalid, "currency", "unknown currency %q: use an ISO 4217 code such as USD", p.Currency)
+	}
+	if err := p.Check("unit_price"); err != nil {
+		return err
 	}
 	if p.Amount.IsNegative() {
 		return license.Errorf(license.Invalid, "unit_price", "the unit price may not be negative")
@@ -190,6 +200,12 @@ func checkSite(st Site) error {
 	}
 	if strings.TrimSpace(st.Plan) == "" {
 		return license.Errorf(license.Invalid, "plan", "a subscription plan is required")
+	}
+	if err := license.CheckLine("plan", st.Plan, MaxPlan); err != nil {
+		return err
+	}
+	if err := license.CheckLine("group", st.Group, MaxGroup); err != nil {
+		return err
 	}
 	if err := CheckUnitPrice(st.UnitPrice); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -21,23 +22,32 @@ const (
 	OriginalData ExportMode = "original_data"
 )
 
-// dangerous are the first characters that make a spreadsheet treat a cell as a
-// formula (or, for tab and carriage return, that some spreadsheets strip
-// before doing so).
-func dangerous(c byte) bool {
-	switch c {
-	case '=', '+', '-', '@', '\t', '\r':
+// dangerous reports whether r, as the first character of a cell, makes a
+// spreadsheet treat the cell as a formula (or, for tab and carriage return,
+// is stripped by some spreadsheets before they do so). Besides the ASCII =, +,
+// -, and @ it covers their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20),
+// which spreadsheets with East Asian input read as the ASCII ones, and their
+// small forms (U+FE66, U+FE62, U+FE63, U+FE6B), and the minus sign U+2212.
+func dangerous(r rune) bool {
+	switch r {
+	case '=', '+', '-', '@', '\t', '\r',
+		'\uFF1D', '\uFF0B', '\uFF0D', '\uFF20', // full-width ＝ ＋ － ＠
+		'\uFE66', '\uFE62', '\uFE63', '\uFE6B', // small ﹦ ﹢ ﹣ ﹫
+		'\u2212': // minus sign −
 		return true
 	}
 	return false
 }
 
-// NeutraliseCell returns s with a leading single quote when it starts with =, +,
-// -, @, tab or carriage return, so that a spreadsheet opening an exported file
-// shows the text instead of evaluating it as a formula. Other cells are
-// returned unchanged. Every exporter (CSV here, XLSX elsewhere) uses it.
+// NeutraliseCell returns s with a leading single quote when it starts with a
+// character that would make a spreadsheet evaluate it as a formula: =, +, -,
+// @, tab, carriage return, or a full-width or small form of =, +, - or @ (see
+// dangerous). A spreadsheet opening an exported file then shows the text.
+// Other cells are returned unchanged. It is the one cell escaper of every
+// exporter: the event log's CSV here, the volume customers' CSV and XLSX.
 func NeutraliseCell(s string) string {
-	if s != "" && dangerous(s[0]) {
+	r, _ := utf8.DecodeRuneInString(s)
+	if s != "" && dangerous(r) {
 		return "'" + s
 	}
 	return s

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,8 +91,35 @@ func TestNeutraliseCell(t *testing.T) {
 	}
 }
 
+// formulaStarts are the first characters a spreadsheet may read as the start
+// of a formula.
+const formulaStarts = "=+-@\t\r\uFF1D\uFF0B\uFF0D\uFF20\uFE66\uFE62\uFE63\uFE6B\u2212"
+
+func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
+
+func TestNeutraliseCellFullWidthAndSmallForms(t *testing.T) {
+	for _, in := range []string{
+		"\uFF1DHYPERLINK(\"http://x\")", "\uFF0B1", "\uFF0D1", "\uFF20SUM(A1)", // full-width ＝ ＋ － ＠
+		"\uFE66cmd", "\uFE621", "\uFE631", "\uFE6Bx", "\u22121",
+	} {
+		assert.Equal(t, "'"+in, eventlog.NeutraliseCell(in), "NeutraliseCell(%q)", in)
+	}
+	for _, in := range []string{"a\uFF1Db", "\uFF21", "\uFF10", "日本"} {
+		assert.Equal(t, in, eventlog.NeutraliseCell(in), "NeutraliseCell(%q)", in)
+	}
+}
+
+func TestExportNeutralisesFullWidthFormulas(t *testing.T) {
+	s := memory.New()
+	appendEvents(t, s,
+		eventlog.Event{Company: "acme", Time: t0, Type: "license.purchase", Target: "\uFF1DHYPERLINK(\"http://x\")", Source: "\uFF0B1", Count: 1, Actor: "\uFF20SUM(A1)", Subject: "\uFF0D2"},
+	)
+	rows := export(t, s, alice, eventlog.CurrentView, eventlog.Request{Columns: []eventlog.Column{eventlog.ColSource, eventlog.ColTarget, eventlog.ColActor, eventlog.ColSubject}})
+	assert.Equal(t, []string{"'\uFF0B1", "'\uFF1DHYPERLINK(\"http://x\")", "'\uFF20SUM(A1)", "'\uFF0D2"}, rows[1])
+}
+
 func FuzzNeutraliseCell(f *testing.F) {
-	for _, s := range []string{"", "=1+2", "+", "-", "@", "\t", "\r", "plain", "\"quoted\"", "a,b\nc"} {
+	for _, s := range []string{"", "=1+2", "+", "-", "@", "\t", "\r", "plain", "\"quoted\"", "a,b\nc", "\uFF1D1", "\uFE62x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -99,10 +127,10 @@ func FuzzNeutraliseCell(f *testing.F) {
 		if n != s && n != "'"+s {
 			t.Fatalf("NeutraliseCell(%q) = %q: only a leading quote may be added", s, n)
 		}
-		if n != "" && strings.ContainsRune("=+-@\t\r", rune(n[0])) {
+		if n != "" && strings.ContainsRune(formulaStarts, firstRune(n)) {
 			t.Fatalf("NeutraliseCell(%q) = %q still starts with a formula character", s, n)
 		}
-		if n == s && s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		if n == s && s != "" && strings.ContainsRune(formulaStarts, firstRune(s)) {
 			t.Fatalf("NeutraliseCell(%q) left a formula unchanged", s)
 		}
 		// Through the exporter and back, the cell arrives neutralised and whole.

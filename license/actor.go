@@ -72,10 +72,14 @@ func (a Actor) Check() error {
 	return nil
 }
 
-// ParseEmail validates a bare e-mail address (no display name) and returns it
-// trimmed, with the domain in lower case.
+// ParseEmail validates a bare e-mail address (no display name, at most 254
+// characters, nothing CheckLine refuses) and returns it trimmed, with the
+// domain in lower case.
 func ParseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if err := CheckLine("email", s, 254); err != nil {
+		return "", err
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s, "@") {
 		return "", Errorf(Invalid, "email", "%q is not a valid e-mail address", s)

@@ -29,7 +29,8 @@ func CleanEntitlements(codes []string) []string {
 
 // CheckEntitlements validates entitlement (feature) codes: at most
 // MaxEntitlements of them, each non-empty valid UTF-8 of at most
-// MaxEntitlementLength characters without spaces or control characters.
+// MaxEntitlementLength characters without spaces, control or bidirectional
+// formatting characters (see CheckLine).
 // field names the input in the Invalid error.
 func CheckEntitlements(field string, codes []string) error {
 	if len(codes) > MaxEntitlements {
@@ -43,6 +44,9 @@ func CheckEntitlements(field string, codes []string) error {
 			return Errorf(Invalid, field, "entitlement code %q is not text of at most %d characters", c, MaxEntitlementLength)
 		case strings.IndexFunc(c, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
 			return Errorf(Invalid, field, "entitlement code %q contains spaces or control characters", c)
+		}
+		if err := CheckLine(field, c, MaxEntitlementLength); err != nil {
+			return err // bidirectional formatting characters
 		}
 	}
 	return nil

@@ -68,17 +68,95 @@ type Money struct {
 // NewMoney returns amount in currency c.
 func NewMoney(amount decimal.Decimal, c Currency) Money { return Money{Amount: amount, Currency: c} }
 
-// ParseMoney parses a decimal string ("12.34") in currency c.
+// Bounds of amounts. An amount is read from text (ParseMoney, JSON) only when
+// it is at most MaxAmountText characters long and, in full decimal notation,
+// has at most MaxAmountDigits integer digits and at most the currency's
+// MaxScale decimal places: "1e9999" or a number of a million digits is refused
+// before it is ever expanded. Amounts a person enters (prices) are held to the
+// tighter MaxInputDigits by Money.Check, so that anything licensekit computes
+// from them (a price times a quantity, a sum of lines) still reads back.
+const (
+	MaxAmountText   = 64 // characters of an amount written as text
+	MaxAmountDigits = 30 // integer digits of any amount read from text
+	MaxInputDigits  = 12 // integer digits of an amount given as input (below one trillion)
+	ExtraScale      = 4  // decimal places allowed beyond the currency's minor unit
+)
+
+// MaxScale is the most decimal places an amount in c may have: its minor unit
+// plus ExtraScale (USD 6, JPY 4, KWD 7), so that unit prices may be finer than
+// a cent. It panics for an unknown currency; validate first.
+func (c Currency) MaxScale() int32 { return c.MinorUnits() + ExtraScale }
+
+// ParseMoney parses a decimal string ("12.34", "1.5e3") in currency c, within
+// the bounds above.
+//
+// Errors: invalid (field "currency": unknown currency; field "amount": not a
+// decimal number, or out of bounds).
 func ParseMoney(amount string, c string) (Money, error) {
 	cur, err := ParseCurrency(c)
 	if err != nil {
 		return Money{}, err
 	}
-	d, err := decimal.NewFromString(strings.TrimSpace(amount))
+	amount = strings.TrimSpace(amount)
+	if len(amount) > MaxAmountText {
+		return Money{}, Errorf(Invalid, "amount", "the amount is %d characters long; the maximum is %d", len(amount), MaxAmountText)
+	}
+	d, err := decimal.NewFromString(amount)
 	if err != nil {
 		return Money{}, Errorf(Invalid, "amount", "amount %q is not a decimal number", amount)
 	}
-	return Money{Amount: d, Currency: cur}, nil
+	m := Money{Amount: d, Currency: cur}
+	if err := m.checkBounds("amount", MaxAmountDigits); err != nil {
+		return Money{}, err
+	}
+	return m, nil
+}
+
+// Check validates an amount given as input, however it was built (ParseMoney,
+// JSON, NewMoney): a known currency, at most MaxInputDigits integer digits and
+// at most the currency's MaxScale decimal places. Services call it on every
+// amount they accept; it does not judge the sign.
+//
+// Errors: invalid, naming field.
+func (m Money) Check(field string) error {
+	if !m.Currency.Valid() {
+		return Errorf(Invalid, field, "%s needs a known ISO 4217 currency, not %q", field, m.Currency)
+	}
+	return m.checkBounds(field, MaxInputDigits)
+}
+
+// checkBounds refuses an amount with more than maxDigits integer digits or more
+// than the currency's MaxScale decimal places. It never expands the number: it
+// works on the coefficient and the exponent.
+func (m Money) checkBounds(field string, maxDigits int) error {
+	d := m.Amount
+	if d.IsZero() {
+		return nil
+	}
+	coef := d.Coefficient()
+	coef.Abs(coef)
+	// 2^400 has 121 digits, more than any amount within bounds writes: a
+	// longer coefficient is refused before it is turned into text.
+	if coef.BitLen() > 400 {
+		return Errorf(Invalid, field, "%s has too many digits", field)
+	}
+	digits := len(coef.String())
+	exp := int64(d.Exponent())
+	if intDigits := int64(digits) + exp; intDigits > int64(maxDigits) {
+		return Errorf(Invalid, field, "%s has more than %d digits before the decimal point", field, maxDigits)
+	}
+	if exp < 0 {
+		// Trailing zeros of the coefficient do not count as decimal places.
+		scale := -exp
+		s := coef.String()
+		for scale > 0 && len(s) > 1 && s[len(s)-1] == '0' {
+			s, scale = s[:len(s)-1], scale-1
+		}
+		if max := int64(m.Currency.MaxScale()); scale > max {
+			return Errorf(Invalid, field, "%s has more than %d decimal places (%d for %s)", field, max, max, m.Currency)
+		}
+	}
+	return nil
 }
 
 // Zero returns zero in currency c.

@@ -3,7 +3,6 @@ package pool
 import (
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -238,14 +237,11 @@ func cleanList(in []string) []string {
 	return out
 }
 
+// checkText validates a single-line text field with license.CheckLine: valid
+// UTF-8, at most max characters, no control or bidirectional formatting
+// characters.
 func checkText(field, v string, max int) error {
-	if n := utf8.RuneCountInString(v); n > max {
-		return license.Errorf(license.Invalid, field, "%s is %d characters long; the maximum is %d", field, n, max)
-	}
-	if !utf8.ValidString(v) {
-		return license.Errorf(license.Invalid, field, "%s is not valid UTF-8 text", field)
-	}
-	return nil
+	return license.CheckLine(field, v, max)
 }
 
 // Validate checks a (normalized) spec and returns the first problem as an
@@ -286,7 +282,7 @@ func (s Spec) Validate() error {
 			return err
 		}
 	}
-	if err := checkText("description", s.Description, MaxDescription); err != nil {
+	if err := license.CheckText("description", s.Description, MaxDescription); err != nil {
 		return err
 	}
 	r := s.Restrictions

@@ -405,8 +405,8 @@ func (in TransactionInput) validate(p *Pool) error {
 		return license.Errorf(license.Invalid, "period", "a %s has no period", in.Kind)
 	}
 	if in.UnitPrice != nil {
-		if !in.UnitPrice.Currency.Valid() {
-			return license.Errorf(license.Invalid, "unit_price", "unit price needs a known ISO 4217 currency")
+		if err := in.UnitPrice.Check("unit_price"); err != nil {
+			return err
 		}
 		if in.UnitPrice.Amount.IsNegative() {
 			return license.Errorf(license.Invalid, "unit_price", "unit price cannot be negative")
@@ -742,7 +742,7 @@ func (s *Service) AddCommentWithKey(ctx context.Context, a license.Actor, poolID
 	if text == "" || !utf8.ValidString(text) {
 		return Comment{}, license.Errorf(license.Invalid, "comment", "the comment is empty")
 	}
-	if err := checkText("comment", text, MaxComment); err != nil {
+	if err := license.CheckText("comment", text, MaxComment); err != nil {
 		return Comment{}, err
 	}
 	now := s.now()

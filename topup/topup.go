@@ -245,6 +245,9 @@ func (s *Service) Enable(ctx context.Context, actor license.Actor, req EnableReq
 	if terms == "" || len(terms) > 100 {
 		return Settings{}, license.Errorf(license.Invalid, "accepted_terms_version", "accept the automatic top-up policy and terms: the accepted terms version (1 to 100 characters) is required")
 	}
+	if err := license.CheckLine("accepted_terms_version", terms, 100); err != nil {
+		return Settings{}, err
+	}
 	now := s.now()
 	var out Settings
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {

@@ -98,8 +98,8 @@ func issueKey(ctx context.Context, tx storage.Tx, now time.Time, company, email 
 		}
 		email = e
 	}
-	if len([]rune(name)) > 100 {
-		return CreatedAPIKey{}, license.Errorf(license.Invalid, "name", "a key name may be at most 100 characters")
+	if err := license.CheckLine("name", name, 100); err != nil {
+		return CreatedAPIKey{}, err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

@@ -404,7 +404,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // 413 protocol error for an oversized body.
 func DecodeJSON[T any](body io.Reader, limit int64, allowEmpty bool) (T, error) {
 	var v T
-	lr := &limitReader{r: body, n: limit}
+	var seen bytes.Buffer // the body as read, to name the field of a value its decoder refused
+	lr := &limitReader{r: io.TeeReader(body, &seen), n: limit}
 	dec := json.NewDecoder(lr)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&v)
@@ -434,7 +435,7 @@ func DecodeJSON[T any](body io.Reader, limit int64, allowEmpty bool) (T, error) 
 	}
 	var le *license.Error
 	if errors.As(err, &le) {
-		return v, le
+		return v, withBodyField(le, seen.Bytes())
 	}
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError

@@ -163,7 +163,8 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		return map[string]any{"description": "any JSON value"}
 	case moneyType:
 		return map[string]any{"type": "object", "properties": map[string]any{
-			"amount":   map[string]any{"type": "string", "description": "decimal amount, e.g. \"12.34\""},
+			"amount": map[string]any{"type": "string", "maxLength": license.MaxAmountText,
+				"description": "decimal amount, e.g. \"12.34\"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it"},
 			"currency": map[string]any{"type": "string", "description": "ISO 4217 code, e.g. USD"},
 		}, "required": []string{"amount", "currency"}}
 	}

@@ -2,8 +2,8 @@ package subscription
 
 import (
 	"context"
+	"strings"
 	"time"
-	"unicode"
 
 	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/license"
@@ -87,6 +87,9 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, in Purchase
 	}
 	if !in.UnitPrice.Currency.Valid() || in.UnitPrice.Amount.IsNegative() {
 		return Issued{}, license.Errorf(license.Invalid, "unit_price", "a non-negative unit price in a known currency is required")
+	}
+	if err := in.UnitPrice.Check("unit_price"); err != nil {
+		return Issued{}, err
 	}
 	now := s.now()
 	var keys []string
@@ -490,12 +493,10 @@ func checkName(field, s string) error {
 	if s == "" || len(s) > 200 {
 		return license.Errorf(license.Invalid, field, "%s must have 1 to 200 bytes", field)
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '|' {
-			return license.Errorf(license.Invalid, field, "%s cannot contain control characters or '|'", field)
-		}
+	if strings.ContainsRune(s, '|') {
+		return license.Errorf(license.Invalid, field, "%s cannot contain '|'", field)
 	}
-	return nil
+	return license.CheckName(field, s, 200)
 }
 
 func checkManager(actor license.Actor) error {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -130,8 +129,8 @@ func (s *Service) SetTerms(ctx context.Context, actor license.Actor, id string, 
 // (already suspended).
 func (s *Service) Suspend(ctx context.Context, actor license.Actor, id, reason string) (Terms, error) {
 	reason = strings.TrimSpace(reason)
-	if utf8.RuneCountInString(reason) > MaxSuspendReason || !utf8.ValidString(reason) {
-		return Terms{}, license.Errorf(license.Invalid, "reason", "the reason must be text of at most %d characters", MaxSuspendReason)
+	if err := license.CheckLine("reason", reason, MaxSuspendReason); err != nil {
+		return Terms{}, err
 	}
 	return s.changeTerms(ctx, actor, id, EventSuspended, func(t *Terms) (map[string]any, error) {
 		if t.Suspended {
@@ -184,8 +183,8 @@ func checkValidationConsumer(c *license.Consumer) error {
 	for _, f := range []struct{ field, v string }{
 		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.fingerprint", c.Fingerprint}, {"consumer.software", c.Software},
 	} {
-		if !utf8.ValidString(f.v) || utf8.RuneCountInString(f.v) > 250 {
-			return license.Errorf(license.Invalid, f.field, "%s must be text of at most 250 characters", f.field)
+		if err := license.CheckLine(f.field, f.v, 250); err != nil {
+			return err
 		}
 	}
 	if c.CPUs < 0 || c.CPUs > 4096 {

@@ -78,3 +78,35 @@ func TestExportXLSXNeutralisesFormulas(t *testing.T) {
 	assert.NotEqual(t, excelize.CellTypeInlineString, typ)
 	assert.NotEqual(t, excelize.CellTypeSharedString, typ)
 }
+
+// A full-width equals sign (U+FF1D) starts a formula as surely as "=" does in
+// spreadsheets with East Asian input; both exports neutralise it.
+func TestExportsNeutraliseFullWidthFormulas(t *testing.T) {
+	ctx := context.Background()
+	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+	l, err := s.CreateLicense(ctx, partner, volume.NewLicense{Product: "\uFF0BMDR", Seats: 10,
+		RenewalDate: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), PricePerUser: license.NewMoney(decimal.RequireFromString("4.5"), "USD")})
+	require.NoError(t, err)
+	const name = "\uFF1DHYPERLINK(\"http://x\")"
+	_, err = s.Onboard(ctx, partner, volume.Onboarding{LegalName: name, Allocations: []volume.Seats{{License: l.ID, Seats: 1}}})
+	require.NoError(t, err)
+
+	var buf bytes.Buffer
+	require.NoError(t, s.ExportCSV(ctx, partner, l.ID, volume.Query{}, &buf))
+	rows, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 2)
+	assert.Equal(t, "'"+name, rows[1][0])
+	assert.Equal(t, "'\uFF0BMDR", rows[1][5])
+
+	buf.Reset()
+	require.NoError(t, s.ExportXLSX(ctx, partner, l.ID, volume.Query{}, &buf))
+	f, err := excelize.OpenReader(&buf)
+	require.NoError(t, err)
+	defer f.Close()
+	xrows, err := f.GetRows("Customers")
+	require.NoError(t, err)
+	require.Len(t, xrows, 2)
+	assert.Equal(t, "'"+name, xrows[1][0])
+	assert.Equal(t, "'\uFF0BMDR", xrows[1][5])
+}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/licensekit/licensekit/access"
@@ -125,10 +124,8 @@ func (s *Service) CreateLicense(ctx context.Context, actor license.Actor, in New
 	}
 	in.Product = strings.TrimSpace(in.Product)
 	switch {
-	case in.Product == "" || len(in.Product) > 200:
+	case in.Product == "":
 		return License{}, license.Errorf(license.Invalid, "product", "a product name of 1 to 200 characters is required")
-	case !utf8.ValidString(in.Product):
-		return License{}, license.Errorf(license.Invalid, "product", "the product name is not valid UTF-8 text")
 	case in.Seats < 1 || in.Seats > 10_000_000:
 		return License{}, license.Errorf(license.Invalid, "seats", "seats must be between 1 and 10000000, not %d", in.Seats)
 	case in.RenewalDate.IsZero():
@@ -137,6 +134,12 @@ func (s *Service) CreateLicense(ctx context.Context, actor license.Actor, in New
 		return License{}, license.Errorf(license.Invalid, "currency", "the price per user needs a known ISO 4217 currency")
 	case in.PricePerUser.Amount.IsNegative():
 		return License{}, license.Errorf(license.Invalid, "price_per_user", "the price per user cannot be negative")
+	}
+	if err := license.CheckName("product", in.Product, 200); err != nil {
+		return License{}, err
+	}
+	if err := in.PricePerUser.Check("price_per_user"); err != nil {
+		return License{}, err
 	}
 	now := s.now()
 	var out License
@@ -496,6 +499,11 @@ func checkLegalName(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", license.Errorf(license.Invalid, "legal_name", "the legal name is not valid UTF-8 text")
 	}
+	if len(s) > 8*MaxLegalName {
+		return "", license.Errorf(license.Invalid, "legal_name", "a legal name may have at most %d characters", MaxLegalName)
+	}
+	// Runs of white space (newlines and tabs included) become one space; other
+	// control and bidirectional formatting characters are refused.
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return "", license.Errorf(license.Invalid, "legal_name", "a legal name is required")
@@ -503,10 +511,8 @@ func checkLegalName(s string) (string, error) {
 	if n := len([]rune(s)); n > MaxLegalName {
 		return "", license.Errorf(license.Invalid, "legal_name", "a legal name may have at most %d characters, not %d", MaxLegalName, n)
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "", license.Errorf(license.Invalid, "legal_name", "a legal name cannot contain control characters")
-		}
+	if err := license.CheckName("legal_name", s, MaxLegalName); err != nil {
+		return "", err
 	}
 	return s, nil
 }
