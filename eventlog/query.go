@@ -105,7 +105,7 @@ func Cell(e Event, c Column) string {
 // their order, sort, and a page.
 type Request struct {
 	// Search keeps events where any of the chosen Columns' text (Cell) contains
-	// it, ignoring case.
+	// it, ignoring case by Unicode simple case folding (see Fold).
 	Search string `json:"search,omitempty"`
 	// Types, when set, keeps only these event types.
 	Types []Type `json:"types,omitempty"`
@@ -172,7 +172,7 @@ func DecodeCursor(s string, sort Column, desc bool) (Cursor, error) {
 type view struct {
 	filter  Filter
 	columns []Column
-	needle  string // lower-cased search
+	needle  string // folded search (Fold)
 	limit   int
 }
 
@@ -213,7 +213,7 @@ func (req Request) validate(company string) (view, error) {
 	v := view{
 		filter:  Filter{Company: company, Types: slices.Clone(req.Types), Sort: sort, Desc: req.Desc},
 		columns: slices.Clone(cols),
-		needle:  strings.ToLower(req.Search),
+		needle:  Fold(req.Search),
 		limit:   req.Limit,
 	}
 	if v.limit == 0 {
@@ -240,7 +240,7 @@ func (v view) matches(e Event) bool {
 		return true
 	}
 	for _, c := range v.columns {
-		if strings.Contains(strings.ToLower(Cell(e, c)), v.needle) {
+		if strings.Contains(Fold(Cell(e, c)), v.needle) {
 			return true
 		}
 	}

@@ -392,21 +392,9 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-func matches(e eventlog.Event, f eventlog.Filter) bool {
-	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Type) {
-		return false
-	}
-	if f.Search == "" {
-		return true
-	}
-	needle := strings.ToLower(f.Search)
-	for _, h := range []string{string(e.Type), e.Source, e.Target, e.Actor, e.Subject, strconv.FormatInt(e.Count, 10)} {
-		if strings.Contains(strings.ToLower(h), needle) {
-			return true
-		}
-	}
-	return false
-}
+// matches is the store's filter: eventlog's reference rule, whose case
+// folding (eventlog.Fold) every store shares.
+func matches(e eventlog.Event, f eventlog.Filter) bool { return f.Matches(e) }
 
 // selectEvents returns pointers to the selected events, sorted and paged. Only
 // pointers are collected (8 bytes an event), and the default order (time, then

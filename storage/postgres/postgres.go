@@ -164,6 +164,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return license.Wrap(license.Internal, err, "postgres: embedded migrations")
 	}
+	sqlcore.AttachGoSteps(migs)
 	// CREATE TABLE IF NOT EXISTS can race with itself in another process; the
 	// loser sees a duplicate key, relation or row type (23505, 42P07, 42710)
 	// and finds the table on its next try.

@@ -217,6 +217,7 @@ func (s *Store) setup(ctx context.Context) (err error) {
 	if err != nil {
 		return license.Wrap(license.Internal, err, "sqlite: embedded migrations")
 	}
+	sqlcore.AttachGoSteps(migs)
 	first := true
 	err = sqlcore.Migrate(ctx, dialect, func(ctx context.Context, fn func(sqlcore.Conn) error) error {
 		return s.inTx(ctx, func(c sqlcore.Conn) error {

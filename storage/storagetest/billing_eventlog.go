@@ -39,7 +39,7 @@ func eventlogReference(evs []eventlog.Event, company string, req eventlog.Reques
 			continue
 		}
 		if req.Search != "" && !slices.ContainsFunc(cols, func(c eventlog.Column) bool {
-			return strings.Contains(strings.ToLower(eventlog.Cell(e, c)), strings.ToLower(req.Search))
+			return containsEqualFold(eventlog.Cell(e, c), req.Search)
 		}) {
 			continue
 		}

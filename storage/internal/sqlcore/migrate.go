@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 )
 
@@ -18,6 +19,73 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// Go, when set, runs after SQL in the same transaction: the part of a
+	// migration that needs Go (computing a column the way the store computes
+	// it at write time). AttachGoSteps sets it.
+	Go func(ctx context.Context, c Conn) error
+}
+
+// goSteps are the Go parts of migrations, by migration name without its number.
+var goSteps = map[string]func(ctx context.Context, c Conn) error{
+	"event_search": backfillEventSearch,
+}
+
+// AttachGoSteps sets the Go step of each migration that has one (by its name
+// without the number, the same in every store).
+func AttachGoSteps(migs []Migration) {
+	for i := range migs {
+		_, name, _ := strings.Cut(migs[i].Name, "_")
+		migs[i].Go = goSteps[name]
+	}
+}
+
+// backfillBatch is how many events backfillEventSearch reads per query.
+const backfillBatch = 512
+
+// backfillEventSearch sets the search column of every event to
+// eventlog.SearchText, as AppendEvent writes it. The migration's SQL has
+// already filled it with SQL's lower() of the fields, which is right for
+// ASCII text; only the events where Go's folding differs are rewritten.
+func backfillEventSearch(ctx context.Context, c Conn) error {
+	type fix struct {
+		seq    int64
+		search string
+	}
+	var after int64
+	for {
+		rows, err := c.Query(ctx, `SELECT seq, "type", source, target, "count", actor, subject, search FROM events WHERE seq > $1 ORDER BY seq LIMIT `+strconv.Itoa(backfillBatch), after)
+		if err != nil {
+			return err
+		}
+		var fixes []fix
+		n := 0
+		for rows.Next() {
+			var e eventlog.Event
+			var typ, cur string
+			if err := rows.Scan(&e.Seq, &typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &cur); err != nil {
+				rows.Close()
+				return err
+			}
+			e.Type = eventlog.Type(typ)
+			n++
+			after = e.Seq
+			if want := eventlog.SearchText(e); want != cur {
+				fixes = append(fixes, fix{e.Seq, want})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, f := range fixes {
+			if _, err := c.Exec(ctx, `UPDATE events SET search = $1 WHERE seq = $2`, f.search, f.seq); err != nil {
+				return err
+			}
+		}
+		if n < backfillBatch {
+			return nil
+		}
+	}
 }
 
 // LoadMigrations reads dir of fsys: files named NNNN_name.sql, numbered 1, 2, 3 ...
@@ -100,6 +168,11 @@ func Migrate(ctx context.Context, d *Dialect, run RunTx, lock string, migs []Mig
 			}
 			if _, err := c.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %s: %w", m.Name, err)
+			}
+			if m.Go != nil {
+				if err := m.Go(ctx, c); err != nil {
+					return fmt.Errorf("migration %s: %w", m.Name, err)
+				}
 			}
 			_, err = c.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 				m.Version, m.Name, time.Now().UTC().Format(time.RFC3339))

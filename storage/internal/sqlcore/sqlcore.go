@@ -483,9 +483,9 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	}
 	e.PrevHash = prev
 	e.Hash = eventlog.HashEvent(prev, e)
-	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
-		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash)
+	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, search)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
+		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, eventlog.SearchText(e))
 	if err != nil {
 		return 0, t.err(err, "append event")
 	}
@@ -593,11 +593,11 @@ func (t *Tx) UnlinkedCompanies(ctx context.Context) ([]string, error) {
 const linkEvent = `UPDATE events SET chain_pos = $3, prev_hash = $4, hash = $5 WHERE seq = $2 AND company || '' = $1`
 
 const (
-	insertEventCols = `INSERT INTO events (seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	insertEventCols = `INSERT INTO events (seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos, search) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	// insertEventMoveHead inserts a linked event and moves the head to it.
 	insertEventMoveHead = `WITH ev AS (` + insertEventCols + ` RETURNING 1)
 UPDATE event_heads SET hash = $13, pos = $14, seq = $1 WHERE company = $3 AND (SELECT count(*) FROM ev) = 1`
-	insertEventLink = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`
+	insertEventLink = `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, chain_pos, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`
 	moveHead        = `UPDATE event_heads SET hash = $2, pos = $3, seq = $4 WHERE company = $1`
 )
 
@@ -771,7 +771,7 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 	if h := t.heads[e.Company]; h != nil {
 		h.link(&e, 0) // the Seq comes back from the insert
 		seq, err := t.queryInt(ctx, insertEventLink,
-			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos)
+			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, eventlog.SearchText(e))
 		if err != nil {
 			return 0, t.err(err, "append event")
 		}
@@ -803,14 +803,14 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 		// of the company to take the head, links this event once both have
 		// committed (trying again before COMMIT would cost a round trip for
 		// the same work).
-		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil}, queuedCheck(t, "append event", 1))
+		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil, eventlog.SearchText(e)}, queuedCheck(t, "append event", 1))
 		return seq, nil
 	}
 	if err := t.linkBacklog(ctx, p, e.Company, h, try.backlog); err != nil {
 		return 0, err
 	}
 	h.link(&e, seq)
-	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos}, queuedCheck(t, "append event", 1))
+	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, eventlog.SearchText(e)}, queuedCheck(t, "append event", 1))
 	t.holdHead(e.Company, h)
 	return seq, nil
 }
@@ -941,18 +941,20 @@ func eventWhere(f eventlog.Filter) (string, []any, error) {
 		sb.WriteString(`)`)
 	}
 	if f.Search != "" {
-		args = append(args, "%"+escapeLike(strings.ToLower(f.Search))+"%")
-		n := len(args)
-		sb.WriteString(` AND (`)
-		for i, col := range []string{`"type"`, `source`, `target`, `actor`, `subject`, `CAST("count" AS TEXT)`} {
-			if i > 0 {
-				sb.WriteString(` OR `)
-			}
-			fmt.Fprintf(&sb, `lower(%s) LIKE $%d ESCAPE '\'`, col, n)
-		}
-		sb.WriteString(`)`)
+		// search holds the event's searchable fields folded in Go
+		// (eventlog.SearchText), so that every store ignores case alike:
+		// SQL's lower() folds only ASCII under the C collation.
+		args = append(args, "%"+escapeLike(eventlog.Fold(f.Search))+"%")
+		fmt.Fprintf(&sb, ` AND search LIKE $%d ESCAPE '\'`, len(args))
 	}
 	return sb.String(), args, nil
+}
+
+// searchSpansFields reports whether f's search text holds the separator of
+// the search column, so that it could match across two fields there: the
+// column then only narrows the scan and f.Matches decides.
+func searchSpansFields(f eventlog.Filter) bool {
+	return f.Search != "" && strings.Contains(eventlog.Fold(f.Search), eventlog.SearchSeparator)
 }
 
 const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash`
@@ -1057,6 +1059,26 @@ func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 	}
 	after := f.After
 	remaining := f.Limit
+	if searchSpansFields(f) && f.Limit > 0 {
+		// Rows the column selects may fail f.Matches: read on until Limit
+		// events matched.
+		lim := f.Limit
+		f.Limit = 0
+		n := 0
+		errEnough := errors.New("enough")
+		err := t.Events(ctx, f, func(e eventlog.Event) error {
+			if n == lim {
+				return errEnough
+			}
+			n++
+			return fn(e)
+		})
+		if errors.Is(err, errEnough) {
+			return nil
+		}
+		return err
+	}
+	exact := searchSpansFields(f)
 	for {
 		batch := eventBatch
 		if f.Limit > 0 {
@@ -1085,6 +1107,9 @@ func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 			return t.err(err, "read events")
 		}
 		for _, e := range evs {
+			if exact && !f.Matches(e) {
+				continue
+			}
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -1125,6 +1150,12 @@ func cursorKey(e eventlog.Event, c eventlog.Column) string { return eventlog.Sor
 
 // CountEvents implements storage.Tx.
 func (t *Tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
+	if searchSpansFields(f) {
+		f.After, f.Limit = nil, 0
+		var n int64
+		err := t.Events(ctx, f, func(eventlog.Event) error { n++; return nil })
+		return n, err
+	}
 	where, args, err := eventWhere(f)
 	if err != nil {
 		return 0, err
