@@ -46,6 +46,19 @@ func TestQuotePurchaseIsPure(t *testing.T) {
 	assert.Nil(t, st.Licenses)
 }
 
+// TestQuotePurchaseNothingEnrolled: a site with no license amount and no
+// device enrolled has a minimum of 1, but every license bought is added cost.
+func TestQuotePurchaseNothingEnrolled(t *testing.T) {
+	st := billing.Site{ID: "s", Name: "S", Plan: "p", UnitPrice: eur(t, "2.50"), PaymentType: billing.MonthlyInvoice}
+	q, err := billing.QuotePurchase(st, 30, "")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), q.Minimum)
+	assert.Equal(t, "75.00 EUR", q.CurrentEstimate.String())
+	assert.Equal(t, "75.00 EUR", q.AddedCost.String())
+	assert.Equal(t, "75.00 EUR", q.EstimatedTotal.String())
+	assert.Equal(t, int64(30), q.NewAvailable)
+}
+
 func TestQuoteDecreaseRefusesBelowEnrolled(t *testing.T) {
 	st := billing.Site{ID: "s", Name: "S", UnitPrice: eur(t, "1"), PaymentType: billing.MonthlyInvoice, Licenses: n(30), Enrolled: 20}
 	_, err := billing.QuoteDecrease(st, 11, "")

@@ -31,8 +31,11 @@ type PurchaseQuote struct {
 	// CurrentEstimate is the monthly price of the licenses being purchased.
 	CurrentEstimate license.Money `json:"current_estimate"`
 	AddedLicenses   int64         `json:"added_licenses"`
-	// AddedCost is the monthly price of the licenses above the minimum (no amount
-	// set, 20 enrolled, buying 30: the price of 10).
+	// AddedCost is the monthly price of the licenses bought beyond those the
+	// enrolled devices already need when the site had no license amount set
+	// (no amount set, 20 enrolled, buying 30: the price of 10; nothing
+	// enrolled: the price of all 30). With an amount set it is the current
+	// estimate.
 	AddedCost license.Money `json:"added_cost"`
 	// EstimatedTotal is the monthly price of the new total.
 	EstimatedTotal license.Money `json:"estimated_total"`
@@ -132,7 +135,10 @@ func QuotePurchase(st Site, quantity int64, r license.Rounding) (PurchaseQuote, 
 	total := st.LicenseCount() + quantity
 	base := int64(0)
 	if st.Licenses == nil {
-		base = minimum // the licenses that only balance the enrolled devices
+		// The licenses that only balance the enrolled devices (none when no
+		// device is enrolled: the minimum of 1 is a quantity rule, not a cost
+		// the site already has).
+		base = st.Enrolled
 	}
 	return PurchaseQuote{
 		Site:            st.ID,

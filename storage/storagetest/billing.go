@@ -221,6 +221,20 @@ func testBillingPurchaseNoAmountSet(t *testing.T, newStore Factory, _ Features) 
 	billingMoney(t, q.AddedCost, "12.50 EUR")
 	billingMoney(t, q.EstimatedTotal, "87.50 EUR")
 	require.Equal(t, int64(15), q.NewAvailable)
+
+	// No amount set and nothing enrolled: the minimum is 1, and all 30
+	// licenses bought are added cost (no enrolled device already needs them).
+	empty := f.site(t, f.owner, "Vantaa", "business", "2.5", "EUR", billing.MonthlyInvoice, nil)
+	q, err = f.svc.PreviewPurchase(ctx, f.admin, billing.PurchaseRequest{Site: empty.ID, Quantity: 30})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), q.Minimum)
+	billingMoney(t, q.CurrentEstimate, "75.00 EUR")
+	billingMoney(t, q.AddedCost, "75.00 EUR")
+	billingMoney(t, q.EstimatedTotal, "75.00 EUR")
+	got, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: empty.ID, Quantity: 30}, "k-empty")
+	require.NoError(t, err)
+	billingSameJSON(t, q, got, "commit returns the preview's figures")
+	require.Equal(t, int64(30), f.get(t, empty.ID).LicenseCount())
 }
 
 // A site with 30 licenses and 20 enrolled devices can lose at most 10
