@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -88,9 +89,10 @@ func TestPostgresBackendKilledMidTransaction(t *testing.T) {
 
 	licenses := int64(10)
 	kills := 0
+	var before snapshot
 writes:
 	for after := 1; ; after++ {
-		before := dump(t, pg, company)
+		before = dump(t, pg, company)
 		hs.arm(after)
 		idem := "kill-" + string(rune('0'+after))
 		done := make(chan resp, 1)
@@ -149,6 +151,23 @@ writes:
 		require.Equal(t, licenses, v.LicenseCount())
 		require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the purchase")
 	}
+	// The purchase that ran to its end untouched bought its licenses once and
+	// logged it once.
+	var v lkhttp.SiteView
+	s.ok(200, "GET", "/v1/sites/"+site, key, nil, &v)
+	require.Equal(t, licenses, v.LicenseCount(), "the uninterrupted purchase's licenses")
+	require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the uninterrupted purchase")
+	var last []eventlog.Event
+	require.NoError(t, pg.View(context.Background(), func(tx storage.Tx) error {
+		return tx.Events(context.Background(), eventlog.Filter{Company: company, Sort: eventlog.ColSeq, Desc: true, Limit: 1}, func(e eventlog.Event) error {
+			last = append(last, e)
+			return nil
+		})
+	}))
+	require.Len(t, last, 1)
+	require.Equal(t, billing.EventPurchase, last[0].Type, "the uninterrupted purchase's event type")
+	require.EqualValues(t, 5, last[0].Count, "the uninterrupted purchase's event count")
+	require.Equal(t, "Killjoy", last[0].Target, "the uninterrupted purchase's event names the site")
 	require.GreaterOrEqual(t, kills, 3)
 	t.Logf("PostgreSQL backends terminated mid-transaction: %d (after writes 1..%d of a purchase)", kills, kills)
 }
