@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/assert"
@@ -255,8 +256,13 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	long := strings.Repeat("é", pool.MaxNameLength) // 250 characters, 500 bytes: accepted
 	ok, err := e.svc.Create(e.ctx, e.admin, poolSpec(long, license.NamedUser))
 	require.NoError(t, err, "250 characters are allowed however many bytes they take")
+	require.Equal(t, long, ok.Name)
+	stored, err := e.svc.Get(e.ctx, e.viewer, ok.ID)
+	require.NoError(t, err)
+	require.Equal(t, long, stored.Name, "the 250-character name is stored whole")
+	require.Equal(t, pool.MaxNameLength, utf8.RuneCountInString(stored.Name))
+	require.Len(t, stored.Name, 2*pool.MaxNameLength, "500 bytes")
 	before = poolSnap(t, e.store, "acme")
-	_ = ok
 
 	mut := func(f func(*pool.Spec)) pool.Spec {
 		s := poolSpec("x", license.InstalledInstance)

@@ -364,6 +364,7 @@ func topupTestTermsAndRoles(t *testing.T, newStore Factory, _ Features) {
 	for _, terms := range []string{"", "   ", strings.Repeat("v", 101)} {
 		_, err := e.topup.Enable(e.ctx, e.owner, topup.EnableRequest{AcceptedTermsVersion: terms})
 		requireCode(t, err, license.Invalid, "accepted_terms_version")
+		assert.Equal(t, before, topupSnapshot(t, e.store, e.owner.Company), "a refused enable (terms %q) changes nothing", terms)
 	}
 	for _, role := range []license.Role{license.Editor, license.LicenseAdmin, license.Viewer} {
 		a := license.Actor{Company: e.owner.Company, Email: string(role) + "@terms.example", Role: role}
