@@ -23,20 +23,54 @@ func TestSuiteMemory(t *testing.T) {
 	}, storagetest.Features{})
 }
 
+// reporter is the part of *testing.T and *rapid.T that amount needs.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+// amount calls topup.Amount and reports a panic (a division by a zero
+// increment, say) as a failure of the calling test: a panic in a test would
+// end the test binary and skip every other test of the package.
+func amount(t reporter, short, inc int64) (got int64, ok bool) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("Amount(%d, %d) panicked: %v", short, inc, r)
+			got, ok = 0, false
+		}
+	}()
+	return topup.Amount(short, inc), true
+}
+
+// TestAmount checks a table and a property in subtests of their own:
+// rapid.Check panics when handed a *testing.T that has already failed, and the
+// panic would end the test binary, skipping the package's other tests.
 func TestAmount(t *testing.T) {
-	for _, tc := range []struct{ short, inc, want int64 }{
-		{2, 5, 5}, {12, 5, 15}, {5, 5, 5}, {6, 5, 10}, {1, 25, 25}, {0, 5, 0}, {-3, 5, 0}, {7, 0, 0},
-	} {
-		assert.Equal(t, tc.want, topup.Amount(tc.short, tc.inc), "shortfall %d increment %d", tc.short, tc.inc)
-	}
-	rapid.Check(t, func(t *rapid.T) {
-		short := rapid.Int64Range(1, 1<<30).Draw(t, "shortfall")
-		inc := 5 * rapid.Int64Range(1, 1000).Draw(t, "steps")
-		got := topup.Amount(short, inc)
-		if got%inc != 0 || got < short || got-short >= inc {
-			t.Fatalf("Amount(%d, %d) = %d: not the smallest multiple covering the shortfall", short, inc, got)
+	t.Run("table", func(t *testing.T) {
+		for _, tc := range []struct{ short, inc, want int64 }{
+			{2, 5, 5}, {12, 5, 15}, {5, 5, 5}, {6, 5, 10}, {1, 25, 25}, {0, 5, 0}, {-3, 5, 0}, {7, 0, 0}, {7, -5, 0},
+		} {
+			if got, ok := amount(t, tc.short, tc.inc); ok {
+				assert.Equal(t, tc.want, got, "shortfall %d increment %d", tc.short, tc.inc)
+			}
 		}
 	})
+	t.Run("property", func(t *testing.T) { rapid.Check(t, amountProperty) })
+}
+
+// amountProperty: Amount is the smallest multiple of the increment that
+// covers the shortfall.
+func amountProperty(t *rapid.T) {
+	short := rapid.Int64Range(1, 1<<30).Draw(t, "shortfall")
+	inc := 5 * rapid.Int64Range(1, 1000).Draw(t, "steps")
+	got, ok := amount(t, short, inc)
+	if !ok {
+		return
+	}
+	if got%inc != 0 || got < short || got-short >= inc {
+		t.Fatalf("Amount(%d, %d) = %d: not the smallest multiple covering the shortfall", short, inc, got)
+	}
 }
 
 func TestCheckIncrement(t *testing.T) {
