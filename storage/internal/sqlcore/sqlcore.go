@@ -1067,11 +1067,13 @@ func (t *Tx) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Eve
 		n := 0
 		errEnough := errors.New("enough")
 		err := t.Events(ctx, f, func(e eventlog.Event) error {
-			if n == lim {
+			if err := fn(e); err != nil {
+				return err
+			}
+			if n++; n == lim {
 				return errEnough
 			}
-			n++
-			return fn(e)
+			return nil
 		})
 		if errors.Is(err, errEnough) {
 			return nil
