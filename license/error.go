@@ -25,6 +25,8 @@ const (
 	Expired              Code = "expired"               // license or subscription expired
 	RateLimited          Code = "rate_limited"          // too many attempts; retry later
 	Unauthenticated      Code = "unauthenticated"       // missing or unknown credentials
+	KeyExpired           Code = "key_expired"           // the API key is past its expiry; get a new one
+	KeyRevoked           Code = "key_revoked"           // the API key was revoked; get a new one
 	Unavailable          Code = "unavailable"           // a dependency (store) cannot be reached; retry
 	Internal             Code = "internal"              // a bug or an unexpected failure
 )

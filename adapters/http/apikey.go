@@ -2,129 +2,58 @@ package http
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/apikey"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
 
-// KindAPIKey is the record kind of API keys. They are stored under
-// storage.SystemCompany (a key is looked up before its tenant is known) with
-// ID = hex SHA-256 of the key and Parent = the key's company.
-const KindAPIKey storage.Kind = "apikey"
+// KindAPIKey is the record kind of API keys (see package apikey).
+const KindAPIKey = apikey.Kind
 
 // KeyPrefix starts every API key.
-const KeyPrefix = "lk_"
+const KeyPrefix = apikey.Prefix
 
 // Event types of API key management.
 const (
-	EventAPIKeyCreated eventlog.Type = "apikey.created"
-	EventAPIKeyRevoked eventlog.Type = "apikey.revoked"
+	EventAPIKeyCreated = apikey.EventCreated
+	EventAPIKeyRevoked = apikey.EventRevoked
 )
 
 // APIKey describes an API key; the key itself is never stored or shown again
 // after its creation.
-type APIKey struct {
-	ID        string       `json:"id"` // public identifier: "key_" + the first 16 hex digits of the hash
-	Name      string       `json:"name,omitempty"`
-	Company   string       `json:"company"`
-	Email     string       `json:"email"`
-	Role      license.Role `json:"role"`
-	CreatedAt time.Time    `json:"created_at"`
-	CreatedBy string       `json:"created_by"`
-}
+type APIKey = apikey.Key
 
-type apiKeyRecord struct {
-	APIKey
-	Hash string `json:"hash"` // hex SHA-256 of the key
-}
+// NewAPIKey asks for a key bound to Email and Role in the caller's company,
+// optionally expiring at ExpiresAt.
+type NewAPIKey = apikey.New
 
-// NewAPIKey asks for a key bound to Email and Role in the caller's company.
-type NewAPIKey struct {
-	Name  string       `json:"name,omitempty"`
-	Email string       `json:"email"`
-	Role  license.Role `json:"role"`
-}
+// CreatedAPIKey is the answer to a key creation: Key is shown this once; a
+// replay (same Idempotency-Key) omits it and sets Replayed.
+type CreatedAPIKey = apikey.Created
 
-// CreatedAPIKey is the answer to a key creation: Key is shown this once.
-type CreatedAPIKey struct {
-	Key    string `json:"key"`
-	APIKey APIKey `json:"api_key"`
-}
-
-func hashKey(key string) string {
-	s := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(s[:])
-}
+// IdempotencyReplayedHeader is set to "true" on the answer to a replayed
+// request that issued a secret (an API key, subscription license keys): the
+// answer carries the same metadata as the first one, without the secret.
+const IdempotencyReplayedHeader = "Idempotency-Replayed"
 
 // IssueKey creates an API key for company, bound to email and role, and returns
 // it in plain text (the only time it exists outside the caller): "lk_" and 256
 // random bits in base64url. Only its SHA-256 hash is stored, in the same
 // transaction as an apikey.created event of the company. createdBy is the
-// e-mail of who issued it (license.SystemEmail for bootstrap).
+// e-mail of who issued it (license.SystemEmail for bootstrap). It checks no
+// role: it is for the embedding program (apikey.Service.Issue checks them).
 func IssueKey(ctx context.Context, store storage.Store, clock license.Clock, company, email string, role license.Role, name, createdBy string) (CreatedAPIKey, error) {
-	if clock == nil {
-		clock = license.SystemClock{}
-	}
-	now := clock.Now().UTC()
-	var out CreatedAPIKey
-	err := store.Update(ctx, func(tx storage.Tx) error {
-		var err error
-		out, err = issueKey(ctx, tx, now, company, email, role, name, createdBy)
-		return err
-	})
-	return out, err
+	return apikey.IssueFor(ctx, store, clock, company, apikey.New{Name: name, Email: email, Role: role}, createdBy)
 }
 
-func issueKey(ctx context.Context, tx storage.Tx, now time.Time, company, email string, role license.Role, name, createdBy string) (CreatedAPIKey, error) {
-	actor := license.Actor{Company: company, Email: email, Role: role}
-	if err := actor.Check(); err != nil {
-		return CreatedAPIKey{}, err
-	}
-	if email != license.SystemEmail {
-		e, err := license.ParseEmail(email)
-		if err != nil {
-			return CreatedAPIKey{}, err
-		}
-		email = e
-	}
-	if err := license.CheckLine("name", name, 100); err != nil {
-		return CreatedAPIKey{}, err
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return CreatedAPIKey{}, license.Wrap(license.Internal, err, "read random bytes")
-	}
-	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	h := hashKey(key)
-	k := APIKey{ID: "key_" + h[:16], Name: name, Company: company, Email: email, Role: role, CreatedAt: now, CreatedBy: createdBy}
-	data, err := json.Marshal(apiKeyRecord{APIKey: k, Hash: h})
-	if err != nil {
-		return CreatedAPIKey{}, license.Wrap(license.Internal, err, "encode api key")
-	}
-	if err := tx.Insert(ctx, storage.Record{Company: storage.SystemCompany, Kind: KindAPIKey, ID: h, Parent: company, Data: data}); err != nil {
-		return CreatedAPIKey{}, err
-	}
-	details, _ := json.Marshal(map[string]any{"key_id": k.ID, "email": email, "role": role})
-	if _, err := tx.AppendEvent(ctx, eventlog.Event{ID: license.NewID(), Company: company, Time: now,
-		Type: EventAPIKeyCreated, Actor: createdBy, Subject: k.ID, Count: 0, Details: details}); err != nil {
-		return CreatedAPIKey{}, err
-	}
-	return CreatedAPIKey{Key: key, APIKey: k}, nil
-}
-
-// authenticate maps the Bearer key of r to its actor: one Get by the key's
-// hash, then a constant-time comparison of the stored hash.
+// authenticate maps the Bearer key of r to its actor (apikey.Service.Authenticate,
+// or the key cache) and records the key's use at most once per
+// apikey.LastUsedGranularity per key in this process.
 func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 	authz := r.Header.Get("Authorization")
 	scheme, key, ok := strings.Cut(authz, " ")
@@ -135,44 +64,59 @@ func (h *Handler) authenticate(r *http.Request) (license.Actor, string, error) {
 	if !strings.HasPrefix(key, KeyPrefix) || len(key) > 200 {
 		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
 	}
-	want := hashKey(key)
+	now := h.cfg.Clock.Now().UTC()
+	want := apikey.Hash(key)
 	if h.cfg.KeyCacheTTL > 0 {
 		if e, ok := h.keys.get(want, time.Now()); ok {
-			return e.actor, e.id, nil
+			if err := e.key.Usable(now); err != nil {
+				h.keys.forgetID(e.key.ID)
+				return license.Actor{}, "", err
+			}
+			h.touch(r, want, e.key, now)
+			return actorOf(e.key), e.key.ID, nil
 		}
 	}
-	var rec apiKeyRecord
-	err := h.cfg.Store.View(r.Context(), func(tx storage.Tx) error {
-		var err error
-		rec, _, err = storage.Load[apiKeyRecord](r.Context(), tx, storage.SystemCompany, KindAPIKey, want, false)
-		return err
-	})
-	if storage.IsNotFound(err) {
-		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
-	}
+	// The entry's lifetime starts before the read, and a revocation in this
+	// process while the read runs keeps it out of the cache (generation).
+	gen, read := h.keys.generation(), time.Now()
+	k, hash, err := h.cfg.APIKeys.Authenticate(r.Context(), key)
 	if err != nil {
 		return license.Actor{}, "", err
 	}
-	if subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(want)) != 1 {
-		return license.Actor{}, "", license.Errorf(license.Unauthenticated, "Authorization", "unknown API key")
-	}
-	actor := license.Actor{Company: rec.Company, Email: rec.Email, Role: rec.Role}
 	if h.cfg.KeyCacheTTL > 0 {
-		h.keys.put(want, cachedKey{actor: actor, id: rec.ID, until: time.Now().Add(h.cfg.KeyCacheTTL)})
+		h.keys.put(hash, cachedKey{key: k, until: read.Add(h.cfg.KeyCacheTTL)}, gen)
 	}
-	return actor, rec.ID, nil
+	h.touch(r, hash, k, now)
+	return actorOf(k), k.ID, nil
 }
 
-// keyCache remembers authenticated keys by hash for a short time. It is
-// bounded: when full it starts afresh.
+func actorOf(k apikey.Key) license.Actor {
+	return license.Actor{Company: k.Company, Email: k.Email, Role: k.Role}
+}
+
+// touch records a use of the key unless this process recorded one less than
+// apikey.LastUsedGranularity ago; a failure is logged, never the request's.
+func (h *Handler) touch(r *http.Request, hash string, k apikey.Key, now time.Time) {
+	if !h.keys.claimTouch(hash, now) {
+		return
+	}
+	if err := h.cfg.APIKeys.Touch(r.Context(), k.Company, hash, now); err != nil {
+		h.cfg.Logger.Warn("record API key use", "key_id", k.ID, "error_code", string(license.ErrorCode(err)))
+	}
+}
+
+// keyCache remembers authenticated keys by hash for a short time, and when
+// this process last recorded each key's use. It is bounded: when full it
+// starts afresh.
 type keyCache struct {
-	mu sync.Mutex
-	m  map[string]cachedKey
+	mu   sync.Mutex
+	m    map[string]cachedKey
+	used map[string]time.Time
+	gen  uint64 // bumped by every forget: a read begun before it is not cached
 }
 
 type cachedKey struct {
-	actor license.Actor
-	id    string
+	key   apikey.Key
 	until time.Time
 }
 
@@ -188,84 +132,73 @@ func (c *keyCache) get(hash string, now time.Time) (cachedKey, bool) {
 	return e, true
 }
 
-func (c *keyCache) put(hash string, e cachedKey) {
+func (c *keyCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches e unless a key was forgotten since generation gen was read.
+func (c *keyCache) put(hash string, e cachedKey, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if c.m == nil || len(c.m) >= keyCacheMax {
 		c.m = make(map[string]cachedKey)
 	}
 	c.m[hash] = e
 }
 
-func (c *keyCache) forget(hash string) {
+// forgetID drops the key of public ID id (a revocation is rare: a scan is fine).
+func (c *keyCache) forgetID(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, hash)
+	c.gen++
+	for h, e := range c.m {
+		if e.key.ID == id {
+			delete(c.m, h)
+		}
+	}
+}
+
+// claimTouch reports whether a use of key hash at now should be recorded:
+// not when this process recorded one less than apikey.LastUsedGranularity ago.
+func (c *keyCache) claimTouch(hash string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.used[hash]; ok && !now.Before(last) && now.Sub(last) < apikey.LastUsedGranularity {
+		return false
+	}
+	if c.used == nil || len(c.used) >= keyCacheMax {
+		c.used = make(map[string]time.Time)
+	}
+	c.used[hash] = now
+	return true
 }
 
 func (h *Handler) apiKeyRoutes() []Route {
 	return []Route{
-		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once)", Owner,
+		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once; a replay answers without it)", Owner,
 			func(c *call, req NewAPIKey) (CreatedAPIKey, error) {
-				if !req.Role.Valid() {
-					return CreatedAPIKey{}, license.Errorf(license.Invalid, "role", "role must be one of owner, admin, editor, license_admin, viewer")
+				out, err := h.cfg.APIKeys.Issue(c.r.Context(), c.actor, req, c.idem)
+				if out.Replayed {
+					c.w.Header().Set(IdempotencyReplayedHeader, "true")
 				}
-				now := h.cfg.Clock.Now().UTC()
-				var out CreatedAPIKey
-				err := h.cfg.Store.Update(c.r.Context(), func(tx storage.Tx) error {
-					var err error
-					out, err = storage.Idempotent(c.r.Context(), tx, c.actor.Company, "apikey.create", c.idem, req, now,
-						func() (CreatedAPIKey, error) {
-							return issueKey(c.r.Context(), tx, now, c.actor.Company, req.Email, req.Role, req.Name, c.actor.Email)
-						})
-					return err
-				})
 				return out, err
 			}))),
-		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company (never the keys themselves)", Owner,
+		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (an owner sees all, others their own; never the keys themselves)", Member,
 			func(c *call, _ none) ([]APIKey, error) {
-				var recs []apiKeyRecord
-				err := h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
-					var err error
-					recs, err = storage.ListOf[apiKeyRecord](c.r.Context(), tx, storage.ListQuery{
-						Company: storage.SystemCompany, Kind: KindAPIKey, Parent: c.actor.Company})
-					return err
-				})
-				out := make([]APIKey, 0, len(recs))
-				for _, r := range recs {
-					if r.Company == c.actor.Company {
-						out = append(out, r.APIKey)
-					}
-				}
-				return out, err
+				return h.cfg.APIKeys.List(c.r.Context(), c.actor)
 			}),
-		op("DELETE", "/v1/apikeys/{id}", "apikeys", "Revoke an API key of the caller's company", Owner,
+		op("DELETE", "/v1/apikeys/{id}", "apikeys", "Revoke an API key of the caller's company (an owner any, others their own)", Member,
 			func(c *call, _ none) (APIKey, error) {
-				id := c.path("id")
-				now := h.cfg.Clock.Now().UTC()
-				var out APIKey
-				err := h.cfg.Store.Update(c.r.Context(), func(tx storage.Tx) error {
-					recs, err := storage.ListOf[apiKeyRecord](c.r.Context(), tx, storage.ListQuery{
-						Company: storage.SystemCompany, Kind: KindAPIKey, Parent: c.actor.Company})
-					if err != nil {
-						return err
-					}
-					for _, r := range recs {
-						if r.ID != id || r.Company != c.actor.Company {
-							continue
-						}
-						if err := tx.Delete(c.r.Context(), storage.SystemCompany, KindAPIKey, r.Hash); err != nil {
-							return err
-						}
-						h.keys.forget(r.Hash)
-						out = r.APIKey
-						_, err := tx.AppendEvent(c.r.Context(), eventlog.Event{ID: license.NewID(), Company: c.actor.Company,
-							Time: now, Type: EventAPIKeyRevoked, Actor: c.actor.Email, Subject: r.ID})
-						return err
-					}
-					return license.Errorf(license.NotFound, "id", "no API key %q", id)
-				})
-				return out, err
+				k, err := h.cfg.APIKeys.Revoke(c.r.Context(), c.actor, c.path("id"))
+				if err == nil {
+					h.keys.forgetID(k.ID)
+				}
+				return k, err
 			}),
 	}
 }

@@ -29,6 +29,10 @@ const DefaultMaxBodyBytes = 1 << 20
 // DefaultKeyCacheTTL is the key cache lifetime when Config.KeyCacheTTL is 0.
 const DefaultKeyCacheTTL = 2 * time.Second
 
+// MaxKeyCacheTTL is the longest Config.KeyCacheTTL: the bound on how long a
+// revoked key may keep working on another process sharing the store.
+const MaxKeyCacheTTL = 30 * time.Second
+
 // Config configures a Handler. Store is required; every service left nil is
 // built from Store and Clock with its defaults.
 type Config struct {
@@ -53,9 +57,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// KeyCacheTTL is how long an authenticated API key is remembered in this
 	// process, sparing a store read per request: 0 means DefaultKeyCacheTTL,
-	// a negative value turns the cache off. A key revoked through this handler
-	// is forgotten at once; one revoked elsewhere (another instance) stops
-	// working here within the TTL.
+	// a negative value turns the cache off, more than MaxKeyCacheTTL is
+	// refused. A key revoked through this handler is refused at once; one
+	// revoked through another handler or process sharing the store is refused
+	// here at most KeyCacheTTL after the revocation commits (the lifetime of
+	// a cache entry starts before the store read that fills it). Expiry is
+	// checked on every request, cached or not.
 	KeyCacheTTL time.Duration
 	// CheckpointSigner, when set, signs the company's event-chain head on
 	// POST /v1/events/checkpoints (see storage.Checkpoint). It must hold an
@@ -94,6 +101,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.KeyCacheTTL == 0 {
 		cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if cfg.KeyCacheTTL > MaxKeyCacheTTL {
+		return nil, license.Errorf(license.Invalid, "key_cache_ttl", "http: the key cache lifetime may be at most %s (a revoked key works that long on other processes)", MaxKeyCacheTTL)
 	}
 	if cfg.CheckpointSigner != nil {
 		pub, err := eventlog.SignerKey(cfg.CheckpointSigner)
@@ -286,7 +296,8 @@ func cleanRequestID(s string) string {
 // StatusOf maps a license.Error code to its HTTP status. It is the one place
 // where that mapping lives:
 //
-//	invalid 400, unauthenticated 401, forbidden 403, not_found 404,
+//	invalid 400, unauthenticated, key_expired and key_revoked 401,
+//	forbidden 403, not_found 404,
 //	conflict 409, and the state-dependent refusals insufficient_licenses,
 //	below_enrolled, quarantined, restriction_failed and expired 409 (the request
 //	was well formed but the current state of the resource refuses it; it may
@@ -297,7 +308,7 @@ func StatusOf(code license.Code) int {
 	switch code {
 	case license.Invalid:
 		return http.StatusBadRequest
-	case license.Unauthenticated:
+	case license.Unauthenticated, license.KeyExpired, license.KeyRevoked:
 		return http.StatusUnauthorized
 	case license.Forbidden:
 		return http.StatusForbidden

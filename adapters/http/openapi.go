@@ -61,7 +61,7 @@ func OpenAPI(routes []Route) map[string]any {
 		}
 		responses := map[string]any{itoa(rt.Status): okResp, "default": errResp("Error (see the code)")}
 		if rt.Access != Public {
-			responses["401"] = errResp("Missing or unknown API key")
+			responses["401"] = errResp("Missing, unknown, expired (key_expired) or revoked (key_revoked) API key")
 			responses["403"] = errResp("The key's role may not do this")
 			responses["429"] = errResp("Too many failed authentications from this address or key prefix, or attempts on this license (rate_limited; see the Retry-After header, in seconds)")
 		}
@@ -93,7 +93,7 @@ func OpenAPI(routes []Route) map[string]any {
 			"title":   "licensekit",
 			"version": "1",
 			"description": "License pools, MSP sites and billing, automatic top-up, volume licenses, subscriptions and the event log. " +
-				"Errors are {\"error\":{\"code\",\"message\",\"field\"}}; statuses: invalid 400, unauthenticated 401, forbidden 403, " +
+				"Errors are {\"error\":{\"code\",\"message\",\"field\"}}; statuses: invalid 400, unauthenticated/key_expired/key_revoked 401, forbidden 403, " +
 				"not_found 404, conflict/insufficient_licenses/below_enrolled/quarantined/restriction_failed/expired 409, too_large 413, " +
 				"currency_mismatch 422, rate_limited 429, unavailable 503, internal 500.",
 		},

@@ -172,7 +172,7 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 		if rt.Access != Public {
 			actor, keyID, err := h.authenticate(r)
 			if err != nil {
-				if license.ErrorCode(err) == license.Unauthenticated && !h.allowFailedAuth(w, r) {
+				if StatusOf(license.ErrorCode(err)) == http.StatusUnauthorized && !h.allowFailedAuth(w, r) {
 					return
 				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="licensekit"`)

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"github.com/licensekit/licensekit/apikey"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
@@ -22,6 +23,8 @@ type Services struct {
 	// Subscriptions serves the subscription routes; its Tick runs elsewhere
 	// (the reference server runs it in the background).
 	Subscriptions *subscription.Service
+	// APIKeys authenticates requests and serves the API key routes.
+	APIKeys *apikey.Service
 }
 
 func (s *Services) fill(store storage.Store, clock license.Clock) {
@@ -36,6 +39,9 @@ func (s *Services) fill(store storage.Store, clock license.Clock) {
 	}
 	if s.Subscriptions == nil {
 		s.Subscriptions = subscription.New(store, clock)
+	}
+	if s.APIKeys == nil {
+		s.APIKeys = &apikey.Service{Store: store, Clock: clock}
 	}
 	if s.Volume == nil {
 		s.Volume = volume.New(store, clock)
