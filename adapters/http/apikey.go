@@ -183,9 +183,7 @@ func (h *Handler) apiKeyRoutes() []Route {
 		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once; a replay answers without it)", Owner,
 			func(c *call, req NewAPIKey) (CreatedAPIKey, error) {
 				out, err := h.cfg.APIKeys.Issue(c.r.Context(), c.actor, req, c.idem)
-				if out.Replayed {
-					c.w.Header().Set(IdempotencyReplayedHeader, "true")
-				}
+				replayed(c, out.Replayed)
 				return out, err
 			}))),
 		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (an owner sees all, others their own; never the keys themselves)", Member,

@@ -56,6 +56,13 @@ type Unassigned struct {
 	Unassigned bool `json:"unassigned"`
 }
 
+// replayed marks the answer to a replayed secret-issuing request.
+func replayed(c *call, yes bool) {
+	if yes {
+		c.w.Header().Set(IdempotencyReplayedHeader, "true")
+	}
+}
+
 func subView(role license.Role, l subscription.License) subscription.License {
 	if !role.CanSeePrices() {
 		l.UnitPrice = nil
@@ -80,19 +87,30 @@ func (h *Handler) subscriptionRoutes() []Route {
 				l, err := s().License(c.r.Context(), c.actor, c.path("id"))
 				return subView(c.actor.Role, l), err
 			}),
-		withKey(created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once)", Manage,
+		withKey(created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once; a replay answers without them)", Manage,
 			func(c *call, req SubscriptionPurchase) (subscription.Issued, error) {
-				return s().Purchase(c.r.Context(), c.actor, subscription.Purchase{Type: req.Type, Quantity: req.Quantity, Period: req.Period,
+				out, err := s().Purchase(c.r.Context(), c.actor, subscription.Purchase{Type: req.Type, Quantity: req.Quantity, Period: req.Period,
 					UnitPrice: req.UnitPrice, NoAutoRenew: req.NoAutoRenew, ManualActivation: req.ManualActivation, IdempotencyKey: c.idem})
+				replayed(c, out.Replayed)
+				return out, err
 			}))),
-		withKey(created(op("POST", "/v1/subscriptions/trials", "subscriptions", "Start trial licenses", Manage,
+		withKey(created(op("POST", "/v1/subscriptions/trials", "subscriptions", "Start trial licenses (their keys are shown once; a replay answers without them)", Manage,
 			func(c *call, req TrialBody) (subscription.Issued, error) {
 				d, err := parseDate(req.EndsOn, "ends_on")
 				if err != nil {
 					return subscription.Issued{}, err
 				}
-				return s().StartTrial(c.r.Context(), c.actor, subscription.TrialRequest{Type: req.Type, Quantity: req.Quantity, EndsOn: d, IdempotencyKey: c.idem})
+				out, err := s().StartTrial(c.r.Context(), c.actor, subscription.TrialRequest{Type: req.Type, Quantity: req.Quantity, EndsOn: d, IdempotencyKey: c.idem})
+				replayed(c, out.Replayed)
+				return out, err
 			}))),
+		withKey(op("POST", "/v1/subscriptions/licenses/{id}/reissue-key", "subscriptions", "Replace a license's key: the old key stops working, the new one is shown once (a replay answers without it)", Manage,
+			func(c *call, _ none) (subscription.Reissued, error) {
+				out, err := s().ReissueKey(c.r.Context(), c.actor, c.path("id"), c.idem)
+				replayed(c, out.Replayed)
+				out.License = subView(c.actor.Role, out.License)
+				return out, err
+			})),
 		op("POST", "/v1/subscriptions/activate", "subscriptions", "Activate a license by its key (optionally converting a trial)", Editor,
 			func(c *call, req ActivateBody) (subscription.License, error) {
 				l, err := s().Activate(c.r.Context(), c.actor, subscription.Activation{Key: req.Key, ConvertTrial: req.ConvertTrial})

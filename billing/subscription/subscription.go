@@ -63,8 +63,12 @@ type Issued struct {
 	Licenses []License     `json:"licenses"`
 	// Keys[i] is the key of Licenses[i]. Keys are shown only here, once: they are
 	// stored only as hashes, and a retried request (same idempotency key)
-	// returns the licenses without keys.
+	// returns the licenses without keys and with Replayed set. A lost key is
+	// replaced with ReissueKey.
 	Keys []string `json:"keys,omitempty"`
+	// Replayed is set on the answer to a repeat of an earlier request (same
+	// idempotency key): the same licenses, no keys.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Purchase buys in.Quantity licenses of in.Type for the actor's company. They
@@ -94,10 +98,12 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, in Purchase
 	now := s.now()
 	var keys []string
 	var out Issued
+	var ran bool
 	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
-		keys = nil
+		keys, ran = nil, false
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "subscription.purchase", in.IdempotencyKey, in, now, func() (Issued, error) {
+			ran = true
 			b, err := open(ctx, tx, actor, now)
 			if err != nil {
 				return Issued{}, err
@@ -143,7 +149,7 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, in Purchase
 	if err != nil {
 		return Issued{}, err
 	}
-	out.Keys = keys
+	out.Keys, out.Replayed = keys, !ran
 	return out, nil
 }
 
@@ -178,10 +184,12 @@ func (s *Service) StartTrial(ctx context.Context, actor license.Actor, in TrialR
 	}
 	var keys []string
 	var out Issued
+	var ran bool
 	err := s.updateAs(ctx, actor, checkManager, func(tx storage.Tx) error {
-		keys = nil
+		keys, ran = nil, false
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "subscription.trial", in.IdempotencyKey, in, now, func() (Issued, error) {
+			ran = true
 			b, err := open(ctx, tx, actor, now)
 			if err != nil {
 				return Issued{}, err
@@ -206,7 +214,7 @@ func (s *Service) StartTrial(ctx context.Context, actor license.Actor, in TrialR
 	if err != nil {
 		return Issued{}, err
 	}
-	out.Keys = keys
+	out.Keys, out.Replayed = keys, !ran
 	return out, nil
 }
 
