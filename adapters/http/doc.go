@@ -23,7 +23,19 @@
 // errors become {"error":{"code","message","field"}} with the status chosen in
 // one place (StatusOf); bodies are size-limited (413), unknown JSON fields are
 // refused (400), wrong methods get 405 as JSON, and the Idempotency-Key header
-// reaches every domain commit that honours one. /healthz is liveness, /readyz
+// reaches every domain commit that honours one.
+//
+// Secrets (API keys, subscription license keys) are shown once. A replay of a
+// request that issued one (same Idempotency-Key) answers the same metadata
+// without the secret, with "replayed": true in the body and the header
+// Idempotency-Replayed: true; the remembered answer never holds the secret.
+// A lost API key is revoked and replaced (DELETE then POST /v1/apikeys), a
+// lost license key re-issued (POST /v1/subscriptions/licenses/{id}/reissue-key).
+// Keys may expire (expires_at; refused 401 key_expired); revoked keys stay
+// listed with revoked_at and are refused 401 key_revoked, at once by the
+// handler that revoked them and within Config.KeyCacheTTL (2 s by default, at
+// most MaxKeyCacheTTL) by any other sharing the store. A key's last_used_at is
+// written at most once a minute per key and process. /healthz is liveness, /readyz
 // pings the store; every request is logged with log/slog under a request id
 // (X-Request-Id in and out) and its client address, never with its
 // Authorization header.
