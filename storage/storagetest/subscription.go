@@ -38,6 +38,7 @@ func init() {
 		Test{"BadInputChangesNothing", subTestBadInput},
 		Test{"FaultChangesNothing", subTestFaults},
 		Test{"IdempotentPurchaseShowsKeysOnce", subTestIdempotent},
+		Test{"ReissueKeyReplacesTheKey", subTestReissueKey},
 		Test{"ConcurrentAssignNeverTwice", subTestConcurrent},
 		Test{"StateMachine", subTestStateMachine},
 	)
@@ -768,7 +769,79 @@ func subTestIdempotent(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Equal(t, subIDs(a.Licenses), subIDs(b.Licenses))
 	assert.Empty(t, b.Keys, "keys are shown once")
+	assert.True(t, b.Replayed, "a replay says so")
+	assert.False(t, a.Replayed)
 	assert.Equal(t, snap, subSnapshot(t, st, subMSP.Company))
+	trial := subscription.TrialRequest{Type: subscription.PerUser, Quantity: 1, EndsOn: subDate(2026, 1, 20, 0), IdempotencyKey: "trial-1"}
+	tr, err := s.StartTrial(ctx, subMSP, trial)
+	require.NoError(t, err)
+	require.Len(t, tr.Keys, 1)
+	tr2, err := s.StartTrial(ctx, subMSP, trial)
+	require.NoError(t, err)
+	assert.Empty(t, tr2.Keys, "a replayed trial shows no key")
+	assert.True(t, tr2.Replayed)
+	assert.NotContains(t, subSnapshot(t, st, subMSP.Company), tr.Keys[0])
+}
+
+// ReissueKey replaces a lost key: the old one stops activating and
+// validating, the new one (shown once, stored as a hash) works; a replay
+// shows no key and rotates nothing; only owners and admins may do it.
+func subTestReissueKey(t *testing.T, newStore Factory, _ Features) {
+	ctx := context.Background()
+	s, _, st := subSetup(t, newStore, subDate(2026, 6, 1, 0))
+	out, err := s.Purchase(ctx, subMSP, subscription.Purchase{Type: subscription.PerComputer, Quantity: 2, Period: subscription.Monthly,
+		UnitPrice: subPrice, ManualActivation: true})
+	require.NoError(t, err)
+	id, old := out.Licenses[0].ID, out.Keys[0]
+	other := subBuy(t, s, subOther, subscription.PerComputer, 1, subscription.Monthly)
+
+	before := subSnapshot(t, st, subMSP.Company, subOther.Company)
+	for _, role := range []license.Role{license.Viewer, license.Editor, license.LicenseAdmin} {
+		_, err := s.ReissueKey(ctx, license.Actor{Company: subMSP.Company, Email: "x@msp-a.example", Role: role}, id, "")
+		assert.ErrorIs(t, err, license.ErrForbidden, "%s", role)
+	}
+	_, err = s.ReissueKey(ctx, subMSP, other.Licenses[0].ID, "")
+	assert.ErrorIs(t, err, license.ErrNotFound, "another company's license")
+	_, err = s.ReissueKey(ctx, subMSP, "not-an-id", "")
+	assert.Equal(t, license.Invalid, license.ErrorCode(err))
+	assert.Equal(t, before, subSnapshot(t, st, subMSP.Company, subOther.Company), "refusals change nothing")
+
+	r, err := s.ReissueKey(ctx, subMSP, id, "rekey-1")
+	require.NoError(t, err)
+	assert.False(t, r.Replayed)
+	assert.Equal(t, id, r.License.ID)
+	assert.Regexp(t, `^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){7}$`, r.Key)
+	assert.NotEqual(t, old, r.Key)
+	snap := subSnapshot(t, st, subMSP.Company)
+	assert.NotContains(t, snap, r.Key)
+	assert.NotContains(t, snap, strings.ReplaceAll(r.Key, "-", ""), "only the new key's hash is stored")
+
+	pc := license.Consumer{Asset: "pc-1"}
+	v, err := s.ValidateKey(ctx, subMSP, old, pc)
+	require.NoError(t, err)
+	assert.Equal(t, license.CodeNotFound, v.Code, "the old key validates nothing")
+	_, err = s.Activate(ctx, subMSP, subscription.Activation{Key: old})
+	require.ErrorIs(t, err, license.ErrNotFound, "the old key activates nothing")
+	v, err = s.ValidateKey(ctx, subMSP, r.Key, pc)
+	require.NoError(t, err)
+	assert.Equal(t, license.CodeInactive, v.Code, "the new key finds the license (not activated yet)")
+
+	again, err := s.ReissueKey(ctx, subMSP, id, "rekey-1")
+	require.NoError(t, err)
+	assert.True(t, again.Replayed)
+	assert.Empty(t, again.Key, "a replay shows no key")
+	assert.Equal(t, r.License, again.License)
+	l, err := s.Activate(ctx, subMSP, subscription.Activation{Key: r.Key})
+	require.NoError(t, err, "the replay did not rotate the key again")
+	assert.Equal(t, id, l.ID)
+	evs := subEvents(t, st, subMSP.Company, subscription.EventKeyReissued)
+	require.Len(t, evs, 1)
+	assert.Equal(t, id, evs[0].Subject)
+	assert.Equal(t, subMSP.Email, evs[0].Actor)
+	// The other license's key is untouched.
+	l, err = s.Activate(ctx, subMSP, subscription.Activation{Key: out.Keys[1]})
+	require.NoError(t, err)
+	assert.Equal(t, out.Licenses[1].ID, l.ID)
 }
 
 func subIDs(ls []subscription.License) []string {
