@@ -6,10 +6,11 @@
 //	go run ./examples/server -addr :9090 -sqlite /var/lib/licensekit.db
 //	go run ./examples/server -postgres postgres://user:pass@localhost/licensekit
 //
-// Each flag can also come from the environment: LICENSEKIT_ADDR,
-// LICENSEKIT_SQLITE, LICENSEKIT_POSTGRES, LICENSEKIT_ATTACHMENTS (a flag wins
-// over the environment). Pool attachments are files in -attachments (by
-// default next to the SQLite file).
+// Each flag but -new-owner-key can also come from the environment:
+// LICENSEKIT_ADDR, LICENSEKIT_SQLITE, LICENSEKIT_POSTGRES,
+// LICENSEKIT_ATTACHMENTS, LICENSEKIT_OWNER_KEY_FILE (a flag wins over the
+// environment). Pool attachments are files in -attachments (by default next
+// to the SQLite file).
 //
 // Rate limits are on by default. Failed authentications are limited per
 // client address and per key prefix (-auth-fail-rate 10 a minute,
@@ -28,11 +29,14 @@
 //
 // On the first start with an empty store it creates demo data: a company
 // ("Demo MSP") with an owner, three sites on the monthly invoice in one site
-// group, two license pools, and a volume license with two customers. On every
-// start it issues a fresh API key for the demo owner and prints it with curl
-// commands that work as printed: keys are stored only as hashes, so a key
-// printed earlier cannot be shown again (it stays valid until revoked with
-// DELETE /v1/apikeys/{id}).
+// group, two license pools, and a volume license with two customers, and an
+// owner API key, issued once per store: printed at that start, or written to
+// the file -owner-key-file names (mode 0600) instead. Keys are stored only as
+// hashes, so later starts print no key (they say how to get one); a lost owner
+// key is replaced by starting once with -new-owner-key, which issues a further
+// one (printed or written to the file), and then revoking the lost one with
+// DELETE /v1/apikeys/{id}. Every start prints curl commands that work as
+// printed with the owner key in $LK.
 //
 // With -checkpoint-key FILE (LICENSEKIT_CHECKPOINT_KEY) it signs every
 // company's event-chain head with that Ed25519 key at start and every

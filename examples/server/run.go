@@ -41,6 +41,11 @@ type config struct {
 	// checkpointKey is the Ed25519 key file of event-chain checkpoints ("" = off).
 	checkpointKey   string
 	checkpointEvery time.Duration
+	// ownerKeyFile, when set, receives the owner key issued by this start
+	// (mode 0600) instead of standard output.
+	ownerKeyFile string
+	// newOwnerKey issues a further owner key at this start (a lost key).
+	newOwnerKey bool
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -71,6 +76,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.sqlite, "sqlite", def("LICENSEKIT_SQLITE", "licensekit.db"), "SQLite database file (env LICENSEKIT_SQLITE)")
 	fs.StringVar(&c.postgres, "postgres", def("LICENSEKIT_POSTGRES", ""), "PostgreSQL DSN; when set, used instead of SQLite (env LICENSEKIT_POSTGRES)")
 	fs.StringVar(&c.blobs, "attachments", def("LICENSEKIT_ATTACHMENTS", ""), "directory of pool attachments (default: next to the SQLite file, or ./licensekit-attachments with PostgreSQL; env LICENSEKIT_ATTACHMENTS)")
+	fs.StringVar(&c.ownerKeyFile, "owner-key-file", def("LICENSEKIT_OWNER_KEY_FILE", ""), "write the owner API key issued at the first start (or by -new-owner-key) to this file, mode 0600, instead of printing it (env LICENSEKIT_OWNER_KEY_FILE)")
+	fs.BoolVar(&c.newOwnerKey, "new-owner-key", false, "issue a further owner API key at this start (when the first one is lost; revoke the lost one with DELETE /v1/apikeys/{id})")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "period of the background loops (top-up notifications, subscription tick)")
 	fs.Float64Var(&authRate, "auth-fail-rate", num("LICENSEKIT_AUTH_FAIL_RATE", lkhttp.DefaultFailedAuth.PerMinute),
 		"failed authentications allowed a minute per client address and per key prefix, beyond the burst; 0 turns the limit off (env LICENSEKIT_AUTH_FAIL_RATE)")
@@ -192,11 +199,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
-	key, err := lkhttp.IssueKey(ctx, store, clock, d.Company, d.Owner, license.Owner, "printed at start", license.SystemEmail)
+	key, err := issueOwnerKey(ctx, store, clock, c, d)
 	if err != nil {
 		return fmt.Errorf("issue the owner key: %w", err)
 	}
-	d.Key = key.Key
+	d.Key = key.key
 
 	var cpKey ed25519.PrivateKey
 	if c.checkpointKey != "" {
@@ -220,7 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	printWelcome(stdout, base, what, d, fresh)
+	printWelcome(stdout, base, what, d, fresh, key)
 
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -291,14 +298,27 @@ func loop(ctx context.Context, every time.Duration, log *slog.Logger, name strin
 	}
 }
 
-func printWelcome(w io.Writer, base, store string, d demo, fresh bool) {
+func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key ownerKey) {
 	if fresh {
 		fmt.Fprintf(w, "licensekit: created demo data in %s (company %q, owner %s)\n", store, d.CompanyName, d.Owner)
 	} else {
 		fmt.Fprintf(w, "licensekit: using %s (demo company %q)\n", store, d.CompanyName)
 	}
-	fmt.Fprintf(w, "\nA new owner API key was issued for this run (shown once; keys are stored hashed):\n\n")
-	fmt.Fprintf(w, "export LK=%s\n", d.Key)
+	switch {
+	case key.reused:
+		fmt.Fprintf(w, "\nThe owner API key was issued at the first start on this store and is not shown again (keys are stored\n")
+		fmt.Fprintf(w, "only as hashes). Set LK to it")
+		if key.file != "" {
+			fmt.Fprintf(w, " (written to %s then): export LK=\"$(cat %s)\"", key.file, key.file)
+		}
+		fmt.Fprintf(w, ".\nLost it? Start once with -new-owner-key to issue another, then revoke the lost one (GET and DELETE /v1/apikeys).\n\n")
+	case key.file != "":
+		fmt.Fprintf(w, "\nAn owner API key was issued and written to %s (mode 0600; keys are stored hashed, it is not printed):\n\n", key.file)
+		fmt.Fprintf(w, "export LK=\"$(cat %s)\"\n", key.file)
+	default:
+		fmt.Fprintf(w, "\nAn owner API key was issued (shown this once; keys are stored hashed and later starts print none):\n\n")
+		fmt.Fprintf(w, "export LK=%s\n", d.Key)
+	}
 	fmt.Fprintf(w, "export HELSINKI=%s TAMPERE=%s OULU=%s\n\n", d.Helsinki, d.Tampere, d.Oulu)
 	fmt.Fprintf(w, "Try it (%s is the API, %s/openapi.json documents it):\n\n", base, base)
 	for _, line := range curlCommands(base, d) {
@@ -316,7 +336,7 @@ func curlCommands(base string, d demo) []string {
 	return []string{
 		fmt.Sprintf(`curl -s %s/v1/sites %s`, base, auth),
 		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$OULU/purchase/preview %s %s -d '{"quantity":30}'`, base, auth, js),
-		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$OULU/purchase %s %s -H 'Idempotency-Key: demo-purchase-%s' -d '{"quantity":30}'`, base, auth, js, d.Key[len(d.Key)-8:]),
+		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$OULU/purchase %s %s -H 'Idempotency-Key: demo-purchase-%s' -d '{"quantity":30}'`, base, auth, js, d.Oulu[len(d.Oulu)-8:]),
 		fmt.Sprintf(`curl -s -X POST %s/v1/transfers %s %s -d '{"from":"'$HELSINKI'","to":"'$OULU'","quantity":5}'`, base, auth, js),
 		fmt.Sprintf(`curl -s -X POST %s/v1/topup/enable %s %s -d '{"accepted_terms_version":"2026-01"}'`, base, auth, js),
 		fmt.Sprintf(`curl -s -X POST %s/v1/sites/$TAMPERE/enroll %s %s -d '{"quantity":4}'`, base, auth, js),

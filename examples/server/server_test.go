@@ -49,13 +49,14 @@ type running struct {
 }
 
 // start runs the server in-process on a free port with a SQLite file.
-func start(t *testing.T, env map[string]string) *running {
+func start(t *testing.T, env map[string]string, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{out: &syncBuffer{}, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
+	args = append([]string{"-addr", "127.0.0.1:0", "-interval", "50ms"}, args...)
 	go func() {
-		r.done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-interval", "50ms"}, func(k string) string { return env[k] },
+		r.done <- run(ctx, args, func(k string) string { return env[k] },
 			r.out, r.logs, func(base string, d demo) { r.base, r.demo = base, d; close(ready) })
 	}()
 	select {
@@ -217,7 +218,6 @@ func printed(t *testing.T, out string) (map[string]string, []string) {
 			cmds = append(cmds, l)
 		}
 	}
-	require.NotEmpty(t, vars["LK"], out)
 	return vars, cmds
 }
 
@@ -270,6 +270,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	assert.Contains(t, out, "created demo data")
 	env, cmds := printed(t, out)
 	key := env["LK"]
+	require.NotEmpty(t, key, out)
 	assert.Equal(t, r.demo.Key, key)
 	assert.Equal(t, r.demo.Oulu, env["OULU"])
 	require.Len(t, cmds, 7)
@@ -344,14 +345,23 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	}, 10*time.Second, 20*time.Millisecond)
 	r.stop(t)
 
-	// A second start on the same file keeps the data and prints a fresh key;
-	// the first key still works.
+	// A second start on the same file keeps the data, issues and prints no
+	// key, and says how to get one; the first key still works.
 	r2 := start(t, env0)
 	out2 := r2.out.String()
 	assert.Contains(t, out2, "licensekit: using ")
 	env2, cmds2 := printed(t, out2)
-	assert.NotEqual(t, key, env2["LK"])
+	assert.Empty(t, env2["LK"], "a later start prints no key")
+	assert.Empty(t, r2.demo.Key)
+	assert.Contains(t, out2, "is not shown again")
+	assert.Contains(t, out2, "-new-owner-key")
+	assert.Equal(t, normalise(cmds, r.base), normalise(cmds2, r2.base))
 	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
+	status, body = curl(t, `curl -s `+r2.base+`/v1/apikeys -H "Authorization: Bearer $LK"`, dir, env)
+	require.Equal(t, 200, status, string(body))
+	var keys []map[string]any
+	require.NoError(t, json.Unmarshal(body, &keys))
+	assert.Len(t, keys, 1, "one owner key however many starts")
 	status, body = curl(t, cmds2[0], dir, env) // the first run's key still works
 	require.Equal(t, 200, status, string(body))
 	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
@@ -370,6 +380,63 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	require.Equal(t, 200, status, string(body))
 	assert.Equal(t, "signed contract", string(body))
 	r3.stop(t)
+}
+
+// With -owner-key-file the first start writes the owner key to that file
+// (mode 0600) and prints none; later starts leave the file and issue nothing;
+// -new-owner-key issues a further key (the lost-key path), which the owner
+// then uses to revoke the lost one.
+func TestOwnerKeyBootstrapToFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "owner.key")
+	env := map[string]string{"LICENSEKIT_SQLITE": filepath.Join(dir, "licensekit.db"), "LICENSEKIT_OWNER_KEY_FILE": file}
+	readKey := func() string {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	listKeys := func(base, key string) []map[string]any {
+		status, body := curl(t, `curl -s `+base+`/v1/apikeys -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": key})
+		require.Equal(t, 200, status, string(body))
+		var keys []map[string]any
+		require.NoError(t, json.Unmarshal(body, &keys))
+		return keys
+	}
+
+	r := start(t, env)
+	out := r.out.String()
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the key file is private")
+	first := readKey()
+	assert.Equal(t, r.demo.Key, first)
+	assert.NotContains(t, out, first, "the key is not printed")
+	assert.Contains(t, out, `export LK="$(cat `+file+`)"`)
+	require.Len(t, listKeys(r.base, first), 1)
+	r.stop(t)
+
+	r = start(t, env)
+	assert.Empty(t, r.demo.Key, "a later start issues nothing")
+	assert.Equal(t, first, readKey(), "and leaves the file alone")
+	assert.Contains(t, r.out.String(), "is not shown again")
+	assert.Len(t, listKeys(r.base, first), 1)
+	r.stop(t)
+
+	r = start(t, env, "-new-owner-key")
+	second := readKey()
+	assert.NotEqual(t, first, second)
+	assert.Equal(t, r.demo.Key, second)
+	keys := listKeys(r.base, second)
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		if k["name"] == "bootstrap owner key" {
+			status, body := curl(t, `curl -s -X DELETE `+r.base+`/v1/apikeys/`+k["id"].(string)+` -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": second})
+			require.Equal(t, 200, status, string(body))
+		}
+	}
+	status, _ := curl(t, `curl -s `+r.base+`/v1/sites -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": first})
+	assert.Equal(t, 401, status, "the lost key is revoked")
+	r.stop(t)
 }
 
 func TestConfigFromFlagsAndEnvironment(t *testing.T) {
