@@ -39,6 +39,15 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 		apiKeys = append(apiKeys, ck.Key)
 	}
 	admin, viewer := keys[0].Key, keys[1].Key
+	// A replayed creation answers without the key (and remembers none).
+	var made, replay lkhttp.CreatedAPIKey
+	bot := map[string]string{"email": "bot@secretive.example", "role": "viewer"}
+	s.ok(201, "POST", "/v1/apikeys", owner, bot, &made, "Idempotency-Key", "bot-1")
+	require.NotEmpty(t, made.Key)
+	apiKeys = append(apiKeys, made.Key)
+	s.ok(201, "POST", "/v1/apikeys", owner, bot, &replay, "Idempotency-Key", "bot-1")
+	assert.Empty(t, replay.Key, "a replayed creation shows no key")
+	assert.True(t, replay.Replayed)
 	site := s.newSite(admin, "Vault", 10)
 	s.ok(200, "POST", "/v1/sites/"+site+"/purchase", admin, map[string]int64{"quantity": 2}, nil, "Idempotency-Key", "buy-1")
 	s.ok(403, "POST", "/v1/sites/"+site+"/purchase", viewer, map[string]int64{"quantity": 2}, nil)
@@ -79,6 +88,14 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 		assert.NotContains(t, string(r.body), w)
 		licenseKeys = append(licenseKeys, w)
 	}
+	// A lost license key is re-issued: the new key is shown once, stored as a hash.
+	var rk subscription.Reissued
+	s.ok(200, "POST", "/v1/subscriptions/licenses/"+issued.Licenses[2].ID+"/reissue-key", admin, nil, &rk, "Idempotency-Key", "rekey-1")
+	require.NotEmpty(t, rk.Key)
+	licenseKeys = append(licenseKeys, rk.Key)
+	var rk2 subscription.Reissued
+	s.ok(200, "POST", "/v1/subscriptions/licenses/"+issued.Licenses[2].ID+"/reissue-key", admin, nil, &rk2, "Idempotency-Key", "rekey-1")
+	assert.Empty(t, rk2.Key, "a replayed re-issue shows no key")
 	var trial subscription.Issued
 	s.ok(201, "POST", "/v1/subscriptions/trials", admin, map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"}, &trial)
 	licenseKeys = append(licenseKeys, trial.Keys...)
@@ -123,7 +140,7 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 		sum := sha256.Sum256([]byte(k))
 		assert.True(t, hashes[hex.EncodeToString(sum[:])], "the API key is stored as its SHA-256 hash")
 	}
-	for _, k := range issued.Keys {
+	for _, k := range append(issued.Keys[:2:2], rk.Key) { // the third key was re-issued
 		sum := sha256.Sum256([]byte(strings.ReplaceAll(strings.ToUpper(k), "-", "")))
 		assert.True(t, hashes[hex.EncodeToString(sum[:])], "the license key is stored as its SHA-256 hash")
 	}
