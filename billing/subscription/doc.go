@@ -7,8 +7,9 @@
 // periods from the purchase date (31 January renews on 28/29 February, then on
 // 31 March), and a license whose renewal was cancelled expires at its
 // expiration date. Licenses carry random keys (160 bits, Crockford base32),
-// shown once and stored only as SHA-256 hashes; activating with an unknown key
-// reveals nothing. Licenses are assigned to users or computers from the global
+// shown once and stored only as SHA-256 hashes (a replayed purchase answers
+// without them, Issued.Replayed; [Service.ReissueKey] replaces a lost one);
+// activating with an unknown key reveals nothing. Licenses are assigned to users or computers from the global
 // pool, within the user's pool settings (a user pool limits the paid licenses a
 // user can activate; a customer company's settings override its users').
 // [Service.Tick] applies renewals (writing a [Charge] an invoice reads),
