@@ -15,6 +15,8 @@
 //   - Revoke: an owner may revoke any key of the company; any other role only
 //     a key bound to its own e-mail (to kill a key it suspects leaked).
 //
+// The REST adapter is stricter: its key routes are for owners only.
+//
 // Revoked keys stay listed with RevokedAt and RevokedBy (the record of who
 // could act when); they never authenticate again. Expired keys likewise stay
 // listed and are refused with code license.KeyExpired.

@@ -178,6 +178,8 @@ func (c *keyCache) claimTouch(hash string, now time.Time) bool {
 	return true
 }
 
+// apiKeyRoutes are owner-only; apikey.Service checks the roles again itself
+// (the domain is the authority), so a mistake here cannot widen them.
 func (h *Handler) apiKeyRoutes() []Route {
 	return []Route{
 		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once; a replay answers without it)", Owner,
@@ -186,11 +188,11 @@ func (h *Handler) apiKeyRoutes() []Route {
 				replayed(c, out.Replayed)
 				return out, err
 			}))),
-		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (an owner sees all, others their own; never the keys themselves)", Member,
+		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (never the keys themselves)", Owner,
 			func(c *call, _ none) ([]APIKey, error) {
 				return h.cfg.APIKeys.List(c.r.Context(), c.actor)
 			}),
-		op("DELETE", "/v1/apikeys/{id}", "apikeys", "Revoke an API key of the caller's company (an owner any, others their own)", Member,
+		op("DELETE", "/v1/apikeys/{id}", "apikeys", "Revoke an API key of the caller's company (it stays listed with revoked_at)", Owner,
 			func(c *call, _ none) (APIKey, error) {
 				k, err := h.cfg.APIKeys.Revoke(c.r.Context(), c.actor, c.path("id"))
 				if err == nil {
