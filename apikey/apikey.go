@@ -7,7 +7,9 @@
 // the key (Created.Replayed). The idempotency record never holds the key.
 //
 // Roles are checked here, not only by the HTTP routes, so that a mistake in a
-// route table cannot widen them:
+// route table cannot widen them. The role checked is the actor's effective
+// role in the transaction (access.Resolve: a member demoted since its key was
+// issued is refused at once):
 //
 //   - Issue: owners only (a key of any role, for any e-mail of the company).
 //   - List: an owner sees every key of the company; any other role sees only
@@ -33,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
@@ -168,6 +171,9 @@ func (s *Service) Issue(ctx context.Context, actor license.Actor, in New, idempo
 	var ran bool
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		secret, ran = "", false
+		if _, err := access.Require(ctx, tx, actor, isOwner, "issuing API keys", "an owner"); err != nil {
+			return err
+		}
 		var err error
 		out, err = storage.Idempotent(ctx, tx, actor.Company, "apikey.create", idempotencyKey, in, now,
 			func() (Created, error) {
@@ -360,6 +366,9 @@ func (s *Service) List(ctx context.Context, actor license.Actor) ([]Key, error) 
 	var uses []storage.Record
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		var err error
+		if actor, err = access.Resolve(ctx, tx, actor); err != nil {
+			return err
+		}
 		recs, err = storage.ListOf[record](ctx, tx, storage.ListQuery{Company: storage.SystemCompany, Kind: Kind, Parent: actor.Company})
 		if err != nil {
 			return err
@@ -390,6 +399,8 @@ func (s *Service) List(ctx context.Context, actor license.Actor) ([]Key, error) 
 	return out, nil
 }
 
+func isOwner(r license.Role) bool { return r == license.Owner }
+
 // mayManage reports whether actor may see or revoke k: an owner any key of
 // the company, anyone else only keys bound to its own e-mail.
 func mayManage(actor license.Actor, k Key) bool {
@@ -408,6 +419,10 @@ func (s *Service) Revoke(ctx context.Context, actor license.Actor, id string) (K
 	now := s.now()
 	var out Key
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		actor, err := access.Resolve(ctx, tx, actor)
+		if err != nil {
+			return err
+		}
 		recs, err := storage.ListOf[record](ctx, tx, storage.ListQuery{Company: storage.SystemCompany, Kind: Kind, Parent: actor.Company})
 		if err != nil {
 			return err

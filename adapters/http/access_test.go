@@ -131,6 +131,8 @@ var expectedAccess = map[string][]license.Role{
 	"POST /v1/subscriptions/licenses/{id}/suspend":   managers,
 	"POST /v1/subscriptions/licenses/{id}/unsuspend": managers,
 
+	"POST /v1/subscriptions/licenses/{id}/reissue-key": managers,
+
 	"GET /v1/events":              managers,
 	"GET /v1/events/export":       managers,
 	"GET /v1/events/verify":       owners,

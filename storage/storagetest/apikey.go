@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/apikey"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -110,6 +111,24 @@ func keyTestRoles(t *testing.T, newStore Factory, _ Features) {
 	k, err := s.Revoke(ctx, keyViewer, viewer.APIKey.ID)
 	require.NoError(t, err, "a member revokes its own key")
 	assert.Equal(t, keyViewer.Email, k.RevokedBy)
+
+	// A former owner demoted to viewer still holds an owner key: the domain
+	// checks the effective role, so it can no longer issue or revoke.
+	demoted := license.Actor{Company: keyOwner.Company, Email: "dora@key.example", Role: license.Owner}
+	keyIssue(t, s, keyOwner, demoted)
+	require.NoError(t, st.Update(ctx, func(tx storage.Tx) error {
+		return storage.Save(ctx, tx, storage.Record{Company: demoted.Company, Kind: access.KindMember, ID: access.MemberID(demoted.Email), Parent: demoted.Company},
+			access.Member{Email: demoted.Email, Role: license.Viewer})
+	}))
+	before = keyDump(t, st)
+	_, err = s.Issue(ctx, demoted, apikey.New{Email: demoted.Email, Role: license.Owner}, "")
+	assert.Equal(t, license.Forbidden, license.ErrorCode(err), "a demoted owner issues a key")
+	_, err = s.Revoke(ctx, demoted, owner.APIKey.ID)
+	assert.Equal(t, license.Forbidden, license.ErrorCode(err), "a demoted owner revokes the owner's key")
+	mine, err = s.List(ctx, demoted)
+	require.NoError(t, err)
+	assert.Len(t, mine, 1, "a demoted owner sees only its own key")
+	assert.Equal(t, before, keyDump(t, st))
 }
 
 // A replayed creation answers the same key's metadata without the key, and
