@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"io"
 	"unicode/utf8"
 
@@ -53,11 +54,31 @@ func NeutraliseCell(s string) string {
 	return s
 }
 
+// Export page bounds: Export asks its Reader for at most ExportPageEvents
+// events per call, and stops a call early once the events it holds from it
+// reach about ExportPageBytes.
+const (
+	ExportPageEvents = 500
+	ExportPageBytes  = 1 << 20
+)
+
+// errExportPageFull stops one page of an export.
+var errExportPageFull = errors.New("eventlog: export page full")
+
 // Export writes the event log of actor's company as CSV to w: a header row of
 // column titles, then one row per event, every cell passed through
-// NeutraliseCell. Rows are written as the reader yields them, through a
-// buffered csv.Writer, so memory stays flat however many events there are (as
-// long as the reader streams).
+// NeutraliseCell.
+//
+// The log is read in short keyset pages: each call of r.Events asks for the
+// events after the last one of the previous call (at most ExportPageEvents,
+// about ExportPageBytes), and the page is written to w only after that call
+// has returned. A Reader that opens one short read transaction per call (as
+// the HTTP adapter's does) therefore never holds a transaction or a store
+// connection while w blocks on a slow client, and memory stays flat however
+// many events there are. The export covers the events appended before it
+// started: one appended while it runs is left out, so it always ends. Events
+// are written in the Request's order; paging by keyset neither repeats nor
+// skips an event.
 //
 // Like Query it needs the Owner or Admin role (access.ExportEvents resolves
 // it first).
@@ -80,7 +101,6 @@ func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode,
 	if err != nil {
 		return err
 	}
-	v.filter.Limit = 0
 	cw := csv.NewWriter(w)
 	rec := make([]string, 0, len(v.columns))
 	for _, c := range v.columns {
@@ -89,10 +109,7 @@ func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode,
 	if err := cw.Write(rec); err != nil {
 		return license.Wrap(license.Internal, err, "eventlog: write CSV header")
 	}
-	err = r.Events(ctx, v.filter, func(e Event) error {
-		if e.Company != actor.Company || !v.matches(e) {
-			return nil
-		}
+	writeRow := func(e Event) error {
 		rec = v.row(e, rec)
 		for i := range rec {
 			rec[i] = NeutraliseCell(rec[i])
@@ -110,13 +127,77 @@ func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode,
 			return license.Wrap(license.Internal, err, "eventlog: write CSV row")
 		}
 		return nil
-	})
+	}
+	head, err := lastSeq(ctx, r, actor.Company)
 	if err != nil {
 		return err
+	}
+	f := v.filter
+	f.Limit = ExportPageEvents
+	page := make([]Event, 0, 64)
+	for head > 0 {
+		page = page[:0]
+		seen, size := 0, 0
+		var last Event
+		err := r.Events(ctx, f, func(e Event) error {
+			if f.After != nil && e.Seq == f.After.Seq {
+				return license.Errorf(license.Internal, "", "eventlog: the reader repeats the event at the cursor")
+			}
+			seen++
+			last = e
+			if e.Company == actor.Company && e.Seq <= head && v.matches(e) {
+				page = append(page, e)
+				size += eventSize(e)
+			}
+			if size >= ExportPageBytes {
+				return errExportPageFull
+			}
+			return nil
+		})
+		full := errors.Is(err, errExportPageFull)
+		if err != nil && !full {
+			return err
+		}
+		// The page is written with no call of the reader in progress.
+		for _, e := range page {
+			if err := writeRow(e); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return license.Wrap(license.Internal, err, "eventlog: write CSV")
+		}
+		clear(page) // let the page's events go before the next read
+		if !full && seen != f.Limit {
+			break // the last page (a reader that ignores Limit gives every event at once)
+		}
+		f.After = &Cursor{Key: SortKey(last, f.Sort), Seq: last.Seq}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return license.Wrap(license.Internal, err, "eventlog: write CSV")
 	}
 	return nil
+}
+
+// lastSeq returns the Seq of company's newest event, 0 when it has none.
+func lastSeq(ctx context.Context, r Reader, company string) (int64, error) {
+	var head int64
+	err := r.Events(ctx, Filter{Company: company, Sort: ColSeq, Desc: true, Limit: 1}, func(e Event) error {
+		if e.Seq > head {
+			head = e.Seq
+		}
+		return errExportPageFull
+	})
+	if err != nil && !errors.Is(err, errExportPageFull) {
+		return 0, err
+	}
+	return head, nil
+}
+
+// eventSize estimates the memory an event holds.
+func eventSize(e Event) int {
+	return 128 + len(e.ID) + len(e.Company) + len(e.Type) + len(e.Source) + len(e.Target) +
+		len(e.Actor) + len(e.Subject) + len(e.Details) + len(e.PrevHash) + len(e.Hash)
 }

@@ -161,7 +161,19 @@ type generator struct {
 }
 
 func (g *generator) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
-	for i := range g.n {
+	if f.Sort == eventlog.ColSeq && f.Desc { // the newest event (Export's bound)
+		return fn(eventlog.Event{Seq: int64(g.n), Company: f.Company})
+	}
+	// Time order is Seq order: honour the keyset cursor and the page size.
+	first, emitted := 0, 0
+	if f.After != nil {
+		first = int(f.After.Seq)
+	}
+	for i := first; i < g.n; i++ {
+		if f.Limit > 0 && emitted == f.Limit {
+			return nil
+		}
+		emitted++
 		e := eventlog.Event{
 			ID: license.NewID(), Seq: int64(i + 1), Company: f.Company, Time: t0.Add(time.Duration(i) * time.Second),
 			Type: "license.purchase", Source: "site " + strconv.Itoa(i), Target: "=target " + strconv.Itoa(i), Count: int64(i),
