@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,6 +108,20 @@ func exportMode(v string) (eventlog.ExportMode, error) {
 	return "", license.Errorf(license.Invalid, "view", "view must be current or original")
 }
 
+// shortReads is the eventlog.Reader of streaming responses: every Events
+// call is a read transaction of its own, so a response that reads a page,
+// lets its transaction go, and only then writes the page to the client (as
+// eventlog.Export does) never holds a transaction or a store connection while
+// a slow or stalled client keeps a write waiting. Together with the per-write
+// deadline of every response (Config.WriteTimeout) this is how a stream is
+// kept from starving the store: authentication, readiness and every other
+// request find a connection.
+type shortReads struct{ store storage.Store }
+
+func (r shortReads) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
+	return r.store.View(ctx, func(tx storage.Tx) error { return tx.Events(ctx, f, fn) })
+}
+
 // lazyWriter sets the CSV headers on the first write, so that an error found
 // before any row is written can still be answered as a JSON error.
 type lazyWriter struct {
@@ -174,9 +189,17 @@ func (h *Handler) eventRoutes() []Route {
 				name = "event-log-original-data.csv"
 			}
 			lw := &lazyWriter{w: c.w, filename: name}
+			// The effective role is resolved in a transaction of its own; the
+			// export then reads in short transactions (shortReads).
+			var eff license.Actor
 			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
-				return access.ExportEvents(c.r.Context(), tx, c.actor, mode, req, lw)
+				var err error
+				eff, err = access.Resolve(c.r.Context(), tx, c.actor)
+				return err
 			})
+			if err == nil {
+				err = eventlog.Export(c.r.Context(), shortReads{h.cfg.Store}, eff, mode, req, lw)
+			}
 			if err != nil && lw.started {
 				// Headers are gone: log it and cut the stream short.
 				h.cfg.Logger.Error("event export failed mid-stream", "request_id", RequestID(c.r.Context()), "error_code", string(license.ErrorCode(err)))

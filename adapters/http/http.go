@@ -33,6 +33,12 @@ const DefaultKeyCacheTTL = 2 * time.Second
 // revoked key may keep working on another process sharing the store.
 const MaxKeyCacheTTL = 30 * time.Second
 
+// DefaultWriteTimeout is the per-write deadline when Config.WriteTimeout is 0.
+const DefaultWriteTimeout = 30 * time.Second
+
+// DefaultReadyTimeout bounds the readiness probe when Config.ReadyTimeout is 0.
+const DefaultReadyTimeout = 2 * time.Second
+
 // Config configures a Handler. Store is required; every service left nil is
 // built from Store and Clock with its defaults.
 type Config struct {
@@ -72,6 +78,18 @@ type Config struct {
 	// stored checkpoints with; empty means the public key of CheckpointSigner.
 	// With neither, verify checks the plain chain only.
 	CheckpointKeys []ed25519.PublicKey
+	// WriteTimeout is how long one write of a response may wait for the
+	// client: before each write (at most every eighth of it) the connection's
+	// write deadline is moved to now plus WriteTimeout, so a client that reads
+	// gets a response of any length, and one that stops reading is cut off
+	// within about WriteTimeout, the handler's goroutine freed. 0 means
+	// DefaultWriteTimeout; a negative value sets no deadline (the server's own
+	// WriteTimeout, if any, then applies).
+	WriteTimeout time.Duration
+	// ReadyTimeout bounds /readyz: a store that cannot give a connection and
+	// run a read transaction within it is reported saturated (503). 0 means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	Services
 }
 
@@ -114,6 +132,12 @@ func New(cfg Config) (*Handler, error) {
 			cfg.CheckpointKeys = []ed25519.PublicKey{pub}
 		}
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
 	cfg.Services.fill(cfg.Store, cfg.Clock)
 	lim := newLimits(cfg.Limits)
 	cfg.Services.withValidationLimit(lim.validation)
@@ -150,7 +174,8 @@ func RequestID(ctx context.Context) string {
 	return s
 }
 
-// statusWriter records the status written, for the access log.
+// statusWriter records the status written, for the access log, and gives
+// every write of every response its deadline (Config.WriteTimeout).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -160,6 +185,25 @@ type statusWriter struct {
 	keyID  string
 	// refused, when set, is called once before a 401 or 403 is written.
 	refused func(status int)
+	// timeout is the per-write deadline (<= 0: none); extended is when the
+	// deadline was last moved.
+	timeout  time.Duration
+	extended time.Time
+}
+
+// extend moves the connection's write deadline to now + timeout, at most
+// every eighth of the timeout (a deadline is a timer reset, not free). A
+// writer that cannot take deadlines (a test recorder) is left as it is.
+func (w *statusWriter) extend() {
+	if w.timeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if !w.extended.IsZero() && now.Sub(w.extended) < w.timeout/8 {
+		return
+	}
+	w.extended = now
+	_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(now.Add(w.timeout))
 }
 
 func (w *statusWriter) WriteHeader(s int) {
@@ -169,6 +213,7 @@ func (w *statusWriter) WriteHeader(s int) {
 			w.refused(s)
 		}
 	}
+	w.extend()
 	w.ResponseWriter.WriteHeader(s)
 }
 
@@ -176,12 +221,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.extend()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
 }
 
 func (w *statusWriter) Flush() {
+	w.extend()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -202,8 +249,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = hex.EncodeToString(b[:])
 	}
 	w.Header().Set("X-Request-Id", id)
+	if _, ok := r.Header["Authorization"]; ok {
+		// An answer to a request with credentials is never for a cache, even
+		// when no route matched.
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -162,14 +163,30 @@ func withQuery(rt Route, ps ...Param) Route { rt.Query = append(rt.Query, ps...)
 func (h *Handler) serveRoute(rt *Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{h: h, w: w, r: r, rt: rt, idem: strings.TrimSpace(r.Header.Get("Idempotency-Key"))}
+		if rt.Access != Public {
+			// Every answer of an authenticated route (errors included) holds
+			// or reveals a tenant's data: no cache may keep it.
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		limit := h.cfg.MaxBodyBytes
+		if rt.MaxBody > 0 {
+			limit = rt.MaxBody
+		}
+		if r.ContentLength > limit {
+			// Refused on the declared length, before a byte of the body is
+			// read; the connection is not kept for a body nobody will read.
+			w.Header().Set("Connection", "close")
+			writeError(w, tooLarge(limit))
+			return
+		}
 		if r.Body != nil {
-			limit := h.cfg.MaxBodyBytes
-			if rt.MaxBody > 0 {
-				limit = rt.MaxBody
-			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		if rt.Access != Public {
+			if len(r.Header.Values("Authorization")) > 1 {
+				writeError(w, license.Errorf(license.Invalid, "Authorization", "send exactly one Authorization header"))
+				return
+			}
 			actor, keyID, err := h.authenticate(r)
 			if err != nil {
 				if StatusOf(license.ErrorCode(err)) == http.StatusUnauthorized && !h.allowFailedAuth(w, r) {
@@ -201,6 +218,10 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 					"the %s role may not do this (needs %s)", actor.Role, accessWords(rt.Access)))
 				return
 			}
+		}
+		if err := checkRawQuery(r.URL.RawQuery); err != nil {
+			writeError(w, err)
+			return
 		}
 		if rt.Retry == RetryUnsafe && c.idem != "" {
 			writeError(w, license.Errorf(license.Invalid, "Idempotency-Key",
@@ -274,4 +295,39 @@ func queryBool(v, name string) (bool, error) {
 		return false, license.Errorf(license.Invalid, name, "%s must be true or false", name)
 	}
 	return b, nil
+}
+
+// checkRawQuery refuses a query string that Go's parser would read only in
+// part: it silently drops a pair holding a semicolon or a malformed escape,
+// which would let such a pair past the refusal of unknown parameters (and
+// answer as if it had not been sent). The field is the pair's name.
+func checkRawQuery(raw string) error {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		field := name
+		if i := strings.IndexByte(field, ';'); i >= 0 {
+			field = field[:i]
+		}
+		if f, err := url.QueryUnescape(field); err == nil && f != "" && len(f) <= 100 {
+			field = f
+		} else {
+			field = "query"
+		}
+		if strings.Contains(pair, ";") {
+			return license.Errorf(license.Invalid, field,
+				"the query parameter %q holds a \";\": separate parameters with \"&\" and send a semicolon in a value as %%3B", field)
+		}
+		if _, err := url.QueryUnescape(name); err != nil {
+			return license.Errorf(license.Invalid, field, "the query parameter name %q has a malformed %%-escape", field)
+		}
+		if _, err := url.QueryUnescape(value); err != nil {
+			return license.Errorf(license.Invalid, field, "the value of the query parameter %q has a malformed %%-escape", field)
+		}
+	}
+	return nil
 }

@@ -1,10 +1,13 @@
 package http
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"reflect"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
 )
 
 // Health is the body of /healthz and /readyz.
@@ -43,13 +46,33 @@ func (h *Handler) systemRoutes() []Route {
 			func(c *call, _ none) (Health, error) { return Health{Status: "ok"}, nil }),
 		op("GET", "/readyz", "system", "Readiness: the store can be reached", Public,
 			func(c *call, _ none) (Health, error) {
-				if err := h.cfg.Store.Ping(c.r.Context()); err != nil {
-					return Health{}, license.Wrap(license.Unavailable, err, "the store cannot be reached")
+				if err := h.probeStore(c.r.Context()); err != nil {
+					return Health{}, err
 				}
 				return Health{Status: "ready"}, nil
 			}),
 		openapi,
 	}
+}
+
+// probeStore is the readiness probe: a ping and an empty read transaction,
+// both within Config.ReadyTimeout. A store whose connections are all taken
+// (a saturated pool) fails it as surely as one that cannot be reached.
+func (h *Handler) probeStore(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.ReadyTimeout)
+	defer cancel()
+	err := h.cfg.Store.Ping(pctx)
+	if err == nil {
+		err = h.cfg.Store.View(pctx, func(storage.Tx) error { return nil })
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return license.Errorf(license.Unavailable, "store",
+			"the store gave no connection within %s: it is saturated (every connection is in use)", h.cfg.ReadyTimeout)
+	}
+	return license.Wrap(license.Unavailable, err, "the store cannot be reached")
 }
 
 var _ = reflect.TypeFor[Health]
