@@ -154,8 +154,8 @@ func forEachStore(t *testing.T, fn func(t *testing.T, f *fixture)) {
 
 // postgresStore opens a PostgreSQL store in a fresh schema of the database at
 // LICENSEKIT_TEST_POSTGRES_DSN; without it the test is skipped, except under
-// CI=true where it fails.
-func postgresStore(t *testing.T) storage.Store {
+// CI=true where it fails. opts are passed on to postgres.Open.
+func postgresStore(t *testing.T, opts ...postgres.Option) storage.Store {
 	t.Helper()
 	dsn := os.Getenv("LICENSEKIT_TEST_POSTGRES_DSN")
 	if dsn == "" {
@@ -170,7 +170,7 @@ func postgresStore(t *testing.T) storage.Store {
 	schema := fmt.Sprintf("lk_http_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	_, err = admin.Exec(ctx, "CREATE SCHEMA "+schema)
 	require.NoError(t, err)
-	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
+	s, err := postgres.Open(ctx, dsn, append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = s.Close()
