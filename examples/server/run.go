@@ -229,8 +229,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := "http://" + ln.Addr().String()
 	printWelcome(stdout, base, what, d, fresh, key)
 
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := newServer(api, log)
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -276,6 +275,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return err
+}
+
+// newServer is the HTTP server of the reference server. Every phase of a
+// connection has a bound: reading the request (headers, then body), idling
+// between requests, and writing the response. The API handler moves the write
+// deadline forward before each write (lkhttp.Config.WriteTimeout, 30 s by
+// default), so a client that reads gets a response of any length, such as a
+// long event log export, while one that stops reading is cut off; WriteTimeout
+// here bounds what comes before the first write.
+func newServer(api http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // loop runs a round at once and then every interval until ctx ends; a round

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -554,4 +555,15 @@ func TestServerLimitsFailedAuthentication(t *testing.T) {
 	assert.Equal(t, 401, send(t, proxy, url, "lk_q0000000"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.10").StatusCode,
 		"another client behind the trusted proxy")
 	assert.Contains(t, r.logs.String(), "client=198.51.100.10")
+}
+
+// The reference server bounds every phase of a connection, writing included
+// (the API handler extends the write deadline as a response progresses).
+func TestServerBoundsEveryPhase(t *testing.T) {
+	srv := newServer(http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	assert.Positive(t, srv.ReadHeaderTimeout)
+	assert.Positive(t, srv.ReadTimeout)
+	assert.Positive(t, srv.WriteTimeout)
+	assert.Positive(t, srv.IdleTimeout)
+	assert.Greater(t, srv.WriteTimeout, lkhttp.DefaultWriteTimeout, "the handler's per-write deadline takes over at the first write")
 }
