@@ -21,9 +21,13 @@
 // role (access.EffectiveRole, read afresh on every request, never cached), so
 // demoting a member answers 403 to all of their keys at once. Domain
 // errors become {"error":{"code","message","field"}} with the status chosen in
-// one place (StatusOf); bodies are size-limited (413), unknown JSON fields are
-// refused (400), wrong methods get 405 as JSON, and the Idempotency-Key header
-// reaches every domain commit that honours one.
+// one place (StatusOf); bodies are size-limited (413, at once when the declared
+// Content-Length is over the limit), unknown JSON fields and query parameters
+// are refused (400, as is a query pair Go's parser would silently drop: one
+// holding a ";" or a malformed escape), two Authorization headers are refused
+// (400), wrong methods get 405 as JSON, and the Idempotency-Key header reaches
+// every domain commit that honours one. Every answer of an authenticated route
+// carries Cache-Control: no-store.
 //
 // Secrets (API keys, subscription license keys) are shown once. A replay of a
 // request that issued one (same Idempotency-Key) answers the same metadata
@@ -35,10 +39,18 @@
 // listed with revoked_at and are refused 401 key_revoked, at once by the
 // handler that revoked them and within Config.KeyCacheTTL (2 s by default, at
 // most MaxKeyCacheTTL) by any other sharing the store. A key's last_used_at is
-// written at most once a minute per key and process. /healthz is liveness, /readyz
-// pings the store; every request is logged with log/slog under a request id
-// (X-Request-Id in and out) and its client address, never with its
-// Authorization header.
+// written at most once a minute per key and process. /healthz is liveness;
+// /readyz runs a ping and an empty read transaction within Config.ReadyTimeout
+// and answers 503 when the store cannot be reached or has no free connection.
+// Every request is logged with log/slog under a request id (X-Request-Id in
+// and out) and its client address, never with its Authorization header.
+//
+// Slow clients cannot tie up the store: every write of every response has a
+// deadline (Config.WriteTimeout) that moves forward as the response
+// progresses, and streamed exports read the store in short transactions, one
+// page at a time, writing each page to the client only after its transaction
+// has ended. A client that stops reading is cut off after the write timeout
+// and, until then, holds no store connection.
 //
 // Rate limits (Config.Limits) are on by default: failed authentications per
 // client address and per key prefix, validations and activations per pool,
