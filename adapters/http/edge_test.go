@@ -150,8 +150,10 @@ func (e *edge) stalledExport() net.Conn {
 	return c
 }
 
-// settle waits until want exports are in flight and the store has seen no new
-// read transaction for a while: the exports are stuck on their sockets.
+// settle waits until want exports are in flight, stuck on their sockets: the
+// store has seen no new read transaction for a while. A stuck export that
+// holds a read transaction (the bug this guards against) never settles; the
+// test then fails with the number held.
 func (e *edge) settle(want int64) {
 	e.t.Helper()
 	exports := e.counter("/v1/events/export")
@@ -159,7 +161,7 @@ func (e *edge) settle(want int64) {
 	last, since := int64(-1), time.Now()
 	for time.Now().Before(deadline) {
 		v := e.watched.views.Load()
-		if v != last {
+		if v != last || e.watched.open.Load() != 0 {
 			last, since = v, time.Now()
 		}
 		if exports.Load() == want && time.Since(since) > 400*time.Millisecond {
@@ -167,7 +169,8 @@ func (e *edge) settle(want int64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.t.Fatalf("the exports did not settle: %d in flight (want %d)", exports.Load(), want)
+	e.t.Fatalf("the exports never settled with no read transaction open: %d exports in flight (want %d), %d read transactions open",
+		exports.Load(), want, e.watched.open.Load())
 }
 
 // prompt sends a request that must be answered with status within 3 seconds.
