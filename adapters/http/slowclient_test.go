@@ -72,9 +72,9 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // loopback TCP wait on delayed acknowledgements.
 var bufferSize = map[bool]int{false: 4096, true: 64 << 10}
 
-// edge is a fixture whose handler is configured by the test, served with
+// slowFixture is a fixture whose handler is configured by the test, served with
 // small socket buffers, counting the requests in flight per path.
-type edge struct {
+type slowFixture struct {
 	*fixture
 	watched  *watchedStore
 	inflight sync.Map // path -> *atomic.Int64
@@ -82,13 +82,13 @@ type edge struct {
 	buffers  int // socket buffer size of both ends
 }
 
-func newEdge(t *testing.T, store storage.Store, tune func(*lkhttp.Config)) *edge {
-	return newEdgeBuffers(t, store, tune, bufferSize[false])
+func newSlowFixture(t *testing.T, store storage.Store, tune func(*lkhttp.Config)) *slowFixture {
+	return newSlowFixtureBuffers(t, store, tune, bufferSize[false])
 }
 
-func newEdgeBuffers(t *testing.T, store storage.Store, tune func(*lkhttp.Config), buffers int) *edge {
+func newSlowFixtureBuffers(t *testing.T, store storage.Store, tune func(*lkhttp.Config), buffers int) *slowFixture {
 	t.Helper()
-	e := &edge{watched: &watchedStore{Store: store}, buffers: buffers}
+	e := &slowFixture{watched: &watchedStore{Store: store}, buffers: buffers}
 	f := &fixture{t: t, store: e.watched, clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
 	cfg := lkhttp.Config{Store: f.store, Clock: f.clock, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}}
@@ -113,13 +113,13 @@ func newEdgeBuffers(t *testing.T, store storage.Store, tune func(*lkhttp.Config)
 	return e
 }
 
-func (e *edge) counter(path string) *atomic.Int64 {
+func (e *slowFixture) counter(path string) *atomic.Int64 {
 	n, _ := e.inflight.LoadOrStore(path, new(atomic.Int64))
 	return n.(*atomic.Int64)
 }
 
 // bigLog appends n events of about 400 bytes each to the company's log.
-func (e *edge) bigLog(n int) {
+func (e *slowFixture) bigLog(n int) {
 	e.t.Helper()
 	pad := strings.Repeat("p", 300)
 	require.NoError(e.t, e.store.Update(context.Background(), func(tx storage.Tx) error {
@@ -137,7 +137,7 @@ func (e *edge) bigLog(n int) {
 
 // stalledExport asks for the original-data export on a raw connection with a
 // small receive buffer and never reads the answer.
-func (e *edge) stalledExport() net.Conn {
+func (e *slowFixture) stalledExport() net.Conn {
 	e.t.Helper()
 	c, err := net.Dial("tcp", e.addr)
 	require.NoError(e.t, err)
@@ -154,7 +154,7 @@ func (e *edge) stalledExport() net.Conn {
 // store has seen no new read transaction for a while. A stuck export that
 // holds a read transaction (the bug this guards against) never settles; the
 // test then fails with the number held.
-func (e *edge) settle(want int64) {
+func (e *slowFixture) settle(want int64) {
 	e.t.Helper()
 	exports := e.counter("/v1/events/export")
 	deadline := time.Now().Add(15 * time.Second)
@@ -174,7 +174,7 @@ func (e *edge) settle(want int64) {
 }
 
 // prompt sends a request that must be answered with status within 3 seconds.
-func (e *edge) prompt(status int, method, path, key, body string) {
+func (e *slowFixture) prompt(status int, method, path, key, body string) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	require.NoError(e.t, err)
@@ -211,7 +211,7 @@ func sqliteStore(t *testing.T, opts ...sqlite.Option) storage.Store {
 // exports read in short transactions, the stalled ones took them all.
 func TestStalledExportsDoNotStarveTheAPI(t *testing.T) {
 	run := func(t *testing.T, store storage.Store) {
-		e := newEdge(t, store, func(c *lkhttp.Config) { c.KeyCacheTTL = -1; c.WriteTimeout = time.Minute })
+		e := newSlowFixture(t, store, func(c *lkhttp.Config) { c.KeyCacheTTL = -1; c.WriteTimeout = time.Minute })
 		site := e.site("North", ptr[int64](10))
 		e.bigLog(6000)
 		const stalled = 6
@@ -233,7 +233,7 @@ func TestStalledExportsDoNotStarveTheAPI(t *testing.T) {
 // transaction: it has read a page, let the transaction go, and waits on the
 // socket with nothing of the store in hand.
 func TestBlockedExportHoldsNoTransaction(t *testing.T) {
-	e := newEdge(t, sqliteStore(t), func(c *lkhttp.Config) { c.WriteTimeout = time.Minute })
+	e := newSlowFixture(t, sqliteStore(t), func(c *lkhttp.Config) { c.WriteTimeout = time.Minute })
 	e.bigLog(3000)
 	before := e.watched.views.Load()
 	e.stalledExport()
@@ -272,7 +272,7 @@ func holdConnections(t *testing.T, store storage.Store, n int) (release func()) 
 // it is ready.
 func TestReadyzReportsSaturatedStore(t *testing.T) {
 	run := func(t *testing.T, store storage.Store) {
-		e := newEdge(t, store, func(c *lkhttp.Config) { c.ReadyTimeout = 300 * time.Millisecond })
+		e := newSlowFixture(t, store, func(c *lkhttp.Config) { c.ReadyTimeout = 300 * time.Millisecond })
 		e.prompt(200, "GET", "/readyz", "", "")
 		release := holdConnections(t, store, 2)
 		client := &http.Client{Timeout: 3 * time.Second}
@@ -296,7 +296,7 @@ func TestReadyzReportsSaturatedStore(t *testing.T) {
 // A client that stops reading is cut off within about the write timeout: the
 // handler returns and its goroutine is freed.
 func TestStalledClientIsCutOffByTheWriteDeadline(t *testing.T) {
-	e := newEdge(t, memory.New(), func(c *lkhttp.Config) { c.WriteTimeout = 300 * time.Millisecond })
+	e := newSlowFixture(t, memory.New(), func(c *lkhttp.Config) { c.WriteTimeout = 300 * time.Millisecond })
 	e.bigLog(3000)
 	e.stalledExport()
 	exports := e.counter("/v1/events/export")
@@ -322,7 +322,7 @@ func (s slowReader) Read(p []byte) (int, error) {
 // write timeout: the deadline is extended as the response progresses.
 func TestSlowReaderGetsTheWholeExport(t *testing.T) {
 	const timeout = 400 * time.Millisecond
-	e := newEdgeBuffers(t, memory.New(), func(c *lkhttp.Config) { c.WriteTimeout = timeout }, bufferSize[true])
+	e := newSlowFixtureBuffers(t, memory.New(), func(c *lkhttp.Config) { c.WriteTimeout = timeout }, bufferSize[true])
 	const n = 10000
 	e.bigLog(n)
 	c := e.stalledExport()
