@@ -102,11 +102,11 @@ type resp struct {
 }
 
 func (r resp) code() string {
-	var e lkhttp.ErrorBody
-	if json.Unmarshal(r.body, &e) != nil {
+	p, err := lkhttp.ParseProblem(r.body)
+	if err != nil {
 		return ""
 	}
-	return e.Error.Code
+	return p.Code
 }
 
 // call sends one request to base; body is nil, a string or []byte (sent as

@@ -20,12 +20,13 @@
 // key's role is a ceiling: each request acts with the key holder's effective
 // role (access.EffectiveRole, read afresh on every request, never cached), so
 // demoting a member answers 403 to all of their keys at once. Domain
-// errors become {"error":{"code","message","field"}} with the status chosen in
-// one place (StatusOf); bodies are size-limited (413, at once when the declared
+// errors become RFC 9457 problem details (application/problem+json: type,
+// title, status, detail, and the stable code and field) with the status chosen
+// in one place (StatusOf); bodies are size-limited (413, at once when the declared
 // Content-Length is over the limit), unknown JSON fields and query parameters
 // are refused (400, as is a query pair Go's parser would silently drop: one
 // holding a ";" or a malformed escape), two Authorization headers are refused
-// (400), wrong methods get 405 as JSON, and the Idempotency-Key header reaches
+// (400), wrong methods get 405 as a problem, and the Idempotency-Key header reaches
 // every domain commit that honours one. Every answer of an authenticated route
 // carries Cache-Control: no-store.
 //

@@ -53,7 +53,7 @@ func Example() {
 	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
 	// Output:
 	// 200 minimum 20 added cost 25.00 USD estimated total 75.00 USD
-	// 401 {"error":{"code":"unauthenticated","message":"send an API key as \"Authorization: Bearer lk_...\"","field":"Authorization"}}
+	// 401 {"type":"https://licensekit.dev/problems/unauthenticated","title":"Missing or unknown API key","status":401,"detail":"send an API key as \"Authorization: Bearer lk_...\"","code":"unauthenticated","field":"Authorization"}
 }
 
 func ExampleStatusOf() {

@@ -149,16 +149,14 @@ func (e *fzEnv) events(t *testing.T) int64 {
 }
 
 // checkAnswer is the contract of every answer: never a 5xx, and an error is
-// JSON {"error":{"code","message"}}.
+// an RFC 9457 problem (application/problem+json) whose status is the answer's.
 func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	require.Less(t, rec.Code, 500, "%s: %s", what, rec.Body)
 	if rec.Code >= 400 {
-		require.Equal(t, "application/json", rec.Header().Get("Content-Type"), what)
-		var eb lkhttp.ErrorBody
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &eb), "%s: %s", what, rec.Body)
-		require.NotEmpty(t, eb.Error.Code, what)
-		require.NotEmpty(t, eb.Error.Message, what)
+		require.Equal(t, lkhttp.ProblemContentType, rec.Header().Get("Content-Type"), what)
+		eb := mustProblem(t, rec.Body.Bytes())
+		require.Equal(t, rec.Code, eb.Status, what)
 	}
 }
 
@@ -221,9 +219,8 @@ func FuzzQueryParameters(f *testing.F) {
 		what := "GET " + rt.Path + "?" + raw
 		checkAnswer(t, what, rec)
 		if rec.Code == 400 {
-			var eb lkhttp.ErrorBody
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &eb))
-			require.Contains(t, []string{string(license.Invalid), "too_large"}, eb.Error.Code, what)
+			eb := mustProblem(t, rec.Body.Bytes())
+			require.Contains(t, []string{string(license.Invalid), lkhttp.CodeTooLarge}, eb.Code, what)
 		}
 	})
 }

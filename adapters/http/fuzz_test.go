@@ -161,13 +161,13 @@ func FuzzRequestBodies(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		require.Less(t, rec.Code, 500, "%s %q: %s", path, body, rec.Body)
-		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 		if rec.Code >= 400 {
-			var e lkhttp.ErrorBody
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e))
-			require.NotEmpty(t, e.Error.Code)
-			require.NotEmpty(t, e.Error.Message)
-			require.False(t, strings.Contains(e.Error.Message, "licensekit internal"))
+			require.Equal(t, lkhttp.ProblemContentType, rec.Header().Get("Content-Type"))
+			e := mustProblem(t, rec.Body.Bytes())
+			require.Equal(t, rec.Code, e.Status)
+			require.False(t, strings.Contains(e.Detail, "licensekit internal"))
+		} else {
+			require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 		}
 		s, err := b.GetSite(ctx, owner, site.ID)
 		require.NoError(t, err)

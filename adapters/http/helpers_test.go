@@ -89,9 +89,26 @@ func (r resp) json(t *testing.T, v any) {
 
 func (r resp) errCode(t *testing.T) string {
 	t.Helper()
-	var e lkhttp.ErrorBody
-	require.NoError(t, json.Unmarshal(r.body, &e), "body: %s", r.body)
-	return e.Error.Code
+	return r.problem(t).Code
+}
+
+// problem decodes an error response, requiring the problem+json media type.
+func (r resp) problem(t *testing.T) lkhttp.Problem {
+	t.Helper()
+	require.Equal(t, lkhttp.ProblemContentType, r.header.Get("Content-Type"), "body: %s", r.body)
+	return mustProblem(t, r.body)
+}
+
+// mustProblem is the one decoder of error bodies in these tests: an RFC 9457
+// problem whose type, title and status agree with its code.
+func mustProblem(t *testing.T, body []byte) lkhttp.Problem {
+	t.Helper()
+	p, err := lkhttp.ParseProblem(body)
+	require.NoError(t, err, "body: %s", body)
+	require.Equal(t, lkhttp.ProblemTypeBase+p.Code, p.Type, "body: %s", body)
+	require.NotEmpty(t, p.Title, "body: %s", body)
+	require.NotEmpty(t, p.Detail, "body: %s", body)
+	return p
 }
 
 // do sends a request; body may be nil, a string (sent as is) or a value (JSON).

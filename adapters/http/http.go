@@ -239,7 +239,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP assigns the request id, logs the request (never its Authorization
 // header) and dispatches to the route; the mux's own 404 and 405 answers are
-// rewritten as JSON errors (keeping the Allow header).
+// rewritten as problem details (keeping the Allow header).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := cleanRequestID(r.Header.Get("X-Request-Id"))
@@ -294,8 +294,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sw.Header().Set("Allow", allow)
 		}
 		if status == http.StatusMethodNotAllowed {
-			sw.code = "method_not_allowed"
-			writeProblem(sw, status, "method_not_allowed", fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, rec.header.Get("Allow")), "")
+			sw.code = CodeMethodNotAllowed
+			writeProblem(sw, status, CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, rec.header.Get("Allow")), "")
 			return
 		}
 		if status >= 300 && status < 400 {
@@ -380,21 +380,94 @@ func StatusOf(code license.Code) int {
 	}
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
+// ProblemTypeBase is the prefix of every problem type URI: the type of an
+// error with code c is ProblemTypeBase + c (for example
+// https://licensekit.dev/problems/not_found). The URI names the kind of problem;
+// clients compare it (or the code member) and need not fetch it.
+const ProblemTypeBase = "https://licensekit.dev/problems/"
+
+// ProblemContentType is the media type of every error response (RFC 9457).
+const ProblemContentType = "application/problem+json"
+
+// Protocol error codes: failures of the HTTP exchange itself, beside the
+// license.Error codes of the domain.
+const (
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the path exists, the method does not
+	CodeTooLarge             = "too_large"              // 413: the body exceeds the route's limit
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON route got another Content-Type
+)
+
+// ProblemCode describes one error code: its HTTP status and the title of its
+// problem type.
+type ProblemCode struct {
+	Code   string
+	Status int
+	Title  string
 }
 
-// ErrorDetail is the error object: a license.Error code (or one of the
-// protocol codes method_not_allowed, too_large, unsupported_media_type), a
-// message a person can act on, and the field at fault when there is one.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+// ProblemCodes lists every code an error response can carry, with its status
+// and title; the OpenAPI document's enum on Problem.code is this list.
+var ProblemCodes = []ProblemCode{
+	{string(license.Invalid), http.StatusBadRequest, "The request is invalid"},
+	{string(license.Unauthenticated), http.StatusUnauthorized, "Missing or unknown API key"},
+	{string(license.Forbidden), http.StatusForbidden, "The key's role may not do this"},
+	{string(license.NotFound), http.StatusNotFound, "No such resource"},
+	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed on this path"},
+	{string(license.Conflict), http.StatusConflict, "The current state refuses the request"},
+	{string(license.InsufficientLicenses), http.StatusConflict, "Not enough free licenses"},
+	{string(license.BelowEnrolled), http.StatusConflict, "Licenses would fall below the enrolled devices"},
+	{string(license.Quarantined), http.StatusConflict, "The licenses are held in quarantine"},
+	{string(license.RestrictionFailed), http.StatusConflict, "The consumer is outside the pool's restrictions"},
+	{string(license.Expired), http.StatusConflict, "The license or subscription has expired"},
+	{CodeTooLarge, http.StatusRequestEntityTooLarge, "The request body is too large"},
+	{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "Unsupported request media type"},
+	{string(license.CurrencyMismatch), http.StatusUnprocessableEntity, "Amounts in different currencies"},
+	{string(license.RateLimited), http.StatusTooManyRequests, "Too many requests"},
+	{string(license.Internal), http.StatusInternalServerError, "Internal error"},
+	{string(license.Unavailable), http.StatusServiceUnavailable, "A dependency is unavailable"},
+}
+
+// problemTitle is the title of code's problem type.
+func problemTitle(code string, status int) string {
+	for _, pc := range ProblemCodes {
+		if pc.Code == code {
+			return pc.Title
+		}
+	}
+	return http.StatusText(status)
+}
+
+// Problem is the body of every error response, an RFC 9457 problem details
+// object served as application/problem+json. Type, Title and Status follow
+// from Code (one type URI and title per code); Detail says what went wrong in
+// words a person can act on; Code is the stable machine-readable code (a
+// license.Error code or one of the protocol codes); Field names the input at
+// fault when there is one.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+	Code     string `json:"code"`
+	Field    string `json:"field,omitempty"`
 	// Details carries structured data of some errors: the sites that keep
 	// automatic top-up from being enabled ([]topup.SiteProblem).
 	Details any `json:"details,omitempty"`
+}
+
+// ParseProblem decodes an error response body. It fails when body is not a
+// problem object carrying a code, so a caller (a client, a test) can tell an
+// error body from any other JSON.
+func ParseProblem(body []byte) (Problem, error) {
+	var p Problem
+	if err := json.Unmarshal(body, &p); err != nil {
+		return p, license.Wrap(license.Invalid, err, "the body is not a problem object")
+	}
+	if p.Code == "" || p.Status == 0 {
+		return p, license.Errorf(license.Invalid, "code", "the body is not a problem object (no code or status)")
+	}
+	return p, nil
 }
 
 // protocolError is an error of the HTTP layer itself with its own status.
@@ -408,14 +481,18 @@ type protocolError struct {
 func (e *protocolError) Error() string { return e.msg }
 
 func writeProblem(w http.ResponseWriter, status int, code, msg, field string) {
-	writeErrorBody(w, status, ErrorDetail{Code: code, Message: msg, Field: field})
+	writeErrorBody(w, Problem{Status: status, Code: code, Detail: msg, Field: field})
 }
 
-func writeErrorBody(w http.ResponseWriter, status int, d ErrorDetail) {
-	w.Header().Set("Content-Type", "application/json")
+// writeErrorBody writes p as an application/problem+json response, filling in
+// its type and title from its code.
+func writeErrorBody(w http.ResponseWriter, p Problem) {
+	p.Type = ProblemTypeBase + p.Code
+	p.Title = problemTitle(p.Code, p.Status)
+	w.Header().Set("Content-Type", ProblemContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: d})
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
 }
 
 // writeError writes err as an error response; internal details are not leaked.
@@ -439,12 +516,12 @@ func writeError(w http.ResponseWriter, err error) {
 	if code == license.Internal {
 		msg = "internal error"
 	}
-	d := ErrorDetail{Code: string(code), Message: msg, Field: license.ErrorField(err)}
+	p := Problem{Status: StatusOf(code), Code: string(code), Detail: msg, Field: license.ErrorField(err)}
 	var pre *topup.PrerequisiteError
 	if errors.As(err, &pre) {
-		d.Details = pre.Problems
+		p.Details = pre.Problems
 	}
-	writeErrorBody(w, StatusOf(code), d)
+	writeErrorBody(w, p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -538,7 +615,7 @@ func jsonKind(k string) string {
 }
 
 func tooLarge(limit int64) error {
-	return &protocolError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+	return &protocolError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge,
 		field: "body", msg: fmt.Sprintf("the request body exceeds %d bytes", limit)}
 }
 

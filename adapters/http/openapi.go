@@ -18,7 +18,7 @@ import (
 // body.
 func OpenAPI(routes []Route) map[string]any {
 	g := &schemaGen{components: map[string]any{}}
-	errRef := g.schema(reflect.TypeFor[ErrorBody]())
+	errRef := g.schema(reflect.TypeFor[Problem]())
 	paths := map[string]map[string]any{}
 	for _, rt := range routes {
 		p := openAPIPath(rt.Path)
@@ -57,7 +57,7 @@ func OpenAPI(routes []Route) map[string]any {
 			okResp["content"] = map[string]any{rt.Produces: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		}
 		errResp := func(d string) any {
-			return map[string]any{"description": d, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
+			return map[string]any{"description": d, "content": map[string]any{ProblemContentType: map[string]any{"schema": errRef}}}
 		}
 		responses := map[string]any{itoa(rt.Status): okResp, "default": errResp("Error (see the code)")}
 		if rt.Access != Public {

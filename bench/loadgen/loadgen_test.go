@@ -69,7 +69,7 @@ func TestRunReturnsTheFirstErrorAndStops(t *testing.T) {
 func TestClientReportsUnexpectedStatus(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer lk_test" {
-			http.Error(w, `{"error":{"code":"unauthenticated"}}`, http.StatusUnauthorized)
+			http.Error(w, `{"type":"https://licensekit.dev/problems/unauthenticated","title":"Missing or unknown API key","status":401,"detail":"send an API key","code":"unauthenticated"}`, http.StatusUnauthorized)
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
