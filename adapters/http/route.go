@@ -73,6 +73,13 @@ type Route struct {
 	Retry Retry
 	// Example holds sample path values for tests and documentation, by name.
 	serve func(c *call) error
+
+	// Description, when set, is the operation's description in the OpenAPI
+	// document; otherwise one is written from Summary, Access and Retry.
+	Description string
+	// Alternatives are the other content types of a non-JSON response (chosen
+	// by a query parameter), for the OpenAPI document.
+	Alternatives []string
 }
 
 // call is one request being served.

@@ -132,7 +132,7 @@ func (h *Handler) volumeRoutes() []Route {
 	v := func() *volume.Service { return h.cfg.Volume }
 	export := Route{Method: "GET", Path: "/v1/volume-licenses/{id}/export", Tag: "volume", Access: Member,
 		Summary:  "Export a volume license's customers as CSV or Excel (format=csv|xlsx)",
-		Produces: "text/csv", Status: http.StatusOK,
+		Produces: "text/csv", Alternatives: []string{XLSXContentType}, Status: http.StatusOK,
 		Query: append([]Param{{Name: "format", Enum: []string{"csv", "xlsx"}, Description: "csv (default) or xlsx"}}, volumeQueryParams...),
 		serve: func(c *call) error {
 			q := c.r.URL.Query()
@@ -154,7 +154,7 @@ func (h *Handler) volumeRoutes() []Route {
 				return err
 			case "xlsx":
 				lw := &lazyWriter{w: c.w, filename: "volume-license-customers.xlsx",
-					contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+					contentType: XLSXContentType}
 				err = v().ExportXLSX(c.r.Context(), c.actor, id, vq, lw)
 				if err != nil && lw.started {
 					panic(http.ErrAbortHandler)
