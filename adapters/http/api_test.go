@@ -160,11 +160,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	down, err := lkhttp.New(lkhttp.Config{Store: unreachable{f.store}})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
-	down.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	validating(t, down).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	assert.Equal(t, 503, rec.Code)
 	assert.Contains(t, rec.Body.String(), `"code":"unavailable"`)
 	rec = httptest.NewRecorder()
-	down.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	validating(t, down).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	assert.Equal(t, 200, rec.Code, "liveness does not depend on the store")
 }
 
@@ -197,7 +197,7 @@ func TestRateLimitPerKeyAndFailedAuthentication(t *testing.T) {
 		req := httptest.NewRequest("GET", "/v1/company", nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		validating(t, h).ServeHTTP(rec, req)
 		return rec
 	}
 	assert.Equal(t, 200, send(f.owner).Code)
@@ -283,7 +283,7 @@ func TestKeyCacheForgetsRevokedKeys(t *testing.T) {
 		req := httptest.NewRequest("GET", "/v1/sites", nil)
 		req.Header.Set("Authorization", "Bearer "+viewer)
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		validating(t, h).ServeHTTP(rec, req)
 		return rec.Code
 	}
 	require.Equal(t, 200, get(other))

@@ -75,7 +75,7 @@ func newFzEnv(f *testing.F) *fzEnv {
 
 	mk := func(status int, method, path string, body any) map[string]any {
 		b, _ := json.Marshal(body)
-		rec := e.serve(method, path, "Bearer "+e.key, b)
+		rec := e.serve(f, method, path, "Bearer "+e.key, b)
 		require.Equal(f, status, rec.Code, "%s %s: %s", method, path, rec.Body)
 		var out map[string]any
 		_ = json.Unmarshal(rec.Body.Bytes(), &out)
@@ -102,7 +102,8 @@ func newFzEnv(f *testing.F) *fzEnv {
 	return e
 }
 
-func (e *fzEnv) serve(method, path, auth string, body []byte) *httptest.ResponseRecorder {
+// serve sends one request through the contract checker (validating).
+func (e *fzEnv) serve(t testing.TB, method, path, auth string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, "http://licensekit.test"+path, bytes.NewReader(body))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -111,7 +112,7 @@ func (e *fzEnv) serve(method, path, auth string, body []byte) *httptest.Response
 		req.Header.Set("Authorization", auth)
 	}
 	rec := httptest.NewRecorder()
-	e.h.ServeHTTP(rec, req)
+	validating(t, e.h).ServeHTTP(rec, req)
 	return rec
 }
 
@@ -182,7 +183,7 @@ func FuzzEveryRouteBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := routes[int(route)%len(routes)]
 		before := e.events(t)
-		rec := e.serve(rt.Method, e.path(rt), "Bearer "+e.key, body)
+		rec := e.serve(t, rt.Method, e.path(rt), "Bearer "+e.key, body)
 		what := rt.Method + " " + rt.Path
 		checkAnswer(t, what, rec)
 		if rec.Code >= 400 {
@@ -215,7 +216,7 @@ func FuzzQueryParameters(f *testing.F) {
 		if strings.ContainsAny(raw, " #\x7f") || strings.ContainsFunc(raw, func(r rune) bool { return r < 0x20 }) {
 			return // not a query string a client can send
 		}
-		rec := e.serve("GET", e.path(rt)+"?"+raw, "Bearer "+e.key, nil)
+		rec := e.serve(t, "GET", e.path(rt)+"?"+raw, "Bearer "+e.key, nil)
 		what := "GET " + rt.Path + "?" + raw
 		checkAnswer(t, what, rec)
 		if rec.Code == 400 {
@@ -235,7 +236,7 @@ func FuzzAuthorization(f *testing.F) {
 	}
 	e := newFzEnv(f)
 	f.Fuzz(func(t *testing.T, auth string) {
-		rec := e.serve("GET", "/v1/sites", auth, nil)
+		rec := e.serve(t, "GET", "/v1/sites", auth, nil)
 		checkAnswer(t, "Authorization "+auth, rec)
 		if rec.Code == http.StatusOK {
 			_, tok, _ := strings.Cut(strings.TrimSpace(auth), " ")

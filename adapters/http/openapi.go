@@ -579,58 +579,71 @@ func (g *schemaGen) object(t reflect.Type, input bool) map[string]any {
 // encoding/json always writes (no omitempty or omitzero, not promoted through
 // a nil-able embedded pointer).
 func (g *schemaGen) fields(t reflect.Type, input bool, props map[string]any, required map[string]bool, optional bool) {
+	// Direct members first: they win over the members promoted from embedded structs.
+	var embedded []reflect.StructField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.Anonymous && name == "" {
+			embedded = append(embedded, f)
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			viaPointer := false
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-				viaPointer = true
-			}
-			if ft.Kind() == reflect.Struct {
-				// Embedded: its fields are promoted, outer fields win.
-				inner, innerReq := map[string]any{}, map[string]bool{}
-				g.fields(ft, input, inner, innerReq, optional || viaPointer)
-				for k, v := range inner {
-					if _, ok := props[k]; !ok {
-						props[k] = v
-						if innerReq[k] {
-							required[k] = true
-						}
+		g.field(f, input, props, required, optional)
+	}
+	for _, f := range embedded {
+		g.field(f, input, props, required, optional)
+	}
+}
+
+func (g *schemaGen) field(f reflect.StructField, input bool, props map[string]any, required map[string]bool, optional bool) {
+	tag := f.Tag.Get("json")
+	if tag == "-" {
+		return
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	if f.Anonymous && name == "" {
+		ft := f.Type
+		viaPointer := false
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+			viaPointer = true
+		}
+		if ft.Kind() == reflect.Struct {
+			// Embedded: its fields are promoted, outer fields win.
+			inner, innerReq := map[string]any{}, map[string]bool{}
+			g.fields(ft, input, inner, innerReq, optional || viaPointer)
+			for k, v := range inner {
+				if _, ok := props[k]; !ok {
+					props[k] = v
+					if innerReq[k] {
+						required[k] = true
 					}
 				}
-				continue
 			}
+			return
 		}
-		if !f.IsExported() {
-			continue
+	}
+	if !f.IsExported() {
+		return
+	}
+	if name == "" {
+		name = f.Name
+	}
+	omit := false
+	for _, o := range strings.Split(opts, ",") {
+		if o == "omitempty" || o == "omitzero" {
+			omit = true
 		}
-		if name == "" {
-			name = f.Name
-		}
-		omit := false
-		for _, o := range strings.Split(opts, ",") {
-			if o == "omitempty" || o == "omitzero" {
-				omit = true
-			}
-		}
-		if strings.Contains(","+opts+",", ",string,") {
-			props[name] = map[string]any{"type": "string"}
-		} else if omit {
-			// An omitted member is never null: encoding/json drops nil values.
-			props[name] = g.value(f.Type, input)
-		} else {
-			props[name] = g.schema(f.Type, input)
-		}
-		if !omit && !optional {
-			required[name] = true
-		}
+	}
+	if strings.Contains(","+opts+",", ",string,") {
+		props[name] = map[string]any{"type": "string"}
+	} else if omit && !input {
+		// An omitted member is never null: encoding/json drops nil values.
+		props[name] = g.value(f.Type, input)
+	} else {
+		props[name] = g.schema(f.Type, input)
+	}
+	if !omit && !optional {
+		required[name] = true
 	}
 }
 
