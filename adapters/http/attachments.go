@@ -48,6 +48,9 @@ func (h *Handler) attachmentRoutes() []Route {
 			if err != nil {
 				return err
 			}
+			if loc := c.location(a); loc != "" {
+				c.w.Header().Set("Location", loc)
+			}
 			writeJSON(c.w, http.StatusCreated, a)
 			return nil
 		}}

@@ -101,7 +101,7 @@ var problemResponses = map[int]string{
 // status the operation can answer with its problem details, the bearer-key
 // security scheme and the tags.
 func OpenAPI(routes []Route) map[string]any {
-	g := &schemaGen{components: map[string]any{}, names: map[string]reflect.Type{}}
+	g := &schemaGen{components: map[string]any{}, routes: routes}
 	problemRef := g.problemSchema()
 	for _, rt := range routes {
 		if rt.Response != nil {
@@ -282,6 +282,12 @@ func (g *schemaGen) success(rt Route) map[string]any {
 		resp["content"] = content
 		hdr["Content-Disposition"] = map[string]any{"description": "attachment, with the file name.", "schema": map[string]any{"type": "string"}}
 	}
+	if rt.Status == http.StatusCreated {
+		if path, _ := locationRoute(g.routes, &rt); path != "" {
+			hdr["Location"] = map[string]any{"required": true, "schema": map[string]any{"type": "string", "format": "uri-reference"},
+				"description": "Where to read the new resource (GET " + openAPIPath(path) + "), relative to the request's URL so it holds under any mount prefix."}
+		}
+	}
 	resp["headers"] = hdr
 	return resp
 }
@@ -434,7 +440,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // decoder leaves an absent member at its zero value.
 type schemaGen struct {
 	components map[string]any
-	names      map[string]reflect.Type // component name -> the type it was made for (response schemas)
+	routes     []Route
 }
 
 var (

@@ -1,6 +1,9 @@
 package http_test
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -77,4 +80,39 @@ func TestParseProblemRefusesOtherJSON(t *testing.T) {
 	p, err := lkhttp.ParseProblem([]byte(`{"type":"https://licensekit.dev/problems/invalid","title":"t","status":400,"detail":"d","code":"invalid"}`))
 	require.NoError(t, err)
 	require.Equal(t, "invalid", p.Code)
+}
+
+// TestCreatedAnswersCarryLocation: a 201 names the new resource relative to
+// the request's URL, so following it reads what was created, also under a
+// mount prefix.
+func TestCreatedAnswersCarryLocation(t *testing.T) {
+	f := newFixture(t)
+	s := f.site("Lisbon", nil)
+	r := f.do("POST", "/v1/sites", f.owner, map[string]any{"name": "Porto", "plan": "business", "payment_type": "monthly_invoice",
+		"group": "main", "unit_price": map[string]string{"amount": "2.50", "currency": "USD"}})
+	require.Equal(t, 201, r.status, "%s", r.body)
+	var created lkhttp.SiteView
+	r.json(t, &created)
+	require.NotEqual(t, s.ID, created.ID)
+	require.Equal(t, "sites/"+created.ID, r.header.Get("Location"))
+	base, err := url.Parse(f.srv.URL + "/v1/sites")
+	require.NoError(t, err)
+	loc, err := base.Parse(r.header.Get("Location"))
+	require.NoError(t, err)
+	var read lkhttp.SiteView
+	f.ok(200, "GET", loc.Path, f.owner, nil, &read)
+	require.Equal(t, "Porto", read.Name)
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/", http.StripPrefix("/api", f.h))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/v1/sites", strings.NewReader(`{"name":"Faro","plan":"business","payment_type":"monthly_invoice","group":"main","unit_price":{"amount":"2.50","currency":"USD"}}`))
+	req.Header.Set("Authorization", "Bearer "+f.owner)
+	mux.ServeHTTP(rec, req)
+	require.Equal(t, 201, rec.Code, rec.Body.String())
+	under, err := url.Parse("http://x/api/v1/sites")
+	require.NoError(t, err)
+	got, err := under.Parse(rec.Header().Get("Location"))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(got.Path, "/api/v1/sites/"), got.Path)
 }

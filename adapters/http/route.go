@@ -127,6 +127,11 @@ func op[Req, Resp any](method, path, tag, summary string, access Access, fn func
 		if err != nil {
 			return err
 		}
+		if c.rt.Status == http.StatusCreated {
+			if loc := c.location(resp); loc != "" {
+				c.w.Header().Set("Location", loc)
+			}
+		}
 		writeJSON(c.w, c.rt.Status, resp)
 		return nil
 	}
