@@ -81,7 +81,7 @@ func strs[T ~string](vs ...T) []string {
 // problemResponses are the error responses of the document
 // (components/responses), by status.
 var problemResponses = map[int]string{
-	400: "The request is invalid: a malformed body or parameter, an unknown field, or a value the domain refuses (code invalid; field names the input).",
+	400: "The request is invalid: a malformed body, parameter or header (an Idempotency-Key over 255 bytes on any route), an unknown field, or a value the domain refuses (code invalid; field names the input).",
 	401: "The API key is missing or unknown (code unauthenticated), expired (key_expired) or revoked (key_revoked).",
 	403: "The key's role may not do this (code forbidden).",
 	404: "No such resource in the key's company (code not_found); another company's resources answer 404 too.",
@@ -141,7 +141,7 @@ func OpenAPI(routes []Route) map[string]any {
 		"info": map[string]any{
 			"title":   "licensekit",
 			"version": "1",
-			"license": map[string]any{"name": "See the licensekit repository", "url": "https://github.com/licensekit/licensekit"},
+			"license": map[string]any{"name": "No license declared yet", "url": "https://github.com/licensekit/licensekit"},
 			"description": "License pools, MSP sites and billing, automatic top-up, volume licenses, subscriptions and the event log.\n\n" +
 				"Every error is an RFC 9457 problem (application/problem+json) with the members type, title, status and detail, " +
 				"the stable machine-readable code and, when one input is at fault, field. The type of code c is " + ProblemTypeBase + "c: " +
@@ -308,9 +308,9 @@ func errorStatuses(rt Route) []int {
 		if usesMoney(rt) {
 			set[422] = true
 		}
-	} else if len(rt.Query) > 0 || rt.Request != nil || mutating {
-		set[400] = true
 	}
+	// Any route refuses an Idempotency-Key longer than 255 bytes, public ones included.
+	set[400] = true
 	if mutating {
 		set[413] = true
 	}

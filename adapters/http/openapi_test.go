@@ -58,9 +58,9 @@ func TestOpenAPIOperationsAreDocumented(t *testing.T) {
 			require.True(t, tags[tg.(string)], "%s %s: tag %v is not listed", rt.Method, rt.Path, tg)
 		}
 		resp := obj(t, op, "responses")
-		want := []string{"500"}
+		want := []string{"400", "500"}
 		if rt.Access != lkhttp.Public {
-			want = append(want, "400", "401", "403", "429", "503")
+			want = append(want, "401", "403", "429", "503")
 		}
 		if rt.Request != nil {
 			want = append(want, "413", "415")

@@ -36,6 +36,7 @@ func TestErrorsAreProblemDetails(t *testing.T) {
 		{"no route", "GET", "/v1/nowhere", f.owner, nil, nil, 404, "not_found", ""},
 		{"method", "PATCH", "/v1/sites", f.owner, nil, nil, 405, lkhttp.CodeMethodNotAllowed, ""},
 		{"too large", "POST", "/v1/sites", f.owner, `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, lkhttp.CodeTooLarge, "body"},
+		{"long idempotency key on a public route", "GET", "/healthz", "", nil, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "invalid", "Idempotency-Key"},
 		{"media type", "POST", "/v1/sites", f.owner, `name=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, lkhttp.CodeUnsupportedMediaType, "Content-Type"},
 	}
 	for _, c := range cases {
