@@ -207,13 +207,22 @@ func exampleOf(schema map[string]any, schemas map[string]any, name string, depth
 		s, _ := schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
 		return exampleOf(s, schemas, name, depth)
 	}
+	if alts, ok := schema["anyOf"].([]any); ok && len(alts) > 0 {
+		// A nullable reference: anyOf [{$ref}, {type: null}]; use the first.
+		first, _ := alts[0].(map[string]any)
+		return exampleOf(first, schemas, name, depth)
+	}
 	if e, ok := schema["enum"].([]any); ok && len(e) > 0 {
 		return e[0]
 	}
 	if depth > 4 {
 		return nil
 	}
-	switch schema["type"] {
+	typ := schema["type"]
+	if ts, ok := typ.([]any); ok && len(ts) > 0 {
+		typ = ts[0] // OpenAPI 3.1 unions list the non-null type first
+	}
+	switch typ {
 	case "object":
 		props, _ := schema["properties"].(map[string]any)
 		out := map[string]any{}
