@@ -223,7 +223,7 @@ func TestRouteAccessTable(t *testing.T) {
 	require.NoError(t, err)
 	for _, rt := range routes {
 		rec := httptest.NewRecorder()
-		open.ServeHTTP(rec, httptest.NewRequest(rt.Method, routePath(rt), nil))
+		validating(t, open).ServeHTTP(rec, httptest.NewRequest(rt.Method, routePath(rt), nil))
 		if want, ok := expectedAccess[rt.Method+" "+rt.Path]; ok && want == nil {
 			assert.Less(t, rec.Code, 400, "%s %s without a key: %s", rt.Method, rt.Path, rec.Body)
 		} else {

@@ -279,7 +279,7 @@ func TestKeyCacheForgetsRevokedKeys(t *testing.T) {
 	require.NoError(t, err)
 	uncached, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, KeyCacheTTL: -1})
 	require.NoError(t, err)
-	get := func(h http.Handler) int {
+	get := func(h *lkhttp.Handler) int {
 		req := httptest.NewRequest("GET", "/v1/sites", nil)
 		req.Header.Set("Authorization", "Bearer "+viewer)
 		rec := httptest.NewRecorder()

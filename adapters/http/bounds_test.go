@@ -25,7 +25,7 @@ func newDefaultLimitFixture(t *testing.T) *fixture {
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock}}})
 	require.NoError(t, err)
 	f.h = h
-	f.srv = httptest.NewServer(h)
+	f.srv = httptest.NewServer(validating(t, h))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -48,10 +48,9 @@ func (f *fixture) snapshot(poolID string) string {
 func requireRefused(t *testing.T, r resp, field string) {
 	t.Helper()
 	require.Equal(t, 400, r.status, "%.300s", r.body)
-	var e lkhttp.ErrorBody
-	r.json(t, &e)
-	assert.Equal(t, "invalid", e.Error.Code)
-	assert.Equal(t, field, e.Error.Field, "%s", e.Error.Message)
+	e := r.problem(t)
+	assert.Equal(t, "invalid", e.Code)
+	assert.Equal(t, field, e.Field, "%s", e.Detail)
 	assert.Less(t, len(r.body), 2000, "the error does not echo the input")
 }
 

@@ -29,7 +29,7 @@ func newCheckpointFixture(t *testing.T, signer ed25519.PrivateKey) *fixture {
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
 		CheckpointSigner: signer})
 	require.NoError(t, err)
-	f.h, f.srv = h, httptest.NewServer(h)
+	f.h, f.srv = h, httptest.NewServer(validating(t, h))
 	t.Cleanup(f.srv.Close)
 	f.company, f.owner = f.newCompany("acme", "ann@acme.example")
 	return f

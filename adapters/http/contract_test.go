@@ -48,22 +48,25 @@ type contractSpec struct {
 }
 
 var (
-	specOnce sync.Once
-	spec     contractSpec
-	specErr  error
+	specMu    sync.Mutex
+	specCache = map[string]contractSpec{} // by the document's text
 )
 
-// loadSpec parses and checks the document a Handler serves, once.
-func loadSpec() (contractSpec, error) {
-	specOnce.Do(func() {
-		raw, err := lkhttp.Document(memory.New())
-		if err != nil {
-			specErr = err
-			return
-		}
-		spec, specErr = parseSpec(raw)
-	})
-	return spec, specErr
+// specOf parses and checks the document h serves at /openapi.json (once per
+// distinct document: a handler's configuration can add routes).
+func specOf(h *lkhttp.Handler) (contractSpec, error) {
+	raw := string(h.OpenAPIDocument())
+	specMu.Lock()
+	defer specMu.Unlock()
+	if s, ok := specCache[raw]; ok {
+		return s, nil
+	}
+	s, err := parseSpec([]byte(raw))
+	if err != nil {
+		return s, err
+	}
+	specCache[raw] = s
+	return s, nil
 }
 
 func parseSpec(raw []byte) (contractSpec, error) {
@@ -84,9 +87,9 @@ func parseSpec(raw []byte) (contractSpec, error) {
 }
 
 // validating wraps h so every exchange is checked against the document.
-func validating(t testing.TB, h http.Handler) http.Handler {
+func validating(t testing.TB, h *lkhttp.Handler) http.Handler {
 	t.Helper()
-	s, err := loadSpec()
+	s, err := specOf(h)
 	if err != nil {
 		t.Fatalf("contract: %v", err)
 	}

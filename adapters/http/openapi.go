@@ -660,5 +660,8 @@ func Document(store storage.Store) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), h.openapi...), nil
+	return h.OpenAPIDocument(), nil
 }
+
+// OpenAPIDocument returns the OpenAPI document h serves at /openapi.json.
+func (h *Handler) OpenAPIDocument() []byte { return append([]byte(nil), h.openapi...) }

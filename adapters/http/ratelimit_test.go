@@ -70,7 +70,7 @@ func (e *edge) send(addr, method, path, key string, body any, headers ...string)
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	rec := httptest.NewRecorder()
-	e.h.ServeHTTP(rec, req)
+	validating(e.t, e.h).ServeHTTP(rec, req)
 	return rec
 }
 
@@ -342,7 +342,7 @@ func TestFailedAuthConcurrentBounded(t *testing.T) {
 				req.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", g, i/250, i%250)
 				req.Header.Set("Authorization", "Bearer "+wrongKey(g*1000+i))
 				rec := httptest.NewRecorder()
-				e.h.ServeHTTP(rec, req)
+				validating(t, e.h).ServeHTTP(rec, req)
 				if rec.Code != 401 && rec.Code != 429 {
 					t.Errorf("status %d", rec.Code)
 				}
