@@ -593,14 +593,14 @@ func (g *schemaGen) fields(t reflect.Type, input bool, props map[string]any, req
 			embedded = append(embedded, f)
 			continue
 		}
-		g.field(f, input, props, required, optional)
+		g.field(t, f, input, props, required, optional)
 	}
 	for _, f := range embedded {
-		g.field(f, input, props, required, optional)
+		g.field(t, f, input, props, required, optional)
 	}
 }
 
-func (g *schemaGen) field(f reflect.StructField, input bool, props map[string]any, required map[string]bool, optional bool) {
+func (g *schemaGen) field(owner reflect.Type, f reflect.StructField, input bool, props map[string]any, required map[string]bool, optional bool) {
 	tag := f.Tag.Get("json")
 	if tag == "-" {
 		return
@@ -640,7 +640,9 @@ func (g *schemaGen) field(f reflect.StructField, input bool, props map[string]an
 			omit = true
 		}
 	}
-	if strings.Contains(","+opts+",", ",string,") {
+	if !input && name == "id" && uuidIDs[owner] && f.Type.Kind() == reflect.String {
+		props[name] = map[string]any{"type": "string", "format": "uuid"}
+	} else if strings.Contains(","+opts+",", ",string,") {
 		props[name] = map[string]any{"type": "string"}
 	} else if omit && !input {
 		// An omitted member is never null: encoding/json drops nil values.
@@ -665,3 +667,19 @@ func Document(store storage.Store) ([]byte, error) {
 
 // OpenAPIDocument returns the OpenAPI document h serves at /openapi.json.
 func (h *Handler) OpenAPIDocument() []byte { return append([]byte(nil), h.openapi...) }
+
+// uuidIDs are the types whose id member license.NewID makes: a UUID.
+var uuidIDs = map[reflect.Type]bool{
+	reflect.TypeFor[billing.Site]():         true,
+	reflect.TypeFor[billing.Adjustment]():   true,
+	reflect.TypeFor[volume.License]():       true,
+	reflect.TypeFor[volume.Customer]():      true,
+	reflect.TypeFor[eventlog.Event]():       true,
+	reflect.TypeFor[subscription.Charge]():  true,
+	reflect.TypeFor[subscription.License](): true,
+	reflect.TypeFor[pool.Pool]():            true,
+	reflect.TypeFor[pool.Transaction]():     true,
+	reflect.TypeFor[pool.Attachment]():      true,
+	reflect.TypeFor[pool.Comment]():         true,
+	reflect.TypeFor[topup.Notification]():   true,
+}
