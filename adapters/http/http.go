@@ -410,6 +410,8 @@ type ProblemCode struct {
 var ProblemCodes = []ProblemCode{
 	{string(license.Invalid), http.StatusBadRequest, "The request is invalid"},
 	{string(license.Unauthenticated), http.StatusUnauthorized, "Missing or unknown API key"},
+	{string(license.KeyExpired), http.StatusUnauthorized, "The API key has expired"},
+	{string(license.KeyRevoked), http.StatusUnauthorized, "The API key was revoked"},
 	{string(license.Forbidden), http.StatusForbidden, "The key's role may not do this"},
 	{string(license.NotFound), http.StatusNotFound, "No such resource"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed on this path"},

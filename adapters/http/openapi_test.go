@@ -121,7 +121,7 @@ func TestOpenAPISchemasStateRequiredNullAndEnums(t *testing.T) {
 	require.NotContains(t, in, "required", "a request member may be left out")
 	require.Equal(t, []any{"integer", "null"}, obj(t, in, "properties", "licenses")["type"], "licenses: null is accepted")
 
-	role := obj(t, schemas, "http.APIKey", "properties", "role")
+	role := obj(t, schemas, "apikey.Key", "properties", "role")
 	require.Equal(t, []any{"owner", "admin", "editor", "license_admin", "viewer"}, role["enum"])
 
 	exp := obj(t, doc, "paths", "/v1/volume-licenses/{id}/export", "get", "responses", "200", "content")

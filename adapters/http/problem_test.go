@@ -64,6 +64,7 @@ func TestProblemCodesAgreeWithStatusOf(t *testing.T) {
 	for _, c := range []license.Code{license.Invalid, license.NotFound, license.Conflict, license.Forbidden,
 		license.InsufficientLicenses, license.BelowEnrolled, license.CurrencyMismatch, license.Quarantined,
 		license.RestrictionFailed, license.Expired, license.RateLimited, license.Unauthenticated,
+		license.KeyExpired, license.KeyRevoked,
 		license.Unavailable, license.Internal} {
 		s, ok := listed[string(c)]
 		require.True(t, ok, "code %s is not listed", c)

@@ -247,7 +247,7 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 		if rt.Request != nil && r.ContentLength != 0 {
 			ct := r.Header.Get("Content-Type")
 			if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-				writeError(w, &protocolError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+				writeError(w, &protocolError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 					field: "Content-Type", msg: "send the body as application/json"})
 				return
 			}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -280,11 +279,11 @@ func TestReadyzReportsSaturatedStore(t *testing.T) {
 		res, err := client.Get(e.srv.URL + "/readyz")
 		require.NoError(t, err, "/readyz waits for a connection of a saturated store")
 		took := time.Since(start)
-		var body lkhttp.ErrorBody
+		var body lkhttp.Problem
 		require.NoError(t, decodeBody(res, &body))
 		require.Equal(t, 503, res.StatusCode)
-		assert.Equal(t, "unavailable", body.Error.Code)
-		assert.Contains(t, body.Error.Message, "saturated")
+		assert.Equal(t, "unavailable", body.Code)
+		assert.Contains(t, body.Detail, "saturated")
 		assert.Less(t, took, 2*time.Second)
 		release()
 		e.prompt(200, "GET", "/readyz", "", "")
@@ -383,10 +382,9 @@ func TestQueryPairsThatWouldBeDroppedAreRefused(t *testing.T) {
 	} {
 		r := f.do("GET", "/v1/events?"+tc.query, f.owner, nil)
 		require.Equal(t, 400, r.status, "%s: %s", tc.query, r.body)
-		var body lkhttp.ErrorBody
-		r.json(t, &body)
-		assert.Equal(t, "invalid", body.Error.Code, tc.query)
-		assert.Equal(t, tc.field, body.Error.Field, tc.query)
+		body := r.problem(t)
+		assert.Equal(t, "invalid", body.Code, tc.query)
+		assert.Equal(t, tc.field, body.Field, tc.query)
 	}
 	r := f.do("GET", "/v1/sites?x=1;2", f.owner, nil)
 	assert.Equal(t, 400, r.status, "every route")
@@ -409,10 +407,9 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 		res.Body.Close()
 		require.NoError(t, err)
 		require.Equal(t, 400, res.StatusCode, "%s", b)
-		var body lkhttp.ErrorBody
-		require.NoError(t, json.Unmarshal(b, &body))
-		assert.Equal(t, "invalid", body.Error.Code)
-		assert.Equal(t, "Authorization", body.Error.Field)
+		body := mustProblem(t, b)
+		assert.Equal(t, "invalid", body.Code)
+		assert.Equal(t, "Authorization", body.Field)
 		assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 	}
 }
@@ -433,11 +430,11 @@ func TestDeclaredOversizedBodyIsRefusedAtOnce(t *testing.T) {
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(3*time.Second)))
 		res, err := http.ReadResponse(bufio.NewReader(c), nil)
 		require.NoError(t, err, "no answer before the body: the server waits for it")
-		var body lkhttp.ErrorBody
+		var body lkhttp.Problem
 		require.NoError(t, decodeBody(res, &body))
 		assert.Equal(t, 413, res.StatusCode)
-		assert.Equal(t, "too_large", body.Error.Code)
-		assert.Equal(t, "body", body.Error.Field)
+		assert.Equal(t, lkhttp.CodeTooLarge, body.Code)
+		assert.Equal(t, "body", body.Field)
 	}
 	// A declared length within the limit is served as before.
 	f.ok(200, "POST", "/v1/sites/"+s.ID+"/purchase", f.owner, map[string]int{"quantity": 1}, nil)
