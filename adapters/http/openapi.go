@@ -288,6 +288,10 @@ func (g *schemaGen) success(rt Route) map[string]any {
 				"description": "Where to read the new resource (GET " + openAPIPath(path) + "), relative to the request's URL so it holds under any mount prefix."}
 		}
 	}
+	if rt.Response != nil && hasMember(rt.Response, "replayed") {
+		hdr[IdempotencyReplayedHeader] = map[string]any{"schema": map[string]any{"type": "string", "enum": []string{"true"}},
+			"description": "Present (true) when this answers a repeat of the request with the same Idempotency-Key: the same metadata, without the secret."}
+	}
 	resp["headers"] = hdr
 	return resp
 }
@@ -682,4 +686,26 @@ var uuidIDs = map[reflect.Type]bool{
 	reflect.TypeFor[pool.Attachment]():      true,
 	reflect.TypeFor[pool.Comment]():         true,
 	reflect.TypeFor[topup.Notification]():   true,
+}
+
+// hasMember reports whether values of t are JSON objects with a member named
+// name (promoted members of embedded structs included).
+func hasMember(t reflect.Type, name string) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if n == name {
+			return true
+		}
+		if f.Anonymous && n == "" && hasMember(f.Type, name) {
+			return true
+		}
+	}
+	return false
 }

@@ -99,6 +99,8 @@ func TestOpenAPIProblemsAndHeaders(t *testing.T) {
 	require.Contains(t, obj(t, doc, "components", "responses", "Problem429", "content"), lkhttp.ProblemContentType)
 	require.Contains(t, obj(t, doc, "paths", "/v1/sites", "post", "responses", "201", "headers"), "Location")
 	require.Contains(t, obj(t, doc, "components", "securitySchemes"), "apiKey")
+	require.Contains(t, obj(t, doc, "paths", "/v1/apikeys", "post", "responses", "201", "headers"), lkhttp.IdempotencyReplayedHeader)
+	require.Contains(t, obj(t, doc, "paths", "/v1/subscriptions/purchase", "post", "responses", "201", "headers"), lkhttp.IdempotencyReplayedHeader)
 }
 
 // TestOpenAPISchemasStateRequiredNullAndEnums: members without omitempty are
