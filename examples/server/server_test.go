@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/http/client"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -130,6 +131,14 @@ func shellWords(line string, env map[string]string) []string {
 		words = append(words, cur.String())
 	}
 	return words
+}
+
+// api is the typed client of the server at base, authenticated with key.
+func api(t *testing.T, base, key string, opts ...client.ClientOption) *client.ClientWithResponses {
+	t.Helper()
+	c, err := client.New(base, key, opts...)
+	require.NoError(t, err)
+	return c
 }
 
 // curl runs one printed curl command with net/http and returns the status and body
@@ -340,9 +349,19 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 
 	// The notification loop delivers the top-up's notification in the background
 	// (no recipients here: it is marked delivered).
+	ctx := context.Background()
+	c := api(t, r.base, key)
 	require.Eventually(t, func() bool {
-		status, body := curl(t, `curl -s "`+r.base+`/v1/topup/notifications?status=delivered" -H "Authorization: Bearer $LK"`, dir, env)
-		return status == 200 && strings.Contains(string(body), `"status":"delivered"`)
+		rsp, err := c.GetV1TopupNotificationsWithResponse(ctx, &client.GetV1TopupNotificationsParams{
+			Status: client.Ptr(client.GetV1TopupNotificationsParamsStatus("delivered"))})
+		require.NoError(t, err)
+		require.NoError(t, client.Check(rsp, 200))
+		for _, n := range *rsp.JSON200 {
+			if n.Status != nil && *n.Status == "delivered" {
+				return true
+			}
+		}
+		return false
 	}, 10*time.Second, 20*time.Millisecond)
 	r.stop(t)
 
@@ -358,28 +377,26 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	assert.Contains(t, out2, "-new-owner-key")
 	assert.Equal(t, normalise(cmds, r.base), normalise(cmds2, r2.base))
 	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
-	status, body = curl(t, `curl -s `+r2.base+`/v1/apikeys -H "Authorization: Bearer $LK"`, dir, env)
-	require.Equal(t, 200, status, string(body))
-	var keys []map[string]any
-	require.NoError(t, json.Unmarshal(body, &keys))
-	assert.Len(t, keys, 1, "one owner key however many starts")
+	keys, err := api(t, r2.base, key).GetV1ApikeysWithResponse(ctx)
+	require.NoError(t, err)
+	require.NoError(t, client.Check(keys, 200))
+	assert.Len(t, *keys.JSON200, 1, "one owner key however many starts")
 	status, body = curl(t, cmds2[0], dir, env) // the first run's key still works
 	require.Equal(t, 200, status, string(body))
 	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
 
 	// Attachments are files next to the database and survive restarts.
 	pools := r2.demo.Pools
-	status, body = curl(t, `curl -s -X POST "`+r2.base+`/v1/pools/`+pools[0]+`/attachments?name=contract.txt" -H "Authorization: Bearer $LK" -H 'Content-Type: text/plain' -d 'signed contract'`, dir, env)
-	require.Equal(t, 201, status, string(body))
-	var att struct {
-		ID string `json:"id"`
-	}
-	require.NoError(t, json.Unmarshal(body, &att))
+	att, err := api(t, r2.base, key).PostV1PoolsIdAttachmentsWithBodyWithResponse(ctx, pools[0],
+		&client.PostV1PoolsIdAttachmentsParams{Name: client.Ptr("contract.txt")}, "text/plain", strings.NewReader("signed contract"))
+	require.NoError(t, err)
+	require.NoError(t, client.Check(att, 201))
 	r2.stop(t)
 	r3 := start(t, env0)
-	status, body = curl(t, `curl -s `+r3.base+`/v1/pools/`+pools[0]+`/attachments/`+att.ID+` -H "Authorization: Bearer $LK"`, dir, env)
-	require.Equal(t, 200, status, string(body))
-	assert.Equal(t, "signed contract", string(body))
+	file, err := api(t, r3.base, key).GetV1PoolsIdAttachmentsAttachmentWithResponse(ctx, pools[0], *att.JSON201.Id)
+	require.NoError(t, err)
+	require.NoError(t, client.Check(file, 200))
+	assert.Equal(t, "signed contract", string(file.Body))
 	r3.stop(t)
 }
 
@@ -396,12 +413,16 @@ func TestOwnerKeyBootstrapToFile(t *testing.T) {
 		require.NoError(t, err)
 		return strings.TrimSpace(string(b))
 	}
-	listKeys := func(base, key string) []map[string]any {
-		status, body := curl(t, `curl -s `+base+`/v1/apikeys -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": key})
-		require.Equal(t, 200, status, string(body))
-		var keys []map[string]any
-		require.NoError(t, json.Unmarshal(body, &keys))
-		return keys
+	ctx := context.Background()
+	listKeys := func(base, key string) []string {
+		rsp, err := api(t, base, key).GetV1ApikeysWithResponse(ctx)
+		require.NoError(t, err)
+		require.NoError(t, client.Check(rsp, 200))
+		var names []string
+		for _, k := range *rsp.JSON200 {
+			names = append(names, *k.Id+" "+*k.Name)
+		}
+		return names
 	}
 
 	r := start(t, env)
@@ -430,13 +451,15 @@ func TestOwnerKeyBootstrapToFile(t *testing.T) {
 	keys := listKeys(r.base, second)
 	require.Len(t, keys, 2)
 	for _, k := range keys {
-		if k["name"] == "bootstrap owner key" {
-			status, body := curl(t, `curl -s -X DELETE `+r.base+`/v1/apikeys/`+k["id"].(string)+` -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": second})
-			require.Equal(t, 200, status, string(body))
+		if id, name, _ := strings.Cut(k, " "); name == "bootstrap owner key" {
+			rsp, err := api(t, r.base, second).DeleteV1ApikeysIdWithResponse(ctx, id, nil)
+			require.NoError(t, err)
+			require.NoError(t, client.Check(rsp, 200))
 		}
 	}
-	status, _ := curl(t, `curl -s `+r.base+`/v1/sites -H "Authorization: Bearer $LK"`, dir, map[string]string{"LK": first})
-	assert.Equal(t, 401, status, "the lost key is revoked")
+	rsp, err := api(t, r.base, first).GetV1SitesWithResponse(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 401, rsp.StatusCode(), "the lost key is revoked")
 	r.stop(t)
 }
 
@@ -505,19 +528,17 @@ func from(t *testing.T, ip string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
 }
 
-func send(t *testing.T, c *http.Client, url, key string, headers ...string) *http.Response {
+// send lists the sites of the server at base with key, through c, with the
+// extra headers (name, value, ...).
+func send(t *testing.T, c *http.Client, base, key string, headers ...string) *client.GetV1SitesResponse {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+key)
+	var editors []client.RequestEditorFn
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		editors = append(editors, client.Header(headers[i], headers[i+1]))
 	}
-	res, err := c.Do(req)
+	rsp, err := api(t, base, key, client.WithHTTPClient(c)).GetV1SitesWithResponse(context.Background(), editors...)
 	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res
+	return rsp
 }
 
 // The reference server limits failed authentications by default (here tuned
@@ -530,29 +551,29 @@ func TestServerLimitsFailedAuthentication(t *testing.T) {
 		"LICENSEKIT_AUTH_FAIL_BURST": "5", "LICENSEKIT_TRUSTED_PROXIES": "127.0.0.3"}
 	r := start(t, env)
 	defer r.stop(t)
-	url := r.base + "/v1/sites"
+	base := r.base
 	attacker := from(t, "127.0.0.1")
 	codes := map[int]int{}
 	retryAfter := ""
 	for i := 0; i < 500; i++ {
-		res := send(t, attacker, url, fmt.Sprintf("lk_%07d%s", i, strings.Repeat("x", 36)))
-		codes[res.StatusCode]++
-		if res.StatusCode == 429 && retryAfter == "" {
-			retryAfter = res.Header.Get("Retry-After")
+		res := send(t, attacker, base, fmt.Sprintf("lk_%07d%s", i, strings.Repeat("x", 36)))
+		codes[res.StatusCode()]++
+		if res.StatusCode() == 429 && retryAfter == "" {
+			retryAfter = res.HTTPResponse.Header.Get("Retry-After")
 		}
 	}
 	assert.Equal(t, map[int]int{401: 5, 429: 495}, codes)
 	assert.Equal(t, "6", retryAfter, "10 a minute by default: the next in 6 s")
-	assert.Equal(t, 401, send(t, from(t, "127.0.0.2"), url, "lk_other00"+strings.Repeat("x", 36)).StatusCode, "another address is served")
-	assert.Equal(t, 200, send(t, attacker, url, r.demo.Key).StatusCode, "the good key works from the refused address")
+	assert.Equal(t, 401, send(t, from(t, "127.0.0.2"), base, "lk_other00"+strings.Repeat("x", 36)).StatusCode(), "another address is served")
+	assert.Equal(t, 200, send(t, attacker, base, r.demo.Key).StatusCode(), "the good key works from the refused address")
 	assert.Regexp(t, `msg="http request" [^\n]*client=127\.0\.0\.1 [^\n]*status=401`, r.logs.String())
 
 	proxy := from(t, "127.0.0.3")
 	for i := 0; i < 5; i++ {
-		require.Equal(t, 401, send(t, proxy, url, fmt.Sprintf("lk_p%06d%s", i, strings.Repeat("x", 36)), "X-Forwarded-For", "198.51.100.9").StatusCode)
+		require.Equal(t, 401, send(t, proxy, base, fmt.Sprintf("lk_p%06d%s", i, strings.Repeat("x", 36)), "X-Forwarded-For", "198.51.100.9").StatusCode())
 	}
-	assert.Equal(t, 429, send(t, proxy, url, "lk_p0000099"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.9").StatusCode)
-	assert.Equal(t, 401, send(t, proxy, url, "lk_q0000000"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.10").StatusCode,
+	assert.Equal(t, 429, send(t, proxy, base, "lk_p0000099"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.9").StatusCode())
+	assert.Equal(t, 401, send(t, proxy, base, "lk_q0000000"+strings.Repeat("x", 36), "X-Forwarded-For", "198.51.100.10").StatusCode(),
 		"another client behind the trusted proxy")
 	assert.Contains(t, r.logs.String(), "client=198.51.100.10")
 }
