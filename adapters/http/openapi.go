@@ -486,11 +486,14 @@ func (g *schemaGen) value(t reflect.Type, input bool) map[string]any {
 	case rawType:
 		return map[string]any{"description": "Any JSON value."}
 	case moneyType:
-		return map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
+		// One component, so that generated clients have one money type.
+		name := schemaName(t)
+		g.components[name] = map[string]any{"type": "object", "additionalProperties": false, "description": "An amount of money in one currency.", "properties": map[string]any{
 			"amount": map[string]any{"type": "string", "format": "decimal", "pattern": decimalPattern, "maxLength": license.MaxAmountText,
 				"description": `A decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it.`},
 			"currency": map[string]any{"type": "string", "description": "An ISO 4217 code, e.g. USD."},
 		}, "required": []string{"amount", "currency"}}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
 	}
 	if vs, ok := enums[t]; ok {
 		return map[string]any{"type": "string", "enum": vs}

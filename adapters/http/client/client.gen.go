@@ -246,32 +246,14 @@ type BillingCompany struct {
 
 // BillingDecreaseQuote defines model for billing.DecreaseQuote.
 type BillingDecreaseQuote struct {
-	CurrentEstimate *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"current_estimate,omitempty"`
-	DecreasedCost *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"decreased_cost,omitempty"`
-	DecreasedLicenses *int `json:"decreased_licenses,omitempty"`
-	EstimatedTotal    *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"estimated_total,omitempty"`
-	NewAvailable *int    `json:"new_available,omitempty"`
-	NewTotal     *int    `json:"new_total,omitempty"`
-	Site         *string `json:"site,omitempty"`
-	SiteName     *string `json:"site_name,omitempty"`
+	CurrentEstimate   *LicenseMoney `json:"current_estimate,omitempty"`
+	DecreasedCost     *LicenseMoney `json:"decreased_cost,omitempty"`
+	DecreasedLicenses *int          `json:"decreased_licenses,omitempty"`
+	EstimatedTotal    *LicenseMoney `json:"estimated_total,omitempty"`
+	NewAvailable      *int          `json:"new_available,omitempty"`
+	NewTotal          *int          `json:"new_total,omitempty"`
+	Site              *string       `json:"site,omitempty"`
+	SiteName          *string       `json:"site_name,omitempty"`
 }
 
 // BillingInvoice defines model for billing.Invoice.
@@ -280,99 +262,51 @@ type BillingInvoice struct {
 	Company  *string               `json:"company,omitempty"`
 	Lines    *[]BillingInvoiceLine `json:"lines,omitempty"`
 	Period   *string               `json:"period,omitempty"`
-	Totals   *[]struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"totals,omitempty"`
+	Totals   *[]LicenseMoney       `json:"totals,omitempty"`
 }
 
 // BillingInvoiceLine defines model for billing.InvoiceLine.
 type BillingInvoiceLine struct {
-	Amount *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"amount,omitempty"`
-	At          *time.Time `json:"at,omitempty"`
-	Description *string    `json:"description,omitempty"`
-	Kind        *string    `json:"kind,omitempty"`
-	Quantity    *int       `json:"quantity,omitempty"`
-	Site        *string    `json:"site,omitempty"`
-	SiteName    *string    `json:"site_name,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	Amount      *LicenseMoney `json:"amount,omitempty"`
+	At          *time.Time    `json:"at,omitempty"`
+	Description *string       `json:"description,omitempty"`
+	Kind        *string       `json:"kind,omitempty"`
+	Quantity    *int          `json:"quantity,omitempty"`
+	Site        *string       `json:"site,omitempty"`
+	SiteName    *string       `json:"site_name,omitempty"`
+	UnitPrice   *LicenseMoney `json:"unit_price,omitempty"`
 }
 
 // BillingNewSite defines model for billing.NewSite.
 type BillingNewSite struct {
-	Group       *string `json:"group,omitempty"`
-	Licenses    *int    `json:"licenses,omitempty"`
-	Name        *string `json:"name,omitempty"`
-	PaymentType *string `json:"payment_type,omitempty"`
-	Plan        *string `json:"plan,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	Group       *string       `json:"group,omitempty"`
+	Licenses    *int          `json:"licenses,omitempty"`
+	Name        *string       `json:"name,omitempty"`
+	PaymentType *string       `json:"payment_type,omitempty"`
+	Plan        *string       `json:"plan,omitempty"`
+	UnitPrice   *LicenseMoney `json:"unit_price,omitempty"`
 }
 
 // BillingPurchaseQuote defines model for billing.PurchaseQuote.
 type BillingPurchaseQuote struct {
-	AddedCost *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"added_cost,omitempty"`
-	AddedLicenses   *int `json:"added_licenses,omitempty"`
-	CurrentEstimate *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"current_estimate,omitempty"`
-	EstimatedTotal *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"estimated_total,omitempty"`
-	Minimum      *int    `json:"minimum,omitempty"`
-	NewAvailable *int    `json:"new_available,omitempty"`
-	NewTotal     *int    `json:"new_total,omitempty"`
-	Site         *string `json:"site,omitempty"`
-	SiteName     *string `json:"site_name,omitempty"`
+	AddedCost       *LicenseMoney `json:"added_cost,omitempty"`
+	AddedLicenses   *int          `json:"added_licenses,omitempty"`
+	CurrentEstimate *LicenseMoney `json:"current_estimate,omitempty"`
+	EstimatedTotal  *LicenseMoney `json:"estimated_total,omitempty"`
+	Minimum         *int          `json:"minimum,omitempty"`
+	NewAvailable    *int          `json:"new_available,omitempty"`
+	NewTotal        *int          `json:"new_total,omitempty"`
+	Site            *string       `json:"site,omitempty"`
+	SiteName        *string       `json:"site_name,omitempty"`
 }
 
 // BillingSiteChange defines model for billing.SiteChange.
 type BillingSiteChange struct {
-	Group       *string `json:"group,omitempty"`
-	Name        *string `json:"name,omitempty"`
-	PaymentType *string `json:"payment_type,omitempty"`
-	Plan        *string `json:"plan,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	Group       *string       `json:"group,omitempty"`
+	Name        *string       `json:"name,omitempty"`
+	PaymentType *string       `json:"payment_type,omitempty"`
+	Plan        *string       `json:"plan,omitempty"`
+	UnitPrice   *LicenseMoney `json:"unit_price,omitempty"`
 }
 
 // BillingTransferQuote defines model for billing.TransferQuote.
@@ -559,16 +493,10 @@ type HttpNewMember struct {
 
 // HttpNewVolumeLicense defines model for http.NewVolumeLicense.
 type HttpNewVolumeLicense struct {
-	PricePerUser *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"price_per_user,omitempty"`
-	Product     *string `json:"product,omitempty"`
-	RenewalDate *string `json:"renewal_date,omitempty"`
-	Seats       *int    `json:"seats,omitempty"`
+	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
+	Product      *string       `json:"product,omitempty"`
+	RenewalDate  *string       `json:"renewal_date,omitempty"`
+	Seats        *int          `json:"seats,omitempty"`
 }
 
 // HttpOffboarded defines model for http.Offboarded.
@@ -625,38 +553,26 @@ type HttpSeatsBody struct {
 
 // HttpSiteView defines model for http.SiteView.
 type HttpSiteView struct {
-	CreatedAt   *time.Time `json:"created_at,omitempty"`
-	Enrolled    *int       `json:"enrolled,omitempty"`
-	Group       *string    `json:"group,omitempty"`
-	Id          *string    `json:"id,omitempty"`
-	Licenses    *int       `json:"licenses,omitempty"`
-	Name        *string    `json:"name,omitempty"`
-	PaymentType *string    `json:"payment_type,omitempty"`
-	Plan        *string    `json:"plan,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	CreatedAt   *time.Time    `json:"created_at,omitempty"`
+	Enrolled    *int          `json:"enrolled,omitempty"`
+	Group       *string       `json:"group,omitempty"`
+	Id          *string       `json:"id,omitempty"`
+	Licenses    *int          `json:"licenses,omitempty"`
+	Name        *string       `json:"name,omitempty"`
+	PaymentType *string       `json:"payment_type,omitempty"`
+	Plan        *string       `json:"plan,omitempty"`
+	UnitPrice   *LicenseMoney `json:"unit_price,omitempty"`
+	UpdatedAt   *time.Time    `json:"updated_at,omitempty"`
 }
 
 // HttpSubscriptionPurchase defines model for http.SubscriptionPurchase.
 type HttpSubscriptionPurchase struct {
-	BillingPeriod    *string `json:"billing_period,omitempty"`
-	ManualActivation *bool   `json:"manual_activation,omitempty"`
-	NoAutoRenew      *bool   `json:"no_auto_renew,omitempty"`
-	Quantity         *int    `json:"quantity,omitempty"`
-	Type             *string `json:"type,omitempty"`
-	UnitPrice        *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	BillingPeriod    *string       `json:"billing_period,omitempty"`
+	ManualActivation *bool         `json:"manual_activation,omitempty"`
+	NoAutoRenew      *bool         `json:"no_auto_renew,omitempty"`
+	Quantity         *int          `json:"quantity,omitempty"`
+	Type             *string       `json:"type,omitempty"`
+	UnitPrice        *LicenseMoney `json:"unit_price,omitempty"`
 }
 
 // HttpSuspendBody defines model for http.SuspendBody.
@@ -677,13 +593,7 @@ type HttpTransactionBody struct {
 	Note        *string        `json:"note,omitempty"`
 	OrderNumber *string        `json:"order_number,omitempty"`
 	Period      *LicensePeriod `json:"period,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	UnitPrice   *LicenseMoney  `json:"unit_price,omitempty"`
 }
 
 // HttpTrialBody defines model for http.TrialBody.
@@ -725,38 +635,26 @@ type HttpValidateKeyBody struct {
 
 // HttpVolumeLicenseView defines model for http.VolumeLicenseView.
 type HttpVolumeLicenseView struct {
-	Allocated    *int       `json:"allocated,omitempty"`
-	Company      *string    `json:"company,omitempty"`
-	CreatedAt    *time.Time `json:"created_at,omitempty"`
-	Customers    *int       `json:"customers,omitempty"`
-	Id           *string    `json:"id,omitempty"`
-	PricePerUser *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"price_per_user,omitempty"`
-	Product     *string    `json:"product,omitempty"`
-	RenewalDate *time.Time `json:"renewal_date,omitempty"`
-	Seats       *int       `json:"seats,omitempty"`
-	Unallocated *int       `json:"unallocated,omitempty"`
+	Allocated    *int          `json:"allocated,omitempty"`
+	Company      *string       `json:"company,omitempty"`
+	CreatedAt    *time.Time    `json:"created_at,omitempty"`
+	Customers    *int          `json:"customers,omitempty"`
+	Id           *string       `json:"id,omitempty"`
+	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
+	Product      *string       `json:"product,omitempty"`
+	RenewalDate  *time.Time    `json:"renewal_date,omitempty"`
+	Seats        *int          `json:"seats,omitempty"`
+	Unallocated  *int          `json:"unallocated,omitempty"`
 }
 
 // HttpVolumeMetricsView defines model for http.VolumeMetricsView.
 type HttpVolumeMetricsView struct {
-	Allocated    *int `json:"allocated,omitempty"`
-	Customers    *int `json:"customers,omitempty"`
-	PricePerUser *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"price_per_user,omitempty"`
-	RenewalDate *time.Time `json:"renewal_date,omitempty"`
-	Seats       *int       `json:"seats,omitempty"`
-	Unallocated *int       `json:"unallocated,omitempty"`
+	Allocated    *int          `json:"allocated,omitempty"`
+	Customers    *int          `json:"customers,omitempty"`
+	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
+	RenewalDate  *time.Time    `json:"renewal_date,omitempty"`
+	Seats        *int          `json:"seats,omitempty"`
+	Unallocated  *int          `json:"unallocated,omitempty"`
 }
 
 // HttpVolumePageView defines model for http.VolumePageView.
@@ -774,6 +672,15 @@ type LicenseConsumer struct {
 	Fingerprint *string   `json:"fingerprint,omitempty"`
 	Software    *string   `json:"software,omitempty"`
 	User        *string   `json:"user,omitempty"`
+}
+
+// LicenseMoney defines model for license.Money.
+type LicenseMoney struct {
+	// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
+	Amount string `json:"amount"`
+
+	// Currency ISO 4217 code, e.g. USD
+	Currency string `json:"currency"`
 }
 
 // LicensePeriod defines model for license.Period.
@@ -1039,13 +946,7 @@ type PoolTransaction struct {
 	Period      *LicensePeriod `json:"period,omitempty"`
 	Recorded    *time.Time     `json:"recorded,omitempty"`
 	Status      *string        `json:"status,omitempty"`
-	UnitPrice   *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	UnitPrice   *LicenseMoney  `json:"unit_price,omitempty"`
 }
 
 // PoolValidationRequest defines model for pool.ValidationRequest.
@@ -1078,22 +979,16 @@ type SubscriptionBulkResult struct {
 
 // SubscriptionCharge defines model for subscription.Charge.
 type SubscriptionCharge struct {
-	Amount *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"amount,omitempty"`
-	At            *time.Time `json:"at,omitempty"`
-	BillingPeriod *string    `json:"billing_period,omitempty"`
-	Company       *string    `json:"company,omitempty"`
-	From          *time.Time `json:"from,omitempty"`
-	Id            *string    `json:"id,omitempty"`
-	License       *string    `json:"license,omitempty"`
-	Reason        *string    `json:"reason,omitempty"`
-	To            *time.Time `json:"to,omitempty"`
-	Type          *string    `json:"type,omitempty"`
+	Amount        *LicenseMoney `json:"amount,omitempty"`
+	At            *time.Time    `json:"at,omitempty"`
+	BillingPeriod *string       `json:"billing_period,omitempty"`
+	Company       *string       `json:"company,omitempty"`
+	From          *time.Time    `json:"from,omitempty"`
+	Id            *string       `json:"id,omitempty"`
+	License       *string       `json:"license,omitempty"`
+	Reason        *string       `json:"reason,omitempty"`
+	To            *time.Time    `json:"to,omitempty"`
+	Type          *string       `json:"type,omitempty"`
 }
 
 // SubscriptionCompanySettings defines model for subscription.CompanySettings.
@@ -1138,13 +1033,7 @@ type SubscriptionLicense struct {
 	State          *string               `json:"state,omitempty"`
 	Trial          *bool                 `json:"trial,omitempty"`
 	Type           *string               `json:"type,omitempty"`
-	UnitPrice      *struct {
-		// Amount decimal amount, e.g. "12.34"; as input at most 12 digits before the decimal point and the currency's minor unit plus 4 after it
-		Amount string `json:"amount"`
-
-		// Currency ISO 4217 code, e.g. USD
-		Currency string `json:"currency"`
-	} `json:"unit_price,omitempty"`
+	UnitPrice      *LicenseMoney         `json:"unit_price,omitempty"`
 }
 
 // SubscriptionReissued defines model for subscription.Reissued.
