@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/http/client"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -62,6 +63,9 @@ type server struct {
 	h     *lkhttp.Handler
 	srv   *httptest.Server
 	logs  *syncBuffer
+	// api is the typed client of srv; it sends no key of its own, each call
+	// names one (client.Bearer).
+	api *client.ClientWithResponses
 }
 
 func newServer(t *testing.T, store storage.Store) *server {
@@ -74,6 +78,8 @@ func newServer(t *testing.T, store storage.Store) *server {
 	s.h = h
 	s.srv = httptest.NewServer(h)
 	t.Cleanup(s.srv.Close)
+	s.api, err = client.New(s.srv.URL, "", client.WithHTTPClient(s.srv.Client()))
+	require.NoError(t, err)
 	return s
 }
 
@@ -180,21 +186,37 @@ func poolSpec(name, metric string) map[string]any {
 		"priority": 0, "form_allocations": true, "min_allocation_days": 0}
 }
 
-// newSite creates a monthly-invoice site with licenses.
-func (s *server) newSite(key, name string, licenses int64) string {
+// must requires that a call of the typed client got an answer of status.
+func (s *server) must(rsp client.Response, err error, status int) {
 	s.t.Helper()
-	var v lkhttp.SiteView
-	s.ok(201, "POST", "/v1/sites", key, siteBody(name, licenses), &v)
-	return v.ID
+	require.NoError(s.t, err)
+	require.NoError(s.t, client.Check(rsp, status))
 }
 
-// newPool creates a perpetual pool of metric holding count licenses.
+// newSite creates a monthly-invoice site with licenses (the site siteBody
+// describes) through the typed client.
+func (s *server) newSite(key, name string, licenses int64) string {
+	s.t.Helper()
+	rsp, err := s.api.PostV1SitesWithResponse(context.Background(), nil, client.PostV1SitesJSONRequestBody{
+		Name: client.Ptr(name), Plan: client.Ptr("business"), PaymentType: client.Ptr("monthly_invoice"), Group: client.Ptr("main"),
+		UnitPrice: &client.LicenseMoney{Amount: "2.50", Currency: "USD"}, Licenses: client.Ptr(int(licenses))}, client.Bearer(key))
+	s.must(rsp, err, 201)
+	return *rsp.JSON201.Id
+}
+
+// newPool creates a perpetual pool of metric holding count licenses (the pool
+// poolSpec describes) through the typed client.
 func (s *server) newPool(key, name, metric string, count int64) string {
 	s.t.Helper()
-	var p pool.Pool
-	s.ok(201, "POST", "/v1/pools", key, poolSpec(name, metric), &p)
-	s.ok(201, "POST", "/v1/pools/"+p.ID+"/transactions", key, map[string]any{"kind": "purchase", "count": count}, nil)
-	return p.ID
+	ctx := context.Background()
+	p, err := s.api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
+		Name: client.Ptr(name), Model: client.Ptr("perpetual"), Metric: client.Ptr(metric), Software: &[]string{"office"},
+		FormAllocations: client.Ptr(true)}, client.Bearer(key))
+	s.must(p, err, 201)
+	tx, err := s.api.PostV1PoolsIdTransactionsWithResponse(ctx, *p.JSON201.Id, nil, client.PostV1PoolsIdTransactionsJSONRequestBody{
+		Kind: client.Ptr("purchase"), Count: client.Ptr(int(count))}, client.Bearer(key))
+	s.must(tx, err, 201)
+	return *p.JSON201.Id
 }
 
 func randomName(prefix string) string {

@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/http/client"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/storage"
@@ -87,7 +89,12 @@ func TestPostgresBackendKilledMidTransaction(t *testing.T) {
 	require.NoError(t, err)
 	defer admin.Close(context.Background())
 
-	licenses := int64(10)
+	ctx := context.Background()
+	purchase := func(idem string) (*client.PostV1SitesIdPurchaseResponse, error) {
+		return s.api.PostV1SitesIdPurchaseWithResponse(ctx, site, &client.PostV1SitesIdPurchaseParams{IdempotencyKey: &idem},
+			client.PostV1SitesIdPurchaseJSONRequestBody{Quantity: client.Ptr(5)}, client.Bearer(key))
+	}
+	licenses := 10
 	kills := 0
 	var before snapshot
 writes:
@@ -95,12 +102,12 @@ writes:
 		before = dump(t, pg, company)
 		hs.arm(after)
 		idem := "kill-" + string(rune('0'+after))
-		done := make(chan resp, 1)
+		done := make(chan client.Response, 1)
 		go func() {
-			r, err := call(context.Background(), s.srv.Client(), s.srv.URL, "POST", "/v1/sites/"+site+"/purchase", key,
-				map[string]int64{"quantity": 5}, "Idempotency-Key", idem)
+			r, err := purchase(idem)
 			if err != nil {
-				r = resp{status: -1, body: []byte(err.Error())}
+				done <- &client.PostV1SitesIdPurchaseResponse{Body: []byte(err.Error()), HTTPResponse: &http.Response{StatusCode: -1}}
+				return
 			}
 			done <- r
 		}()
@@ -108,7 +115,7 @@ writes:
 		case <-hs.held:
 		case r := <-done:
 			// The purchase has fewer writes than after: it committed untouched.
-			require.Equal(t, 200, r.status, "%s", r.body)
+			require.NoError(t, client.Check(r, 200))
 			licenses += 5
 			hs.mu.Lock()
 			hs.after = 0
@@ -136,25 +143,27 @@ writes:
 		kills++
 		close(hs.release)
 		r := <-done
-		require.GreaterOrEqual(t, r.status, 500, "killed after write %d: %s", after, r.body)
-		_, err = lkhttp.ParseProblem(r.body)
-		require.NoError(t, err, "%s", r.body)
+		require.GreaterOrEqual(t, r.StatusCode(), 500, "killed after write %d: %s", after, r.Bytes())
+		_, err = lkhttp.ParseProblem(r.Bytes())
+		require.NoError(t, err, "%s", r.Bytes())
 		require.Equal(t, before, dump(t, pg, company), "a connection killed after write %d left a partial change", after)
 
 		// The store recovers, and the retry applies the purchase once.
-		s.ok(200, "POST", "/v1/sites/"+site+"/purchase", key, map[string]int64{"quantity": 5}, nil, "Idempotency-Key", idem)
+		r, err = purchase(idem)
+		s.must(r, err, 200)
 		licenses += 5
-		s.ok(200, "POST", "/v1/sites/"+site+"/purchase", key, map[string]int64{"quantity": 5}, nil, "Idempotency-Key", idem)
-		var v lkhttp.SiteView
-		s.ok(200, "GET", "/v1/sites/"+site, key, nil, &v)
-		require.Equal(t, licenses, v.LicenseCount())
+		r, err = purchase(idem)
+		s.must(r, err, 200)
+		v, err := s.api.GetV1SitesIdWithResponse(ctx, site, client.Bearer(key))
+		s.must(v, err, 200)
+		require.Equal(t, licenses, *v.JSON200.Licenses)
 		require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the purchase")
 	}
 	// The purchase that ran to its end untouched bought its licenses once and
 	// logged it once.
-	var v lkhttp.SiteView
-	s.ok(200, "GET", "/v1/sites/"+site, key, nil, &v)
-	require.Equal(t, licenses, v.LicenseCount(), "the uninterrupted purchase's licenses")
+	v, err := s.api.GetV1SitesIdWithResponse(ctx, site, client.Bearer(key))
+	s.must(v, err, 200)
+	require.Equal(t, licenses, *v.JSON200.Licenses, "the uninterrupted purchase's licenses")
 	require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the uninterrupted purchase")
 	var last []eventlog.Event
 	require.NoError(t, pg.View(context.Background(), func(tx storage.Tx) error {

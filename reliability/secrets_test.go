@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
-	"github.com/licensekit/licensekit/billing/subscription"
+	"github.com/licensekit/licensekit/adapters/http/client"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -30,75 +30,97 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	apiKeys := []string{owner}
 	licenseKeys := []string{}
 
-	var keys []lkhttp.CreatedAPIKey
+	ctx := context.Background()
+	api, as := s.api, client.Bearer
+	var keys []client.PostV1ApikeysResponse
 	for _, role := range []string{"admin", "viewer", "editor"} {
-		var ck lkhttp.CreatedAPIKey
-		s.ok(201, "POST", "/v1/apikeys", owner, map[string]string{"email": role + "@secretive.example", "role": role}, &ck)
-		require.True(t, strings.HasPrefix(ck.Key, lkhttp.KeyPrefix))
-		keys = append(keys, ck)
-		apiKeys = append(apiKeys, ck.Key)
+		ck, err := api.PostV1ApikeysWithResponse(ctx, nil, client.PostV1ApikeysJSONRequestBody{
+			Email: client.Ptr(role + "@secretive.example"), Role: client.Ptr(role)}, as(owner))
+		s.must(ck, err, 201)
+		require.True(t, strings.HasPrefix(*ck.JSON201.Key, lkhttp.KeyPrefix))
+		keys = append(keys, *ck)
+		apiKeys = append(apiKeys, *ck.JSON201.Key)
 	}
-	admin, viewer := keys[0].Key, keys[1].Key
+	admin, viewer := *keys[0].JSON201.Key, *keys[1].JSON201.Key
 	// A replayed creation answers without the key (and remembers none).
-	var made, replay lkhttp.CreatedAPIKey
-	bot := map[string]string{"email": "bot@secretive.example", "role": "viewer"}
-	s.ok(201, "POST", "/v1/apikeys", owner, bot, &made, "Idempotency-Key", "bot-1")
-	require.NotEmpty(t, made.Key)
-	apiKeys = append(apiKeys, made.Key)
-	s.ok(201, "POST", "/v1/apikeys", owner, bot, &replay, "Idempotency-Key", "bot-1")
-	assert.Empty(t, replay.Key, "a replayed creation shows no key")
-	assert.True(t, replay.Replayed)
+	bot := client.PostV1ApikeysJSONRequestBody{Email: client.Ptr("bot@secretive.example"), Role: client.Ptr("viewer")}
+	botKey := &client.PostV1ApikeysParams{IdempotencyKey: client.Ptr("bot-1")}
+	made, err := api.PostV1ApikeysWithResponse(ctx, botKey, bot, as(owner))
+	s.must(made, err, 201)
+	require.NotEmpty(t, *made.JSON201.Key)
+	apiKeys = append(apiKeys, *made.JSON201.Key)
+	replay, err := api.PostV1ApikeysWithResponse(ctx, botKey, bot, as(owner))
+	s.must(replay, err, 201)
+	assert.Empty(t, replay.JSON201.Key, "a replayed creation shows no key")
+	assert.True(t, *replay.JSON201.Replayed)
 	site := s.newSite(admin, "Vault", 10)
-	s.ok(200, "POST", "/v1/sites/"+site+"/purchase", admin, map[string]int64{"quantity": 2}, nil, "Idempotency-Key", "buy-1")
-	s.ok(403, "POST", "/v1/sites/"+site+"/purchase", viewer, map[string]int64{"quantity": 2}, nil)
-	s.ok(200, "GET", "/v1/sites", viewer, nil, nil)
+	two := client.PostV1SitesIdPurchaseJSONRequestBody{Quantity: client.Ptr(2)}
+	bought, err := api.PostV1SitesIdPurchaseWithResponse(ctx, site, &client.PostV1SitesIdPurchaseParams{IdempotencyKey: client.Ptr("buy-1")}, two, as(admin))
+	s.must(bought, err, 200)
+	refused, err := api.PostV1SitesIdPurchaseWithResponse(ctx, site, nil, two, as(viewer))
+	s.must(refused, err, 403)
+	sites, err := api.GetV1SitesWithResponse(ctx, as(viewer))
+	s.must(sites, err, 200)
 	// Mistyped and malformed keys: 401, and neither logged nor echoed.
 	for _, bad := range []string{admin + "x", admin[:len(admin)-1], strings.ToUpper(admin), "lk_" + strings.Repeat("A", 43)} {
-		r := s.do("GET", "/v1/sites", bad, nil)
-		require.Equal(t, 401, r.status, "%s", r.body)
-		assert.NotContains(t, string(r.body), bad)
+		r, err := api.GetV1SitesWithResponse(ctx, as(bad))
+		s.must(r, err, 401)
+		assert.NotContains(t, string(r.Body), bad)
 		apiKeys = append(apiKeys, bad)
 	}
-	r := s.do("GET", "/v1/sites", "", nil, "Authorization", "Basic "+admin)
-	require.Equal(t, 401, r.status)
+	basic, err := api.GetV1SitesWithResponse(ctx, client.Header("Authorization", "Basic "+admin))
+	s.must(basic, err, 401)
 	// A revoked key stops working.
-	s.ok(200, "DELETE", "/v1/apikeys/"+keys[2].APIKey.ID, owner, nil, nil)
-	s.ok(401, "GET", "/v1/sites", keys[2].Key, nil, nil)
+	revoked, err := api.DeleteV1ApikeysIdWithResponse(ctx, *keys[2].JSON201.ApiKey.Id, nil, as(owner))
+	s.must(revoked, err, 200)
+	sites, err = api.GetV1SitesWithResponse(ctx, as(*keys[2].JSON201.Key))
+	s.must(sites, err, 401)
 
 	// Subscription licenses: keys shown once; activation by key.
-	var issued subscription.Issued
-	buy := map[string]any{"type": "computer", "quantity": 3, "billing_period": "monthly",
-		"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}, "manual_activation": true}
-	s.ok(201, "POST", "/v1/subscriptions/purchase", admin, buy, &issued, "Idempotency-Key", "subs-1")
-	require.Len(t, issued.Keys, 3)
-	licenseKeys = append(licenseKeys, issued.Keys...)
-	var again subscription.Issued
-	s.ok(201, "POST", "/v1/subscriptions/purchase", admin, buy, &again, "Idempotency-Key", "subs-1")
-	assert.Empty(t, again.Keys, "a retried purchase does not show the keys again")
-	s.ok(200, "POST", "/v1/subscriptions/activate", admin, map[string]any{"key": issued.Keys[0]}, nil)
-	r = s.do("POST", "/v1/subscriptions/activate", admin, map[string]any{"key": issued.Keys[0]})
-	assert.Less(t, r.status, 500)
-	assert.NotContains(t, string(r.body), issued.Keys[0], "a refused activation does not echo the key")
+	buy := client.PostV1SubscriptionsPurchaseJSONRequestBody{Type: client.Ptr("computer"), Quantity: client.Ptr(3),
+		BillingPeriod: client.Ptr("monthly"), UnitPrice: &client.LicenseMoney{Amount: "5.00", Currency: "USD"}, ManualActivation: client.Ptr(true)}
+	subsKey := &client.PostV1SubscriptionsPurchaseParams{IdempotencyKey: client.Ptr("subs-1")}
+	bought2, err := api.PostV1SubscriptionsPurchaseWithResponse(ctx, subsKey, buy, as(admin))
+	s.must(bought2, err, 201)
+	issued := bought2.JSON201
+	require.Len(t, *issued.Keys, 3)
+	issuedKeys, issuedLicenses := *issued.Keys, *issued.Licenses
+	licenseKeys = append(licenseKeys, issuedKeys...)
+	again, err := api.PostV1SubscriptionsPurchaseWithResponse(ctx, subsKey, buy, as(admin))
+	s.must(again, err, 201)
+	assert.Empty(t, again.JSON201.Keys, "a retried purchase does not show the keys again")
+	activate := func(key string) (*client.PostV1SubscriptionsActivateResponse, error) {
+		return api.PostV1SubscriptionsActivateWithResponse(ctx, nil, client.PostV1SubscriptionsActivateJSONRequestBody{Key: client.Ptr(key)}, as(admin))
+	}
+	act, err := activate(issuedKeys[0])
+	s.must(act, err, 200)
+	act, err = activate(issuedKeys[0])
+	require.NoError(t, err)
+	assert.Less(t, act.StatusCode(), 500)
+	assert.NotContains(t, string(act.Body), issuedKeys[0], "a refused activation does not echo the key")
 	// A key of another shape and a nearly right key are refused without being echoed.
-	wrong := []string{"ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ", issued.Keys[1][:len(issued.Keys[1])-1] + "0"}
+	wrong := []string{"ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ", issuedKeys[1][:len(issuedKeys[1])-1] + "0"}
 	for _, w := range wrong {
-		r := s.do("POST", "/v1/subscriptions/activate", admin, map[string]any{"key": w})
-		assert.GreaterOrEqual(t, r.status, 400)
-		assert.Less(t, r.status, 500)
-		assert.NotContains(t, string(r.body), w)
+		r, err := activate(w)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, r.StatusCode(), 400)
+		assert.Less(t, r.StatusCode(), 500)
+		assert.NotContains(t, string(r.Body), w)
 		licenseKeys = append(licenseKeys, w)
 	}
 	// A lost license key is re-issued: the new key is shown once, stored as a hash.
-	var rk subscription.Reissued
-	s.ok(200, "POST", "/v1/subscriptions/licenses/"+issued.Licenses[2].ID+"/reissue-key", admin, nil, &rk, "Idempotency-Key", "rekey-1")
-	require.NotEmpty(t, rk.Key)
-	licenseKeys = append(licenseKeys, rk.Key)
-	var rk2 subscription.Reissued
-	s.ok(200, "POST", "/v1/subscriptions/licenses/"+issued.Licenses[2].ID+"/reissue-key", admin, nil, &rk2, "Idempotency-Key", "rekey-1")
-	assert.Empty(t, rk2.Key, "a replayed re-issue shows no key")
-	var trial subscription.Issued
-	s.ok(201, "POST", "/v1/subscriptions/trials", admin, map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"}, &trial)
-	licenseKeys = append(licenseKeys, trial.Keys...)
+	rekey := &client.PostV1SubscriptionsLicensesIdReissueKeyParams{IdempotencyKey: client.Ptr("rekey-1")}
+	rk, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, *issuedLicenses[2].Id, rekey, as(admin))
+	s.must(rk, err, 200)
+	require.NotEmpty(t, *rk.JSON200.Key)
+	licenseKeys = append(licenseKeys, *rk.JSON200.Key)
+	rk2, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, *issuedLicenses[2].Id, rekey, as(admin))
+	s.must(rk2, err, 200)
+	assert.Empty(t, rk2.JSON200.Key, "a replayed re-issue shows no key")
+	trial, err := api.PostV1SubscriptionsTrialsWithResponse(ctx, nil, client.PostV1SubscriptionsTrialsJSONRequestBody{
+		Type: client.Ptr("user"), Quantity: client.Ptr(1), EndsOn: client.Ptr("2026-12-31")}, as(admin))
+	s.must(trial, err, 201)
+	licenseKeys = append(licenseKeys, *trial.JSON201.Keys...)
 
 	// The plain texts to look for: as given and, for license keys, normalised.
 	var plain []string
@@ -114,7 +136,6 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	}
 
 	// The store: every record and event of every kind, and the database file.
-	ctx := context.Background()
 	var stored strings.Builder
 	hashes := map[string]bool{}
 	require.NoError(t, st.View(ctx, func(tx storage.Tx) error {
@@ -140,7 +161,7 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 		sum := sha256.Sum256([]byte(k))
 		assert.True(t, hashes[hex.EncodeToString(sum[:])], "the API key is stored as its SHA-256 hash")
 	}
-	for _, k := range append(issued.Keys[:2:2], rk.Key) { // the third key was re-issued
+	for _, k := range append(issuedKeys[:2:2], *rk.JSON200.Key) { // the third key was re-issued
 		sum := sha256.Sum256([]byte(strings.ReplaceAll(strings.ToUpper(k), "-", "")))
 		assert.True(t, hashes[hex.EncodeToString(sum[:])], "the license key is stored as its SHA-256 hash")
 	}
