@@ -1,8 +1,10 @@
 package reliability_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
+	"io"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,8 +18,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
 
-	lkhttp "github.com/licensekit/licensekit/adapters/http"
-	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/adapters/http/client"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/storagetest"
@@ -266,77 +267,139 @@ func linWorld(s *server, key string) []linPart {
 
 func user(u int) string { return fmt.Sprintf("user-%d", u) }
 
-// linCall sends in to the server and returns what came back.
-func linCall(ctx context.Context, client *http.Client, base, key string, parts []linPart, in linInput) linOutput {
+// linCall sends in to the server through the typed client and returns what
+// came back. The request is sent with the client's plain methods and the
+// answer decoded with its Parse functions, so a failed exchange (status 0,
+// unknown outcome) stays apart from a 2xx whose body does not decode (Bad).
+func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPart, in linInput) linOutput {
 	p := parts[in.Part]
-	var method, path string
-	var body any
-	switch in.Op {
-	case "purchase", "decrease", "enroll", "unenroll":
-		method, path, body = "POST", "/v1/sites/"+p.sites[in.A]+"/"+in.Op, map[string]int64{"quantity": in.N}
-	case "transfer":
-		method, path, body = "POST", "/v1/transfers", billing.TransferRequest{From: p.sites[in.A], To: p.sites[in.B], Quantity: in.N}
-	case "site":
-		method, path = "GET", "/v1/sites/"+p.sites[in.A]
-	case "status":
-		method, path = "GET", "/v1/pools/"+p.pool+"/status"
-	case "allocate":
-		method, path, body = "POST", "/v1/pools/"+p.pool+"/allocations", map[string]any{"consumer": map[string]string{"user": user(in.A)}}
-	case "release":
-		method, path = "POST", "/v1/pools/"+p.pool+"/allocations/"+pool.AllocationID(p.pool, "user:"+user(in.A))+"/release"
-	case "lease":
-		method, path, body = "POST", "/v1/pools/"+p.pool+"/leases", map[string]any{"consumer": map[string]string{"user": user(in.A)}}
-	case "heartbeat":
-		method, path = "POST", "/v1/pools/"+p.pool+"/leases/"+leaseID(p.pool, in.A)+"/heartbeat"
-	case "unlease":
-		method, path = "DELETE", "/v1/pools/"+p.pool+"/leases/"+leaseID(p.pool, in.A)
-	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	r, err := call(cctx, client, base, method, path, key, body)
+	q := client.PostV1SitesIdPurchaseJSONRequestBody{Quantity: client.Ptr(int(in.N))}
+	consumer := &client.PoolConsumer{User: client.Ptr(user(in.A))}
+	var res *http.Response
+	var err error
+	switch in.Op {
+	case "purchase":
+		res, err = api.PostV1SitesIdPurchase(cctx, p.sites[in.A], nil, q)
+	case "decrease":
+		res, err = api.PostV1SitesIdDecrease(cctx, p.sites[in.A], nil, q)
+	case "enroll":
+		res, err = api.PostV1SitesIdEnroll(cctx, p.sites[in.A], nil, q)
+	case "unenroll":
+		res, err = api.PostV1SitesIdUnenroll(cctx, p.sites[in.A], nil, q)
+	case "transfer":
+		res, err = api.PostV1Transfers(cctx, nil, client.PostV1TransfersJSONRequestBody{
+			From: &p.sites[in.A], To: &p.sites[in.B], Quantity: client.Ptr(int(in.N))})
+	case "site":
+		res, err = api.GetV1SitesId(cctx, p.sites[in.A])
+	case "status":
+		res, err = api.GetV1PoolsIdStatus(cctx, p.pool)
+	case "allocate":
+		res, err = api.PostV1PoolsIdAllocations(cctx, p.pool, nil, client.PostV1PoolsIdAllocationsJSONRequestBody{Consumer: consumer})
+	case "release":
+		res, err = api.PostV1PoolsIdAllocationsAllocationRelease(cctx, p.pool, pool.AllocationID(p.pool, "user:"+user(in.A)), nil)
+	case "lease":
+		res, err = api.PostV1PoolsIdLeases(cctx, p.pool, nil, client.PostV1PoolsIdLeasesJSONRequestBody{Consumer: consumer})
+	case "heartbeat":
+		res, err = api.PostV1PoolsIdLeasesLeaseHeartbeat(cctx, p.pool, leaseID(p.pool, in.A), nil)
+	case "unlease":
+		res, err = api.DeleteV1PoolsIdLeasesLease(cctx, p.pool, leaseID(p.pool, in.A), nil)
+	}
 	if err != nil {
 		return linOutput{}
 	}
-	if r.status >= 500 {
-		return linOutput{Status: r.status, Code: r.code()}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return linOutput{}
 	}
-	out := linOutput{Status: r.status}
-	if r.status >= 300 {
-		out.Code = r.code()
+	out := linOutput{Status: res.StatusCode}
+	if res.StatusCode >= 300 {
+		out.Code = client.ErrorOf(res.StatusCode, body).Code
 		return out
 	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	n := func(p *int) int64 {
+		if p == nil {
+			return 0
+		}
+		return int64(*p)
+	}
 	var decodeErr error
+	// decoded records why an answer did not decode (err), or that it had no
+	// body for its status (!ok), and reports whether it did.
+	decoded := func(err error, ok bool) bool {
+		switch {
+		case err != nil:
+			decodeErr = err
+		case !ok:
+			decodeErr = errors.New("no JSON body for this status")
+		}
+		return err == nil && ok
+	}
 	switch in.Op {
 	case "purchase":
-		var q billing.PurchaseQuote
-		decodeErr = json.Unmarshal(r.body, &q)
-		out.L = q.NewTotal
+		r, err := client.ParsePostV1SitesIdPurchaseResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L = n(r.JSON200.NewTotal)
+		}
 	case "decrease":
-		var q billing.DecreaseQuote
-		decodeErr = json.Unmarshal(r.body, &q)
-		out.L = q.NewTotal
+		r, err := client.ParsePostV1SitesIdDecreaseResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L = n(r.JSON200.NewTotal)
+		}
 	case "transfer":
-		var q billing.TransferQuote
-		decodeErr = json.Unmarshal(r.body, &q)
-		out.L, out.L2 = q.From.TotalAfter, q.To.TotalAfter
+		r, err := client.ParsePostV1TransfersResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.From != nil && r.JSON200.To != nil) {
+			out.L, out.L2 = n(r.JSON200.From.TotalAfter), n(r.JSON200.To.TotalAfter)
+		}
 	case "enroll":
-		var v lkhttp.EnrollView
-		decodeErr = json.Unmarshal(r.body, &v)
-		out.L, out.E = v.Site.LicenseCount(), v.Site.Enrolled
-	case "unenroll", "site":
-		var v lkhttp.SiteView
-		decodeErr = json.Unmarshal(r.body, &v)
-		out.L, out.E = v.LicenseCount(), v.Enrolled
+		r, err := client.ParsePostV1SitesIdEnrollResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.Site != nil) {
+			out.L, out.E = n(r.JSON200.Site.Licenses), n(r.JSON200.Site.Enrolled)
+		}
+	case "unenroll":
+		r, err := client.ParsePostV1SitesIdUnenrollResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L, out.E = n(r.JSON200.Licenses), n(r.JSON200.Enrolled)
+		}
+	case "site":
+		r, err := client.ParseGetV1SitesIdResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L, out.E = n(r.JSON200.Licenses), n(r.JSON200.Enrolled)
+		}
 	case "status":
-		var pane pool.Pane
-		decodeErr = json.Unmarshal(r.body, &pane)
-		out.Held, out.Avail = pane.Counts.Allocated, pane.Counts.Available
+		r, err := client.ParseGetV1PoolsIdStatusResponse(res)
+		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.Counts != nil) {
+			out.Held, out.Avail = n(r.JSON200.Counts.Allocated), n(r.JSON200.Counts.Available)
+		}
 	case "lease", "heartbeat":
-		var l pool.Lease
-		decodeErr = json.Unmarshal(r.body, &l)
-		out.LeaseU = l.User
-		if l.User != user(in.A) || l.ID != leaseID(p.pool, in.A) {
-			out.Bad = "another lease: " + l.ID
+		var l *client.PoolLease
+		var err error
+		if in.Op == "lease" {
+			var r *client.PostV1PoolsIdLeasesResponse
+			if r, err = client.ParsePostV1PoolsIdLeasesResponse(res); err == nil {
+				l = r.JSON201
+			}
+		} else {
+			var r *client.PostV1PoolsIdLeasesLeaseHeartbeatResponse
+			if r, err = client.ParsePostV1PoolsIdLeasesLeaseHeartbeatResponse(res); err == nil {
+				l = r.JSON200
+			}
+		}
+		if decoded(err, l != nil) {
+			var u, id string
+			if l.User != nil {
+				u = *l.User
+			}
+			if l.Id != nil {
+				id = *l.Id
+			}
+			out.LeaseU = u
+			if u != user(in.A) || id != leaseID(p.pool, in.A) {
+				out.Bad = "another lease: " + id
+			}
 		}
 	}
 	if decodeErr != nil {
@@ -388,8 +451,10 @@ func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 	)
 	epoch := time.Now()
 	deadline := epoch.Add(40 * time.Second)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: linClients}}
-	defer client.CloseIdleConnections()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: linClients}}
+	defer hc.CloseIdleConnections()
+	api, err := client.New(s.srv.URL, key, client.WithHTTPClient(hc))
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for c := range linClients {
 		wg.Add(1)
@@ -399,7 +464,7 @@ func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 			for issued.Add(1) <= linOpsPerRun && time.Now().Before(deadline) {
 				in := linRandomInput(rng, parts)
 				begin := time.Since(epoch).Nanoseconds()
-				out := linCall(context.Background(), client, s.srv.URL, key, parts, in)
+				out := linCall(context.Background(), api, parts, in)
 				end := time.Since(epoch).Nanoseconds()
 				if out.Status == 0 || (out.Status >= 500 && opt.faults == nil) {
 					unknown.Add(1)
