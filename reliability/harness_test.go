@@ -325,5 +325,3 @@ func dump(t *testing.T, store storage.Store, companies ...string) snapshot {
 	}))
 	return snap
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

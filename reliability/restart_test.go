@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/http/client"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -157,15 +158,32 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	enrolKeyed := doc.Paths["/v1/sites/{id}/enroll"]["post"].Retry == string(lkhttp.RetryKey)
 	const nSites = 4
 	const initial = int64(1000)
+	// The set-up goes through the typed client; the load below stays raw
+	// (method, path and body kept per request), because every request is
+	// replayed byte for byte with its Idempotency-Key after the restart and
+	// its raw answer compared.
+	api, err := client.New(c.base, key)
+	require.NoError(t, err)
+	ctx := context.Background()
 	sites := make([]string, nSites)
 	for i := range sites {
-		var v lkhttp.SiteView
-		okAt(c.base, 201, "POST", "/v1/sites", siteBody(fmt.Sprintf("Phoenix %d", i), initial), &v)
-		sites[i] = v.ID
+		v, err := api.PostV1SitesWithResponse(ctx, nil, client.PostV1SitesJSONRequestBody{
+			Name: client.Ptr(fmt.Sprintf("Phoenix %d", i)), Plan: client.Ptr("business"), PaymentType: client.Ptr("monthly_invoice"),
+			Group: client.Ptr("main"), UnitPrice: &client.LicenseMoney{Amount: "2.50", Currency: "USD"}, Licenses: client.Ptr(int(initial))})
+		require.NoError(t, err)
+		require.NoError(t, client.Check(v, 201))
+		sites[i] = *v.JSON201.Id
 	}
-	var p pool.Pool
-	okAt(c.base, 201, "POST", "/v1/pools", poolSpec("Phoenix seats", "named_user"), &p)
-	okAt(c.base, 201, "POST", "/v1/pools/"+p.ID+"/transactions", map[string]any{"kind": "purchase", "count": 100000}, nil)
+	pl, err := api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
+		Name: client.Ptr("Phoenix seats"), Model: client.Ptr("perpetual"), Metric: client.Ptr("named_user"),
+		Software: &[]string{"office"}, FormAllocations: client.Ptr(true)})
+	require.NoError(t, err)
+	require.NoError(t, client.Check(pl, 201))
+	poolID := *pl.JSON201.Id
+	tx, err := api.PostV1PoolsIdTransactionsWithResponse(ctx, poolID, nil, client.PostV1PoolsIdTransactionsJSONRequestBody{
+		Kind: client.Ptr("purchase"), Count: client.Ptr(100000)})
+	require.NoError(t, err)
+	require.NoError(t, client.Check(tx, 201))
 
 	var (
 		mu        sync.Mutex
@@ -200,7 +218,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 					}
 				case 4:
 					o.user = "user-" + o.idem
-					o.op, o.method, o.path = "allocate", "POST", "/v1/pools/"+p.ID+"/allocations"
+					o.op, o.method, o.path = "allocate", "POST", "/v1/pools/"+poolID+"/allocations"
 					o.reqBody = map[string]any{"consumer": map[string]string{"user": o.user}}
 				}
 				var hdr []string
@@ -285,7 +303,6 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	st, err = sqlite.Open(path)
 	require.NoError(t, err)
 	defer st.Close()
-	ctx := context.Background()
 	owner := license.Actor{Company: company, Email: "pia@phoenix.example", Role: license.Owner}
 	licenses := map[string]int64{}
 	enrolled := map[string]int64{}
@@ -320,7 +337,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 				enrolled[e.Subject] += e.Count
 				count("enroll", e.Subject)
 			case pool.EventAllocated:
-				count("allocate", p.ID)
+				count("allocate", poolID)
 			}
 			return nil
 		})
@@ -339,7 +356,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 			if o.op != op {
 				continue
 			}
-			subj := p.ID
+			subj := poolID
 			if op != "allocate" {
 				subj = sites[o.site]
 			}
@@ -361,10 +378,10 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 			}
 		}
 	}
-	audit, err := (&pool.Service{Store: st}).Audit(ctx, owner, p.ID)
+	audit, err := (&pool.Service{Store: st}).Audit(ctx, owner, poolID)
 	require.NoError(t, err)
 	assert.True(t, audit.Consistent(), "pool counters %+v, recount %+v", audit.Stored, audit.Recomputed)
-	assert.Equal(t, int64(events["allocate"][p.ID]), audit.Recomputed.AllocatedManual, "one allocation record per pool.allocated event")
+	assert.Equal(t, int64(events["allocate"][poolID]), audit.Recomputed.AllocatedManual, "one allocation record per pool.allocated event")
 	// No idempotency record was left claimed without its result.
 	require.NoError(t, st.View(ctx, func(tx storage.Tx) error {
 		recs, err := tx.List(ctx, storage.ListQuery{Company: company, Kind: storage.KindIdempotency})
