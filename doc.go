@@ -44,6 +44,8 @@
 //
 //   - adapters/http: the REST API, driven by one route table that also yields
 //     the OpenAPI document.
+//   - adapters/http/client: the typed Go client of the REST API, generated
+//     from that document (go generate ./... regenerates it).
 //   - adapters/notify: top-up notifications by SMTP or to a log, and the loop
 //     that dispatches them.
 //   - examples/server: the reference server (REST API over SQLite or PostgreSQL,
