@@ -15,7 +15,14 @@
 //	if err := client.Check(rsp, http.StatusOK); err != nil { ... } // *client.Error
 //	for _, s := range *rsp.JSON200 { ... }
 //
-// New, Bearer, Check and Error are written by hand (client.go); everything in
+// The ...WithResponse methods read the whole body into memory. For large
+// answers (the event log's CSV export, the XLSX exports, attachments) call the
+// plain methods of Client, which ClientWithResponses embeds: they return the
+// *http.Response to stream from, and the matching Parse...Response function
+// decodes one when wanted. Raw request bodies (attachment uploads) go through
+// the ...WithBody methods with their content type.
+//
+// New, Bearer, Header, Ptr, Check and Error are written by hand (client.go); everything in
 // client.gen.go is generated and must not be edited. openapi.json is the
 // document it was generated from, committed so that changes of the API show
 // up in review. After changing the route table or the document's generator,
