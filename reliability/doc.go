@@ -12,6 +12,13 @@
 // text. PostgreSQL tests run in a fresh database of LICENSEKIT_TEST_POSTGRES_DSN
 // (skipped without it, failing under CI=true).
 //
+// The tests that call particular routes (the linearizability clients, the
+// set-up of sites and pools, the secrets run, the killed backend) use the
+// typed client of adapters/http/client. The sweeps over every operation
+// (isolation, faults) and the restart load send raw requests: they take
+// routes and bodies from the OpenAPI document or replay a request byte for
+// byte, which a client with one method per route cannot express.
+//
 // Fuzz targets (go test -fuzz; their seed corpora under testdata/fuzz run as
 // unit tests, and reliability/fuzz.sh runs each briefly):
 //
