@@ -198,10 +198,10 @@ func (s *server) must(rsp client.Response, err error, status int) {
 func (s *server) newSite(key, name string, licenses int64) string {
 	s.t.Helper()
 	rsp, err := s.api.PostV1SitesWithResponse(context.Background(), nil, client.PostV1SitesJSONRequestBody{
-		Name: client.Ptr(name), Plan: client.Ptr("business"), PaymentType: client.Ptr("monthly_invoice"), Group: client.Ptr("main"),
+		Name: client.Ptr(name), Plan: client.Ptr("business"), PaymentType: client.Ptr(client.BillingNewSiteInputPaymentTypeMonthlyInvoice), Group: client.Ptr("main"),
 		UnitPrice: &client.LicenseMoney{Amount: "2.50", Currency: "USD"}, Licenses: client.Ptr(int(licenses))}, client.Bearer(key))
 	s.must(rsp, err, 201)
-	return *rsp.JSON201.Id
+	return rsp.JSON201.Id.String()
 }
 
 // newPool creates a perpetual pool of metric holding count licenses (the pool
@@ -210,13 +210,13 @@ func (s *server) newPool(key, name, metric string, count int64) string {
 	s.t.Helper()
 	ctx := context.Background()
 	p, err := s.api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
-		Name: client.Ptr(name), Model: client.Ptr("perpetual"), Metric: client.Ptr(metric), Software: &[]string{"office"},
+		Name: client.Ptr(name), Model: client.Ptr(client.PoolSpecInputModelPerpetual), Metric: client.Ptr(client.PoolSpecInputMetric(metric)), Software: &[]string{"office"},
 		FormAllocations: client.Ptr(true)}, client.Bearer(key))
 	s.must(p, err, 201)
-	tx, err := s.api.PostV1PoolsIdTransactionsWithResponse(ctx, *p.JSON201.Id, nil, client.PostV1PoolsIdTransactionsJSONRequestBody{
-		Kind: client.Ptr("purchase"), Count: client.Ptr(int(count))}, client.Bearer(key))
+	tx, err := s.api.PostV1PoolsIdTransactionsWithResponse(ctx, p.JSON201.Id.String(), nil, client.PostV1PoolsIdTransactionsJSONRequestBody{
+		Kind: client.Ptr(client.HttpTransactionBodyInputKindPurchase), Count: client.Ptr(int(count))}, client.Bearer(key))
 	s.must(tx, err, 201)
-	return *p.JSON201.Id
+	return p.JSON201.Id.String()
 }
 
 func randomName(prefix string) string {

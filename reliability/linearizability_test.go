@@ -276,7 +276,7 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	q := client.PostV1SitesIdPurchaseJSONRequestBody{Quantity: client.Ptr(int(in.N))}
-	consumer := &client.PoolConsumer{User: client.Ptr(user(in.A))}
+	consumer := &client.PoolConsumerInput{User: client.Ptr(user(in.A))}
 	var res *http.Response
 	var err error
 	switch in.Op {
@@ -292,9 +292,9 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 		res, err = api.PostV1Transfers(cctx, nil, client.PostV1TransfersJSONRequestBody{
 			From: &p.sites[in.A], To: &p.sites[in.B], Quantity: client.Ptr(int(in.N))})
 	case "site":
-		res, err = api.GetV1SitesId(cctx, p.sites[in.A])
+		res, err = api.GetV1SitesId(cctx, p.sites[in.A], nil)
 	case "status":
-		res, err = api.GetV1PoolsIdStatus(cctx, p.pool)
+		res, err = api.GetV1PoolsIdStatus(cctx, p.pool, nil)
 	case "allocate":
 		res, err = api.PostV1PoolsIdAllocations(cctx, p.pool, nil, client.PostV1PoolsIdAllocationsJSONRequestBody{Consumer: consumer})
 	case "release":
@@ -342,37 +342,37 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 	case "purchase":
 		r, err := client.ParsePostV1SitesIdPurchaseResponse(res)
 		if decoded(err, r != nil && r.JSON200 != nil) {
-			out.L = n(r.JSON200.NewTotal)
+			out.L = int64(r.JSON200.NewTotal)
 		}
 	case "decrease":
 		r, err := client.ParsePostV1SitesIdDecreaseResponse(res)
 		if decoded(err, r != nil && r.JSON200 != nil) {
-			out.L = n(r.JSON200.NewTotal)
+			out.L = int64(r.JSON200.NewTotal)
 		}
 	case "transfer":
 		r, err := client.ParsePostV1TransfersResponse(res)
-		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.From != nil && r.JSON200.To != nil) {
-			out.L, out.L2 = n(r.JSON200.From.TotalAfter), n(r.JSON200.To.TotalAfter)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L, out.L2 = int64(r.JSON200.From.TotalAfter), int64(r.JSON200.To.TotalAfter)
 		}
 	case "enroll":
 		r, err := client.ParsePostV1SitesIdEnrollResponse(res)
-		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.Site != nil) {
-			out.L, out.E = n(r.JSON200.Site.Licenses), n(r.JSON200.Site.Enrolled)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.L, out.E = n(r.JSON200.Site.Licenses), int64(r.JSON200.Site.Enrolled)
 		}
 	case "unenroll":
 		r, err := client.ParsePostV1SitesIdUnenrollResponse(res)
 		if decoded(err, r != nil && r.JSON200 != nil) {
-			out.L, out.E = n(r.JSON200.Licenses), n(r.JSON200.Enrolled)
+			out.L, out.E = n(r.JSON200.Licenses), int64(r.JSON200.Enrolled)
 		}
 	case "site":
 		r, err := client.ParseGetV1SitesIdResponse(res)
 		if decoded(err, r != nil && r.JSON200 != nil) {
-			out.L, out.E = n(r.JSON200.Licenses), n(r.JSON200.Enrolled)
+			out.L, out.E = n(r.JSON200.Licenses), int64(r.JSON200.Enrolled)
 		}
 	case "status":
 		r, err := client.ParseGetV1PoolsIdStatusResponse(res)
-		if decoded(err, r != nil && r.JSON200 != nil && r.JSON200.Counts != nil) {
-			out.Held, out.Avail = n(r.JSON200.Counts.Allocated), n(r.JSON200.Counts.Available)
+		if decoded(err, r != nil && r.JSON200 != nil) {
+			out.Held, out.Avail = int64(r.JSON200.Counts.Allocated), int64(r.JSON200.Counts.Available)
 		}
 	case "lease", "heartbeat":
 		var l *client.PoolLease
@@ -389,16 +389,9 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 			}
 		}
 		if decoded(err, l != nil) {
-			var u, id string
-			if l.User != nil {
-				u = *l.User
-			}
-			if l.Id != nil {
-				id = *l.Id
-			}
-			out.LeaseU = u
-			if u != user(in.A) || id != leaseID(p.pool, in.A) {
-				out.Bad = "another lease: " + id
+			out.LeaseU = l.User
+			if l.User != user(in.A) || l.Id != leaseID(p.pool, in.A) {
+				out.Bad = "another lease: " + l.Id
 			}
 		}
 	}

@@ -154,14 +154,14 @@ writes:
 		licenses += 5
 		r, err = purchase(idem)
 		s.must(r, err, 200)
-		v, err := s.api.GetV1SitesIdWithResponse(ctx, site, client.Bearer(key))
+		v, err := s.api.GetV1SitesIdWithResponse(ctx, site, nil, client.Bearer(key))
 		s.must(v, err, 200)
 		require.Equal(t, licenses, *v.JSON200.Licenses)
 		require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the purchase")
 	}
 	// The purchase that ran to its end untouched bought its licenses once and
 	// logged it once.
-	v, err := s.api.GetV1SitesIdWithResponse(ctx, site, client.Bearer(key))
+	v, err := s.api.GetV1SitesIdWithResponse(ctx, site, nil, client.Bearer(key))
 	s.must(v, err, 200)
 	require.Equal(t, licenses, *v.JSON200.Licenses, "the uninterrupted purchase's licenses")
 	require.Equal(t, before.Events[company]+1, dump(t, pg, company).Events[company], "one event for the uninterrupted purchase")

@@ -168,20 +168,20 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	sites := make([]string, nSites)
 	for i := range sites {
 		v, err := api.PostV1SitesWithResponse(ctx, nil, client.PostV1SitesJSONRequestBody{
-			Name: client.Ptr(fmt.Sprintf("Phoenix %d", i)), Plan: client.Ptr("business"), PaymentType: client.Ptr("monthly_invoice"),
+			Name: client.Ptr(fmt.Sprintf("Phoenix %d", i)), Plan: client.Ptr("business"), PaymentType: client.Ptr(client.BillingNewSiteInputPaymentTypeMonthlyInvoice),
 			Group: client.Ptr("main"), UnitPrice: &client.LicenseMoney{Amount: "2.50", Currency: "USD"}, Licenses: client.Ptr(int(initial))})
 		require.NoError(t, err)
 		require.NoError(t, client.Check(v, 201))
-		sites[i] = *v.JSON201.Id
+		sites[i] = v.JSON201.Id.String()
 	}
 	pl, err := api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
-		Name: client.Ptr("Phoenix seats"), Model: client.Ptr("perpetual"), Metric: client.Ptr("named_user"),
+		Name: client.Ptr("Phoenix seats"), Model: client.Ptr(client.PoolSpecInputModelPerpetual), Metric: client.Ptr(client.PoolSpecInputMetricNamedUser),
 		Software: &[]string{"office"}, FormAllocations: client.Ptr(true)})
 	require.NoError(t, err)
 	require.NoError(t, client.Check(pl, 201))
-	poolID := *pl.JSON201.Id
+	poolID := pl.JSON201.Id.String()
 	tx, err := api.PostV1PoolsIdTransactionsWithResponse(ctx, poolID, nil, client.PostV1PoolsIdTransactionsJSONRequestBody{
-		Kind: client.Ptr("purchase"), Count: client.Ptr(100000)})
+		Kind: client.Ptr(client.HttpTransactionBodyInputKindPurchase), Count: client.Ptr(100000)})
 	require.NoError(t, err)
 	require.NoError(t, client.Check(tx, 201))
 

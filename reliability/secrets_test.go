@@ -35,7 +35,7 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	var keys []client.PostV1ApikeysResponse
 	for _, role := range []string{"admin", "viewer", "editor"} {
 		ck, err := api.PostV1ApikeysWithResponse(ctx, nil, client.PostV1ApikeysJSONRequestBody{
-			Email: client.Ptr(role + "@secretive.example"), Role: client.Ptr(role)}, as(owner))
+			Email: client.Ptr(role + "@secretive.example"), Role: client.Ptr(client.ApikeyNewInputRole(role))}, as(owner))
 		s.must(ck, err, 201)
 		require.True(t, strings.HasPrefix(*ck.JSON201.Key, lkhttp.KeyPrefix))
 		keys = append(keys, *ck)
@@ -43,7 +43,7 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	}
 	admin, viewer := *keys[0].JSON201.Key, *keys[1].JSON201.Key
 	// A replayed creation answers without the key (and remembers none).
-	bot := client.PostV1ApikeysJSONRequestBody{Email: client.Ptr("bot@secretive.example"), Role: client.Ptr("viewer")}
+	bot := client.PostV1ApikeysJSONRequestBody{Email: client.Ptr("bot@secretive.example"), Role: client.Ptr(client.ApikeyNewInputRoleViewer)}
 	botKey := &client.PostV1ApikeysParams{IdempotencyKey: client.Ptr("bot-1")}
 	made, err := api.PostV1ApikeysWithResponse(ctx, botKey, bot, as(owner))
 	s.must(made, err, 201)
@@ -59,26 +59,26 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	s.must(bought, err, 200)
 	refused, err := api.PostV1SitesIdPurchaseWithResponse(ctx, site, nil, two, as(viewer))
 	s.must(refused, err, 403)
-	sites, err := api.GetV1SitesWithResponse(ctx, as(viewer))
+	sites, err := api.GetV1SitesWithResponse(ctx, nil, as(viewer))
 	s.must(sites, err, 200)
 	// Mistyped and malformed keys: 401, and neither logged nor echoed.
 	for _, bad := range []string{admin + "x", admin[:len(admin)-1], strings.ToUpper(admin), "lk_" + strings.Repeat("A", 43)} {
-		r, err := api.GetV1SitesWithResponse(ctx, as(bad))
+		r, err := api.GetV1SitesWithResponse(ctx, nil, as(bad))
 		s.must(r, err, 401)
 		assert.NotContains(t, string(r.Body), bad)
 		apiKeys = append(apiKeys, bad)
 	}
-	basic, err := api.GetV1SitesWithResponse(ctx, client.Header("Authorization", "Basic "+admin))
+	basic, err := api.GetV1SitesWithResponse(ctx, nil, client.Header("Authorization", "Basic "+admin))
 	s.must(basic, err, 401)
 	// A revoked key stops working.
-	revoked, err := api.DeleteV1ApikeysIdWithResponse(ctx, *keys[2].JSON201.ApiKey.Id, nil, as(owner))
+	revoked, err := api.DeleteV1ApikeysIdWithResponse(ctx, keys[2].JSON201.ApiKey.Id, nil, as(owner))
 	s.must(revoked, err, 200)
-	sites, err = api.GetV1SitesWithResponse(ctx, as(*keys[2].JSON201.Key))
+	sites, err = api.GetV1SitesWithResponse(ctx, nil, as(*keys[2].JSON201.Key))
 	s.must(sites, err, 401)
 
 	// Subscription licenses: keys shown once; activation by key.
-	buy := client.PostV1SubscriptionsPurchaseJSONRequestBody{Type: client.Ptr("computer"), Quantity: client.Ptr(3),
-		BillingPeriod: client.Ptr("monthly"), UnitPrice: &client.LicenseMoney{Amount: "5.00", Currency: "USD"}, ManualActivation: client.Ptr(true)}
+	buy := client.PostV1SubscriptionsPurchaseJSONRequestBody{Type: client.Ptr(client.HttpSubscriptionPurchaseInputTypeComputer), Quantity: client.Ptr(3),
+		BillingPeriod: client.Ptr(client.HttpSubscriptionPurchaseInputBillingPeriodMonthly), UnitPrice: &client.LicenseMoney{Amount: "5.00", Currency: "USD"}, ManualActivation: client.Ptr(true)}
 	subsKey := &client.PostV1SubscriptionsPurchaseParams{IdempotencyKey: client.Ptr("subs-1")}
 	bought2, err := api.PostV1SubscriptionsPurchaseWithResponse(ctx, subsKey, buy, as(admin))
 	s.must(bought2, err, 201)
@@ -110,15 +110,15 @@ func TestSecretsNeverLoggedOrStored(t *testing.T) {
 	}
 	// A lost license key is re-issued: the new key is shown once, stored as a hash.
 	rekey := &client.PostV1SubscriptionsLicensesIdReissueKeyParams{IdempotencyKey: client.Ptr("rekey-1")}
-	rk, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, *issuedLicenses[2].Id, rekey, as(admin))
+	rk, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, issuedLicenses[2].Id.String(), rekey, as(admin))
 	s.must(rk, err, 200)
 	require.NotEmpty(t, *rk.JSON200.Key)
 	licenseKeys = append(licenseKeys, *rk.JSON200.Key)
-	rk2, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, *issuedLicenses[2].Id, rekey, as(admin))
+	rk2, err := api.PostV1SubscriptionsLicensesIdReissueKeyWithResponse(ctx, issuedLicenses[2].Id.String(), rekey, as(admin))
 	s.must(rk2, err, 200)
 	assert.Empty(t, rk2.JSON200.Key, "a replayed re-issue shows no key")
 	trial, err := api.PostV1SubscriptionsTrialsWithResponse(ctx, nil, client.PostV1SubscriptionsTrialsJSONRequestBody{
-		Type: client.Ptr("user"), Quantity: client.Ptr(1), EndsOn: client.Ptr("2026-12-31")}, as(admin))
+		Type: client.Ptr(client.HttpTrialBodyInputTypeUser), Quantity: client.Ptr(1), EndsOn: client.Ptr("2026-12-31")}, as(admin))
 	s.must(trial, err, 201)
 	licenseKeys = append(licenseKeys, *trial.JSON201.Keys...)
 

@@ -353,11 +353,11 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	c := api(t, r.base, key)
 	require.Eventually(t, func() bool {
 		rsp, err := c.GetV1TopupNotificationsWithResponse(ctx, &client.GetV1TopupNotificationsParams{
-			Status: client.Ptr(client.GetV1TopupNotificationsParamsStatus("delivered"))})
+			Status: client.Ptr(client.GetV1TopupNotificationsParamsStatusDelivered)})
 		require.NoError(t, err)
 		require.NoError(t, client.Check(rsp, 200))
 		for _, n := range *rsp.JSON200 {
-			if n.Status != nil && *n.Status == "delivered" {
+			if n.Status == client.TopupOutboxEntryStatusDelivered {
 				return true
 			}
 		}
@@ -377,7 +377,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	assert.Contains(t, out2, "-new-owner-key")
 	assert.Equal(t, normalise(cmds, r.base), normalise(cmds2, r2.base))
 	assert.Equal(t, r.demo.Oulu, r2.demo.Oulu)
-	keys, err := api(t, r2.base, key).GetV1ApikeysWithResponse(ctx)
+	keys, err := api(t, r2.base, key).GetV1ApikeysWithResponse(ctx, nil)
 	require.NoError(t, err)
 	require.NoError(t, client.Check(keys, 200))
 	assert.Len(t, *keys.JSON200, 1, "one owner key however many starts")
@@ -393,7 +393,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	require.NoError(t, client.Check(att, 201))
 	r2.stop(t)
 	r3 := start(t, env0)
-	file, err := api(t, r3.base, key).GetV1PoolsIdAttachmentsAttachmentWithResponse(ctx, pools[0], *att.JSON201.Id)
+	file, err := api(t, r3.base, key).GetV1PoolsIdAttachmentsAttachmentWithResponse(ctx, pools[0], att.JSON201.Id.String(), nil)
 	require.NoError(t, err)
 	require.NoError(t, client.Check(file, 200))
 	assert.Equal(t, "signed contract", string(file.Body))
@@ -415,12 +415,12 @@ func TestOwnerKeyBootstrapToFile(t *testing.T) {
 	}
 	ctx := context.Background()
 	listKeys := func(base, key string) []string {
-		rsp, err := api(t, base, key).GetV1ApikeysWithResponse(ctx)
+		rsp, err := api(t, base, key).GetV1ApikeysWithResponse(ctx, nil)
 		require.NoError(t, err)
 		require.NoError(t, client.Check(rsp, 200))
 		var names []string
 		for _, k := range *rsp.JSON200 {
-			names = append(names, *k.Id+" "+*k.Name)
+			names = append(names, k.Id+" "+*k.Name)
 		}
 		return names
 	}
@@ -457,7 +457,7 @@ func TestOwnerKeyBootstrapToFile(t *testing.T) {
 			require.NoError(t, client.Check(rsp, 200))
 		}
 	}
-	rsp, err := api(t, r.base, first).GetV1SitesWithResponse(ctx)
+	rsp, err := api(t, r.base, first).GetV1SitesWithResponse(ctx, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 401, rsp.StatusCode(), "the lost key is revoked")
 	r.stop(t)
@@ -536,7 +536,7 @@ func send(t *testing.T, c *http.Client, base, key string, headers ...string) *cl
 	for i := 0; i+1 < len(headers); i += 2 {
 		editors = append(editors, client.Header(headers[i], headers[i+1]))
 	}
-	rsp, err := api(t, base, key, client.WithHTTPClient(c)).GetV1SitesWithResponse(context.Background(), editors...)
+	rsp, err := api(t, base, key, client.WithHTTPClient(c)).GetV1SitesWithResponse(context.Background(), nil, editors...)
 	require.NoError(t, err)
 	return rsp
 }

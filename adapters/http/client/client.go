@@ -48,15 +48,17 @@ type Response interface {
 	Bytes() []byte
 }
 
-// Error is an error answer of the API: the HTTP status and the
-// machine-readable code (invalid, not_found, conflict, ...), the message and
-// the input at fault (field) from its body.
+// Error is an error answer of the API: the HTTP status and the members of
+// its RFC 9457 problem body (application/problem+json): the stable
+// machine-readable code (invalid, not_found, conflict, ...), the problem
+// type's title, the detail of this occurrence and the input at fault (field).
 type Error struct {
-	Status  int
-	Code    string
-	Message string
-	Field   string
-	Body    []byte // the raw body
+	Status int
+	Code   string
+	Title  string
+	Detail string
+	Field  string
+	Body   []byte // the raw body
 }
 
 func (e *Error) Error() string {
@@ -64,14 +66,14 @@ func (e *Error) Error() string {
 	if e.Field != "" {
 		s += " (" + e.Field + ")"
 	}
-	if e.Message != "" {
-		s += ": " + e.Message
+	if e.Detail != "" {
+		s += ": " + e.Detail
 	}
 	return s
 }
 
 // Check returns nil when rsp has status want, and otherwise an *Error with
-// the status and whatever code, message and field its body carries.
+// the status and whatever problem members its body carries.
 func Check(rsp Response, want int) error {
 	if rsp.StatusCode() == want {
 		return nil
@@ -80,18 +82,17 @@ func Check(rsp Response, want int) error {
 }
 
 // ErrorOf decodes an error answer's body (status is its HTTP status). A body
-// that is not an error body still gives an *Error with Status and Body set.
+// that is not a problem object still gives an *Error with Status and Body set.
 func ErrorOf(status int, body []byte) *Error {
 	e := &Error{Status: status, Body: body}
-	var b struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
-		} `json:"error"`
+	var p struct {
+		Code   string `json:"code"`
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+		Field  string `json:"field"`
 	}
-	if json.Unmarshal(body, &b) == nil {
-		e.Code, e.Message, e.Field = b.Error.Code, b.Error.Message, b.Error.Field
+	if json.Unmarshal(body, &p) == nil {
+		e.Code, e.Title, e.Detail, e.Field = p.Code, p.Title, p.Detail, p.Field
 	}
 	return e
 }

@@ -37,5 +37,5 @@
 // either file is stale.
 package client
 
-//go:generate go run ./internal/specdump openapi.json
+//go:generate go run ../cmd/openapi openapi.json
 //go:generate go tool oapi-codegen -config oapi-codegen.yaml openapi.json

@@ -31,9 +31,9 @@ func buyLicenses(ctx context.Context, base, key, oulu string) error {
 		return err
 	}
 	if err := client.Check(rsp, http.StatusOK); err != nil {
-		return err // a *client.Error: status, code, message and field of the answer
+		return err // a *client.Error: status, code, detail and field of the problem
 	}
-	fmt.Println(*rsp.JSON200.NewTotal)
+	fmt.Println(rsp.JSON200.NewTotal)
 	return nil
 }
 
@@ -63,7 +63,7 @@ func Example() {
 		panic(err)
 	}
 	site, err := c.PostV1SitesWithResponse(ctx, nil, client.PostV1SitesJSONRequestBody{Name: client.Ptr("Oulu"),
-		Plan: client.Ptr("business"), PaymentType: client.Ptr("monthly_invoice"), Group: client.Ptr("Nordics"),
+		Plan: client.Ptr("business"), PaymentType: client.Ptr(client.BillingNewSiteInputPaymentTypeMonthlyInvoice), Group: client.Ptr("Nordics"),
 		UnitPrice: &client.LicenseMoney{Amount: "2.50", Currency: "USD"}, Licenses: client.Ptr(20)})
 	if err != nil {
 		panic(err)
@@ -71,18 +71,18 @@ func Example() {
 	if err := client.Check(site, http.StatusCreated); err != nil {
 		panic(err)
 	}
-	if err := buyLicenses(ctx, srv.URL, key.Key, *site.JSON201.Id); err != nil {
+	if err := buyLicenses(ctx, srv.URL, key.Key, site.JSON201.Id.String()); err != nil {
 		panic(err)
 	}
 	viewer, err := c.PostV1ApikeysWithResponse(ctx, nil, client.PostV1ApikeysJSONRequestBody{
-		Email: client.Ptr("vic@example.com"), Role: client.Ptr("viewer")})
+		Email: client.Ptr("vic@example.com"), Role: client.Ptr(client.ApikeyNewInputRoleViewer)})
 	if err != nil {
 		panic(err)
 	}
 	if err := client.Check(viewer, http.StatusCreated); err != nil {
 		panic(err)
 	}
-	err = buyLicenses(ctx, srv.URL, *viewer.JSON201.Key, *site.JSON201.Id)
+	err = buyLicenses(ctx, srv.URL, *viewer.JSON201.Key, site.JSON201.Id.String())
 	fmt.Println(err.(*client.Error).Status, err.(*client.Error).Code)
 	// Output:
 	// 50
