@@ -11,7 +11,7 @@
 // with a JSON body, the decoded value (JSON200, JSON201, ...).
 //
 //	c, err := client.New("http://127.0.0.1:8080", os.Getenv("LK"))
-//	rsp, err := c.GetV1SitesWithResponse(ctx)
+//	rsp, err := c.GetV1SitesWithResponse(ctx, nil) // nil: no optional header
 //	if err := client.Check(rsp, http.StatusOK); err != nil { ... } // *client.Error
 //	for _, s := range *rsp.JSON200 { ... }
 //
@@ -22,17 +22,18 @@
 // decodes one when wanted. Raw request bodies (attachment uploads) go through
 // the ...WithBody methods with their content type.
 //
-// New, Bearer, Header, Ptr, Check and Error are written by hand (client.go); everything in
-// client.gen.go is generated and must not be edited. openapi.json is the
-// document it was generated from, committed so that changes of the API show
-// up in review. After changing the route table or the document's generator,
+// New, Bearer, Header, Ptr, Check and Error are written by hand (client.go);
+// everything in client.gen.go is generated and must not be edited.
+// openapi.json is the document it was generated from, committed so that
+// changes of the API show up in review. After changing the route table or the document's generator,
 // regenerate both with
 //
 //	go generate ./adapters/http/client
 //
 // (or go generate ./... from the module root): the first step dumps the
-// document from the route table in process (no server), the second runs
-// oapi-codegen at the version pinned by the tool directive in go.mod.
+// document from the route table in process (adapters/http/cmd/openapi, no
+// server), the second runs oapi-codegen at the version pinned by the tool
+// directive in go.mod.
 // TestServedDocumentIsCommitted and TestGeneratedClientIsFresh fail while
 // either file is stale.
 package client
