@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,7 +70,6 @@ func TestHTTPRefusesUnboundedUnitPrices(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			price := map[string]string{"amount": amount, "currency": "USD"}
-			start := time.Now()
 			r := f.do("POST", "/v1/pools/"+p.ID+"/transactions", admin, map[string]any{"kind": "purchase", "count": 1, "unit_price": price})
 			requireRefused(t, r, "unit_price")
 			r = f.do("POST", "/v1/sites", f.owner, map[string]any{"name": "Paris", "plan": "business", "payment_type": "monthly_invoice", "unit_price": price})
@@ -80,7 +78,6 @@ func TestHTTPRefusesUnboundedUnitPrices(t *testing.T) {
 			requireRefused(t, r, "unit_price")
 			r = f.do("POST", "/v1/volume-licenses", f.owner, map[string]any{"product": "MDR", "seats": 5, "renewal_date": "2027-01-01", "price_per_user": price})
 			requireRefused(t, r, "price_per_user")
-			assert.Less(t, time.Since(start), 5*time.Second)
 		})
 	}
 	assert.Equal(t, before, f.snapshot(p.ID), "nothing changed")
