@@ -41,6 +41,7 @@ type config struct {
 	busyTimeout time.Duration
 	readers     int
 	retries     int
+	group       bool
 }
 
 // Option configures Open.
@@ -52,6 +53,12 @@ func WithSynchronous(s Synchronous) Option { return func(c *config) { c.sync = s
 // WithBusyTimeout sets how long a transaction waits for another process's write
 // lock before it is retried (5s by default).
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
+
+// WithGroupCommit turns group commit on (the default) or off. With it on,
+// concurrent Updates share one SQLite transaction, each in a savepoint of its
+// own, and one COMMIT (see Store.Update); off, every Update is a transaction
+// of its own.
+func WithGroupCommit(on bool) Option { return func(c *config) { c.group = on } }
 
 // WithReaders sets the number of read connections (4 by default).
 func WithReaders(n int) Option { return func(c *config) { c.readers = n } }
@@ -66,6 +73,10 @@ type Store struct {
 	wmu   sync.Mutex // serialises write transactions on wc
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
 	stmts map[string]*sql.Stmt
+
+	group      bool  // group commit on (see groupTx)
+	gc         group // the writers waiting for their turn
+	failCommit func() error
 }
 
 // maxStmts bounds the writer's prepared-statement cache (event queries vary
@@ -133,7 +144,7 @@ func dsn(path string, q url.Values) string {
 // schema up to date. It returns a *license.Error when the file is not a
 // licensekit SQLite database, is corrupted, or was written by a newer version.
 func Open(path string, opts ...Option) (*Store, error) {
-	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10}
+	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10, group: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -156,7 +167,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}}
+	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group}
 	ctx := context.Background()
 	if err := s.setup(ctx); err != nil {
 		s.closeWriter()
@@ -359,17 +370,39 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 }
 
 // Update implements storage.Store. fn may run more than once when the database
-// stays busy beyond the busy timeout (another process holding the write lock).
+// stays busy beyond the busy timeout (another process holding the write lock),
+// or, with group commit, when the shared transaction was lost through no fault
+// of fn (see groupTx).
+//
+// With group commit (the default), Updates that arrive while another is in
+// progress share its transaction: each caller's fn runs in a savepoint of its
+// own, on the caller's goroutine, one after the other; a caller whose fn fails
+// (returns an error, panics) is rolled back to its savepoint alone and gets its
+// error at once, while the others' work stays; every caller whose fn succeeded
+// returns only after the shared COMMIT succeeded, so its durability is that of
+// a transaction of its own. When the COMMIT fails, every caller of the batch
+// gets the error, as each would have alone (a busy database is then retried by
+// each caller, as without group commit).
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	var err error
 	var fromFn bool
+	run := s.inTx
+	if s.group {
+		run = s.groupTx
+	}
 	for attempt := 0; ; attempt++ {
 		fromFn = false
-		err = s.inTx(ctx, func(c sqlcore.Conn) error {
+		err = run(ctx, func(c sqlcore.Conn) error {
 			err := fn(&sqlcore.Tx{C: c, D: dialect, Writable: true})
 			fromFn = err != nil
 			return err
 		})
+		if err != nil && !fromFn && errors.Is(err, errBatchLost) {
+			if attempt >= s.retries || ctx.Err() != nil {
+				return license.Wrap(license.Unavailable, err, "sqlite: update")
+			}
+			continue // another caller's failure lost the batch: run again at once
+		}
 		if err == nil || !isBusy(err) || attempt >= s.retries || ctx.Err() != nil {
 			break
 		}
