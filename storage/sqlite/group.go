@@ -72,6 +72,7 @@ type batch struct {
 	start   time.Time
 	size    int          // callers that took a turn in it
 	members []chan error // callers whose savepoints were released, waiting for the COMMIT
+	leavers []chan error // callers rolled back to their savepoints, waiting for the end
 	lost    error        // SQLite rolled the transaction back (see errBatchLost)
 }
 
@@ -140,15 +141,20 @@ func (s *Store) turn(ctx context.Context, b *batch, fn func(sqlcore.Conn) error)
 			return
 		}
 		// fn panicked or called runtime.Goexit: undo its work and pass the
-		// turn on; the panic goes on unwinding this caller alone.
+		// turn on; the panic goes on unwinding this caller alone, once the
+		// batch has ended (see below).
 		s.undo(b)
-		s.endTurn(b)
+		<-s.leave(b)
 	}()
 	fnErr := fn(writer{s})
 	finished = true
 	if fnErr != nil {
+		// fn's error may have been decided on the uncommitted work of the
+		// callers before it in the batch: report it only once that work is
+		// committed (or not), as a caller alone would have seen it, so that
+		// nobody learns of a change before its own caller does.
 		s.undo(b)
-		s.endTurn(b)
+		<-s.leave(b)
 		return fnErr
 	}
 	if err := s.control(ctx, "RELEASE member"); err != nil {
@@ -160,6 +166,15 @@ func (s *Store) turn(ctx context.Context, b *batch, fn func(sqlcore.Conn) error)
 	b.members = append(b.members, done)
 	s.endTurn(b)
 	return <-done
+}
+
+// leave ends the turn of a caller whose work is not in b; the channel is
+// closed when b has ended.
+func (s *Store) leave(b *batch) <-chan error {
+	done := make(chan error, 1)
+	b.leavers = append(b.leavers, done)
+	s.endTurn(b)
+	return done
 }
 
 // control runs a transaction-control statement on the writer connection,
@@ -211,13 +226,15 @@ func (s *Store) endTurn(b *batch) {
 			_, err = s.wc.ExecContext(ctx, "ROLLBACK")
 			err = nil // nothing of anybody's was in it
 		default:
-			if s.failCommit != nil {
-				err = s.failCommit()
+			if f := s.failCommit.Load(); f != nil {
+				err = *f
 			}
 			if err == nil {
 				_, err = s.wc.ExecContext(ctx, "COMMIT")
 			}
-			if err != nil {
+			if err == nil {
+				s.commits.Add(1)
+			} else {
 				// Leave the connection outside any transaction; every
 				// member gets the error (see Update).
 				_, _ = s.wc.ExecContext(ctx, "ROLLBACK")
@@ -226,6 +243,9 @@ func (s *Store) endTurn(b *batch) {
 		s.wmu.Unlock()
 		for _, m := range b.members {
 			m <- err
+		}
+		for _, l := range b.leavers {
+			close(l)
 		}
 	}
 	g.mu.Lock()

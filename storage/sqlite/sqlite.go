@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -74,9 +75,10 @@ type Store struct {
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
 	stmts map[string]*sql.Stmt
 
-	group      bool  // group commit on (see groupTx)
-	gc         group // the writers waiting for their turn
-	failCommit func() error
+	group      bool                  // group commit on (see groupTx)
+	gc         group                 // the writers waiting for their turn
+	failCommit atomic.Pointer[error] // test hook: fails group COMMITs with this error
+	commits    atomic.Int64          // group COMMITs that succeeded
 }
 
 // maxStmts bounds the writer's prepared-statement cache (event queries vary
@@ -303,7 +305,9 @@ func (s *Store) inTx(ctx context.Context, fn func(sqlcore.Conn) error) (err erro
 	if err := fn(writer{s}); err != nil {
 		return err
 	}
-	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {
+	// COMMIT whatever ctx says: a COMMIT interrupted by a context that ends
+	// meanwhile may have committed and still report the context's error.
+	if _, err := s.wc.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		return err
 	}
 	done = true
@@ -377,10 +381,13 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 // With group commit (the default), Updates that arrive while another is in
 // progress share its transaction: each caller's fn runs in a savepoint of its
 // own, on the caller's goroutine, one after the other; a caller whose fn fails
-// (returns an error, panics) is rolled back to its savepoint alone and gets its
-// error at once, while the others' work stays; every caller whose fn succeeded
-// returns only after the shared COMMIT succeeded, so its durability is that of
-// a transaction of its own. When the COMMIT fails, every caller of the batch
+// (returns an error, panics) is rolled back to its savepoint alone, while the
+// others' work stays, and gets its error once the batch has ended (its error
+// may rest on the work of the callers before it, which nobody may see before
+// it is committed); every caller whose fn succeeded returns only after the
+// shared COMMIT succeeded, so its durability is that of a transaction of its
+// own. A caller whose ctx ends while it waits for its turn leaves the queue
+// at once, and its fn does not run. When the COMMIT fails, every caller of the batch
 // gets the error, as each would have alone (a busy database is then retried by
 // each caller, as without group commit).
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {

@@ -18,10 +18,18 @@ func newStore(t testing.TB, opts ...sqlite.Option) storage.Store {
 	return s
 }
 
-// TestConformance runs every registered suite with synchronous=NORMAL (the
-// semantics do not depend on it, and it spares an fsync per commit; the crash
-// test runs at the default FULL).
+// TestConformance runs every registered suite with group commit on (the
+// default) and synchronous=NORMAL (the semantics do not depend on it, and it
+// spares an fsync per commit; the crash test runs at the default FULL).
 func TestConformance(t *testing.T) {
 	storagetest.RunWith(t, func(t testing.TB) storage.Store { return newStore(t, sqlite.WithSynchronous(sqlite.Normal)) },
 		storagetest.Features{Short: testing.Short()})
+}
+
+// TestConformanceWithoutGroupCommit runs the suites with every Update in a
+// transaction of its own (WithGroupCommit(false)).
+func TestConformanceWithoutGroupCommit(t *testing.T) {
+	storagetest.RunWith(t, func(t testing.TB) storage.Store {
+		return newStore(t, sqlite.WithSynchronous(sqlite.Normal), sqlite.WithGroupCommit(false))
+	}, storagetest.Features{Short: testing.Short()})
 }

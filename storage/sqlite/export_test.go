@@ -1,0 +1,20 @@
+package sqlite
+
+// QueuedWriters is how many Updates wait for the writer.
+func QueuedWriters(s *Store) int {
+	s.gc.mu.Lock()
+	defer s.gc.mu.Unlock()
+	return len(s.gc.queue)
+}
+
+// GroupCommits is how many shared COMMITs succeeded.
+func GroupCommits(s *Store) int64 { return s.commits.Load() }
+
+// FailCommits makes every group COMMIT fail with err until called with nil.
+func FailCommits(s *Store, err error) {
+	if err == nil {
+		s.failCommit.Store(nil)
+		return
+	}
+	s.failCommit.Store(&err)
+}
