@@ -12,6 +12,12 @@
 // environment). Pool attachments are files in -attachments (by default next
 // to the SQLite file).
 //
+// -sqlite-sync (env LICENSEKIT_SQLITE_SYNC) sets the SQLite file's
+// durability: full (the default) writes every commit to disk before the
+// answer; normal answers sooner and may lose the last transactions on a power
+// loss or an operating-system crash, but never corrupts the file nor breaks
+// a transaction in half, and a crash of the server alone loses nothing.
+//
 // Rate limits are on by default. Failed authentications are limited per
 // client address and per key prefix (-auth-fail-rate 10 a minute,
 // -auth-fail-burst 20); validations and activations per pool, license or

@@ -46,6 +46,8 @@ type config struct {
 	ownerKeyFile string
 	// newOwnerKey issues a further owner key at this start (a lost key).
 	newOwnerKey bool
+	// sqliteSync is the SQLite file's synchronous setting (Full or Normal).
+	sqliteSync sqlite.Synchronous
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -74,6 +76,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", def("LICENSEKIT_ADDR", "127.0.0.1:8080"), "listen address (env LICENSEKIT_ADDR)")
 	fs.StringVar(&c.sqlite, "sqlite", def("LICENSEKIT_SQLITE", "licensekit.db"), "SQLite database file (env LICENSEKIT_SQLITE)")
+	syncFlag := def("LICENSEKIT_SQLITE_SYNC", "full")
+	fs.StringVar(&syncFlag, "sqlite-sync", syncFlag, "SQLite durability: full (every commit is on disk before the answer) or normal (the last transactions before a power loss or OS crash may be lost, never the file's consistency; a crash of the server alone loses nothing) (env LICENSEKIT_SQLITE_SYNC)")
 	fs.StringVar(&c.postgres, "postgres", def("LICENSEKIT_POSTGRES", ""), "PostgreSQL DSN; when set, used instead of SQLite (env LICENSEKIT_POSTGRES)")
 	fs.StringVar(&c.blobs, "attachments", def("LICENSEKIT_ATTACHMENTS", ""), "directory of pool attachments (default: next to the SQLite file, or ./licensekit-attachments with PostgreSQL; env LICENSEKIT_ATTACHMENTS)")
 	fs.StringVar(&c.ownerKeyFile, "owner-key-file", def("LICENSEKIT_OWNER_KEY_FILE", ""), "write the owner API key issued at the first start (or by -new-owner-key) to this file, mode 0600, instead of printing it (env LICENSEKIT_OWNER_KEY_FILE)")
@@ -96,6 +100,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if envErr != nil {
 		return c, envErr
+	}
+	switch strings.ToLower(syncFlag) {
+	case "full":
+		c.sqliteSync = sqlite.Full
+	case "normal":
+		c.sqliteSync = sqlite.Normal
+	default:
+		return c, fmt.Errorf("-sqlite-sync must be full or normal, not %q", syncFlag)
 	}
 	var err error
 	if c.limits.FailedAuth, err = rate("auth-fail", authRate, authBurst); err != nil {
@@ -165,8 +177,8 @@ func openStore(ctx context.Context, c config) (storage.Store, string, error) {
 		s, err := postgres.Open(ctx, c.postgres)
 		return s, "PostgreSQL", err
 	}
-	s, err := sqlite.Open(c.sqlite)
-	return s, "SQLite " + c.sqlite, err
+	s, err := sqlite.Open(c.sqlite, sqlite.WithSynchronous(cmp.Or(c.sqliteSync, sqlite.Full)))
+	return s, "SQLite " + c.sqlite + " (synchronous " + string(cmp.Or(c.sqliteSync, sqlite.Full)) + ")", err
 }
 
 // signerOf is key as a crypto.Signer, nil (no checkpoints) for no key.

@@ -12,4 +12,11 @@
 // is refused at Open with a clear *license.Error. Commits are durable with
 // synchronous=FULL (the default); WithSynchronous(Normal) trades the last
 // transactions before a power loss for speed (never consistency).
+//
+// Concurrent Updates are committed in groups (on by default; see
+// WithGroupCommit and Store.Update): the callers that queue while the writer
+// is busy share its next transaction, each in a savepoint of its own, and one
+// COMMIT, so that at synchronous FULL one fsync serves them all. Each caller
+// returns after that COMMIT, with its own outcome; a lone writer begins at
+// once.
 package sqlite

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,5 +97,62 @@ func BenchmarkAllocation(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkGroupCommit runs allocations (see allocate) from 1, 8 and 32
+// goroutines at once on one pool, with group commit on and off side by side,
+// at synchronous FULL and NORMAL. Run it several times, interleaved, for
+// benchstat:
+//
+//	for i in 1 2 3 4 5; do go test -run '^$' -bench GroupCommit -benchtime 1s ./storage/sqlite/; done | tee gc.txt
+//	benchstat -col /group gc.txt
+func BenchmarkGroupCommit(b *testing.B) {
+	ctx := context.Background()
+	for _, sync := range []sqlite.Synchronous{sqlite.Full, sqlite.Normal} {
+		for _, clients := range []int{1, 8, 32} {
+			for _, group := range []bool{false, true} {
+				name := fmt.Sprintf("sync=%s/clients=%d/group=%s", sync, clients, map[bool]string{false: "off", true: "on"}[group])
+				b.Run(name, func(b *testing.B) {
+					s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), sqlite.WithSynchronous(sync), sqlite.WithGroupCommit(group))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					if err := s.Update(ctx, func(tx storage.Tx) error {
+						return tx.Put(ctx, storage.Record{Company: "acme", Kind: "pool", ID: "p1", Data: []byte(`{"allocated":0}`)})
+					}); err != nil {
+						b.Fatal(err)
+					}
+					var next atomic.Int64
+					var wg gosync.WaitGroup
+					errs := make(chan error, clients)
+					b.ResetTimer()
+					for range clients {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for {
+								i := next.Add(1)
+								if i > int64(b.N) {
+									return
+								}
+								if err := allocate(ctx, s, int(i)); err != nil {
+									errs <- err
+									return
+								}
+							}
+						}()
+					}
+					wg.Wait()
+					b.StopTimer()
+					close(errs)
+					for err := range errs {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+				})
+			}
+		}
 	}
 }
