@@ -1,5 +1,7 @@
 package sqlite
 
+import "time"
+
 // QueuedWriters is how many Updates wait for the writer.
 func QueuedWriters(s *Store) int {
 	s.gc.mu.Lock()
@@ -18,3 +20,7 @@ func FailCommits(s *Store, err error) {
 	}
 	s.failCommit.Store(&err)
 }
+
+// AdmitForever lifts the bound on the time a batch admits callers, so that
+// tests can hold a batch open as long as they need.
+func AdmitForever(s *Store) { s.batchAge = time.Hour }

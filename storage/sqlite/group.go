@@ -207,7 +207,7 @@ func (s *Store) undo(b *batch) {
 func (s *Store) endTurn(b *batch) {
 	g := &s.gc
 	g.mu.Lock()
-	if b != nil && b.lost == nil && len(g.queue) > 0 && b.size < maxBatch && time.Since(b.start) < maxBatchAge {
+	if b != nil && b.lost == nil && len(g.queue) > 0 && b.size < maxBatch && time.Since(b.start) < s.batchAge {
 		next := g.queue[0]
 		g.queue = g.queue[1:]
 		g.mu.Unlock()

@@ -26,6 +26,7 @@ func openGroup(t *testing.T, opts ...sqlite.Option) *sqlite.Store {
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "group.db"), append([]sqlite.Option{sqlite.WithSynchronous(sqlite.Normal)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	sqlite.AdmitForever(s) // the tests hold batches open
 	return s
 }
 

@@ -77,6 +77,7 @@ type Store struct {
 
 	group      bool                  // group commit on (see groupTx)
 	gc         group                 // the writers waiting for their turn
+	batchAge   time.Duration         // how long a batch admits callers (maxBatchAge)
 	failCommit atomic.Pointer[error] // test hook: fails group COMMITs with this error
 	commits    atomic.Int64          // group COMMITs that succeeded
 }
@@ -169,7 +170,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group}
+	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge}
 	ctx := context.Background()
 	if err := s.setup(ctx); err != nil {
 		s.closeWriter()
