@@ -29,8 +29,9 @@ import (
 // like bbolt's MaxBatchSize). What was taken from bbolt's DB.Batch: a
 // caller whose function fails is taken out of the batch alone and gets its
 // own error, and the batch's callers learn the outcome of the one commit.
-// Unlike DB.Batch, which runs every function on the leader's goroutine and
-// retries a failed one alone, each caller here runs its function on its own
+// Unlike DB.Batch, which runs every function on the leader's goroutine and,
+// when one fails, runs the batch again without it and the failed one alone
+// (trySolo), each caller here runs its function on its own
 // goroutine when its turn comes (so that a panic or runtime.Goexit, as in
 // t.FailNow, unwinds the caller that raised it), inside a SAVEPOINT, so a
 // failure is rolled back without rerunning the others.
