@@ -488,7 +488,7 @@ func volTestConcurrent(t *testing.T, newStore Factory, f Features) {
 	}
 	wg.Wait()
 	close(errs)
-	ok := 0
+	ok, retryable := 0, 0
 	for err := range errs {
 		if err == nil {
 			ok++
@@ -496,12 +496,15 @@ func volTestConcurrent(t *testing.T, newStore Factory, f Features) {
 		}
 		code := license.ErrorCode(err)
 		require.True(t, code == license.InsufficientLicenses || code == license.Conflict || code == license.Unavailable, "unexpected %v", err)
+		if code != license.InsufficientLicenses {
+			retryable++ // a busy store may refuse a worker that would have fit
+		}
 	}
 	p := volPage(t, s, volPartner, l.ID)
 	assert.Equal(t, int64(ok*7), p.Metrics.Allocated, "allocated equals the successful onboardings")
 	assert.LessOrEqual(t, p.Metrics.Allocated, p.Metrics.Seats)
 	assert.Len(t, p.Customers, ok)
-	if !f.Parallel {
-		assert.Equal(t, 7, ok, "50 seats hold 7 customers of 7")
+	if !f.Parallel && retryable == 0 {
+		assert.Equal(t, min(workers, 7), ok, "50 seats hold 7 customers of 7; every worker that fits gets in")
 	}
 }
