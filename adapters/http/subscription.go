@@ -73,15 +73,15 @@ func subView(role license.Role, l subscription.License) subscription.License {
 func (h *Handler) subscriptionRoutes() []Route {
 	s := func() *subscription.Service { return h.cfg.Subscriptions }
 	return []Route{
-		op("GET", "/v1/subscriptions/licenses", "subscriptions", "List the company's subscription licenses", Member,
-			func(c *call, _ none) ([]subscription.License, error) {
+		paged(op("GET", "/v1/subscriptions/licenses", "subscriptions", "List the company's subscription licenses", Member,
+			func(c *call, _ none) (List[subscription.License], error) {
 				ls, err := s().Licenses(c.r.Context(), c.actor)
 				out := make([]subscription.License, 0, len(ls))
 				for _, l := range ls {
 					out = append(out, subView(c.actor.Role, l))
 				}
-				return out, err
-			}),
+				return pageOf(c, out, err, func(l subscription.License) string { return l.ID })
+			})),
 		op("GET", "/v1/subscriptions/licenses/{id}", "subscriptions", "Get a subscription license", Member,
 			func(c *call, _ none) (subscription.License, error) {
 				l, err := s().License(c.r.Context(), c.actor, c.path("id"))
@@ -126,14 +126,11 @@ func (h *Handler) subscriptionRoutes() []Route {
 				err := s().Unassign(c.r.Context(), c.actor, req.Type, req.Consumer)
 				return Unassigned{Unassigned: err == nil}, err
 			}),
-		op("GET", "/v1/subscriptions/assignments", "subscriptions", "List the company's assignments", Member,
-			func(c *call, _ none) ([]subscription.Assignment, error) {
+		paged(op("GET", "/v1/subscriptions/assignments", "subscriptions", "List the company's assignments", Member,
+			func(c *call, _ none) (List[subscription.Assignment], error) {
 				as, err := s().Assignments(c.r.Context(), c.actor)
-				if as == nil {
-					as = []subscription.Assignment{}
-				}
-				return as, err
-			}),
+				return pageOf(c, as, err, assignmentKey)
+			})),
 		op("PUT", "/v1/subscriptions/licenses/{id}/auto-renew", "subscriptions", "Turn a license's auto-renewal on or off", Manage,
 			func(c *call, req Switch) (subscription.License, error) {
 				l, err := s().SetAutoRenew(c.r.Context(), c.actor, c.path("id"), req.On)
@@ -157,13 +154,10 @@ func (h *Handler) subscriptionRoutes() []Route {
 			func(c *call, req BulkDeleteBody) (subscription.BulkResult, error) {
 				return s().BulkDelete(c.r.Context(), c.actor, req.Mode)
 			}),
-		op("GET", "/v1/subscriptions/charges", "subscriptions", "Purchase and renewal charges (what an invoice reads)", Prices,
-			func(c *call, _ none) ([]subscription.Charge, error) {
+		paged(op("GET", "/v1/subscriptions/charges", "subscriptions", "Purchase and renewal charges (what an invoice reads)", Prices,
+			func(c *call, _ none) (List[subscription.Charge], error) {
 				cs, err := s().Charges(c.r.Context(), c.actor)
-				if cs == nil {
-					cs = []subscription.Charge{}
-				}
-				return cs, err
-			}),
+				return pageOf(c, cs, err, func(ch subscription.Charge) string { return ch.ID })
+			})),
 	}
 }

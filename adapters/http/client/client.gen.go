@@ -162,51 +162,6 @@ func (e BillingSiteChangeInputPaymentType) Valid() bool {
 	}
 }
 
-// Defines values for EventlogPageColumns.
-const (
-	EventlogPageColumnsActor   EventlogPageColumns = "actor"
-	EventlogPageColumnsChain   EventlogPageColumns = "chain"
-	EventlogPageColumnsCount   EventlogPageColumns = "count"
-	EventlogPageColumnsDetails EventlogPageColumns = "details"
-	EventlogPageColumnsId      EventlogPageColumns = "id"
-	EventlogPageColumnsSeq     EventlogPageColumns = "seq"
-	EventlogPageColumnsSource  EventlogPageColumns = "source"
-	EventlogPageColumnsSubject EventlogPageColumns = "subject"
-	EventlogPageColumnsTarget  EventlogPageColumns = "target"
-	EventlogPageColumnsTime    EventlogPageColumns = "time"
-	EventlogPageColumnsType    EventlogPageColumns = "type"
-)
-
-// Valid indicates whether the value is a known member of the EventlogPageColumns enum.
-func (e EventlogPageColumns) Valid() bool {
-	switch e {
-	case EventlogPageColumnsActor:
-		return true
-	case EventlogPageColumnsChain:
-		return true
-	case EventlogPageColumnsCount:
-		return true
-	case EventlogPageColumnsDetails:
-		return true
-	case EventlogPageColumnsId:
-		return true
-	case EventlogPageColumnsSeq:
-		return true
-	case EventlogPageColumnsSource:
-		return true
-	case EventlogPageColumnsSubject:
-		return true
-	case EventlogPageColumnsTarget:
-		return true
-	case EventlogPageColumnsTime:
-		return true
-	case EventlogPageColumnsType:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for HttpAssignBodyInputType.
 const (
 	HttpAssignBodyInputTypeAdministrator HttpAssignBodyInputType = "administrator"
@@ -255,6 +210,51 @@ func (e HttpBulkDeleteBodyInputMode) Valid() bool {
 	}
 }
 
+// Defines values for HttpEventPageColumns.
+const (
+	HttpEventPageColumnsActor   HttpEventPageColumns = "actor"
+	HttpEventPageColumnsChain   HttpEventPageColumns = "chain"
+	HttpEventPageColumnsCount   HttpEventPageColumns = "count"
+	HttpEventPageColumnsDetails HttpEventPageColumns = "details"
+	HttpEventPageColumnsId      HttpEventPageColumns = "id"
+	HttpEventPageColumnsSeq     HttpEventPageColumns = "seq"
+	HttpEventPageColumnsSource  HttpEventPageColumns = "source"
+	HttpEventPageColumnsSubject HttpEventPageColumns = "subject"
+	HttpEventPageColumnsTarget  HttpEventPageColumns = "target"
+	HttpEventPageColumnsTime    HttpEventPageColumns = "time"
+	HttpEventPageColumnsType    HttpEventPageColumns = "type"
+)
+
+// Valid indicates whether the value is a known member of the HttpEventPageColumns enum.
+func (e HttpEventPageColumns) Valid() bool {
+	switch e {
+	case HttpEventPageColumnsActor:
+		return true
+	case HttpEventPageColumnsChain:
+		return true
+	case HttpEventPageColumnsCount:
+		return true
+	case HttpEventPageColumnsDetails:
+		return true
+	case HttpEventPageColumnsId:
+		return true
+	case HttpEventPageColumnsSeq:
+		return true
+	case HttpEventPageColumnsSource:
+		return true
+	case HttpEventPageColumnsSubject:
+		return true
+	case HttpEventPageColumnsTarget:
+		return true
+	case HttpEventPageColumnsTime:
+		return true
+	case HttpEventPageColumnsType:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HttpNewMemberInputRole.
 const (
 	HttpNewMemberInputRoleAdmin        HttpNewMemberInputRole = "admin"
@@ -282,6 +282,120 @@ func (e HttpNewMemberInputRole) Valid() bool {
 	}
 }
 
+// Defines values for HttpPoolSpecBodyInputMetric.
+const (
+	HttpPoolSpecBodyInputMetricConcurrentUser    HttpPoolSpecBodyInputMetric = "concurrent_user"
+	HttpPoolSpecBodyInputMetricInstalledInstance HttpPoolSpecBodyInputMetric = "installed_instance"
+	HttpPoolSpecBodyInputMetricNamedUser         HttpPoolSpecBodyInputMetric = "named_user"
+	HttpPoolSpecBodyInputMetricPhysicalCpu       HttpPoolSpecBodyInputMetric = "physical_cpu"
+	HttpPoolSpecBodyInputMetricPhysicalServer    HttpPoolSpecBodyInputMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolSpecBodyInputMetric enum.
+func (e HttpPoolSpecBodyInputMetric) Valid() bool {
+	switch e {
+	case HttpPoolSpecBodyInputMetricConcurrentUser:
+		return true
+	case HttpPoolSpecBodyInputMetricInstalledInstance:
+		return true
+	case HttpPoolSpecBodyInputMetricNamedUser:
+		return true
+	case HttpPoolSpecBodyInputMetricPhysicalCpu:
+		return true
+	case HttpPoolSpecBodyInputMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolSpecBodyInputModel.
+const (
+	HttpPoolSpecBodyInputModelPerpetual HttpPoolSpecBodyInputModel = "perpetual"
+	HttpPoolSpecBodyInputModelRental    HttpPoolSpecBodyInputModel = "rental"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolSpecBodyInputModel enum.
+func (e HttpPoolSpecBodyInputModel) Valid() bool {
+	switch e {
+	case HttpPoolSpecBodyInputModelPerpetual:
+		return true
+	case HttpPoolSpecBodyInputModelRental:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewMetric.
+const (
+	HttpPoolViewMetricConcurrentUser    HttpPoolViewMetric = "concurrent_user"
+	HttpPoolViewMetricInstalledInstance HttpPoolViewMetric = "installed_instance"
+	HttpPoolViewMetricNamedUser         HttpPoolViewMetric = "named_user"
+	HttpPoolViewMetricPhysicalCpu       HttpPoolViewMetric = "physical_cpu"
+	HttpPoolViewMetricPhysicalServer    HttpPoolViewMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewMetric enum.
+func (e HttpPoolViewMetric) Valid() bool {
+	switch e {
+	case HttpPoolViewMetricConcurrentUser:
+		return true
+	case HttpPoolViewMetricInstalledInstance:
+		return true
+	case HttpPoolViewMetricNamedUser:
+		return true
+	case HttpPoolViewMetricPhysicalCpu:
+		return true
+	case HttpPoolViewMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewModel.
+const (
+	HttpPoolViewModelPerpetual HttpPoolViewModel = "perpetual"
+	HttpPoolViewModelRental    HttpPoolViewModel = "rental"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewModel enum.
+func (e HttpPoolViewModel) Valid() bool {
+	switch e {
+	case HttpPoolViewModelPerpetual:
+		return true
+	case HttpPoolViewModelRental:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewStatus.
+const (
+	HttpPoolViewStatusActive  HttpPoolViewStatus = "active"
+	HttpPoolViewStatusClosed  HttpPoolViewStatus = "closed"
+	HttpPoolViewStatusNew     HttpPoolViewStatus = "new"
+	HttpPoolViewStatusRetired HttpPoolViewStatus = "retired"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewStatus enum.
+func (e HttpPoolViewStatus) Valid() bool {
+	switch e {
+	case HttpPoolViewStatusActive:
+		return true
+	case HttpPoolViewStatusClosed:
+		return true
+	case HttpPoolViewStatusNew:
+		return true
+	case HttpPoolViewStatusRetired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HttpProblemCode.
 const (
 	HttpProblemCodeBelowEnrolled        HttpProblemCode = "below_enrolled"
@@ -295,7 +409,10 @@ const (
 	HttpProblemCodeKeyExpired           HttpProblemCode = "key_expired"
 	HttpProblemCodeKeyRevoked           HttpProblemCode = "key_revoked"
 	HttpProblemCodeMethodNotAllowed     HttpProblemCode = "method_not_allowed"
+	HttpProblemCodeNotAcceptable        HttpProblemCode = "not_acceptable"
 	HttpProblemCodeNotFound             HttpProblemCode = "not_found"
+	HttpProblemCodePreconditionFailed   HttpProblemCode = "precondition_failed"
+	HttpProblemCodePreconditionRequired HttpProblemCode = "precondition_required"
 	HttpProblemCodeQuarantined          HttpProblemCode = "quarantined"
 	HttpProblemCodeRateLimited          HttpProblemCode = "rate_limited"
 	HttpProblemCodeRestrictionFailed    HttpProblemCode = "restriction_failed"
@@ -330,7 +447,13 @@ func (e HttpProblemCode) Valid() bool {
 		return true
 	case HttpProblemCodeMethodNotAllowed:
 		return true
+	case HttpProblemCodeNotAcceptable:
+		return true
 	case HttpProblemCodeNotFound:
+		return true
+	case HttpProblemCodePreconditionFailed:
+		return true
+	case HttpProblemCodePreconditionRequired:
 		return true
 	case HttpProblemCodeQuarantined:
 		return true
@@ -642,120 +765,6 @@ func (e PoolFactInputKind) Valid() bool {
 	case ResponsibleChanged:
 		return true
 	case Uninstalled:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolMetric.
-const (
-	PoolPoolMetricConcurrentUser    PoolPoolMetric = "concurrent_user"
-	PoolPoolMetricInstalledInstance PoolPoolMetric = "installed_instance"
-	PoolPoolMetricNamedUser         PoolPoolMetric = "named_user"
-	PoolPoolMetricPhysicalCpu       PoolPoolMetric = "physical_cpu"
-	PoolPoolMetricPhysicalServer    PoolPoolMetric = "physical_server"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolMetric enum.
-func (e PoolPoolMetric) Valid() bool {
-	switch e {
-	case PoolPoolMetricConcurrentUser:
-		return true
-	case PoolPoolMetricInstalledInstance:
-		return true
-	case PoolPoolMetricNamedUser:
-		return true
-	case PoolPoolMetricPhysicalCpu:
-		return true
-	case PoolPoolMetricPhysicalServer:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolModel.
-const (
-	PoolPoolModelPerpetual PoolPoolModel = "perpetual"
-	PoolPoolModelRental    PoolPoolModel = "rental"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolModel enum.
-func (e PoolPoolModel) Valid() bool {
-	switch e {
-	case PoolPoolModelPerpetual:
-		return true
-	case PoolPoolModelRental:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolStatus.
-const (
-	PoolPoolStatusActive  PoolPoolStatus = "active"
-	PoolPoolStatusClosed  PoolPoolStatus = "closed"
-	PoolPoolStatusNew     PoolPoolStatus = "new"
-	PoolPoolStatusRetired PoolPoolStatus = "retired"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolStatus enum.
-func (e PoolPoolStatus) Valid() bool {
-	switch e {
-	case PoolPoolStatusActive:
-		return true
-	case PoolPoolStatusClosed:
-		return true
-	case PoolPoolStatusNew:
-		return true
-	case PoolPoolStatusRetired:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolSpecInputMetric.
-const (
-	PoolSpecInputMetricConcurrentUser    PoolSpecInputMetric = "concurrent_user"
-	PoolSpecInputMetricInstalledInstance PoolSpecInputMetric = "installed_instance"
-	PoolSpecInputMetricNamedUser         PoolSpecInputMetric = "named_user"
-	PoolSpecInputMetricPhysicalCpu       PoolSpecInputMetric = "physical_cpu"
-	PoolSpecInputMetricPhysicalServer    PoolSpecInputMetric = "physical_server"
-)
-
-// Valid indicates whether the value is a known member of the PoolSpecInputMetric enum.
-func (e PoolSpecInputMetric) Valid() bool {
-	switch e {
-	case PoolSpecInputMetricConcurrentUser:
-		return true
-	case PoolSpecInputMetricInstalledInstance:
-		return true
-	case PoolSpecInputMetricNamedUser:
-		return true
-	case PoolSpecInputMetricPhysicalCpu:
-		return true
-	case PoolSpecInputMetricPhysicalServer:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolSpecInputModel.
-const (
-	PoolSpecInputModelPerpetual PoolSpecInputModel = "perpetual"
-	PoolSpecInputModelRental    PoolSpecInputModel = "rental"
-)
-
-// Valid indicates whether the value is a known member of the PoolSpecInputModel enum.
-func (e PoolSpecInputModel) Valid() bool {
-	switch e {
-	case PoolSpecInputModelPerpetual:
-		return true
-	case PoolSpecInputModelRental:
 		return true
 	default:
 		return false
@@ -1540,17 +1549,6 @@ type EventlogEvent struct {
 	Type     string             `json:"type"`
 }
 
-// EventlogPage defines model for eventlog.Page.
-type EventlogPage struct {
-	Columns *[]EventlogPageColumns `json:"columns"`
-	Events  *[]EventlogEvent       `json:"events"`
-	Next    *string                `json:"next,omitempty"`
-	Rows    *[]*[]string           `json:"rows"`
-}
-
-// EventlogPageColumns defines model for EventlogPage.Columns.
-type EventlogPageColumns string
-
 // EventlogVerification defines model for eventlog.Verification.
 type EventlogVerification struct {
 	BrokenId    *string                  `json:"broken_id,omitempty"`
@@ -1612,6 +1610,17 @@ type HttpCulled struct {
 	Freed int `json:"freed"`
 }
 
+// HttpCustomerView defines model for http.CustomerView.
+type HttpCustomerView struct {
+	Allocations *[]VolumeAllocation `json:"allocations"`
+	Company     string              `json:"company"`
+	CreatedAt   time.Time           `json:"created_at"`
+	Id          openapi_types.UUID  `json:"id"`
+	LegalName   string              `json:"legal_name"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	Version     int                 `json:"version"`
+}
+
 // HttpEditBodyInput defines model for http.EditBodyInput.
 type HttpEditBodyInput struct {
 	Allocations *[]VolumeSeatsInput `json:"allocations,omitempty"`
@@ -1623,6 +1632,17 @@ type HttpEnrollView struct {
 	Site     HttpSiteView `json:"site"`
 	ToppedUp int          `json:"topped_up"`
 }
+
+// HttpEventPage defines model for http.EventPage.
+type HttpEventPage struct {
+	Columns    *[]HttpEventPageColumns `json:"columns"`
+	Items      *[]EventlogEvent        `json:"items"`
+	NextCursor *string                 `json:"next_cursor,omitempty"`
+	Rows       *[]*[]string            `json:"rows"`
+}
+
+// HttpEventPageColumns defines model for HttpEventPage.Columns.
+type HttpEventPageColumns string
 
 // HttpHealth defines model for http.Health.
 type HttpHealth struct {
@@ -1638,6 +1658,96 @@ type HttpIncrementBodyInput struct {
 type HttpLeaseBodyInput struct {
 	Consumer *PoolConsumerInput `json:"consumer,omitempty"`
 	FromForm *bool              `json:"from_form,omitempty"`
+}
+
+// HttpLeaseView defines model for http.LeaseView.
+type HttpLeaseView struct {
+	Acquired   time.Time `json:"acquired"`
+	By         string    `json:"by"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Heartbeat  time.Time `json:"heartbeat"`
+	Id         string    `json:"id"`
+	Pool       string    `json:"pool"`
+	TtlSeconds int       `json:"ttl_seconds"`
+	User       string    `json:"user"`
+}
+
+// HttpListAccessMember defines model for http.List_access.Member.
+type HttpListAccessMember struct {
+	Items      *[]AccessMember `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListApikeyKey defines model for http.List_apikey.Key.
+type HttpListApikeyKey struct {
+	Items      *[]ApikeyKey `json:"items"`
+	NextCursor *string      `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpLeaseView defines model for http.List_http.LeaseView.
+type HttpListHttpLeaseView struct {
+	Items      *[]HttpLeaseView `json:"items"`
+	NextCursor *string          `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpPoolView defines model for http.List_http.PoolView.
+type HttpListHttpPoolView struct {
+	Items      *[]HttpPoolView `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpSiteView defines model for http.List_http.SiteView.
+type HttpListHttpSiteView struct {
+	Items      *[]HttpSiteView `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpVolumeLicenseView defines model for http.List_http.VolumeLicenseView.
+type HttpListHttpVolumeLicenseView struct {
+	Items      *[]HttpVolumeLicenseView `json:"items"`
+	NextCursor *string                  `json:"next_cursor,omitempty"`
+}
+
+// HttpListPoolAllocation defines model for http.List_pool.Allocation.
+type HttpListPoolAllocation struct {
+	Items      *[]PoolAllocation `json:"items"`
+	NextCursor *string           `json:"next_cursor,omitempty"`
+}
+
+// HttpListString defines model for http.List_string.
+type HttpListString struct {
+	Items      *[]string `json:"items"`
+	NextCursor *string   `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionAssignment defines model for http.List_subscription.Assignment.
+type HttpListSubscriptionAssignment struct {
+	Items      *[]SubscriptionAssignment `json:"items"`
+	NextCursor *string                   `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionCharge defines model for http.List_subscription.Charge.
+type HttpListSubscriptionCharge struct {
+	Items      *[]SubscriptionCharge `json:"items"`
+	NextCursor *string               `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionLicense defines model for http.List_subscription.License.
+type HttpListSubscriptionLicense struct {
+	Items      *[]SubscriptionLicense `json:"items"`
+	NextCursor *string                `json:"next_cursor,omitempty"`
+}
+
+// HttpListTopupOutboxEntry defines model for http.List_topup.OutboxEntry.
+type HttpListTopupOutboxEntry struct {
+	Items      *[]TopupOutboxEntry `json:"items"`
+	NextCursor *string             `json:"next_cursor,omitempty"`
+}
+
+// HttpListVolumeCustomer defines model for http.List_volume.Customer.
+type HttpListVolumeCustomer struct {
+	Items      *[]VolumeCustomer `json:"items"`
+	NextCursor *string           `json:"next_cursor,omitempty"`
 }
 
 // HttpNewCompanyInput defines model for http.NewCompanyInput.
@@ -1674,10 +1784,76 @@ type HttpOnboardBodyInput struct {
 	LegalName   *string             `json:"legal_name,omitempty"`
 }
 
-// HttpOwners defines model for http.Owners.
-type HttpOwners struct {
-	Owners *[]string `json:"owners"`
+// HttpPoolSpecBodyInput defines model for http.PoolSpecBodyInput.
+type HttpPoolSpecBodyInput struct {
+	Automatic         *PoolAutomaticInput          `json:"automatic,omitempty"`
+	Description       *string                      `json:"description,omitempty"`
+	Entitlements      *[]string                    `json:"entitlements,omitempty"`
+	FormAllocations   *bool                        `json:"form_allocations,omitempty"`
+	GraceDays         *int                         `json:"grace_days,omitempty"`
+	LeaseTtlSeconds   *int                         `json:"lease_ttl_seconds,omitempty"`
+	LicenseAgreement  *string                      `json:"license_agreement,omitempty"`
+	Metric            *HttpPoolSpecBodyInputMetric `json:"metric,omitempty"`
+	MinAllocationDays *int                         `json:"min_allocation_days,omitempty"`
+	Model             *HttpPoolSpecBodyInputModel  `json:"model,omitempty"`
+	Name              *string                      `json:"name,omitempty"`
+	Priority          *int                         `json:"priority,omitempty"`
+	Responsible       *PoolResponsibleInput        `json:"responsible,omitempty"`
+	Restrictions      *PoolRestrictionsInput       `json:"restrictions,omitempty"`
+	Software          *[]string                    `json:"software,omitempty"`
+	SupplyContract    *string                      `json:"supply_contract,omitempty"`
 }
+
+// HttpPoolSpecBodyInputMetric defines model for HttpPoolSpecBodyInput.Metric.
+type HttpPoolSpecBodyInputMetric string
+
+// HttpPoolSpecBodyInputModel defines model for HttpPoolSpecBodyInput.Model.
+type HttpPoolSpecBodyInputModel string
+
+// HttpPoolView defines model for http.PoolView.
+type HttpPoolView struct {
+	AllocatedAuto     *int                   `json:"allocated_auto,omitempty"`
+	AllocatedManual   *int                   `json:"allocated_manual,omitempty"`
+	Attachments       *[]PoolAttachment      `json:"attachments,omitempty"`
+	Automatic         *PoolAutomatic         `json:"automatic,omitempty"`
+	Comments          *[]PoolComment         `json:"comments,omitempty"`
+	Company           *string                `json:"company,omitempty"`
+	Created           *time.Time             `json:"created,omitempty"`
+	Description       *string                `json:"description,omitempty"`
+	Entitlements      *[]string              `json:"entitlements,omitempty"`
+	FormAllocations   *bool                  `json:"form_allocations,omitempty"`
+	GraceDays         *int                   `json:"grace_days,omitempty"`
+	Id                *openapi_types.UUID    `json:"id,omitempty"`
+	LeaseTtlSeconds   *int                   `json:"lease_ttl_seconds,omitempty"`
+	Leases            *int                   `json:"leases,omitempty"`
+	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
+	Metric            *HttpPoolViewMetric    `json:"metric,omitempty"`
+	MinAllocationDays *int                   `json:"min_allocation_days,omitempty"`
+	Model             *HttpPoolViewModel     `json:"model,omitempty"`
+	Name              *string                `json:"name,omitempty"`
+	Priority          *int                   `json:"priority,omitempty"`
+	Quarantine        *[]PoolQuarantineEntry `json:"quarantine,omitempty"`
+	Responsible       *PoolResponsible       `json:"responsible,omitempty"`
+	Restrictions      *PoolRestrictions      `json:"restrictions,omitempty"`
+	Software          *[]string              `json:"software,omitempty"`
+	Status            *HttpPoolViewStatus    `json:"status,omitempty"`
+	SupplyContract    *string                `json:"supply_contract,omitempty"`
+	SuspendReason     *string                `json:"suspend_reason,omitempty"`
+	Suspended         *bool                  `json:"suspended,omitempty"`
+	SuspendedAt       *time.Time             `json:"suspended_at,omitempty"`
+	Transactions      *[]PoolTransaction     `json:"transactions,omitempty"`
+	Updated           *time.Time             `json:"updated,omitempty"`
+	Version           *int                   `json:"version,omitempty"`
+}
+
+// HttpPoolViewMetric defines model for HttpPoolView.Metric.
+type HttpPoolViewMetric string
+
+// HttpPoolViewModel defines model for HttpPoolView.Model.
+type HttpPoolViewModel string
+
+// HttpPoolViewStatus defines model for HttpPoolView.Status.
+type HttpPoolViewStatus string
 
 // HttpProblem An RFC 9457 problem details object, the body of every error response.
 type HttpProblem struct {
@@ -1759,6 +1935,7 @@ type HttpSiteView struct {
 	// UnitPrice An amount of money in one currency.
 	UnitPrice *LicenseMoney `json:"unit_price,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	Version   *int          `json:"version,omitempty"`
 }
 
 // HttpSiteViewPaymentType defines model for HttpSiteView.PaymentType.
@@ -1860,7 +2037,7 @@ type HttpVolumeLicenseView struct {
 	// PricePerUser An amount of money in one currency.
 	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
 	Product      string        `json:"product"`
-	RenewalDate  time.Time     `json:"renewal_date"`
+	RenewalDate  string        `json:"renewal_date"`
 	Seats        int           `json:"seats"`
 	Unallocated  int           `json:"unallocated"`
 }
@@ -1872,7 +2049,7 @@ type HttpVolumeMetricsView struct {
 
 	// PricePerUser An amount of money in one currency.
 	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
-	RenewalDate  time.Time     `json:"renewal_date"`
+	RenewalDate  string        `json:"renewal_date"`
 	Seats        int           `json:"seats"`
 	Unallocated  int           `json:"unallocated"`
 }
@@ -1906,7 +2083,7 @@ type LicenseMoney struct {
 // LicensePeriod defines model for license.Period.
 type LicensePeriod struct {
 	End   *time.Time `json:"end,omitempty"`
-	Start time.Time  `json:"start"`
+	Start *time.Time `json:"start,omitempty"`
 }
 
 // LicensePeriodInput defines model for license.PeriodInput.
@@ -2056,20 +2233,6 @@ type PoolFactInput struct {
 // PoolFactInputKind defines model for PoolFactInput.Kind.
 type PoolFactInputKind string
 
-// PoolLease defines model for pool.Lease.
-type PoolLease struct {
-	Acquired  time.Time `json:"acquired"`
-	By        string    `json:"by"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Heartbeat time.Time `json:"heartbeat"`
-	Id        string    `json:"id"`
-	Pool      string    `json:"pool"`
-
-	// Ttl A duration in nanoseconds.
-	Ttl  int    `json:"ttl"`
-	User string `json:"user"`
-}
-
 // PoolMonthTotal defines model for pool.MonthTotal.
 type PoolMonthTotal struct {
 	Month     string `json:"month"`
@@ -2091,52 +2254,6 @@ type PoolPane struct {
 	PerMonth *[]PoolMonthTotal `json:"per_month"`
 	Pool     string            `json:"pool"`
 }
-
-// PoolPool defines model for pool.Pool.
-type PoolPool struct {
-	AllocatedAuto   int                `json:"allocated_auto"`
-	AllocatedManual int                `json:"allocated_manual"`
-	Attachments     *[]PoolAttachment  `json:"attachments,omitempty"`
-	Automatic       PoolAutomatic      `json:"automatic"`
-	Comments        *[]PoolComment     `json:"comments,omitempty"`
-	Company         string             `json:"company"`
-	Created         time.Time          `json:"created"`
-	Description     *string            `json:"description,omitempty"`
-	Entitlements    *[]string          `json:"entitlements,omitempty"`
-	FormAllocations bool               `json:"form_allocations"`
-	GraceDays       *int               `json:"grace_days,omitempty"`
-	Id              openapi_types.UUID `json:"id"`
-
-	// LeaseTtl A duration in nanoseconds.
-	LeaseTtl          *int                   `json:"lease_ttl,omitempty"`
-	Leases            int                    `json:"leases"`
-	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
-	Metric            PoolPoolMetric         `json:"metric"`
-	MinAllocationDays int                    `json:"min_allocation_days"`
-	Model             PoolPoolModel          `json:"model"`
-	Name              string                 `json:"name"`
-	Priority          int                    `json:"priority"`
-	Quarantine        *[]PoolQuarantineEntry `json:"quarantine,omitempty"`
-	Responsible       PoolResponsible        `json:"responsible"`
-	Restrictions      PoolRestrictions       `json:"restrictions"`
-	Software          *[]string              `json:"software"`
-	Status            PoolPoolStatus         `json:"status"`
-	SupplyContract    *string                `json:"supply_contract,omitempty"`
-	SuspendReason     *string                `json:"suspend_reason,omitempty"`
-	Suspended         *bool                  `json:"suspended,omitempty"`
-	SuspendedAt       *time.Time             `json:"suspended_at,omitempty"`
-	Transactions      *[]PoolTransaction     `json:"transactions,omitempty"`
-	Updated           time.Time              `json:"updated"`
-}
-
-// PoolPoolMetric defines model for PoolPool.Metric.
-type PoolPoolMetric string
-
-// PoolPoolModel defines model for PoolPool.Model.
-type PoolPoolModel string
-
-// PoolPoolStatus defines model for PoolPool.Status.
-type PoolPoolStatus string
 
 // PoolQuarantineEntry defines model for pool.QuarantineEntry.
 type PoolQuarantineEntry struct {
@@ -2194,34 +2311,6 @@ type PoolRestrictionsInput struct {
 	Organisations *[]string `json:"organisations,omitempty"`
 	Users         *[]string `json:"users,omitempty"`
 }
-
-// PoolSpecInput defines model for pool.SpecInput.
-type PoolSpecInput struct {
-	Automatic       *PoolAutomaticInput `json:"automatic,omitempty"`
-	Description     *string             `json:"description,omitempty"`
-	Entitlements    *[]string           `json:"entitlements,omitempty"`
-	FormAllocations *bool               `json:"form_allocations,omitempty"`
-	GraceDays       *int                `json:"grace_days,omitempty"`
-
-	// LeaseTtl A duration in nanoseconds.
-	LeaseTtl          *int                   `json:"lease_ttl,omitempty"`
-	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
-	Metric            *PoolSpecInputMetric   `json:"metric,omitempty"`
-	MinAllocationDays *int                   `json:"min_allocation_days,omitempty"`
-	Model             *PoolSpecInputModel    `json:"model,omitempty"`
-	Name              *string                `json:"name,omitempty"`
-	Priority          *int                   `json:"priority,omitempty"`
-	Responsible       *PoolResponsibleInput  `json:"responsible,omitempty"`
-	Restrictions      *PoolRestrictionsInput `json:"restrictions,omitempty"`
-	Software          *[]string              `json:"software,omitempty"`
-	SupplyContract    *string                `json:"supply_contract,omitempty"`
-}
-
-// PoolSpecInputMetric defines model for PoolSpecInput.Metric.
-type PoolSpecInputMetric string
-
-// PoolSpecInputModel defines model for PoolSpecInput.Model.
-type PoolSpecInputModel string
 
 // PoolTally defines model for pool.Tally.
 type PoolTally struct {
@@ -2583,8 +2672,14 @@ type Problem403 = HttpProblem
 // Problem404 An RFC 9457 problem details object, the body of every error response.
 type Problem404 = HttpProblem
 
+// Problem406 An RFC 9457 problem details object, the body of every error response.
+type Problem406 = HttpProblem
+
 // Problem409 An RFC 9457 problem details object, the body of every error response.
 type Problem409 = HttpProblem
+
+// Problem412 An RFC 9457 problem details object, the body of every error response.
+type Problem412 = HttpProblem
 
 // Problem413 An RFC 9457 problem details object, the body of every error response.
 type Problem413 = HttpProblem
@@ -2594,6 +2689,9 @@ type Problem415 = HttpProblem
 
 // Problem422 An RFC 9457 problem details object, the body of every error response.
 type Problem422 = HttpProblem
+
+// Problem428 An RFC 9457 problem details object, the body of every error response.
+type Problem428 = HttpProblem
 
 // Problem429 An RFC 9457 problem details object, the body of every error response.
 type Problem429 = HttpProblem
@@ -2624,6 +2722,12 @@ type GetReadyzParams struct {
 
 // GetV1ApikeysParams defines parameters for GetV1Apikeys.
 type GetV1ApikeysParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2644,6 +2748,9 @@ type DeleteV1ApikeysIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CompanyParams defines parameters for GetV1Company.
@@ -2675,6 +2782,12 @@ type GetV1CompanyInvoiceEstimateParams struct {
 
 // GetV1CompanyMembersParams defines parameters for GetV1CompanyMembers.
 type GetV1CompanyMembersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2686,10 +2799,19 @@ type PutV1CompanyMembersParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersParams defines parameters for GetV1Customers.
 type GetV1CustomersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2710,6 +2832,9 @@ type DeleteV1CustomersIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersIdParams defines parameters for GetV1CustomersId.
@@ -2725,6 +2850,9 @@ type PatchV1CustomersIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersIdEditParams defines parameters for GetV1CustomersIdEdit.
@@ -2759,7 +2887,7 @@ type GetV1EventsParams struct {
 	// Desc sort descending
 	Desc *bool `form:"desc,omitempty" json:"desc,omitempty"`
 
-	// Cursor the next cursor of the previous page
+	// Cursor the next_cursor of the previous page (opaque)
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Limit page size (default 50, at most 1000)
@@ -2801,14 +2929,11 @@ type GetV1EventsExportParams struct {
 	// Desc sort descending
 	Desc *bool `form:"desc,omitempty" json:"desc,omitempty"`
 
-	// Cursor the next cursor of the previous page
-	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
-
-	// Limit page size (default 50, at most 1000)
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
-
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// Accept The media types acceptable; absent or */* gives the first one this export offers, none acceptable is 406.
+	Accept *string `json:"Accept,omitempty"`
 }
 
 // GetV1EventsExportParamsView defines parameters for GetV1EventsExport.
@@ -2830,6 +2955,12 @@ type GetV1PoolsParams struct {
 
 	// Software only pools granting this software
 	Software *string `form:"software,omitempty" json:"software,omitempty"`
+
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
@@ -2857,10 +2988,19 @@ type PutV1PoolsIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *; required, as this operation replaces the whole object
+	IfMatch string `json:"If-Match"`
 }
 
 // GetV1PoolsIdAllocationsParams defines parameters for GetV1PoolsIdAllocations.
 type GetV1PoolsIdAllocationsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2911,6 +3051,9 @@ type DeleteV1PoolsIdAttachmentsAttachmentParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1PoolsIdAttachmentsAttachmentParams defines parameters for GetV1PoolsIdAttachmentsAttachment.
@@ -2945,6 +3088,12 @@ type PostV1PoolsIdCommentsParams struct {
 
 // GetV1PoolsIdLeasesParams defines parameters for GetV1PoolsIdLeases.
 type GetV1PoolsIdLeasesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2974,6 +3123,9 @@ type DeleteV1PoolsIdLeasesLeaseParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1PoolsIdLeasesLeaseHeartbeatParams defines parameters for PostV1PoolsIdLeasesLeaseHeartbeat.
@@ -3065,6 +3217,12 @@ type PostV1ReconcileParams struct {
 
 // GetV1SitesParams defines parameters for GetV1Sites.
 type GetV1SitesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3091,6 +3249,9 @@ type PatchV1SitesIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SitesIdDecreaseParams defines parameters for PostV1SitesIdDecrease.
@@ -3176,6 +3337,12 @@ type PostV1SubscriptionsAssignParams struct {
 
 // GetV1SubscriptionsAssignmentsParams defines parameters for GetV1SubscriptionsAssignments.
 type GetV1SubscriptionsAssignmentsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3191,6 +3358,12 @@ type PostV1SubscriptionsBulkDeleteParams struct {
 
 // GetV1SubscriptionsChargesParams defines parameters for GetV1SubscriptionsCharges.
 type GetV1SubscriptionsChargesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3202,10 +3375,19 @@ type PutV1SubscriptionsCompanySettingsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1SubscriptionsLicensesParams defines parameters for GetV1SubscriptionsLicenses.
 type GetV1SubscriptionsLicensesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3223,6 +3405,9 @@ type PutV1SubscriptionsLicensesIdAutoRenewParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsLicensesIdReissueKeyParams defines parameters for PostV1SubscriptionsLicensesIdReissueKey.
@@ -3256,6 +3441,9 @@ type PutV1SubscriptionsLicensesIdTermsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsLicensesIdUnsuspendParams defines parameters for PostV1SubscriptionsLicensesIdUnsuspend.
@@ -3298,6 +3486,9 @@ type PutV1SubscriptionsSettingsAutoExchangeParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsTrialsParams defines parameters for PostV1SubscriptionsTrials.
@@ -3325,6 +3516,9 @@ type PutV1SubscriptionsUserSettingsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsValidateKeyParams defines parameters for PostV1SubscriptionsValidateKey.
@@ -3365,6 +3559,12 @@ type GetV1TopupNotificationsParams struct {
 	// Status only notifications in this status
 	Status *GetV1TopupNotificationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3374,12 +3574,24 @@ type GetV1TopupNotificationsParamsStatus string
 
 // GetV1TopupOwnersParams defines parameters for GetV1TopupOwners.
 type GetV1TopupOwnersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
 
 // GetV1TopupRecipientsParams defines parameters for GetV1TopupRecipients.
 type GetV1TopupRecipientsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3400,6 +3612,9 @@ type DeleteV1TopupRecipientsEmailParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PutV1TopupSitesIdIncrementParams defines parameters for PutV1TopupSitesIdIncrement.
@@ -3409,6 +3624,9 @@ type PutV1TopupSitesIdIncrementParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1TransfersParams defines parameters for PostV1Transfers.
@@ -3431,6 +3649,12 @@ type PostV1TransfersPreviewParams struct {
 
 // GetV1VolumeLicensesParams defines parameters for GetV1VolumeLicenses.
 type GetV1VolumeLicensesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3478,6 +3702,9 @@ type GetV1VolumeLicensesIdExportParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// Accept The media types acceptable; absent or */* gives the first one this export offers, none acceptable is 406.
+	Accept *string `json:"Accept,omitempty"`
 }
 
 // GetV1VolumeLicensesIdExportParamsFormat defines parameters for GetV1VolumeLicensesIdExport.
@@ -3493,6 +3720,9 @@ type PutV1VolumeLicensesIdSeatsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1ApikeysJSONRequestBody defines body for PostV1Apikeys for application/json ContentType.
@@ -3514,10 +3744,10 @@ type PatchV1CustomersIdJSONRequestBody = HttpEditBodyInput
 type PostV1CustomersIdUsageJSONRequestBody = HttpUsageBodyInput
 
 // PostV1PoolsJSONRequestBody defines body for PostV1Pools for application/json ContentType.
-type PostV1PoolsJSONRequestBody = PoolSpecInput
+type PostV1PoolsJSONRequestBody = HttpPoolSpecBodyInput
 
 // PutV1PoolsIdJSONRequestBody defines body for PutV1PoolsId for application/json ContentType.
-type PutV1PoolsIdJSONRequestBody = PoolSpecInput
+type PutV1PoolsIdJSONRequestBody = HttpPoolSpecBodyInput
 
 // PostV1PoolsIdAllocationsJSONRequestBody defines body for PostV1PoolsIdAllocations for application/json ContentType.
 type PostV1PoolsIdAllocationsJSONRequestBody = HttpAllocateBodyInput
@@ -3848,9 +4078,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/customers (the `PostV1Customers` operationId).
 	PostV1Customers(ctx context.Context, params *PostV1CustomersParams, body PostV1CustomersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteV1CustomersId Offboard a customer (its seats return to unallocated)
+	// DeleteV1CustomersId Offboard a customer (its seats return to unallocated; If-Match honoured)
 	//
-	// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Corresponds with DELETE /v1/customers/{id} (the `DeleteV1CustomersId` operationId).
 	DeleteV1CustomersId(ctx context.Context, id string, params *DeleteV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3862,18 +4092,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/customers/{id} (the `GetV1CustomersId` operationId).
 	GetV1CustomersId(ctx context.Context, id string, params *GetV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1CustomersIdWithBody Change a customer's legal name or seats
+	// PatchV1CustomersIdWithBody Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/customers/{id} (the `PatchV1CustomersId` operationId).
 	PatchV1CustomersIdWithBody(ctx context.Context, id string, params *PatchV1CustomersIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1CustomersId Change a customer's legal name or seats
+	// PatchV1CustomersId Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3919,9 +4149,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/events/checkpoints (the `PostV1EventsCheckpoints` operationId).
 	PostV1EventsCheckpoints(ctx context.Context, params *PostV1EventsCheckpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+	// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 	//
-	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 	//
 	// Corresponds with GET /v1/events/export (the `GetV1EventsExport` operationId).
 	GetV1EventsExport(ctx context.Context, params *GetV1EventsExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3965,18 +4195,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/pools/{id} (the `GetV1PoolsId` operationId).
 	GetV1PoolsId(ctx context.Context, id string, params *GetV1PoolsIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/pools/{id} (the `PutV1PoolsId` operationId).
 	PutV1PoolsIdWithBody(ctx context.Context, id string, params *PutV1PoolsIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4295,18 +4525,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/sites/{id} (the `GetV1SitesId` operationId).
 	GetV1SitesId(ctx context.Context, id string, params *GetV1SitesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/sites/{id} (the `PatchV1SitesId` operationId).
 	PatchV1SitesIdWithBody(ctx context.Context, id string, params *PatchV1SitesIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1SitesId Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesId Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4911,9 +5141,9 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id} (the `GetV1VolumeLicensesId` operationId).
 	GetV1VolumeLicensesId(ctx context.Context, id string, params *GetV1VolumeLicensesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+	// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 	//
-	// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+	// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 	//
 	// Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 	GetV1VolumeLicensesIdExport(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5242,9 +5472,9 @@ func (c *Client) PostV1Customers(ctx context.Context, params *PostV1CustomersPar
 	return c.Client.Do(req)
 }
 
-// DeleteV1CustomersId Offboard a customer (its seats return to unallocated)
+// DeleteV1CustomersId Offboard a customer (its seats return to unallocated; If-Match honoured)
 //
-// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Corresponds with DELETE /v1/customers/{id} (the `DeleteV1CustomersId` operationId).
 func (c *Client) DeleteV1CustomersId(ctx context.Context, id string, params *DeleteV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5276,9 +5506,9 @@ func (c *Client) GetV1CustomersId(ctx context.Context, id string, params *GetV1C
 	return c.Client.Do(req)
 }
 
-// PatchV1CustomersIdWithBody Change a customer's legal name or seats
+// PatchV1CustomersIdWithBody Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5295,9 +5525,9 @@ func (c *Client) PatchV1CustomersIdWithBody(ctx context.Context, id string, para
 	return c.Client.Do(req)
 }
 
-// PatchV1CustomersId Change a customer's legal name or seats
+// PatchV1CustomersId Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5403,9 +5633,9 @@ func (c *Client) PostV1EventsCheckpoints(ctx context.Context, params *PostV1Even
 	return c.Client.Do(req)
 }
 
-// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 //
-// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 //
 // Corresponds with GET /v1/events/export (the `GetV1EventsExport` operationId).
 func (c *Client) GetV1EventsExport(ctx context.Context, params *GetV1EventsExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5509,9 +5739,9 @@ func (c *Client) GetV1PoolsId(ctx context.Context, id string, params *GetV1Pools
 	return c.Client.Do(req)
 }
 
-// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5528,9 +5758,9 @@ func (c *Client) PutV1PoolsIdWithBody(ctx context.Context, id string, params *Pu
 	return c.Client.Do(req)
 }
 
-// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6239,9 +6469,9 @@ func (c *Client) GetV1SitesId(ctx context.Context, id string, params *GetV1Sites
 	return c.Client.Do(req)
 }
 
-// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6258,9 +6488,9 @@ func (c *Client) PatchV1SitesIdWithBody(ctx context.Context, id string, params *
 	return c.Client.Do(req)
 }
 
-// PatchV1SitesId Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesId Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7575,9 +7805,9 @@ func (c *Client) GetV1VolumeLicensesId(ctx context.Context, id string, params *G
 	return c.Client.Do(req)
 }
 
-// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 //
-// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 //
 // Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 func (c *Client) GetV1VolumeLicensesIdExport(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7775,6 +8005,45 @@ func NewGetV1ApikeysRequest(server string, params *GetV1ApikeysParams) (*http.Re
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -7917,6 +8186,17 @@ func NewDeleteV1ApikeysIdRequest(server string, id string, params *DeleteV1Apike
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -8132,6 +8412,45 @@ func NewGetV1CompanyMembersRequest(server string, params *GetV1CompanyMembersPar
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -8216,6 +8535,17 @@ func NewPutV1CompanyMembersRequestWithBody(server string, params *PutV1CompanyMe
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -8238,6 +8568,45 @@ func NewGetV1CustomersRequest(server string, params *GetV1CustomersParams) (*htt
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -8384,6 +8753,17 @@ func NewDeleteV1CustomersIdRequest(server string, id string, params *DeleteV1Cus
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -8504,6 +8884,17 @@ func NewPatchV1CustomersIdRequestWithBody(server string, id string, params *Patc
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -8927,30 +9318,6 @@ func NewGetV1EventsExportRequest(server string, params *GetV1EventsExportParams)
 
 		}
 
-		if params.Cursor != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Limit != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -8973,6 +9340,17 @@ func NewGetV1EventsExportRequest(server string, params *GetV1EventsExportParams)
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+		if params.Accept != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept", *params.Accept, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept", headerParam1)
 		}
 
 	}
@@ -9065,6 +9443,30 @@ func NewGetV1PoolsRequest(server string, params *GetV1PoolsParams) (*http.Reques
 		if params.Software != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "software", *params.Software, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -9286,6 +9688,15 @@ func NewPutV1PoolsIdRequestWithBody(server string, id string, params *PutV1Pools
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("If-Match", headerParam2)
+
 	}
 
 	return req, nil
@@ -9315,6 +9726,45 @@ func NewGetV1PoolsIdAllocationsRequest(server string, id string, params *GetV1Po
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9704,6 +10154,17 @@ func NewDeleteV1PoolsIdAttachmentsAttachmentRequest(server string, id string, at
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -9973,6 +10434,45 @@ func NewGetV1PoolsIdLeasesRequest(server string, id string, params *GetV1PoolsId
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -10189,6 +10689,17 @@ func NewDeleteV1PoolsIdLeasesLeaseRequest(server string, id string, lease string
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -10882,6 +11393,45 @@ func NewGetV1SitesRequest(server string, params *GetV1SitesParams) (*http.Reques
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11086,6 +11636,17 @@ func NewPatchV1SitesIdRequestWithBody(server string, id string, params *PatchV1S
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -11755,6 +12316,45 @@ func NewGetV1SubscriptionsAssignmentsRequest(server string, params *GetV1Subscri
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11863,6 +12463,45 @@ func NewGetV1SubscriptionsChargesRequest(server string, params *GetV1Subscriptio
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11947,6 +12586,17 @@ func NewPutV1SubscriptionsCompanySettingsRequestWithBody(server string, params *
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -11969,6 +12619,45 @@ func NewGetV1SubscriptionsLicensesRequest(server string, params *GetV1Subscripti
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -12109,6 +12798,17 @@ func NewPutV1SubscriptionsLicensesIdAutoRenewRequestWithBody(server string, id s
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -12364,6 +13064,17 @@ func NewPutV1SubscriptionsLicensesIdTermsRequestWithBody(server string, id strin
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -12673,6 +13384,17 @@ func NewPutV1SubscriptionsSettingsAutoExchangeRequestWithBody(server string, par
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -12869,6 +13591,17 @@ func NewPutV1SubscriptionsUserSettingsRequestWithBody(server string, params *Put
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -13143,6 +13876,30 @@ func NewGetV1TopupNotificationsRequest(server string, params *GetV1TopupNotifica
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -13191,6 +13948,45 @@ func NewGetV1TopupOwnersRequest(server string, params *GetV1TopupOwnersParams) (
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -13231,6 +14027,45 @@ func NewGetV1TopupRecipientsRequest(server string, params *GetV1TopupRecipientsP
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -13377,6 +14212,17 @@ func NewDeleteV1TopupRecipientsEmailRequest(server string, email string, params 
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -13448,6 +14294,17 @@ func NewPutV1TopupSitesIdIncrementRequestWithBody(server string, id string, para
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -13604,6 +14461,45 @@ func NewGetV1VolumeLicensesRequest(server string, params *GetV1VolumeLicensesPar
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -13902,6 +14798,17 @@ func NewGetV1VolumeLicensesIdExportRequest(server string, id string, params *Get
 			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
+		if params.Accept != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept", *params.Accept, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Accept", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -13973,6 +14880,17 @@ func NewPutV1VolumeLicensesIdSeatsRequestWithBody(server string, id string, para
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -14177,9 +15095,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/customers (the `PostV1Customers` operationId).
 	PostV1CustomersWithResponse(ctx context.Context, params *PostV1CustomersParams, body PostV1CustomersJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CustomersResponse, error)
 
-	// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated)
+	// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated; If-Match honoured)
 	//
-	// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14195,18 +15113,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/customers/{id} (the `GetV1CustomersId` operationId).
 	GetV1CustomersIdWithResponse(ctx context.Context, id string, params *GetV1CustomersIdParams, reqEditors ...RequestEditorFn) (*GetV1CustomersIdResponse, error)
 
-	// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats
+	// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/customers/{id} (the `PatchV1CustomersId` operationId).
 	PatchV1CustomersIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1CustomersIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1CustomersIdResponse, error)
 
-	// PatchV1CustomersIdWithResponse Change a customer's legal name or seats
+	// PatchV1CustomersIdWithResponse Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14258,9 +15176,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/events/checkpoints (the `PostV1EventsCheckpoints` operationId).
 	PostV1EventsCheckpointsWithResponse(ctx context.Context, params *PostV1EventsCheckpointsParams, reqEditors ...RequestEditorFn) (*PostV1EventsCheckpointsResponse, error)
 
-	// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+	// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 	//
-	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14312,18 +15230,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/pools/{id} (the `GetV1PoolsId` operationId).
 	GetV1PoolsIdWithResponse(ctx context.Context, id string, params *GetV1PoolsIdParams, reqEditors ...RequestEditorFn) (*GetV1PoolsIdResponse, error)
 
-	// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/pools/{id} (the `PutV1PoolsId` operationId).
 	PutV1PoolsIdWithBodyWithResponse(ctx context.Context, id string, params *PutV1PoolsIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1PoolsIdResponse, error)
 
-	// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14672,18 +15590,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/sites/{id} (the `GetV1SitesId` operationId).
 	GetV1SitesIdWithResponse(ctx context.Context, id string, params *GetV1SitesIdParams, reqEditors ...RequestEditorFn) (*GetV1SitesIdResponse, error)
 
-	// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/sites/{id} (the `PatchV1SitesId` operationId).
 	PatchV1SitesIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1SitesIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1SitesIdResponse, error)
 
-	// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15320,9 +16238,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id} (the `GetV1VolumeLicensesId` operationId).
 	GetV1VolumeLicensesIdWithResponse(ctx context.Context, id string, params *GetV1VolumeLicensesIdParams, reqEditors ...RequestEditorFn) (*GetV1VolumeLicensesIdResponse, error)
 
-	// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+	// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 	//
-	// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+	// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -15558,6 +16476,7 @@ func (r GetReadyzResponse) ContentType() string {
 
 // GetV1ApikeysResponse200Headers the declared response headers of an HTTP 200 response for GetV1Apikeys
 type GetV1ApikeysResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -15575,7 +16494,7 @@ type GetV1ApikeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]ApikeyKey
+	JSON200 *HttpListApikeyKey
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -15597,7 +16516,7 @@ type GetV1ApikeysResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1ApikeysResponse) GetJSON200() *[]ApikeyKey {
+func (r GetV1ApikeysResponse) GetJSON200() *HttpListApikeyKey {
 	return r.JSON200
 }
 
@@ -16298,6 +17217,7 @@ func (r GetV1CompanyInvoiceEstimateResponse) ContentType() string {
 
 // GetV1CompanyMembersResponse200Headers the declared response headers of an HTTP 200 response for GetV1CompanyMembers
 type GetV1CompanyMembersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -16315,7 +17235,7 @@ type GetV1CompanyMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]AccessMember
+	JSON200 *HttpListAccessMember
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16337,7 +17257,7 @@ type GetV1CompanyMembersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CompanyMembersResponse) GetJSON200() *[]AccessMember {
+func (r GetV1CompanyMembersResponse) GetJSON200() *HttpListAccessMember {
 	return r.JSON200
 }
 
@@ -16544,6 +17464,7 @@ func (r PutV1CompanyMembersResponse) ContentType() string {
 
 // GetV1CustomersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Customers
 type GetV1CustomersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -16561,7 +17482,7 @@ type GetV1CustomersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]VolumeCustomer
+	JSON200 *HttpListVolumeCustomer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16583,7 +17504,7 @@ type GetV1CustomersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CustomersResponse) GetJSON200() *[]VolumeCustomer {
+func (r GetV1CustomersResponse) GetJSON200() *HttpListVolumeCustomer {
 	return r.JSON200
 }
 
@@ -16819,6 +17740,8 @@ type DeleteV1CustomersIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -16863,6 +17786,11 @@ func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON404() *Problem404 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -16921,6 +17849,7 @@ func (r DeleteV1CustomersIdResponse) ContentType() string {
 
 // GetV1CustomersIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1CustomersId
 type GetV1CustomersIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -16938,7 +17867,7 @@ type GetV1CustomersIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *VolumeCustomer
+	JSON200 *HttpCustomerView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16962,7 +17891,7 @@ type GetV1CustomersIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CustomersIdResponse) GetJSON200() *VolumeCustomer {
+func (r GetV1CustomersIdResponse) GetJSON200() *HttpCustomerView {
 	return r.JSON200
 }
 
@@ -17037,6 +17966,7 @@ func (r GetV1CustomersIdResponse) ContentType() string {
 
 // PatchV1CustomersIdResponse200Headers the declared response headers of an HTTP 200 response for PatchV1CustomersId
 type PatchV1CustomersIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -17054,7 +17984,7 @@ type PatchV1CustomersIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *VolumeCustomer
+	JSON200 *HttpCustomerView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17065,6 +17995,8 @@ type PatchV1CustomersIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -17084,7 +18016,7 @@ type PatchV1CustomersIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PatchV1CustomersIdResponse) GetJSON200() *VolumeCustomer {
+func (r PatchV1CustomersIdResponse) GetJSON200() *HttpCustomerView {
 	return r.JSON200
 }
 
@@ -17111,6 +18043,11 @@ func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON404() *Problem404 {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -17427,6 +18364,7 @@ func (r PostV1CustomersIdUsageResponse) ContentType() string {
 
 // GetV1EventsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Events
 type GetV1EventsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -17444,7 +18382,7 @@ type GetV1EventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *EventlogPage
+	JSON200 *HttpEventPage
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17466,7 +18404,7 @@ type GetV1EventsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1EventsResponse) GetJSON200() *EventlogPage {
+func (r GetV1EventsResponse) GetJSON200() *HttpEventPage {
 	return r.JSON200
 }
 
@@ -17689,6 +18627,8 @@ type GetV1EventsExportResponse struct {
 	ApplicationproblemJSON401 *Problem401
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *Problem406
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -17716,6 +18656,11 @@ func (r GetV1EventsExportResponse) GetApplicationproblemJSON401() *Problem401 {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r GetV1EventsExportResponse) GetApplicationproblemJSON403() *Problem403 {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r GetV1EventsExportResponse) GetApplicationproblemJSON406() *Problem406 {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -17878,6 +18823,7 @@ func (r GetV1EventsVerifyResponse) ContentType() string {
 
 // GetV1PoolsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Pools
 type GetV1PoolsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -17895,7 +18841,7 @@ type GetV1PoolsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]*PoolPool
+	JSON200 *HttpListHttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17919,7 +18865,7 @@ type GetV1PoolsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsResponse) GetJSON200() *[]*PoolPool {
+func (r GetV1PoolsResponse) GetJSON200() *HttpListHttpPoolView {
 	return r.JSON200
 }
 
@@ -18012,7 +18958,7 @@ type PostV1PoolsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *PoolPool
+	JSON201 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18044,7 +18990,7 @@ type PostV1PoolsResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r PostV1PoolsResponse) GetJSON201() *PoolPool {
+func (r PostV1PoolsResponse) GetJSON201() *HttpPoolView {
 	return r.JSON201
 }
 
@@ -18139,6 +19085,7 @@ func (r PostV1PoolsResponse) ContentType() string {
 
 // GetV1PoolsIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsId
 type GetV1PoolsIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -18156,7 +19103,7 @@ type GetV1PoolsIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18182,7 +19129,7 @@ type GetV1PoolsIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdResponse) GetJSON200() *PoolPool {
+func (r GetV1PoolsIdResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -18262,6 +19209,7 @@ func (r GetV1PoolsIdResponse) ContentType() string {
 
 // PutV1PoolsIdResponse200Headers the declared response headers of an HTTP 200 response for PutV1PoolsId
 type PutV1PoolsIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -18279,7 +19227,7 @@ type PutV1PoolsIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18290,12 +19238,16 @@ type PutV1PoolsIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem415
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem422
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *Problem428
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18311,7 +19263,7 @@ type PutV1PoolsIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutV1PoolsIdResponse) GetJSON200() *PoolPool {
+func (r PutV1PoolsIdResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -18340,6 +19292,11 @@ func (r PutV1PoolsIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1PoolsIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r PutV1PoolsIdResponse) GetApplicationproblemJSON413() *Problem413 {
 	return r.ApplicationproblemJSON413
@@ -18353,6 +19310,11 @@ func (r PutV1PoolsIdResponse) GetApplicationproblemJSON415() *Problem415 {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r PutV1PoolsIdResponse) GetApplicationproblemJSON422() *Problem422 {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r PutV1PoolsIdResponse) GetApplicationproblemJSON428() *Problem428 {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -18406,6 +19368,7 @@ func (r PutV1PoolsIdResponse) ContentType() string {
 
 // GetV1PoolsIdAllocationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsIdAllocations
 type GetV1PoolsIdAllocationsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -18423,7 +19386,7 @@ type GetV1PoolsIdAllocationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]PoolAllocation
+	JSON200 *HttpListPoolAllocation
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18447,7 +19410,7 @@ type GetV1PoolsIdAllocationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdAllocationsResponse) GetJSON200() *[]PoolAllocation {
+func (r GetV1PoolsIdAllocationsResponse) GetJSON200() *HttpListPoolAllocation {
 	return r.JSON200
 }
 
@@ -19430,7 +20393,7 @@ type PostV1PoolsIdCloseResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19460,7 +20423,7 @@ type PostV1PoolsIdCloseResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdCloseResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdCloseResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -19687,6 +20650,7 @@ func (r PostV1PoolsIdCommentsResponse) ContentType() string {
 
 // GetV1PoolsIdLeasesResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsIdLeases
 type GetV1PoolsIdLeasesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -19704,7 +20668,7 @@ type GetV1PoolsIdLeasesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]PoolLease
+	JSON200 *HttpListHttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19728,7 +20692,7 @@ type GetV1PoolsIdLeasesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdLeasesResponse) GetJSON200() *[]PoolLease {
+func (r GetV1PoolsIdLeasesResponse) GetJSON200() *HttpListHttpLeaseView {
 	return r.JSON200
 }
 
@@ -19820,7 +20784,7 @@ type PostV1PoolsIdLeasesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *PoolLease
+	JSON201 *HttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19850,7 +20814,7 @@ type PostV1PoolsIdLeasesResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r PostV1PoolsIdLeasesResponse) GetJSON201() *PoolLease {
+func (r PostV1PoolsIdLeasesResponse) GetJSON201() *HttpLeaseView {
 	return r.JSON201
 }
 
@@ -20217,7 +21181,7 @@ type PostV1PoolsIdLeasesLeaseHeartbeatResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolLease
+	JSON200 *HttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20245,7 +21209,7 @@ type PostV1PoolsIdLeasesLeaseHeartbeatResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdLeasesLeaseHeartbeatResponse) GetJSON200() *PoolLease {
+func (r PostV1PoolsIdLeasesLeaseHeartbeatResponse) GetJSON200() *HttpLeaseView {
 	return r.JSON200
 }
 
@@ -20491,7 +21455,7 @@ type PostV1PoolsIdRetireResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20521,7 +21485,7 @@ type PostV1PoolsIdRetireResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdRetireResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdRetireResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -20744,7 +21708,7 @@ type PostV1PoolsIdSuspendResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20776,7 +21740,7 @@ type PostV1PoolsIdSuspendResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdSuspendResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdSuspendResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -21032,7 +21996,7 @@ type PostV1PoolsIdUnsuspendResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -21062,7 +22026,7 @@ type PostV1PoolsIdUnsuspendResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdUnsuspendResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdUnsuspendResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -21563,6 +22527,7 @@ func (r PostV1ReconcileResponse) ContentType() string {
 
 // GetV1SitesResponse200Headers the declared response headers of an HTTP 200 response for GetV1Sites
 type GetV1SitesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -21580,7 +22545,7 @@ type GetV1SitesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]HttpSiteView
+	JSON200 *HttpListHttpSiteView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -21604,7 +22569,7 @@ type GetV1SitesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SitesResponse) GetJSON200() *[]HttpSiteView {
+func (r GetV1SitesResponse) GetJSON200() *HttpListHttpSiteView {
 	return r.JSON200
 }
 
@@ -21824,6 +22789,7 @@ func (r PostV1SitesResponse) ContentType() string {
 
 // GetV1SitesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1SitesId
 type GetV1SitesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -21947,6 +22913,7 @@ func (r GetV1SitesIdResponse) ContentType() string {
 
 // PatchV1SitesIdResponse200Headers the declared response headers of an HTTP 200 response for PatchV1SitesId
 type PatchV1SitesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -21975,6 +22942,8 @@ type PatchV1SitesIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -22023,6 +22992,11 @@ func (r PatchV1SitesIdResponse) GetApplicationproblemJSON404() *Problem404 {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PatchV1SitesIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PatchV1SitesIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -23380,6 +24354,7 @@ func (r PostV1SubscriptionsAssignResponse) ContentType() string {
 
 // GetV1SubscriptionsAssignmentsResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsAssignments
 type GetV1SubscriptionsAssignmentsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23397,7 +24372,7 @@ type GetV1SubscriptionsAssignmentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionAssignment
+	JSON200 *HttpListSubscriptionAssignment
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23419,7 +24394,7 @@ type GetV1SubscriptionsAssignmentsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsAssignmentsResponse) GetJSON200() *[]SubscriptionAssignment {
+func (r GetV1SubscriptionsAssignmentsResponse) GetJSON200() *HttpListSubscriptionAssignment {
 	return r.JSON200
 }
 
@@ -23626,6 +24601,7 @@ func (r PostV1SubscriptionsBulkDeleteResponse) ContentType() string {
 
 // GetV1SubscriptionsChargesResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsCharges
 type GetV1SubscriptionsChargesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23643,7 +24619,7 @@ type GetV1SubscriptionsChargesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionCharge
+	JSON200 *HttpListSubscriptionCharge
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23667,7 +24643,7 @@ type GetV1SubscriptionsChargesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsChargesResponse) GetJSON200() *[]SubscriptionCharge {
+func (r GetV1SubscriptionsChargesResponse) GetJSON200() *HttpListSubscriptionCharge {
 	return r.JSON200
 }
 
@@ -23879,6 +24855,7 @@ func (r PutV1SubscriptionsCompanySettingsResponse) ContentType() string {
 
 // GetV1SubscriptionsLicensesResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsLicenses
 type GetV1SubscriptionsLicensesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23896,7 +24873,7 @@ type GetV1SubscriptionsLicensesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionLicense
+	JSON200 *HttpListSubscriptionLicense
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23920,7 +24897,7 @@ type GetV1SubscriptionsLicensesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsLicensesResponse) GetJSON200() *[]SubscriptionLicense {
+func (r GetV1SubscriptionsLicensesResponse) GetJSON200() *HttpListSubscriptionLicense {
 	return r.JSON200
 }
 
@@ -26380,6 +27357,7 @@ func (r PostV1TopupEnableResponse) ContentType() string {
 
 // GetV1TopupNotificationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupNotifications
 type GetV1TopupNotificationsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26397,7 +27375,7 @@ type GetV1TopupNotificationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]TopupOutboxEntry
+	JSON200 *HttpListTopupOutboxEntry
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26419,7 +27397,7 @@ type GetV1TopupNotificationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupNotificationsResponse) GetJSON200() *[]TopupOutboxEntry {
+func (r GetV1TopupNotificationsResponse) GetJSON200() *HttpListTopupOutboxEntry {
 	return r.JSON200
 }
 
@@ -26489,6 +27467,7 @@ func (r GetV1TopupNotificationsResponse) ContentType() string {
 
 // GetV1TopupOwnersResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupOwners
 type GetV1TopupOwnersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26506,7 +27485,7 @@ type GetV1TopupOwnersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HttpOwners
+	JSON200 *HttpListString
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26528,7 +27507,7 @@ type GetV1TopupOwnersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupOwnersResponse) GetJSON200() *HttpOwners {
+func (r GetV1TopupOwnersResponse) GetJSON200() *HttpListString {
 	return r.JSON200
 }
 
@@ -26598,6 +27577,7 @@ func (r GetV1TopupOwnersResponse) ContentType() string {
 
 // GetV1TopupRecipientsResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupRecipients
 type GetV1TopupRecipientsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26615,7 +27595,7 @@ type GetV1TopupRecipientsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HttpRecipients
+	JSON200 *HttpListString
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26637,7 +27617,7 @@ type GetV1TopupRecipientsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupRecipientsResponse) GetJSON200() *HttpRecipients {
+func (r GetV1TopupRecipientsResponse) GetJSON200() *HttpListString {
 	return r.JSON200
 }
 
@@ -27399,6 +28379,7 @@ func (r PostV1TransfersPreviewResponse) ContentType() string {
 
 // GetV1VolumeLicensesResponse200Headers the declared response headers of an HTTP 200 response for GetV1VolumeLicenses
 type GetV1VolumeLicensesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -27416,7 +28397,7 @@ type GetV1VolumeLicensesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]HttpVolumeLicenseView
+	JSON200 *HttpListHttpVolumeLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -27440,7 +28421,7 @@ type GetV1VolumeLicensesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1VolumeLicensesResponse) GetJSON200() *[]HttpVolumeLicenseView {
+func (r GetV1VolumeLicensesResponse) GetJSON200() *HttpListHttpVolumeLicenseView {
 	return r.JSON200
 }
 
@@ -27808,6 +28789,8 @@ type GetV1VolumeLicensesIdExportResponse struct {
 	ApplicationproblemJSON403 *Problem403
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *Problem406
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27840,6 +28823,11 @@ func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON403() *Pro
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON404() *Problem404 {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON406() *Problem406 {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28290,9 +29278,9 @@ func (c *ClientWithResponses) PostV1CustomersWithResponse(ctx context.Context, p
 	return ParsePostV1CustomersResponse(rsp)
 }
 
-// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated)
+// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated; If-Match honoured)
 //
-// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -28320,9 +29308,9 @@ func (c *ClientWithResponses) GetV1CustomersIdWithResponse(ctx context.Context, 
 	return ParseGetV1CustomersIdResponse(rsp)
 }
 
-// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats
+// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28335,9 +29323,9 @@ func (c *ClientWithResponses) PatchV1CustomersIdWithBodyWithResponse(ctx context
 	return ParsePatchV1CustomersIdResponse(rsp)
 }
 
-// PatchV1CustomersIdWithResponse Change a customer's legal name or seats
+// PatchV1CustomersIdWithResponse Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28425,9 +29413,9 @@ func (c *ClientWithResponses) PostV1EventsCheckpointsWithResponse(ctx context.Co
 	return ParsePostV1EventsCheckpointsResponse(rsp)
 }
 
-// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 //
-// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -28515,9 +29503,9 @@ func (c *ClientWithResponses) GetV1PoolsIdWithResponse(ctx context.Context, id s
 	return ParseGetV1PoolsIdResponse(rsp)
 }
 
-// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28530,9 +29518,9 @@ func (c *ClientWithResponses) PutV1PoolsIdWithBodyWithResponse(ctx context.Conte
 	return ParsePutV1PoolsIdResponse(rsp)
 }
 
-// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29115,9 +30103,9 @@ func (c *ClientWithResponses) GetV1SitesIdWithResponse(ctx context.Context, id s
 	return ParseGetV1SitesIdResponse(rsp)
 }
 
-// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29130,9 +30118,9 @@ func (c *ClientWithResponses) PatchV1SitesIdWithBodyWithResponse(ctx context.Con
 	return ParsePatchV1SitesIdResponse(rsp)
 }
 
-// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30195,9 +31183,9 @@ func (c *ClientWithResponses) GetV1VolumeLicensesIdWithResponse(ctx context.Cont
 	return ParseGetV1VolumeLicensesIdResponse(rsp)
 }
 
-// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 //
-// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -30421,7 +31409,7 @@ func ParseGetV1ApikeysResponse(rsp *http.Response) (*GetV1ApikeysResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []ApikeyKey
+		var dest HttpListApikeyKey
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -30474,6 +31462,13 @@ func ParseGetV1ApikeysResponse(rsp *http.Response) (*GetV1ApikeysResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1ApikeysResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31125,7 +32120,7 @@ func ParseGetV1CompanyMembersResponse(rsp *http.Response) (*GetV1CompanyMembersR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []AccessMember
+		var dest HttpListAccessMember
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31178,6 +32173,13 @@ func ParseGetV1CompanyMembersResponse(rsp *http.Response) (*GetV1CompanyMembersR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CompanyMembersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31355,7 +32357,7 @@ func ParseGetV1CustomersResponse(rsp *http.Response) (*GetV1CustomersResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []VolumeCustomer
+		var dest HttpListVolumeCustomer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31408,6 +32410,13 @@ func ParseGetV1CustomersResponse(rsp *http.Response) (*GetV1CustomersResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CustomersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31633,6 +32642,13 @@ func ParseDeleteV1CustomersIdResponse(rsp *http.Response) (*DeleteV1CustomersIdR
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -31714,7 +32730,7 @@ func ParseGetV1CustomersIdResponse(rsp *http.Response) (*GetV1CustomersIdRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest VolumeCustomer
+		var dest HttpCustomerView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31774,6 +32790,13 @@ func ParseGetV1CustomersIdResponse(rsp *http.Response) (*GetV1CustomersIdRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CustomersIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31822,7 +32845,7 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest VolumeCustomer
+		var dest HttpCustomerView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31862,6 +32885,13 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
@@ -31903,6 +32933,13 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PatchV1CustomersIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32188,7 +33225,7 @@ func ParseGetV1EventsResponse(rsp *http.Response) (*GetV1EventsResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest EventlogPage
+		var dest HttpEventPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32241,6 +33278,13 @@ func ParseGetV1EventsResponse(rsp *http.Response) (*GetV1EventsResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1EventsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32431,6 +33475,13 @@ func ParseGetV1EventsExportResponse(rsp *http.Response) (*GetV1EventsExportRespo
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest Problem406
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -32613,7 +33664,7 @@ func ParseGetV1PoolsResponse(rsp *http.Response) (*GetV1PoolsResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []*PoolPool
+		var dest HttpListHttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32673,6 +33724,13 @@ func ParseGetV1PoolsResponse(rsp *http.Response) (*GetV1PoolsResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32721,7 +33779,7 @@ func ParsePostV1PoolsResponse(rsp *http.Response) (*PostV1PoolsResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32864,7 +33922,7 @@ func ParseGetV1PoolsIdResponse(rsp *http.Response) (*GetV1PoolsIdResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32931,6 +33989,13 @@ func ParseGetV1PoolsIdResponse(rsp *http.Response) (*GetV1PoolsIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32979,7 +34044,7 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33020,6 +34085,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -33040,6 +34112,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest Problem428
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
@@ -33067,6 +34146,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1PoolsIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -33115,7 +34201,7 @@ func ParseGetV1PoolsIdAllocationsResponse(rsp *http.Response) (*GetV1PoolsIdAllo
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []PoolAllocation
+		var dest HttpListPoolAllocation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33175,6 +34261,13 @@ func ParseGetV1PoolsIdAllocationsResponse(rsp *http.Response) (*GetV1PoolsIdAllo
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdAllocationsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -34070,7 +35163,7 @@ func ParsePostV1PoolsIdCloseResponse(rsp *http.Response) (*PostV1PoolsIdCloseRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34328,7 +35421,7 @@ func ParseGetV1PoolsIdLeasesResponse(rsp *http.Response) (*GetV1PoolsIdLeasesRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []PoolLease
+		var dest HttpListHttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34388,6 +35481,13 @@ func ParseGetV1PoolsIdLeasesResponse(rsp *http.Response) (*GetV1PoolsIdLeasesRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdLeasesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -34436,7 +35536,7 @@ func ParsePostV1PoolsIdLeasesResponse(rsp *http.Response) (*PostV1PoolsIdLeasesR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest PoolLease
+		var dest HttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34809,7 +35909,7 @@ func ParsePostV1PoolsIdLeasesLeaseHeartbeatResponse(rsp *http.Response) (*PostV1
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolLease
+		var dest HttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35067,7 +36167,7 @@ func ParsePostV1PoolsIdRetireResponse(rsp *http.Response) (*PostV1PoolsIdRetireR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35304,7 +36404,7 @@ func ParsePostV1PoolsIdSuspendResponse(rsp *http.Response) (*PostV1PoolsIdSuspen
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35576,7 +36676,7 @@ func ParsePostV1PoolsIdUnsuspendResponse(rsp *http.Response) (*PostV1PoolsIdUnsu
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36092,7 +37192,7 @@ func ParseGetV1SitesResponse(rsp *http.Response) (*GetV1SitesResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []HttpSiteView
+		var dest HttpListHttpSiteView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36152,6 +37252,13 @@ func ParseGetV1SitesResponse(rsp *http.Response) (*GetV1SitesResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SitesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -36410,6 +37517,13 @@ func ParseGetV1SitesIdResponse(rsp *http.Response) (*GetV1SitesIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SitesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -36499,6 +37613,13 @@ func ParsePatchV1SitesIdResponse(rsp *http.Response) (*PatchV1SitesIdResponse, e
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -36546,6 +37667,13 @@ func ParsePatchV1SitesIdResponse(rsp *http.Response) (*PatchV1SitesIdResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PatchV1SitesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -37811,7 +38939,7 @@ func ParseGetV1SubscriptionsAssignmentsResponse(rsp *http.Response) (*GetV1Subsc
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionAssignment
+		var dest HttpListSubscriptionAssignment
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37864,6 +38992,13 @@ func ParseGetV1SubscriptionsAssignmentsResponse(rsp *http.Response) (*GetV1Subsc
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsAssignmentsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38041,7 +39176,7 @@ func ParseGetV1SubscriptionsChargesResponse(rsp *http.Response) (*GetV1Subscript
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionCharge
+		var dest HttpListSubscriptionCharge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38101,6 +39236,13 @@ func ParseGetV1SubscriptionsChargesResponse(rsp *http.Response) (*GetV1Subscript
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsChargesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38278,7 +39420,7 @@ func ParseGetV1SubscriptionsLicensesResponse(rsp *http.Response) (*GetV1Subscrip
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionLicense
+		var dest HttpListSubscriptionLicense
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38338,6 +39480,13 @@ func ParseGetV1SubscriptionsLicensesResponse(rsp *http.Response) (*GetV1Subscrip
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsLicensesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40645,7 +41794,7 @@ func ParseGetV1TopupNotificationsResponse(rsp *http.Response) (*GetV1TopupNotifi
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []TopupOutboxEntry
+		var dest HttpListTopupOutboxEntry
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40698,6 +41847,13 @@ func ParseGetV1TopupNotificationsResponse(rsp *http.Response) (*GetV1TopupNotifi
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupNotificationsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40746,7 +41902,7 @@ func ParseGetV1TopupOwnersResponse(rsp *http.Response) (*GetV1TopupOwnersRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HttpOwners
+		var dest HttpListString
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40799,6 +41955,13 @@ func ParseGetV1TopupOwnersResponse(rsp *http.Response) (*GetV1TopupOwnersRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupOwnersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40847,7 +42010,7 @@ func ParseGetV1TopupRecipientsResponse(rsp *http.Response) (*GetV1TopupRecipient
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HttpRecipients
+		var dest HttpListString
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40900,6 +42063,13 @@ func ParseGetV1TopupRecipientsResponse(rsp *http.Response) (*GetV1TopupRecipient
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupRecipientsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -41600,7 +42770,7 @@ func ParseGetV1VolumeLicensesResponse(rsp *http.Response) (*GetV1VolumeLicensesR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []HttpVolumeLicenseView
+		var dest HttpListHttpVolumeLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -41660,6 +42830,13 @@ func ParseGetV1VolumeLicensesResponse(rsp *http.Response) (*GetV1VolumeLicensesR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1VolumeLicensesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -41992,6 +43169,13 @@ func ParseGetV1VolumeLicensesIdExportResponse(rsp *http.Response) (*GetV1VolumeL
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest Problem406
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
