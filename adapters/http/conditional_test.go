@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,17 @@ import (
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 )
+
+// jsonAt is the answer with its body replaced by the body's member name (the
+// ETag of a page is the version of the object it shows).
+func (r resp) jsonAt(t *testing.T, name string) resp {
+	t.Helper()
+	var m map[string]json.RawMessage
+	r.json(t, &m)
+	require.Contains(t, m, name)
+	r.body = m[name]
+	return r
+}
 
 // versionOf reads the ETag of an answer and checks it matches the body's version.
 func versionOf(t *testing.T, r resp) string {
@@ -84,6 +96,20 @@ func testPatchAndDeleteHonourIfMatch(t *testing.T, f *fixture) {
 	f.ok(200, "GET", cu, f.owner, nil, nil)
 	f.ok(200, "DELETE", cu, f.owner, nil, nil, "If-Match", c2)
 	assert.Equal(t, 404, f.do("GET", cu, f.owner, nil).status)
+
+	vl := "/v1/volume-licenses/" + w.volumeLicense
+	l1 := versionOf(t, f.ok(200, "GET", vl, f.owner, nil, nil).jsonAt(t, "license"))
+	l2 := versionOf(t, f.ok(200, "PUT", vl+"/seats", f.owner, map[string]int64{"seats": 2500}, nil, "If-Match", l1))
+	r = f.do("PUT", vl+"/seats", f.owner, map[string]int64{"seats": 3000}, "If-Match", l1)
+	require.Equal(t, 412, r.status, "%s", r.body)
+	assert.Equal(t, l2, versionOf(t, f.ok(200, "GET", vl, f.owner, nil, nil).jsonAt(t, "license")))
+
+	sub := "/v1/subscriptions/licenses/" + w.subLicense
+	s1 := versionOf(t, f.ok(200, "GET", sub, f.owner, nil, nil))
+	s2 := versionOf(t, f.ok(200, "PUT", sub+"/auto-renew", f.owner, map[string]bool{"on": false}, nil, "If-Match", s1))
+	r = f.do("PUT", sub+"/auto-renew", f.owner, map[string]bool{"on": true}, "If-Match", s1)
+	require.Equal(t, 412, r.status, "%s", r.body)
+	assert.Equal(t, s2, versionOf(t, f.ok(200, "GET", sub, f.owner, nil, nil)))
 
 	// A write route without a version refuses If-Match rather than ignore it.
 	r = f.do("PUT", "/v1/topup/sites/"+w.siteA+"/increment", f.owner, map[string]int64{"increment": 10}, "If-Match", `"1"`)

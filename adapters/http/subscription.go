@@ -70,6 +70,13 @@ func subView(role license.Role, l subscription.License) subscription.License {
 	return l
 }
 
+// SubscriptionLicenseView is a subscription license with the version of its
+// record (also its ETag), on the routes of a single license.
+type SubscriptionLicenseView struct {
+	subscription.License
+	Version int64 `json:"version,omitempty"`
+}
+
 func (h *Handler) subscriptionRoutes() []Route {
 	s := func() *subscription.Service { return h.cfg.Subscriptions }
 	return []Route{
@@ -82,11 +89,11 @@ func (h *Handler) subscriptionRoutes() []Route {
 				}
 				return pageOf(c, out, err, func(l subscription.License) string { return l.ID })
 			})),
-		op("GET", "/v1/subscriptions/licenses/{id}", "subscriptions", "Get a subscription license", Member,
-			func(c *call, _ none) (subscription.License, error) {
+		versioned(op("GET", "/v1/subscriptions/licenses/{id}", "subscriptions", "Get a subscription license", Member,
+			func(c *call, _ none) (SubscriptionLicenseView, error) {
 				l, err := s().License(c.r.Context(), c.actor, c.path("id"))
-				return subView(c.actor.Role, l), err
-			}),
+				return SubscriptionLicenseView{License: subView(c.actor.Role, l), Version: c.version()}, err
+			}), subscription.KindLicense),
 		withKey(created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once; a replay answers without them)", Manage,
 			func(c *call, req SubscriptionPurchase) (subscription.Issued, error) {
 				out, err := s().Purchase(c.r.Context(), c.actor, subscription.Purchase{Type: req.Type, Quantity: req.Quantity, Period: req.Period,
@@ -131,11 +138,11 @@ func (h *Handler) subscriptionRoutes() []Route {
 				as, err := s().Assignments(c.r.Context(), c.actor)
 				return pageOf(c, as, err, assignmentKey)
 			})),
-		op("PUT", "/v1/subscriptions/licenses/{id}/auto-renew", "subscriptions", "Turn a license's auto-renewal on or off", Manage,
-			func(c *call, req Switch) (subscription.License, error) {
+		versioned(op("PUT", "/v1/subscriptions/licenses/{id}/auto-renew", "subscriptions", "Turn a license's auto-renewal on or off (If-Match honoured)", Manage,
+			func(c *call, req Switch) (SubscriptionLicenseView, error) {
 				l, err := s().SetAutoRenew(c.r.Context(), c.actor, c.path("id"), req.On)
-				return subView(c.actor.Role, l), err
-			}),
+				return SubscriptionLicenseView{License: subView(c.actor.Role, l), Version: c.version()}, err
+			}), subscription.KindLicense),
 		op("GET", "/v1/subscriptions/settings", "subscriptions", "The company's subscription settings (billing period, automatic exchange)", Member,
 			func(c *call, _ none) (subscription.Settings, error) { return s().Settings(c.r.Context(), c.actor) }),
 		op("PUT", "/v1/subscriptions/settings/auto-exchange", "subscriptions", "Switch the automatic exchange of expired licenses", Manage,

@@ -69,6 +69,9 @@ type VolumeLicenseView struct {
 	Unallocated  int64          `json:"unallocated"`
 	// RenewalDate is the renewal's calendar date in UTC, YYYY-MM-DD.
 	RenewalDate string `json:"renewal_date"`
+	// Version is the version of the license's record (its ETag) on the
+	// routes of a single license; absent in lists.
+	Version int64 `json:"version,omitempty"`
 }
 
 // VolumeMetricsView is the metrics of a license page, prices redacted as above.
@@ -223,7 +226,7 @@ func (h *Handler) volumeRoutes() []Route {
 				}
 				return pageOf(c, out, err, func(l VolumeLicenseView) string { return l.ID })
 			})),
-		withQuery(op("GET", "/v1/volume-licenses/{id}", "volume", "A volume license page: metrics and the customer table (search, sort)", Member,
+		withQuery(versioned(op("GET", "/v1/volume-licenses/{id}", "volume", "A volume license page: metrics and the customer table (search, sort)", Member,
 			func(c *call, _ none) (VolumePageView, error) {
 				vq, err := ParseVolumeQuery(c.r.URL.Query())
 				if err != nil {
@@ -241,14 +244,17 @@ func (h *Handler) volumeRoutes() []Route {
 				if out.Customers == nil {
 					out.Customers = []volume.Row{}
 				}
+				out.License.Version = c.version()
 				return out, nil
-			}), volumeQueryParams...),
+			}), volume.KindLicense), volumeQueryParams...),
 		export,
-		op("PUT", "/v1/volume-licenses/{id}/seats", "volume", "Change a volume license's seats (never below the allocated seats)", Manage,
+		versioned(op("PUT", "/v1/volume-licenses/{id}/seats", "volume", "Change a volume license's seats (never below the allocated seats; If-Match honoured)", Manage,
 			func(c *call, req SeatsBody) (VolumeLicenseView, error) {
 				l, err := v().SetSeats(c.r.Context(), c.actor, c.path("id"), req.Seats)
-				return volumeView(c.actor.Role, l), err
-			}),
+				out := volumeView(c.actor.Role, l)
+				out.Version = c.version()
+				return out, err
+			}), volume.KindLicense),
 		paged(op("GET", "/v1/customers", "volume", "List the customer accounts", Member,
 			func(c *call, _ none) (List[volume.Customer], error) {
 				cs, err := v().Customers(c.r.Context(), c.actor)
