@@ -189,9 +189,10 @@ func Put(ctx context.Context, tx Tx, r Record) error {
 	return nil
 }
 
-// ListOf lists records of q and decodes each into T, in ID order.
+// ListOf lists records of q and decodes each into T, in ID order. A Window
+// in ctx (WithWindow) of q's kind narrows q to one page.
 func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
-	recs, err := tx.List(ctx, q)
+	recs, err := tx.List(ctx, windowed(ctx, q))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"github.com/licensekit/licensekit/billing/subscription"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
 )
 
 // Every list route pages the same way:
@@ -164,4 +166,18 @@ func checkQuery(rt *Route, r *http.Request) error {
 func assignmentKey(a subscription.Assignment) string {
 	b, _ := json.Marshal(a.Consumer)
 	return string(a.Type) + "\x00" + string(b)
+}
+
+// keyset returns the request's context asking the store, through ListOf,
+// for just the records of kind this page needs (storage.Window: the keys
+// after the cursor, one more than the limit to know whether a page follows).
+// Only for services that list kind unfiltered and in ID order, with the
+// item's key being its record ID; page then cuts the same page it would cut
+// from the whole list.
+func (c *call) keyset(kind storage.Kind) (context.Context, error) {
+	limit, after, err := pageQuery(c.r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	return storage.WithWindow(c.r.Context(), storage.Window{Kind: kind, AfterID: after, Limit: limit + 1}), nil
 }

@@ -1,18 +1,24 @@
 package http_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/billing/volume"
+	"github.com/licensekit/licensekit/pool"
+	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/memory"
 )
 
 // populateLists gives every list route of the company several items.
@@ -200,5 +206,67 @@ func TestUnknownQueryParametersRefusedEverywhere(t *testing.T) {
 		}
 		r := f.do(rt.Method, concretePath(t, w, rt)+"?bogus=1", f.owner, bodies[rt.Method+" "+rt.Path])
 		requireRefused(t, r, "bogus")
+	}
+}
+
+// listSpy records the list queries its transactions run.
+type listSpy struct {
+	storage.Store
+	mu      sync.Mutex
+	queries []storage.ListQuery
+}
+
+type listSpyTx struct {
+	storage.Tx
+	s *listSpy
+}
+
+func (s *listSpy) View(ctx context.Context, fn func(tx storage.Tx) error) error {
+	return s.Store.View(ctx, func(tx storage.Tx) error { return fn(listSpyTx{tx, s}) })
+}
+
+func (t listSpyTx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, error) {
+	t.s.mu.Lock()
+	t.s.queries = append(t.s.queries, q)
+	t.s.mu.Unlock()
+	return t.Tx.List(ctx, q)
+}
+
+func (s *listSpy) last(kind storage.Kind) storage.ListQuery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.queries) - 1; i >= 0; i-- {
+		if s.queries[i].Kind == kind {
+			return s.queries[i]
+		}
+	}
+	return storage.ListQuery{}
+}
+
+// Lists the store can page (allocations, leases, volume licenses, customers)
+// read one page from it: the keys after the cursor, one more than the limit.
+func TestKeysetListsReadOnePageFromTheStore(t *testing.T) {
+	spy := &listSpy{Store: memory.New()}
+	f := newFixtureOn(t, spy)
+	w := f.populateLists()
+	for _, c := range []struct {
+		path string
+		kind storage.Kind
+	}{
+		{"/v1/customers", volume.KindCustomer},
+		{"/v1/volume-licenses", volume.KindLicense},
+		{"/v1/pools/" + w.pool + "/allocations", pool.KindAllocation},
+		{"/v1/pools/" + w.leasePool + "/leases", pool.KindLease},
+	} {
+		var p listPage
+		f.ok(200, "GET", c.path+"?limit=2", f.owner, nil, &p)
+		q := spy.last(c.kind)
+		assert.Equal(t, 3, q.Limit, "%s asks the store for one page", c.path)
+		assert.Empty(t, q.AfterID)
+		require.NotEmpty(t, p.NextCursor, c.path)
+		f.ok(200, "GET", c.path+"?limit=2&cursor="+url.QueryEscape(p.NextCursor), f.owner, nil, &p)
+		q = spy.last(c.kind)
+		assert.Equal(t, 3, q.Limit)
+		assert.NotEmpty(t, q.AfterID, "%s starts after the cursor's key", c.path)
 	}
 }

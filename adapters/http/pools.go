@@ -121,7 +121,11 @@ func (h *Handler) poolRoutes() []Route {
 			}))),
 		paged(op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
 			func(c *call, _ none) (List[pool.Allocation], error) {
-				as, err := p().Allocations(c.r.Context(), c.actor, c.path("id"))
+				ctx, err := c.keyset(pool.KindAllocation)
+				if err != nil {
+					return List[pool.Allocation]{}, err
+				}
+				as, err := p().Allocations(ctx, c.actor, c.path("id"))
 				return pageOf(c, as, err, func(a pool.Allocation) string { return a.ID })
 			})),
 		op("POST", "/v1/pools/{id}/allocations/preview", "allocations", "Preview a manual allocation: the allocation and the counts before and after (changes nothing)", Editor,
@@ -142,7 +146,11 @@ func (h *Handler) poolRoutes() []Route {
 			func(c *call, req pool.Fact) (pool.Outcome, error) { return p().Reconcile(c.r.Context(), c.actor, req) }),
 		paged(op("GET", "/v1/pools/{id}/leases", "leases", "List a concurrent-user pool's leases", Member,
 			func(c *call, _ none) (List[LeaseView], error) {
-				ls, err := p().Leases(c.r.Context(), c.actor, c.path("id"))
+				ctx, err := c.keyset(pool.KindLease)
+				if err != nil {
+					return List[LeaseView]{}, err
+				}
+				ls, err := p().Leases(ctx, c.actor, c.path("id"))
 				out := make([]LeaseView, 0, len(ls))
 				for _, l := range ls {
 					out = append(out, leaseView(l))

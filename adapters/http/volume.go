@@ -219,7 +219,11 @@ func (h *Handler) volumeRoutes() []Route {
 			}))),
 		paged(op("GET", "/v1/volume-licenses", "volume", "List the company's volume licenses", Member,
 			func(c *call, _ none) (List[VolumeLicenseView], error) {
-				ls, err := v().Licenses(c.r.Context(), c.actor)
+				ctx, err := c.keyset(volume.KindLicense)
+				if err != nil {
+					return List[VolumeLicenseView]{}, err
+				}
+				ls, err := v().Licenses(ctx, c.actor)
 				out := make([]VolumeLicenseView, 0, len(ls))
 				for _, l := range ls {
 					out = append(out, volumeView(c.actor.Role, l))
@@ -257,7 +261,11 @@ func (h *Handler) volumeRoutes() []Route {
 			}), volume.KindLicense),
 		paged(op("GET", "/v1/customers", "volume", "List the customer accounts", Member,
 			func(c *call, _ none) (List[volume.Customer], error) {
-				cs, err := v().Customers(c.r.Context(), c.actor)
+				ctx, err := c.keyset(volume.KindCustomer)
+				if err != nil {
+					return List[volume.Customer]{}, err
+				}
+				cs, err := v().Customers(ctx, c.actor)
 				return pageOf(c, cs, err, func(cu volume.Customer) string { return cu.ID })
 			})),
 		withKey(created(op("POST", "/v1/customers", "volume", "Onboard a customer with seats on volume licenses", Manage,
