@@ -39,11 +39,6 @@ func contractDoc(rt Route, params []any, responses map[string]any) []any {
 		params = append(params, map[string]any{"name": "If-Match", "in": "header",
 			"description": "Refused (400): this operation has no version to match.", "schema": map[string]any{"type": "string"}})
 	}
-	if isExport(rt) {
-		params = append(params, map[string]any{"name": "Accept", "in": "header",
-			"description": "The media types acceptable; absent or */* gives the first one this export offers, none acceptable is 406.",
-			"schema":      map[string]any{"type": "string"}})
-	}
 	return params
 }
 

@@ -22,11 +22,6 @@ type Recipients struct {
 	Recipients []string `json:"recipients"`
 }
 
-// Owners is the "select from owners" list.
-type Owners struct {
-	Owners []string `json:"owners"`
-}
-
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
