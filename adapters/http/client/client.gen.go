@@ -495,6 +495,99 @@ func (e HttpSiteViewPaymentType) Valid() bool {
 	}
 }
 
+// Defines values for HttpSubscriptionLicenseViewBillingPeriod.
+const (
+	HttpSubscriptionLicenseViewBillingPeriodMonthly HttpSubscriptionLicenseViewBillingPeriod = "monthly"
+	HttpSubscriptionLicenseViewBillingPeriodYearly  HttpSubscriptionLicenseViewBillingPeriod = "yearly"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewBillingPeriod enum.
+func (e HttpSubscriptionLicenseViewBillingPeriod) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewBillingPeriodMonthly:
+		return true
+	case HttpSubscriptionLicenseViewBillingPeriodYearly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewMetric.
+const (
+	HttpSubscriptionLicenseViewMetricConcurrentUser    HttpSubscriptionLicenseViewMetric = "concurrent_user"
+	HttpSubscriptionLicenseViewMetricInstalledInstance HttpSubscriptionLicenseViewMetric = "installed_instance"
+	HttpSubscriptionLicenseViewMetricNamedUser         HttpSubscriptionLicenseViewMetric = "named_user"
+	HttpSubscriptionLicenseViewMetricPhysicalCpu       HttpSubscriptionLicenseViewMetric = "physical_cpu"
+	HttpSubscriptionLicenseViewMetricPhysicalServer    HttpSubscriptionLicenseViewMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewMetric enum.
+func (e HttpSubscriptionLicenseViewMetric) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewMetricConcurrentUser:
+		return true
+	case HttpSubscriptionLicenseViewMetricInstalledInstance:
+		return true
+	case HttpSubscriptionLicenseViewMetricNamedUser:
+		return true
+	case HttpSubscriptionLicenseViewMetricPhysicalCpu:
+		return true
+	case HttpSubscriptionLicenseViewMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewState.
+const (
+	HttpSubscriptionLicenseViewStateActive  HttpSubscriptionLicenseViewState = "active"
+	HttpSubscriptionLicenseViewStateExpired HttpSubscriptionLicenseViewState = "expired"
+	HttpSubscriptionLicenseViewStateTrial   HttpSubscriptionLicenseViewState = "trial"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewState enum.
+func (e HttpSubscriptionLicenseViewState) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewStateActive:
+		return true
+	case HttpSubscriptionLicenseViewStateExpired:
+		return true
+	case HttpSubscriptionLicenseViewStateTrial:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewType.
+const (
+	HttpSubscriptionLicenseViewTypeAdministrator HttpSubscriptionLicenseViewType = "administrator"
+	HttpSubscriptionLicenseViewTypeComputer      HttpSubscriptionLicenseViewType = "computer"
+	HttpSubscriptionLicenseViewTypeHost          HttpSubscriptionLicenseViewType = "host"
+	HttpSubscriptionLicenseViewTypeSocket        HttpSubscriptionLicenseViewType = "socket"
+	HttpSubscriptionLicenseViewTypeUser          HttpSubscriptionLicenseViewType = "user"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewType enum.
+func (e HttpSubscriptionLicenseViewType) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewTypeAdministrator:
+		return true
+	case HttpSubscriptionLicenseViewTypeComputer:
+		return true
+	case HttpSubscriptionLicenseViewTypeHost:
+		return true
+	case HttpSubscriptionLicenseViewTypeSocket:
+		return true
+	case HttpSubscriptionLicenseViewTypeUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HttpSubscriptionPurchaseInputBillingPeriod.
 const (
 	HttpSubscriptionPurchaseInputBillingPeriodMonthly HttpSubscriptionPurchaseInputBillingPeriod = "monthly"
@@ -1941,6 +2034,45 @@ type HttpSiteView struct {
 // HttpSiteViewPaymentType defines model for HttpSiteView.PaymentType.
 type HttpSiteViewPaymentType string
 
+// HttpSubscriptionLicenseView defines model for http.SubscriptionLicenseView.
+type HttpSubscriptionLicenseView struct {
+	Activated      bool                                      `json:"activated"`
+	ActivatedAt    *time.Time                                `json:"activated_at,omitempty"`
+	Assignee       *SubscriptionConsumer                     `json:"assignee,omitempty"`
+	AutoRenew      bool                                      `json:"auto_renew"`
+	BillingPeriod  *HttpSubscriptionLicenseViewBillingPeriod `json:"billing_period,omitempty"`
+	Company        string                                    `json:"company"`
+	ConvertedTo    *string                                   `json:"converted_to,omitempty"`
+	ExchangeFailed *bool                                     `json:"exchange_failed,omitempty"`
+	ExpirationDate time.Time                                 `json:"expiration_date"`
+	ExpiredAt      *time.Time                                `json:"expired_at,omitempty"`
+	Id             openapi_types.UUID                        `json:"id"`
+	KeyHash        string                                    `json:"key_hash"`
+	Metric         HttpSubscriptionLicenseViewMetric         `json:"metric"`
+	NextRenewal    *time.Time                                `json:"next_renewal,omitempty"`
+	PurchaseDate   time.Time                                 `json:"purchase_date"`
+	Renewals       int                                       `json:"renewals"`
+	State          HttpSubscriptionLicenseViewState          `json:"state"`
+	Trial          bool                                      `json:"trial"`
+	Type           HttpSubscriptionLicenseViewType           `json:"type"`
+
+	// UnitPrice An amount of money in one currency.
+	UnitPrice *LicenseMoney `json:"unit_price,omitempty"`
+	Version   *int          `json:"version,omitempty"`
+}
+
+// HttpSubscriptionLicenseViewBillingPeriod defines model for HttpSubscriptionLicenseView.BillingPeriod.
+type HttpSubscriptionLicenseViewBillingPeriod string
+
+// HttpSubscriptionLicenseViewMetric defines model for HttpSubscriptionLicenseView.Metric.
+type HttpSubscriptionLicenseViewMetric string
+
+// HttpSubscriptionLicenseViewState defines model for HttpSubscriptionLicenseView.State.
+type HttpSubscriptionLicenseViewState string
+
+// HttpSubscriptionLicenseViewType defines model for HttpSubscriptionLicenseView.Type.
+type HttpSubscriptionLicenseViewType string
+
 // HttpSubscriptionPurchaseInput defines model for http.SubscriptionPurchaseInput.
 type HttpSubscriptionPurchaseInput struct {
 	BillingPeriod    *HttpSubscriptionPurchaseInputBillingPeriod `json:"billing_period,omitempty"`
@@ -2040,6 +2172,7 @@ type HttpVolumeLicenseView struct {
 	RenewalDate  string        `json:"renewal_date"`
 	Seats        int           `json:"seats"`
 	Unallocated  int           `json:"unallocated"`
+	Version      *int          `json:"version,omitempty"`
 }
 
 // HttpVolumeMetricsView defines model for http.VolumeMetricsView.
@@ -2931,9 +3064,6 @@ type GetV1EventsExportParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
-
-	// Accept The media types acceptable; absent or */* gives the first one this export offers, none acceptable is 406.
-	Accept *string `json:"Accept,omitempty"`
 }
 
 // GetV1EventsExportParamsView defines parameters for GetV1EventsExport.
@@ -3406,7 +3536,7 @@ type PutV1SubscriptionsLicensesIdAutoRenewParams struct {
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 
-	// IfMatch Refused (400): this operation has no version to match.
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
 	IfMatch *string `json:"If-Match,omitempty"`
 }
 
@@ -3702,9 +3832,6 @@ type GetV1VolumeLicensesIdExportParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
-
-	// Accept The media types acceptable; absent or */* gives the first one this export offers, none acceptable is 406.
-	Accept *string `json:"Accept,omitempty"`
 }
 
 // GetV1VolumeLicensesIdExportParamsFormat defines parameters for GetV1VolumeLicensesIdExport.
@@ -3721,7 +3848,7 @@ type PutV1VolumeLicensesIdSeatsParams struct {
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 
-	// IfMatch Refused (400): this operation has no version to match.
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
 	IfMatch *string `json:"If-Match,omitempty"`
 }
 
@@ -4769,18 +4896,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/subscriptions/licenses/{id} (the `GetV1SubscriptionsLicensesId` operationId).
 	GetV1SubscriptionsLicensesId(ctx context.Context, id string, params *GetV1SubscriptionsLicensesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/subscriptions/licenses/{id}/auto-renew (the `PutV1SubscriptionsLicensesIdAutoRenew` operationId).
 	PutV1SubscriptionsLicensesIdAutoRenewWithBody(ctx context.Context, id string, params *PutV1SubscriptionsLicensesIdAutoRenewParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5148,18 +5275,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 	GetV1VolumeLicensesIdExport(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeatsWithBody(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6993,9 +7120,9 @@ func (c *Client) GetV1SubscriptionsLicensesId(ctx context.Context, id string, pa
 	return c.Client.Do(req)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7012,9 +7139,9 @@ func (c *Client) PutV1SubscriptionsLicensesIdAutoRenewWithBody(ctx context.Conte
 	return c.Client.Do(req)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7822,9 +7949,9 @@ func (c *Client) GetV1VolumeLicensesIdExport(ctx context.Context, id string, par
 	return c.Client.Do(req)
 }
 
-// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7841,9 +7968,9 @@ func (c *Client) PutV1VolumeLicensesIdSeatsWithBody(ctx context.Context, id stri
 	return c.Client.Do(req)
 }
 
-// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9340,17 +9467,6 @@ func NewGetV1EventsExportRequest(server string, params *GetV1EventsExportParams)
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
-		}
-
-		if params.Accept != nil {
-			var headerParam1 string
-
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept", *params.Accept, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Accept", headerParam1)
 		}
 
 	}
@@ -14798,17 +14914,6 @@ func NewGetV1VolumeLicensesIdExportRequest(server string, id string, params *Get
 			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
-		if params.Accept != nil {
-			var headerParam1 string
-
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept", *params.Accept, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Accept", headerParam1)
-		}
-
 	}
 
 	return req, nil
@@ -15842,18 +15947,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/subscriptions/licenses/{id} (the `GetV1SubscriptionsLicensesId` operationId).
 	GetV1SubscriptionsLicensesIdWithResponse(ctx context.Context, id string, params *GetV1SubscriptionsLicensesIdParams, reqEditors ...RequestEditorFn) (*GetV1SubscriptionsLicensesIdResponse, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/subscriptions/licenses/{id}/auto-renew (the `PutV1SubscriptionsLicensesIdAutoRenew` operationId).
 	PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse(ctx context.Context, id string, params *PutV1SubscriptionsLicensesIdAutoRenewParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1SubscriptionsLicensesIdAutoRenewResponse, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16247,18 +16352,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 	GetV1VolumeLicensesIdExportWithResponse(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*GetV1VolumeLicensesIdExportResponse, error)
 
-	// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeatsWithBodyWithResponse(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1VolumeLicensesIdSeatsResponse, error)
 
-	// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24972,6 +25077,7 @@ func (r GetV1SubscriptionsLicensesResponse) ContentType() string {
 
 // GetV1SubscriptionsLicensesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsLicensesId
 type GetV1SubscriptionsLicensesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -24989,7 +25095,7 @@ type GetV1SubscriptionsLicensesIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *SubscriptionLicense
+	JSON200 *HttpSubscriptionLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -25015,7 +25121,7 @@ type GetV1SubscriptionsLicensesIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsLicensesIdResponse) GetJSON200() *SubscriptionLicense {
+func (r GetV1SubscriptionsLicensesIdResponse) GetJSON200() *HttpSubscriptionLicenseView {
 	return r.JSON200
 }
 
@@ -25095,6 +25201,7 @@ func (r GetV1SubscriptionsLicensesIdResponse) ContentType() string {
 
 // PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers the declared response headers of an HTTP 200 response for PutV1SubscriptionsLicensesIdAutoRenew
 type PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -25112,7 +25219,7 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *SubscriptionLicense
+	JSON200 *HttpSubscriptionLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -25123,6 +25230,8 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -25144,7 +25253,7 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetJSON200() *SubscriptionLicense {
+func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetJSON200() *HttpSubscriptionLicenseView {
 	return r.JSON200
 }
 
@@ -25171,6 +25280,11 @@ func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -28641,6 +28755,7 @@ func (r PostV1VolumeLicensesResponse) ContentType() string {
 
 // GetV1VolumeLicensesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1VolumeLicensesId
 type GetV1VolumeLicensesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -28881,6 +28996,7 @@ func (r GetV1VolumeLicensesIdExportResponse) ContentType() string {
 
 // PutV1VolumeLicensesIdSeatsResponse200Headers the declared response headers of an HTTP 200 response for PutV1VolumeLicensesIdSeats
 type PutV1VolumeLicensesIdSeatsResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -28909,6 +29025,8 @@ type PutV1VolumeLicensesIdSeatsResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -28957,6 +29075,11 @@ func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON404() *Prob
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -30523,9 +30646,9 @@ func (c *ClientWithResponses) GetV1SubscriptionsLicensesIdWithResponse(ctx conte
 	return ParseGetV1SubscriptionsLicensesIdResponse(rsp)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30538,9 +30661,9 @@ func (c *ClientWithResponses) PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithR
 	return ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -31198,9 +31321,9 @@ func (c *ClientWithResponses) GetV1VolumeLicensesIdExportWithResponse(ctx contex
 	return ParseGetV1VolumeLicensesIdExportResponse(rsp)
 }
 
-// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -31213,9 +31336,9 @@ func (c *ClientWithResponses) PutV1VolumeLicensesIdSeatsWithBodyWithResponse(ctx
 	return ParsePutV1VolumeLicensesIdSeatsResponse(rsp)
 }
 
-// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -39535,7 +39658,7 @@ func ParseGetV1SubscriptionsLicensesIdResponse(rsp *http.Response) (*GetV1Subscr
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest SubscriptionLicense
+		var dest HttpSubscriptionLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -39602,6 +39725,13 @@ func ParseGetV1SubscriptionsLicensesIdResponse(rsp *http.Response) (*GetV1Subscr
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsLicensesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -39650,7 +39780,7 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest SubscriptionLicense
+		var dest HttpSubscriptionLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -39690,6 +39820,13 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
@@ -39738,6 +39875,13 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -43095,6 +43239,13 @@ func ParseGetV1VolumeLicensesIdResponse(rsp *http.Response) (*GetV1VolumeLicense
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1VolumeLicensesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -43299,6 +43450,13 @@ func ParsePutV1VolumeLicensesIdSeatsResponse(rsp *http.Response) (*PutV1VolumeLi
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43346,6 +43504,13 @@ func ParsePutV1VolumeLicensesIdSeatsResponse(rsp *http.Response) (*PutV1VolumeLi
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1VolumeLicensesIdSeatsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
