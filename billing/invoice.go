@@ -76,7 +76,7 @@ type InvoiceLine struct {
 	Quantity    int64         `json:"quantity"`
 	UnitPrice   license.Money `json:"unit_price"`
 	Amount      license.Money `json:"amount"`
-	At          time.Time     `json:"at,omitempty"` // adjustments: when the change was made
+	At          time.Time     `json:"at,omitzero"` // adjustments: when the change was made
 }
 
 // Invoice is an estimate of a company's next monthly invoice.

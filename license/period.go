@@ -5,8 +5,8 @@ import "time"
 // Period is a span of time [Start, End): it contains Start and ends just before
 // End. A zero End means open-ended. Times are UTC.
 type Period struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end,omitempty"`
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
 }
 
 // Check validates the period: Start is required and End, when set, is after Start.

@@ -26,7 +26,7 @@ type Transaction struct {
 	ID          string         `json:"id"`
 	Kind        TxKind         `json:"kind"`
 	Date        time.Time      `json:"date"`                 // purchase/order date (UTC)
-	Period      license.Period `json:"period,omitempty"`     // rental and maintenance
+	Period      license.Period `json:"period,omitzero"`      // rental and maintenance
 	Count       int64          `json:"count"`                // licenses
 	UnitPrice   *license.Money `json:"unit_price,omitempty"` // nil when not given or not visible to the caller
 	OrderNumber string         `json:"order_number,omitempty"`

@@ -210,7 +210,7 @@ func (s *server) newPool(key, name, metric string, count int64) string {
 	s.t.Helper()
 	ctx := context.Background()
 	p, err := s.api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
-		Name: client.Ptr(name), Model: client.Ptr(client.PoolSpecInputModelPerpetual), Metric: client.Ptr(client.PoolSpecInputMetric(metric)), Software: &[]string{"office"},
+		Name: client.Ptr(name), Model: client.Ptr(client.HttpPoolSpecBodyInputModelPerpetual), Metric: client.Ptr(client.HttpPoolSpecBodyInputMetric(metric)), Software: &[]string{"office"},
 		FormAllocations: client.Ptr(true)}, client.Bearer(key))
 	s.must(p, err, 201)
 	tx, err := s.api.PostV1PoolsIdTransactionsWithResponse(ctx, p.JSON201.Id.String(), nil, client.PostV1PoolsIdTransactionsJSONRequestBody{

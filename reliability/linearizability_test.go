@@ -375,7 +375,7 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 			out.Held, out.Avail = int64(r.JSON200.Counts.Allocated), int64(r.JSON200.Counts.Available)
 		}
 	case "lease", "heartbeat":
-		var l *client.PoolLease
+		var l *client.HttpLeaseView
 		var err error
 		if in.Op == "lease" {
 			var r *client.PostV1PoolsIdLeasesResponse

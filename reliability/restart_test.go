@@ -175,7 +175,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 		sites[i] = v.JSON201.Id.String()
 	}
 	pl, err := api.PostV1PoolsWithResponse(ctx, nil, client.PostV1PoolsJSONRequestBody{
-		Name: client.Ptr("Phoenix seats"), Model: client.Ptr(client.PoolSpecInputModelPerpetual), Metric: client.Ptr(client.PoolSpecInputMetricNamedUser),
+		Name: client.Ptr("Phoenix seats"), Model: client.Ptr(client.HttpPoolSpecBodyInputModelPerpetual), Metric: client.Ptr(client.HttpPoolSpecBodyInputMetricNamedUser),
 		Software: &[]string{"office"}, FormAllocations: client.Ptr(true)})
 	require.NoError(t, err)
 	require.NoError(t, client.Check(pl, 201))

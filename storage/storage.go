@@ -139,7 +139,9 @@ func CheckRecord(r Record) error {
 	return nil
 }
 
-// Load reads record (company, kind, id) into a value of type T.
+// Load reads record (company, kind, id) into a value of type T. When ctx
+// carries a Watch of the record (WithWatch), Load records its version and,
+// loading for update, refuses a version other than the one expected.
 func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate bool) (T, Record, error) {
 	var v T
 	var r Record
@@ -152,25 +154,45 @@ func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id strin
 	if err != nil {
 		return v, r, err
 	}
+	if w := watchOf(ctx, kind, id); w != nil {
+		if err := w.seen(r, forUpdate); err != nil {
+			return v, r, err
+		}
+	}
 	if err := json.Unmarshal(r.Data, &v); err != nil {
 		return v, r, license.Wrap(license.Internal, err, "storage: decode %s %s", kind, id)
 	}
 	return v, r, nil
 }
 
-// Save marshals v as JSON into r.Data and puts r.
+// Save marshals v as JSON into r.Data and puts r. When ctx carries a Watch
+// of the record, Save records the version written.
 func Save(ctx context.Context, tx Tx, r Record, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return license.Wrap(license.Internal, err, "storage: encode %s %s", r.Kind, r.ID)
 	}
 	r.Data = b
-	return tx.Put(ctx, r)
+	return Put(ctx, tx, r)
 }
 
-// ListOf lists records of q and decodes each into T, in ID order.
+// Put is tx.Put for domain code: when ctx carries a Watch of the record, it
+// records the version written (see Watch). Write watched records through Put
+// or Save, not tx.Put.
+func Put(ctx context.Context, tx Tx, r Record) error {
+	if err := tx.Put(ctx, r); err != nil {
+		return err
+	}
+	if w := watchOf(ctx, r.Kind, r.ID); w != nil {
+		return w.saved(ctx, tx, r)
+	}
+	return nil
+}
+
+// ListOf lists records of q and decodes each into T, in ID order. A Window
+// in ctx (WithWindow) of q's kind narrows q to one page.
 func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
-	recs, err := tx.List(ctx, q)
+	recs, err := tx.List(ctx, windowed(ctx, q))
 	if err != nil {
 		return nil, err
 	}

@@ -79,9 +79,9 @@ func TestHandlerMountsUnderAPrefix(t *testing.T) {
 	require.NoError(t, err)
 	defer res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)
-	var sites []lkhttp.SiteView
+	var sites lkhttp.List[lkhttp.SiteView]
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&sites))
-	assert.Empty(t, sites)
+	assert.Empty(t, sites.Items)
 }
 
 func TestStatusOfEveryCode(t *testing.T) {
@@ -224,7 +224,7 @@ func TestCompanyAndMembers(t *testing.T) {
 	assert.Equal(t, "acme", c.Name)
 	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]string{"email": "ed@acme.example", "role": "editor"}, nil)
 	var ms []billing.Member
-	f.ok(200, "GET", "/v1/company/members", f.owner, nil, &ms)
+	f.list("/v1/company/members", f.owner, &ms)
 	assert.Equal(t, []billing.Member{{Email: "ann@acme.example", Role: license.Owner}, {Email: "ed@acme.example", Role: license.Editor}}, ms)
 	assert.Equal(t, 409, f.do("POST", "/v1/company", f.owner, map[string]string{"name": "again"}).status)
 }
@@ -289,7 +289,7 @@ func TestKeyCacheForgetsRevokedKeys(t *testing.T) {
 	require.Equal(t, 200, get(other))
 	require.Equal(t, 200, get(f.h))
 	var keys []lkhttp.APIKey
-	f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &keys)
+	f.list("/v1/apikeys", f.owner, &keys)
 	for _, k := range keys {
 		if k.Email == "vera@acme.example" {
 			f.ok(200, "DELETE", "/v1/apikeys/"+k.ID, f.owner, nil, nil)

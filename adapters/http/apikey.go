@@ -188,10 +188,11 @@ func (h *Handler) apiKeyRoutes() []Route {
 				replayed(c, out.Replayed)
 				return out, err
 			}))),
-		op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (never the keys themselves)", Owner,
-			func(c *call, _ none) ([]APIKey, error) {
-				return h.cfg.APIKeys.List(c.r.Context(), c.actor)
-			}),
+		paged(op("GET", "/v1/apikeys", "apikeys", "List the API keys of the caller's company, revoked ones included (never the keys themselves)", Owner,
+			func(c *call, _ none) (List[APIKey], error) {
+				ks, err := h.cfg.APIKeys.List(c.r.Context(), c.actor)
+				return pageOf(c, ks, err, func(k APIKey) string { return k.ID })
+			})),
 		op("DELETE", "/v1/apikeys/{id}", "apikeys", "Revoke an API key of the caller's company (it stays listed with revoked_at)", Owner,
 			func(c *call, _ none) (APIKey, error) {
 				k, err := h.cfg.APIKeys.Revoke(c.r.Context(), c.actor, c.path("id"))

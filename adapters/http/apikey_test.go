@@ -115,7 +115,7 @@ func TestKeyExpiryAndRevocation(t *testing.T) {
 
 	vera := f.key("vera@acme.example", license.Viewer)
 	var all []lkhttp.APIKey
-	f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &all)
+	f.list("/v1/apikeys", f.owner, &all)
 	ids := map[string]lkhttp.APIKey{}
 	for _, k := range all {
 		ids[k.Email] = k
@@ -128,7 +128,7 @@ func TestKeyExpiryAndRevocation(t *testing.T) {
 	assert.Equal(t, 401, r.status)
 	assert.Equal(t, string(license.KeyRevoked), r.errCode(t))
 	assert.Equal(t, 409, f.do("DELETE", "/v1/apikeys/"+ids["vera@acme.example"].ID, f.owner, nil).status, "already revoked")
-	f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &all)
+	f.list("/v1/apikeys", f.owner, &all)
 	for _, k := range all {
 		if k.ID == ids["vera@acme.example"].ID {
 			require.NotNil(t, k.RevokedAt, "a revoked key stays listed with revoked_at")
@@ -164,7 +164,7 @@ func TestLastUsedWrittenOncePerMinute(t *testing.T) {
 	}
 	lastUsed := func() *time.Time {
 		var keys []lkhttp.APIKey
-		f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &keys)
+		f.list("/v1/apikeys", f.owner, &keys)
 		require.Len(t, keys, 1)
 		return keys[0].LastUsedAt
 	}

@@ -3,6 +3,7 @@ package http
 import (
 	"time"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
 )
@@ -29,6 +30,9 @@ type Quantity struct {
 type SiteView struct {
 	billing.Site
 	UnitPrice *license.Money `json:"unit_price,omitempty"`
+	// Version is the version of the site's record (its ETag) on the answers
+	// of GET and PATCH /v1/sites/{id}; absent elsewhere.
+	Version int64 `json:"version,omitempty"`
 }
 
 func siteView(role license.Role, s billing.Site) SiteView {
@@ -55,14 +59,11 @@ func (h *Handler) companyRoutes() []Route {
 			})),
 		op("GET", "/v1/company", "company", "The API key's company", Member,
 			func(c *call, _ none) (billing.Company, error) { return b().GetCompany(c.r.Context(), c.actor) }),
-		op("GET", "/v1/company/members", "company", "The company's members and their roles", Manage,
-			func(c *call, _ none) ([]billing.Member, error) {
+		paged(op("GET", "/v1/company/members", "company", "The company's members and their roles", Manage,
+			func(c *call, _ none) (List[billing.Member], error) {
 				ms, err := b().Members(c.r.Context(), c.actor)
-				if ms == nil {
-					ms = []billing.Member{}
-				}
-				return ms, err
-			}),
+				return pageOf(c, ms, err, func(m billing.Member) string { return access.MemberID(m.Email) })
+			})),
 		op("PUT", "/v1/company/members", "company", "Add a member or change a member's role", Manage,
 			func(c *call, req NewMember) (billing.Member, error) {
 				return b().AddMember(c.r.Context(), c.actor, req.Email, req.Role)
@@ -112,25 +113,29 @@ func (h *Handler) siteRoutes() []Route {
 				s, err := b().CreateSite(c.r.Context(), c.actor, req)
 				return siteView(c.actor.Role, s), err
 			})),
-		op("GET", "/v1/sites", "sites", "List the company's sites", Member,
-			func(c *call, _ none) ([]SiteView, error) {
+		paged(op("GET", "/v1/sites", "sites", "List the company's sites", Member,
+			func(c *call, _ none) (List[SiteView], error) {
 				ss, err := b().Sites(c.r.Context(), c.actor)
 				out := make([]SiteView, 0, len(ss))
 				for _, s := range ss {
 					out = append(out, siteView(c.actor.Role, s))
 				}
-				return out, err
-			}),
-		op("GET", "/v1/sites/{id}", "sites", "Get a site", Member,
+				return pageOf(c, out, err, func(s SiteView) string { return s.ID })
+			})),
+		versioned(op("GET", "/v1/sites/{id}", "sites", "Get a site", Member,
 			func(c *call, _ none) (SiteView, error) {
 				s, err := b().GetSite(c.r.Context(), c.actor, c.path("id"))
-				return siteView(c.actor.Role, s), err
-			}),
-		op("PATCH", "/v1/sites/{id}", "sites", "Change a site's name, plan, unit price, payment type or group", Manage,
+				v := siteView(c.actor.Role, s)
+				v.Version = c.version()
+				return v, err
+			}), billing.KindSite),
+		versioned(op("PATCH", "/v1/sites/{id}", "sites", "Change a site's name, plan, unit price, payment type or group (If-Match honoured)", Manage,
 			func(c *call, req billing.SiteChange) (SiteView, error) {
 				s, err := b().UpdateSite(c.r.Context(), c.actor, c.path("id"), req)
-				return siteView(c.actor.Role, s), err
-			}),
+				v := siteView(c.actor.Role, s)
+				v.Version = c.version()
+				return v, err
+			}), billing.KindSite),
 		withKey(op("POST", "/v1/sites/{id}/enroll", "sites", "Record devices enrolled on a site (automatic top-up covers a shortfall when enabled)", Editor,
 			func(c *call, req Quantity) (EnrollView, error) {
 				r, err := b().EnrollWithKey(c.r.Context(), c.actor, c.path("id"), req.Quantity, c.idem)

@@ -116,7 +116,7 @@ func TestHTTPRefusesOversizedAndControlText(t *testing.T) {
 			requireRefused(t, f.do("POST", "/v1/sites", f.owner, newSite("plan", bad)), "plan")
 			requireRefused(t, f.do("PATCH", "/v1/sites/"+st.ID, f.owner, map[string]any{"group": bad}), "group")
 			requireRefused(t, f.do("POST", "/v1/pools", f.owner, poolSpec(bad, "perpetual", "named_user", 0)), "name")
-			requireRefused(t, f.do("PUT", "/v1/pools/"+p.ID, f.owner, poolSpec(bad, "perpetual", "named_user", 0)), "name")
+			requireRefused(t, f.do("PUT", "/v1/pools/"+p.ID, f.owner, poolSpec(bad, "perpetual", "named_user", 0), "If-Match", "*"), "name")
 			requireRefused(t, f.do("POST", "/v1/pools/"+p.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1, "order_number": bad}), "order_number")
 			requireRefused(t, f.do("POST", "/v1/volume-licenses", f.owner, map[string]any{"product": bad, "seats": 5, "renewal_date": "2027-01-01",
 				"price_per_user": map[string]string{"amount": "1", "currency": "USD"}}), "product")

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
-	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/pool"
 )
 
@@ -63,10 +62,10 @@ func testConcurrentClients(t *testing.T, f *fixture) {
 	f.ok(200, "GET", "/v1/sites/"+s.ID, f.owner, nil, &got)
 	assert.Equal(t, int64(8+clients), got.Enrolled)
 	assert.GreaterOrEqual(t, *got.Licenses, got.Enrolled)
-	var page eventlog.Page
+	var page lkhttp.EventPage
 	f.ok(200, "GET", "/v1/events?types=topup.triggered&limit=1000", f.owner, nil, &page)
 	var added int64
-	for _, e := range page.Events {
+	for _, e := range page.Items {
 		added += e.Count
 	}
 	assert.Equal(t, *got.Licenses-10, added, "every added license has its top-up event")

@@ -18,8 +18,20 @@ var eventQueryParams = []Param{
 	{Name: "columns", Description: "comma-separated visible columns in display order (codes or titles)"},
 	{Name: "sort", Description: "sort column", Enum: columnCodes()},
 	{Name: "desc", Type: "boolean", Description: "sort descending"},
-	{Name: "cursor", Description: "the next cursor of the previous page"},
+	{Name: "cursor", Description: "the next_cursor of the previous page (opaque)"},
 	{Name: "limit", Type: "integer", Description: "page size (default 50, at most 1000)"},
+}
+
+// exportQueryParams are the query parameters of the event export: those of
+// the query without paging (an export holds every selected event).
+func exportQueryParams() []Param {
+	var out []Param
+	for _, p := range eventQueryParams {
+		if p.Name != "limit" && p.Name != "cursor" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func columnCodes() []string {
@@ -80,7 +92,7 @@ func ParseEventQuery(q url.Values, allowed ...string) (eventlog.Request, error) 
 	if err != nil {
 		return req, err
 	}
-	if limit < 0 || limit > eventlog.MaxLimit {
+	if limit < 0 || limit > eventlog.MaxLimit || (limit == 0 && q.Get("limit") != "") {
 		return req, license.Errorf(license.Invalid, "limit", "limit must be between 1 and %d", eventlog.MaxLimit)
 	}
 	req.Limit = limit
@@ -146,6 +158,16 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// EventPage is the answer of GET /v1/events, the list envelope of every list
+// route (items, next_cursor) with the chosen columns and, for each event, its
+// cells in that order.
+type EventPage struct {
+	Items      []eventlog.Event  `json:"items"`
+	Columns    []eventlog.Column `json:"columns"`
+	Rows       [][]string        `json:"rows"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
 // CheckpointResult is the answer of POST /v1/events/checkpoints: the
 // checkpoint of the current head, and whether this call signed it (false when
 // the head had not moved since the latest checkpoint, which is returned).
@@ -156,10 +178,10 @@ type CheckpointResult struct {
 
 func (h *Handler) eventRoutes() []Route {
 	query := withQuery(op("GET", "/v1/events", "events", "Query the event log (search, types, columns, sort, cursor paging)", Manage,
-		func(c *call, _ none) (eventlog.Page, error) {
+		func(c *call, _ none) (EventPage, error) {
 			req, err := ParseEventQuery(c.r.URL.Query())
 			if err != nil {
-				return eventlog.Page{}, err
+				return EventPage{}, err
 			}
 			var page eventlog.Page
 			err = h.cfg.Store.View(c.r.Context(), func(tx storage.Tx) error {
@@ -167,13 +189,19 @@ func (h *Handler) eventRoutes() []Route {
 				page, err = access.QueryEvents(c.r.Context(), tx, c.actor, req)
 				return err
 			})
-			return page, err
+			if err != nil {
+				return EventPage{}, err
+			}
+			if page.Next != "" {
+				setNextLink(c, page.Next)
+			}
+			return EventPage{Items: page.Events, Columns: page.Columns, Rows: page.Rows, NextCursor: page.Next}, nil
 		}), eventQueryParams...)
 	export := Route{Method: "GET", Path: "/v1/events/export", Tag: "events", Access: Manage,
-		Summary:  "Export the event log as CSV: the current view (columns, search, types, sort) or all original data",
+		Summary:  "Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)",
 		Produces: "text/csv", Status: http.StatusOK,
 		Query: append([]Param{{Name: "view", Description: "current (the chosen columns, search and sort) or original (every column of every event)",
-			Enum: []string{"current", "original"}}}, eventQueryParams...),
+			Enum: []string{"current", "original"}}}, exportQueryParams()...),
 		serve: func(c *call) error {
 			q := c.r.URL.Query()
 			req, err := ParseEventQuery(q, "view")
@@ -182,6 +210,9 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			mode, err := exportMode(q.Get("view"))
 			if err != nil {
+				return err
+			}
+			if _, err := negotiate(c.r, mediaCSV); err != nil {
 				return err
 			}
 			name := "event-log-current-view.csv"

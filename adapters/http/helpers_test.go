@@ -48,7 +48,7 @@ func newFixtureOn(t *testing.T, store storage.Store) *fixture {
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})
 	require.NoError(t, err)
 	f.h = h
-	f.srv = httptest.NewServer(validating(t, h))
+	f.srv = httptest.NewServer(newConventionRecorder(t, validating(t, h)))
 	t.Cleanup(f.srv.Close)
 	f.company, f.owner = f.newCompany("acme", "ann@acme.example")
 	return f

@@ -366,6 +366,8 @@ func StatusOf(code license.Code) int {
 		return http.StatusForbidden
 	case license.NotFound:
 		return http.StatusNotFound
+	case storage.PreconditionFailed:
+		return http.StatusPreconditionFailed
 	case license.Conflict, license.InsufficientLicenses, license.BelowEnrolled,
 		license.Quarantined, license.RestrictionFailed, license.Expired:
 		return http.StatusConflict
@@ -395,6 +397,9 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the path exists, the method does not
 	CodeTooLarge             = "too_large"              // 413: the body exceeds the route's limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a JSON route got another Content-Type
+	CodeNotAcceptable        = "not_acceptable"         // 406: no media type the export offers is acceptable
+	// CodePreconditionRequired (428): a change that must carry If-Match came without it.
+	CodePreconditionRequired = "precondition_required"
 )
 
 // ProblemCode describes one error code: its HTTP status and the title of its
@@ -415,6 +420,7 @@ var ProblemCodes = []ProblemCode{
 	{string(license.Forbidden), http.StatusForbidden, "The key's role may not do this"},
 	{string(license.NotFound), http.StatusNotFound, "No such resource"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed on this path"},
+	{CodeNotAcceptable, http.StatusNotAcceptable, "No acceptable media type"},
 	{string(license.Conflict), http.StatusConflict, "The current state refuses the request"},
 	{string(license.InsufficientLicenses), http.StatusConflict, "Not enough free licenses"},
 	{string(license.BelowEnrolled), http.StatusConflict, "Licenses would fall below the enrolled devices"},
@@ -422,8 +428,10 @@ var ProblemCodes = []ProblemCode{
 	{string(license.RestrictionFailed), http.StatusConflict, "The consumer is outside the pool's restrictions"},
 	{string(license.Expired), http.StatusConflict, "The license or subscription has expired"},
 	{CodeTooLarge, http.StatusRequestEntityTooLarge, "The request body is too large"},
+	{string(storage.PreconditionFailed), http.StatusPreconditionFailed, "The resource changed since the version given"},
 	{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, "Unsupported request media type"},
 	{string(license.CurrencyMismatch), http.StatusUnprocessableEntity, "Amounts in different currencies"},
+	{CodePreconditionRequired, http.StatusPreconditionRequired, "If-Match is required"},
 	{string(license.RateLimited), http.StatusTooManyRequests, "Too many requests"},
 	{string(license.Internal), http.StatusInternalServerError, "Internal error"},
 	{string(license.Unavailable), http.StatusServiceUnavailable, "A dependency is unavailable"},

@@ -86,8 +86,11 @@ var problemResponses = map[int]string{
 	403: "The key's role may not do this (code forbidden).",
 	404: "No such resource in the key's company (code not_found); another company's resources answer 404 too.",
 	409: "The current state refuses the request (conflict, insufficient_licenses, below_enrolled, quarantined, restriction_failed or expired), or an Idempotency-Key was reused with another request.",
+	406: "None of the media types the export offers is acceptable to the Accept header (code not_acceptable).",
+	412: "The resource is no longer at the version given in If-Match (code precondition_failed); nothing changed: read it again.",
 	413: "The request body exceeds the route's limit (code too_large).",
 	415: "The body is not application/json (code unsupported_media_type).",
+	428: "This change replaces a whole object and must carry If-Match (code precondition_required).",
 	422: "The request can never succeed with these resources: amounts in different currencies (code currency_mismatch).",
 	429: "Too many requests (code rate_limited): too many failed authentications from this address or key prefix, too many requests for this key, or too many attempts on this license; Retry-After says when to try again, in seconds.",
 	500: "An unexpected failure (code internal); no detail is disclosed.",
@@ -231,6 +234,7 @@ func (g *schemaGen) operation(rt Route) map[string]any {
 		"schema":      map[string]any{"type": "string"}})
 
 	responses := map[string]any{itoa(rt.Status): g.success(rt)}
+	params = contractDoc(rt, params, responses)
 	for _, s := range errorStatuses(rt) {
 		responses[itoa(s)] = map[string]any{"$ref": "#/components/responses/" + problemName(s)}
 	}
@@ -323,6 +327,9 @@ func errorStatuses(rt Route) []int {
 	}
 	if rt.Path == "/readyz" {
 		set[503] = true
+	}
+	for _, s := range contractStatuses(rt) {
+		set[s] = true
 	}
 	var out []int
 	for s := range set {
@@ -559,12 +566,17 @@ func nullable(s map[string]any) map[string]any {
 	return out
 }
 
+var typeArgPath = regexp.MustCompile(`[A-Za-z0-9_.\-]+/`)
+
 func schemaName(t reflect.Type) string {
 	pkg := t.PkgPath()
 	if i := strings.LastIndex(pkg, "/"); i >= 0 {
 		pkg = pkg[i+1:]
 	}
 	n := t.Name()
+	// A generic type's arguments keep their package's name only:
+	// List[github.com/licensekit/licensekit/pool.Allocation] is List_pool.Allocation.
+	n = typeArgPath.ReplaceAllString(n, "")
 	n = strings.NewReplacer("[", "_", "]", "", "/", "_", "*", "", ",", "_", " ", "").Replace(n)
 	if pkg == "" {
 		return n
@@ -576,6 +588,12 @@ func (g *schemaGen) object(t reflect.Type, input bool) map[string]any {
 	props := map[string]any{}
 	required := map[string]bool{}
 	g.fields(t, input, props, required, false)
+	for k, v := range props {
+		if v == nil { // a member hidden by an absent field
+			delete(props, k)
+			delete(required, k)
+		}
+	}
 	s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	if !input && len(required) > 0 {
 		var req []string
@@ -640,6 +658,10 @@ func (g *schemaGen) field(owner reflect.Type, f reflect.StructField, input bool,
 	}
 	if name == "" {
 		name = f.Name
+	}
+	if f.Type == absentType {
+		props[name] = nil // hides the promoted member of that name
+		return
 	}
 	omit := false
 	for _, o := range strings.Split(opts, ",") {

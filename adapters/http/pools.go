@@ -57,34 +57,50 @@ func (h *Handler) poolRoutes() []Route {
 	p := func() *pool.Service { return h.cfg.Pools }
 	return []Route{
 		withKey(created(op("POST", "/v1/pools", "pools", "Create a license pool", Editor,
-			func(c *call, req pool.Spec) (*pool.Pool, error) {
-				return p().CreateWithKey(c.r.Context(), c.actor, req, c.idem)
+			func(c *call, req PoolSpecBody) (PoolView, error) {
+				spec, err := req.spec()
+				if err != nil {
+					return PoolView{}, err
+				}
+				pl, err := p().CreateWithKey(c.r.Context(), c.actor, spec, c.idem)
+				return poolView(pl, 0), err
 			}))),
-		withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
-			func(c *call, _ none) ([]*pool.Pool, error) {
+		paged(withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
+			func(c *call, _ none) (List[PoolView], error) {
 				q := c.r.URL.Query()
 				inc, err := queryBool(q.Get("include_retired"), "include_retired")
 				if err != nil {
-					return nil, err
+					return List[PoolView]{}, err
 				}
 				ps, err := p().List(c.r.Context(), c.actor, pool.ListOptions{IncludeRetired: inc, Software: q.Get("software")})
-				if ps == nil {
-					ps = []*pool.Pool{}
-				}
-				return ps, err
+				return pageOf(c, poolViews(ps), err, func(p PoolView) string { return p.ID })
 			}),
 			Param{Name: "include_retired", Type: "boolean", Description: "include retired pools"},
-			Param{Name: "software", Description: "only pools granting this software"}),
-		op("GET", "/v1/pools/{id}", "pools", "Get a pool (unit prices only for roles that may see them)", Member,
-			func(c *call, _ none) (*pool.Pool, error) { return p().Get(c.r.Context(), c.actor, c.path("id")) }),
-		op("PUT", "/v1/pools/{id}", "pools", "Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)", Editor,
-			func(c *call, req pool.Spec) (*pool.Pool, error) {
-				return p().Update(c.r.Context(), c.actor, c.path("id"), req)
-			}),
+			Param{Name: "software", Description: "only pools granting this software"})),
+		versioned(op("GET", "/v1/pools/{id}", "pools", "Get a pool (unit prices only for roles that may see them)", Member,
+			func(c *call, _ none) (PoolView, error) {
+				pl, err := p().Get(c.r.Context(), c.actor, c.path("id"))
+				return poolView(pl, c.version()), err
+			}), pool.KindPool),
+		ifMatchRequired(versioned(op("PUT", "/v1/pools/{id}", "pools", "Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match", Editor,
+			func(c *call, req PoolSpecBody) (PoolView, error) {
+				spec, err := req.spec()
+				if err != nil {
+					return PoolView{}, err
+				}
+				pl, err := p().Update(c.r.Context(), c.actor, c.path("id"), spec)
+				return poolView(pl, c.version()), err
+			}), pool.KindPool)),
 		op("POST", "/v1/pools/{id}/close", "pools", "Close a pool (viewable, no new allocations)", Editor,
-			func(c *call, _ none) (*pool.Pool, error) { return p().Close(c.r.Context(), c.actor, c.path("id")) }),
+			func(c *call, _ none) (PoolView, error) {
+				pl, err := p().Close(c.r.Context(), c.actor, c.path("id"))
+				return poolView(pl, 0), err
+			}),
 		op("POST", "/v1/pools/{id}/retire", "pools", "Retire a pool", Editor,
-			func(c *call, _ none) (*pool.Pool, error) { return p().Retire(c.r.Context(), c.actor, c.path("id")) }),
+			func(c *call, _ none) (PoolView, error) {
+				pl, err := p().Retire(c.r.Context(), c.actor, c.path("id"))
+				return poolView(pl, 0), err
+			}),
 		op("GET", "/v1/pools/{id}/status", "pools", "The pool's status pane: total, quarantined, available, allocated, per month", Member,
 			func(c *call, _ none) (pool.Pane, error) { return p().Status(c.r.Context(), c.actor, c.path("id")) }),
 		op("GET", "/v1/pools/{id}/audit", "pools", "Recount the pool from its records and compare with its counters", Member,
@@ -103,14 +119,15 @@ func (h *Handler) poolRoutes() []Route {
 			func(c *call, req CommentBody) (pool.Comment, error) {
 				return p().AddCommentWithKey(c.r.Context(), c.actor, c.path("id"), req.Text, c.idem)
 			}))),
-		op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
-			func(c *call, _ none) ([]pool.Allocation, error) {
-				as, err := p().Allocations(c.r.Context(), c.actor, c.path("id"))
-				if as == nil {
-					as = []pool.Allocation{}
+		paged(op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
+			func(c *call, _ none) (List[pool.Allocation], error) {
+				ctx, err := c.keyset(pool.KindAllocation)
+				if err != nil {
+					return List[pool.Allocation]{}, err
 				}
-				return as, err
-			}),
+				as, err := p().Allocations(ctx, c.actor, c.path("id"))
+				return pageOf(c, as, err, func(a pool.Allocation) string { return a.ID })
+			})),
 		op("POST", "/v1/pools/{id}/allocations/preview", "allocations", "Preview a manual allocation: the allocation and the counts before and after (changes nothing)", Editor,
 			func(c *call, req AllocateBody) (pool.AllocationPreview, error) {
 				return p().PreviewAllocate(c.r.Context(), c.actor, c.path("id"), pool.AllocateRequest{
@@ -127,21 +144,28 @@ func (h *Handler) poolRoutes() []Route {
 			}),
 		op("POST", "/v1/reconcile", "allocations", "Apply a fact from the product (installed, uninstalled, ...) to the automatic allocation rules", Editor,
 			func(c *call, req pool.Fact) (pool.Outcome, error) { return p().Reconcile(c.r.Context(), c.actor, req) }),
-		op("GET", "/v1/pools/{id}/leases", "leases", "List a concurrent-user pool's leases", Member,
-			func(c *call, _ none) ([]pool.Lease, error) {
-				ls, err := p().Leases(c.r.Context(), c.actor, c.path("id"))
-				if ls == nil {
-					ls = []pool.Lease{}
+		paged(op("GET", "/v1/pools/{id}/leases", "leases", "List a concurrent-user pool's leases", Member,
+			func(c *call, _ none) (List[LeaseView], error) {
+				ctx, err := c.keyset(pool.KindLease)
+				if err != nil {
+					return List[LeaseView]{}, err
 				}
-				return ls, err
-			}),
+				ls, err := p().Leases(ctx, c.actor, c.path("id"))
+				out := make([]LeaseView, 0, len(ls))
+				for _, l := range ls {
+					out = append(out, leaseView(l))
+				}
+				return pageOf(c, out, err, func(l LeaseView) string { return l.ID })
+			})),
 		created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
-			func(c *call, req LeaseBody) (pool.Lease, error) {
-				return p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm})
+			func(c *call, req LeaseBody) (LeaseView, error) {
+				l, err := p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm})
+				return leaseView(l), err
 			})),
 		op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
-			func(c *call, _ none) (pool.Lease, error) {
-				return p().Heartbeat(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
+			func(c *call, _ none) (LeaseView, error) {
+				l, err := p().Heartbeat(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
+				return leaseView(l), err
 			}),
 		op("DELETE", "/v1/pools/{id}/leases/{lease}", "leases", "Release a lease", Editor,
 			func(c *call, _ none) (Released, error) {

@@ -225,7 +225,7 @@ func testForbiddenIsAudited(t *testing.T, f *fixture) {
 	e := newEdge(f, func(c *lkhttp.Config) { c.Limits.Audit = lkhttp.Rate{PerMinute: 1, Burst: 3} })
 	viewer := f.key("vic@acme.example", license.Viewer)
 	var keys []lkhttp.APIKey
-	f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &keys)
+	f.list("/v1/apikeys", f.owner, &keys)
 	var viewerID string
 	for _, k := range keys {
 		if k.Email == "vic@acme.example" {
@@ -237,10 +237,10 @@ func testForbiddenIsAudited(t *testing.T, f *fixture) {
 	rec := e.send("203.0.113.30:1234", "GET", "/v1/apikeys", viewer, nil)
 	require.Equal(t, 403, rec.Code)
 	denied := func() []eventlog.Event {
-		var page eventlog.Page
+		var page lkhttp.EventPage
 		f.ok(200, "GET", "/v1/events?types=access.denied", f.owner, nil, &page)
-		slices.SortFunc(page.Events, func(a, b eventlog.Event) int { return cmp.Compare(a.Seq, b.Seq) })
-		return page.Events
+		slices.SortFunc(page.Items, func(a, b eventlog.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+		return page.Items
 	}
 	evs := denied()
 	require.Len(t, evs, 1)

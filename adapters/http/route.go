@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
 )
 
 // Access is who may call a route.
@@ -71,6 +72,13 @@ type Route struct {
 	// Retry says what an Idempotency-Key header does on this route (mutating
 	// routes only; "" for reads).
 	Retry Retry
+	// Versioned, when set, is the kind of the stored record the route reads
+	// or changes, its ID being the path's {id}: the answer carries the
+	// record's version (ETag) and PUT, PATCH and DELETE honour If-Match.
+	Versioned storage.Kind
+	// IfMatchRequired refuses a change sent without If-Match (428
+	// precondition_required): the routes that replace a whole object.
+	IfMatchRequired bool
 	// Example holds sample path values for tests and documentation, by name.
 	serve func(c *call) error
 
@@ -90,6 +98,7 @@ type call struct {
 	actor license.Actor
 	idem  string // Idempotency-Key header
 	rt    *Route
+	watch *storage.Watch // the versioned record of the route (Route.Versioned)
 }
 
 func (c *call) path(name string) string { return c.r.PathValue(name) }
@@ -127,6 +136,7 @@ func op[Req, Resp any](method, path, tag, summary string, access Access, fn func
 		if err != nil {
 			return err
 		}
+		c.setETag()
 		if c.rt.Status == http.StatusCreated {
 			if loc := c.location(resp); loc != "" {
 				c.w.Header().Set("Location", loc)
@@ -251,6 +261,14 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 					field: "Content-Type", msg: "send the body as application/json"})
 				return
 			}
+		}
+		if err := checkQuery(rt, r); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := c.precondition(); err != nil {
+			writeError(w, err)
+			return
 		}
 		if err := rt.serve(c); err != nil {
 			writeError(w, err)

@@ -172,7 +172,7 @@ func testTopUpOnEnrolment(t *testing.T, f *fixture) {
 	assert.Equal(t, int64(3), *res.Site.Licenses-res.Site.Enrolled)
 
 	var outbox []topup.OutboxEntry
-	f.ok(200, "GET", "/v1/topup/notifications", f.owner, nil, &outbox)
+	f.list("/v1/topup/notifications", f.owner, &outbox)
 	require.Len(t, outbox, 1)
 	assert.Equal(t, []string{"it@acme.example"}, outbox[0].Recipients)
 
@@ -190,20 +190,20 @@ func testEventLogQueryAndExport(t *testing.T, f *fixture) {
 	f.ok(200, "POST", "/v1/sites/"+from.ID+"/purchase", f.owner, map[string]int64{"quantity": 5}, nil)
 	f.ok(200, "POST", "/v1/transfers", f.owner, map[string]any{"from": from.ID, "to": to.ID, "quantity": 3}, nil)
 
-	var page eventlog.Page
+	var page lkhttp.EventPage
 	f.ok(200, "GET", "/v1/events?search=license.&sort=time&desc=true&columns=type,source,target,count,actor", f.owner, nil, &page)
 	require.Len(t, page.Rows, 2)
 	assert.Equal(t, []string{"license.transfer", "North", "South", "3", "ann@acme.example"}, page.Rows[0])
 	assert.Equal(t, "license.purchase", page.Rows[1][0])
 
 	// Cursor paging.
-	var p1, p2 eventlog.Page
+	var p1, p2 lkhttp.EventPage
 	f.ok(200, "GET", "/v1/events?limit=1&search=license.", f.owner, nil, &p1)
-	require.Len(t, p1.Events, 1)
-	require.NotEmpty(t, p1.Next)
-	f.ok(200, "GET", "/v1/events?limit=1&search=license.&cursor="+p1.Next, f.owner, nil, &p2)
-	require.Len(t, p2.Events, 1)
-	assert.NotEqual(t, p1.Events[0].ID, p2.Events[0].ID)
+	require.Len(t, p1.Items, 1)
+	require.NotEmpty(t, p1.NextCursor)
+	f.ok(200, "GET", "/v1/events?limit=1&search=license.&cursor="+p1.NextCursor, f.owner, nil, &p2)
+	require.Len(t, p2.Items, 1)
+	assert.NotEqual(t, p1.Items[0].ID, p2.Items[0].ID)
 
 	r := f.ok(200, "GET", "/v1/events/export?view=current&search=transfer&columns=type,count", f.owner, nil, nil)
 	assert.Equal(t, "text/csv; charset=utf-8", r.header.Get("Content-Type"))
@@ -278,7 +278,9 @@ func testRoles(t *testing.T, f *fixture) {
 	assert.Regexp(t, `^lk_[A-Za-z0-9_-]{43}$`, ck.Key)
 	f.ok(200, "GET", "/v1/sites", ck.Key, nil, nil)
 	var keys []lkhttp.APIKey
-	r = f.ok(200, "GET", "/v1/apikeys", f.owner, nil, &keys)
+	r = f.ok(200, "GET", "/v1/apikeys", f.owner, nil, nil)
+	f.list("/v1/apikeys", f.owner, &keys)
+	require.NotEmpty(t, keys)
 	assert.NotContains(t, string(r.body), ck.Key)
 	assert.NotContains(t, string(r.body), "hash")
 	f.ok(200, "DELETE", "/v1/apikeys/"+ck.APIKey.ID, f.owner, nil, nil)

@@ -70,23 +70,30 @@ func subView(role license.Role, l subscription.License) subscription.License {
 	return l
 }
 
+// SubscriptionLicenseView is a subscription license with the version of its
+// record (also its ETag), on the routes of a single license.
+type SubscriptionLicenseView struct {
+	subscription.License
+	Version int64 `json:"version,omitempty"`
+}
+
 func (h *Handler) subscriptionRoutes() []Route {
 	s := func() *subscription.Service { return h.cfg.Subscriptions }
 	return []Route{
-		op("GET", "/v1/subscriptions/licenses", "subscriptions", "List the company's subscription licenses", Member,
-			func(c *call, _ none) ([]subscription.License, error) {
+		paged(op("GET", "/v1/subscriptions/licenses", "subscriptions", "List the company's subscription licenses", Member,
+			func(c *call, _ none) (List[subscription.License], error) {
 				ls, err := s().Licenses(c.r.Context(), c.actor)
 				out := make([]subscription.License, 0, len(ls))
 				for _, l := range ls {
 					out = append(out, subView(c.actor.Role, l))
 				}
-				return out, err
-			}),
-		op("GET", "/v1/subscriptions/licenses/{id}", "subscriptions", "Get a subscription license", Member,
-			func(c *call, _ none) (subscription.License, error) {
+				return pageOf(c, out, err, func(l subscription.License) string { return l.ID })
+			})),
+		versioned(op("GET", "/v1/subscriptions/licenses/{id}", "subscriptions", "Get a subscription license", Member,
+			func(c *call, _ none) (SubscriptionLicenseView, error) {
 				l, err := s().License(c.r.Context(), c.actor, c.path("id"))
-				return subView(c.actor.Role, l), err
-			}),
+				return SubscriptionLicenseView{License: subView(c.actor.Role, l), Version: c.version()}, err
+			}), subscription.KindLicense),
 		withKey(created(op("POST", "/v1/subscriptions/purchase", "subscriptions", "Buy subscription licenses (their keys are shown once; a replay answers without them)", Manage,
 			func(c *call, req SubscriptionPurchase) (subscription.Issued, error) {
 				out, err := s().Purchase(c.r.Context(), c.actor, subscription.Purchase{Type: req.Type, Quantity: req.Quantity, Period: req.Period,
@@ -126,19 +133,16 @@ func (h *Handler) subscriptionRoutes() []Route {
 				err := s().Unassign(c.r.Context(), c.actor, req.Type, req.Consumer)
 				return Unassigned{Unassigned: err == nil}, err
 			}),
-		op("GET", "/v1/subscriptions/assignments", "subscriptions", "List the company's assignments", Member,
-			func(c *call, _ none) ([]subscription.Assignment, error) {
+		paged(op("GET", "/v1/subscriptions/assignments", "subscriptions", "List the company's assignments", Member,
+			func(c *call, _ none) (List[subscription.Assignment], error) {
 				as, err := s().Assignments(c.r.Context(), c.actor)
-				if as == nil {
-					as = []subscription.Assignment{}
-				}
-				return as, err
-			}),
-		op("PUT", "/v1/subscriptions/licenses/{id}/auto-renew", "subscriptions", "Turn a license's auto-renewal on or off", Manage,
-			func(c *call, req Switch) (subscription.License, error) {
+				return pageOf(c, as, err, assignmentKey)
+			})),
+		versioned(op("PUT", "/v1/subscriptions/licenses/{id}/auto-renew", "subscriptions", "Turn a license's auto-renewal on or off (If-Match honoured)", Manage,
+			func(c *call, req Switch) (SubscriptionLicenseView, error) {
 				l, err := s().SetAutoRenew(c.r.Context(), c.actor, c.path("id"), req.On)
-				return subView(c.actor.Role, l), err
-			}),
+				return SubscriptionLicenseView{License: subView(c.actor.Role, l), Version: c.version()}, err
+			}), subscription.KindLicense),
 		op("GET", "/v1/subscriptions/settings", "subscriptions", "The company's subscription settings (billing period, automatic exchange)", Member,
 			func(c *call, _ none) (subscription.Settings, error) { return s().Settings(c.r.Context(), c.actor) }),
 		op("PUT", "/v1/subscriptions/settings/auto-exchange", "subscriptions", "Switch the automatic exchange of expired licenses", Manage,
@@ -157,13 +161,10 @@ func (h *Handler) subscriptionRoutes() []Route {
 			func(c *call, req BulkDeleteBody) (subscription.BulkResult, error) {
 				return s().BulkDelete(c.r.Context(), c.actor, req.Mode)
 			}),
-		op("GET", "/v1/subscriptions/charges", "subscriptions", "Purchase and renewal charges (what an invoice reads)", Prices,
-			func(c *call, _ none) ([]subscription.Charge, error) {
+		paged(op("GET", "/v1/subscriptions/charges", "subscriptions", "Purchase and renewal charges (what an invoice reads)", Prices,
+			func(c *call, _ none) (List[subscription.Charge], error) {
 				cs, err := s().Charges(c.r.Context(), c.actor)
-				if cs == nil {
-					cs = []subscription.Charge{}
-				}
-				return cs, err
-			}),
+				return pageOf(c, cs, err, func(ch subscription.Charge) string { return ch.ID })
+			})),
 	}
 }

@@ -31,7 +31,7 @@ func testSubscriptionsOverHTTP(t *testing.T, f *fixture) {
 		"Idempotency-Key", "sub-1")
 	assert.Empty(t, again.Keys)
 	var all []subscription.License
-	f.ok(200, "GET", "/v1/subscriptions/licenses", f.owner, nil, &all)
+	f.list("/v1/subscriptions/licenses", f.owner, &all)
 	assert.Len(t, all, 2)
 
 	assert.Equal(t, 404, f.do("POST", "/v1/subscriptions/activate", f.owner, map[string]string{"key": "not-a-key"}).status)
@@ -58,7 +58,7 @@ func testSubscriptionsOverHTTP(t *testing.T, f *fixture) {
 	assert.Equal(t, 1, res.Expired)
 	assert.Equal(t, 1, res.Exchanged)
 	var as []subscription.Assignment
-	f.ok(200, "GET", "/v1/subscriptions/assignments", f.owner, nil, &as)
+	f.list("/v1/subscriptions/assignments", f.owner, &as)
 	require.Len(t, as, 1)
 	assert.Equal(t, b.ID, as[0].License)
 

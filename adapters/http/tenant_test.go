@@ -188,7 +188,7 @@ func tenantIsolation(t *testing.T, f *fixture) {
 
 	before := countEvents(t, f.store, f.company)
 	var sitesBefore []lkhttp.SiteView
-	f.ok(200, "GET", "/v1/sites", f.owner, nil, &sitesBefore)
+	f.list("/v1/sites", f.owner, &sitesBefore)
 
 	bodies := sampleBodies(w)
 	walked := 0
@@ -209,7 +209,11 @@ func tenantIsolation(t *testing.T, f *fixture) {
 		if rt.Request != nil || rt.Consumes != "" {
 			require.True(t, hasBody, "add a sample body for %s", key)
 		}
-		r := f.do(rt.Method, path, other, body)
+		var hdr []string
+		if rt.IfMatchRequired {
+			hdr = []string{"If-Match", "*"}
+		}
+		r := f.do(rt.Method, path, other, body, hdr...)
 		walked++
 		if rt.Tag == "validation" && r.status == 200 {
 			// A validation answers 200 with a typed code: another company's
@@ -237,6 +241,6 @@ func tenantIsolation(t *testing.T, f *fixture) {
 
 	assert.Equal(t, before, countEvents(t, f.store, f.company), "the other company changed nothing here")
 	var sitesAfter []lkhttp.SiteView
-	f.ok(200, "GET", "/v1/sites", f.owner, nil, &sitesAfter)
+	f.list("/v1/sites", f.owner, &sitesAfter)
 	assert.Equal(t, sitesBefore, sitesAfter)
 }

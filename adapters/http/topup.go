@@ -1,6 +1,8 @@
 package http
 
 import (
+	"strings"
+
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -18,11 +20,6 @@ type RecipientsBody struct {
 // Recipients is the company's list of top-up notification recipients.
 type Recipients struct {
 	Recipients []string `json:"recipients"`
-}
-
-// Owners is the "select from owners" list.
-type Owners struct {
-	Owners []string `json:"owners"`
 }
 
 func nonNil(s []string) []string {
@@ -51,11 +48,11 @@ func (h *Handler) topUpRoutes() []Route {
 			func(c *call, req Quantity) (topup.Quote, error) {
 				return t().Preview(c.r.Context(), c.actor, c.path("id"), req.Quantity)
 			}),
-		op("GET", "/v1/topup/recipients", "topup", "List the top-up notification recipients", Manage,
-			func(c *call, _ none) (Recipients, error) {
+		paged(op("GET", "/v1/topup/recipients", "topup", "List the top-up notification recipients", Manage,
+			func(c *call, _ none) (List[string], error) {
 				r, err := t().Recipients(c.r.Context(), c.actor)
-				return Recipients{Recipients: nonNil(r)}, err
-			}),
+				return pageOf(c, r, err, strings.ToLower)
+			})),
 		op("POST", "/v1/topup/recipients", "topup", "Add top-up notification recipients", Manage,
 			func(c *call, req RecipientsBody) (Recipients, error) {
 				if len(req.Emails) == 0 {
@@ -69,25 +66,22 @@ func (h *Handler) topUpRoutes() []Route {
 				r, err := t().RemoveRecipient(c.r.Context(), c.actor, c.path("email"))
 				return Recipients{Recipients: nonNil(r)}, err
 			}),
-		op("GET", "/v1/topup/owners", "topup", "The company's owners, to choose recipients from", Manage,
-			func(c *call, _ none) (Owners, error) {
+		paged(op("GET", "/v1/topup/owners", "topup", "The company's owners, to choose recipients from", Manage,
+			func(c *call, _ none) (List[string], error) {
 				o, err := t().Owners(c.r.Context(), c.actor)
-				return Owners{Owners: nonNil(o)}, err
-			}),
-		withQuery(op("GET", "/v1/topup/notifications", "topup", "Top-up notifications (the outbox) and their delivery status", Manage,
-			func(c *call, _ none) ([]topup.OutboxEntry, error) {
+				return pageOf(c, o, err, strings.ToLower)
+			})),
+		paged(withQuery(op("GET", "/v1/topup/notifications", "topup", "Top-up notifications (the outbox) and their delivery status", Manage,
+			func(c *call, _ none) (List[topup.OutboxEntry], error) {
 				st := topup.Status(c.r.URL.Query().Get("status"))
 				switch st {
 				case "", topup.StatusPending, topup.StatusDelivered, topup.StatusFailed:
 				default:
-					return nil, license.Errorf(license.Invalid, "status", "status must be pending, delivered or failed")
+					return List[topup.OutboxEntry]{}, license.Errorf(license.Invalid, "status", "status must be pending, delivered or failed")
 				}
 				es, err := t().Outbox(c.r.Context(), c.actor, st)
-				if es == nil {
-					es = []topup.OutboxEntry{}
-				}
-				return es, err
+				return pageOf(c, es, err, func(e topup.OutboxEntry) string { return e.ID })
 			}),
-			Param{Name: "status", Enum: []string{"pending", "delivered", "failed"}, Description: "only notifications in this status"}),
+			Param{Name: "status", Enum: []string{"pending", "delivered", "failed"}, Description: "only notifications in this status"})),
 	}
 }

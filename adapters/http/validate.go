@@ -36,11 +36,15 @@ func (h *Handler) validateRoutes() []Route {
 				return p().ValidateRequestAndAllocate(c.r.Context(), c.actor, c.path("id"), req)
 			}),
 		op("POST", "/v1/pools/{id}/suspend", "pools", "Suspend a pool: validation answers suspended, no new allocations", Manage,
-			func(c *call, req SuspendBody) (*pool.Pool, error) {
-				return p().Suspend(c.r.Context(), c.actor, c.path("id"), req.Reason)
+			func(c *call, req SuspendBody) (PoolView, error) {
+				pl, err := p().Suspend(c.r.Context(), c.actor, c.path("id"), req.Reason)
+				return poolView(pl, 0), err
 			}),
 		op("POST", "/v1/pools/{id}/unsuspend", "pools", "Lift a pool's suspension", Manage,
-			func(c *call, _ none) (*pool.Pool, error) { return p().Unsuspend(c.r.Context(), c.actor, c.path("id")) }),
+			func(c *call, _ none) (PoolView, error) {
+				pl, err := p().Unsuspend(c.r.Context(), c.actor, c.path("id"))
+				return poolView(pl, 0), err
+			}),
 		op("POST", "/v1/subscriptions/licenses/{id}/validate", "validation", "Validate a consumer against a subscription license (never changes state)", Member,
 			func(c *call, req license.Consumer) (license.Validation, error) {
 				return sub().Validate(c.r.Context(), c.actor, c.path("id"), req)

@@ -54,18 +54,40 @@ type UsageReported struct {
 	Users    int64  `json:"users"`
 }
 
+// CustomerView is a customer account with the version of its record (also
+// its ETag).
+type CustomerView struct {
+	volume.Customer
+	Version int64 `json:"version"`
+}
+
 // VolumeLicenseView is a volume license; PricePerUser is omitted for roles that
 // may not see prices.
 type VolumeLicenseView struct {
 	volume.License
 	PricePerUser *license.Money `json:"price_per_user,omitempty"`
 	Unallocated  int64          `json:"unallocated"`
+	// RenewalDate is the renewal's calendar date in UTC, YYYY-MM-DD.
+	RenewalDate string `json:"renewal_date"`
+	// Version is the version of the license's record (its ETag) on the
+	// routes of a single license; absent in lists.
+	Version int64 `json:"version,omitempty"`
 }
 
 // VolumeMetricsView is the metrics of a license page, prices redacted as above.
 type VolumeMetricsView struct {
 	volume.Metrics
 	PricePerUser *license.Money `json:"price_per_user,omitempty"`
+	// RenewalDate is the renewal's calendar date in UTC, YYYY-MM-DD.
+	RenewalDate string `json:"renewal_date"`
+}
+
+// dateOf is the calendar date of t in UTC, YYYY-MM-DD ("" for the zero time).
+func dateOf(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
 }
 
 // VolumePageView is a volume license page.
@@ -76,7 +98,7 @@ type VolumePageView struct {
 }
 
 func volumeView(role license.Role, l volume.License) VolumeLicenseView {
-	v := VolumeLicenseView{License: l, Unallocated: l.Unallocated()}
+	v := VolumeLicenseView{License: l, Unallocated: l.Unallocated(), RenewalDate: dateOf(l.RenewalDate)}
 	if role.CanSeePrices() {
 		p := l.PricePerUser
 		v.PricePerUser = &p
@@ -131,7 +153,7 @@ func ParseVolumeQuery(q url.Values, allowed ...string) (volume.Query, error) {
 func (h *Handler) volumeRoutes() []Route {
 	v := func() *volume.Service { return h.cfg.Volume }
 	export := Route{Method: "GET", Path: "/v1/volume-licenses/{id}/export", Tag: "volume", Access: Member,
-		Summary:  "Export a volume license's customers as CSV or Excel (format=csv|xlsx)",
+		Summary:  "Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)",
 		Produces: "text/csv", Alternatives: []string{XLSXContentType}, Status: http.StatusOK,
 		Query: append([]Param{{Name: "format", Enum: []string{"csv", "xlsx"}, Description: "csv (default) or xlsx"}}, volumeQueryParams...),
 		serve: func(c *call) error {
@@ -141,8 +163,29 @@ func (h *Handler) volumeRoutes() []Route {
 				return err
 			}
 			id := c.path("id")
-			switch q.Get("format") {
-			case "", "csv":
+			format := q.Get("format")
+			switch format {
+			case "":
+				// No format given: the Accept header chooses (CSV by default).
+				mt, err := negotiate(c.r, mediaCSV, mediaXLSX)
+				if err != nil {
+					return err
+				}
+				format = "csv"
+				if mt == mediaXLSX {
+					format = "xlsx"
+				}
+			case "csv":
+				if _, err := negotiate(c.r, mediaCSV); err != nil {
+					return err
+				}
+			case "xlsx":
+				if _, err := negotiate(c.r, mediaXLSX); err != nil {
+					return err
+				}
+			}
+			switch format {
+			case "csv":
 				lw := &lazyWriter{w: c.w, filename: "volume-license-customers.csv"}
 				err = v().ExportCSV(c.r.Context(), c.actor, id, vq, lw)
 				if err != nil && lw.started {
@@ -174,16 +217,20 @@ func (h *Handler) volumeRoutes() []Route {
 					RenewalDate: d, PricePerUser: req.PricePerUser, IdempotencyKey: c.idem})
 				return volumeView(c.actor.Role, l), err
 			}))),
-		op("GET", "/v1/volume-licenses", "volume", "List the company's volume licenses", Member,
-			func(c *call, _ none) ([]VolumeLicenseView, error) {
-				ls, err := v().Licenses(c.r.Context(), c.actor)
+		paged(op("GET", "/v1/volume-licenses", "volume", "List the company's volume licenses", Member,
+			func(c *call, _ none) (List[VolumeLicenseView], error) {
+				ctx, err := c.keyset(volume.KindLicense)
+				if err != nil {
+					return List[VolumeLicenseView]{}, err
+				}
+				ls, err := v().Licenses(ctx, c.actor)
 				out := make([]VolumeLicenseView, 0, len(ls))
 				for _, l := range ls {
 					out = append(out, volumeView(c.actor.Role, l))
 				}
-				return out, err
-			}),
-		withQuery(op("GET", "/v1/volume-licenses/{id}", "volume", "A volume license page: metrics and the customer table (search, sort)", Member,
+				return pageOf(c, out, err, func(l VolumeLicenseView) string { return l.ID })
+			})),
+		withQuery(versioned(op("GET", "/v1/volume-licenses/{id}", "volume", "A volume license page: metrics and the customer table (search, sort)", Member,
 			func(c *call, _ none) (VolumePageView, error) {
 				vq, err := ParseVolumeQuery(c.r.URL.Query())
 				if err != nil {
@@ -193,7 +240,7 @@ func (h *Handler) volumeRoutes() []Route {
 				if err != nil {
 					return VolumePageView{}, err
 				}
-				out := VolumePageView{License: volumeView(c.actor.Role, p.License), Metrics: VolumeMetricsView{Metrics: p.Metrics}, Customers: p.Customers}
+				out := VolumePageView{License: volumeView(c.actor.Role, p.License), Metrics: VolumeMetricsView{Metrics: p.Metrics, RenewalDate: dateOf(p.Metrics.RenewalDate)}, Customers: p.Customers}
 				if c.actor.Role.CanSeePrices() {
 					pp := p.Metrics.PricePerUser
 					out.Metrics.PricePerUser = &pp
@@ -201,43 +248,49 @@ func (h *Handler) volumeRoutes() []Route {
 				if out.Customers == nil {
 					out.Customers = []volume.Row{}
 				}
+				out.License.Version = c.version()
 				return out, nil
-			}), volumeQueryParams...),
+			}), volume.KindLicense), volumeQueryParams...),
 		export,
-		op("PUT", "/v1/volume-licenses/{id}/seats", "volume", "Change a volume license's seats (never below the allocated seats)", Manage,
+		versioned(op("PUT", "/v1/volume-licenses/{id}/seats", "volume", "Change a volume license's seats (never below the allocated seats; If-Match honoured)", Manage,
 			func(c *call, req SeatsBody) (VolumeLicenseView, error) {
 				l, err := v().SetSeats(c.r.Context(), c.actor, c.path("id"), req.Seats)
-				return volumeView(c.actor.Role, l), err
-			}),
-		op("GET", "/v1/customers", "volume", "List the customer accounts", Member,
-			func(c *call, _ none) ([]volume.Customer, error) {
-				cs, err := v().Customers(c.r.Context(), c.actor)
-				if cs == nil {
-					cs = []volume.Customer{}
+				out := volumeView(c.actor.Role, l)
+				out.Version = c.version()
+				return out, err
+			}), volume.KindLicense),
+		paged(op("GET", "/v1/customers", "volume", "List the customer accounts", Member,
+			func(c *call, _ none) (List[volume.Customer], error) {
+				ctx, err := c.keyset(volume.KindCustomer)
+				if err != nil {
+					return List[volume.Customer]{}, err
 				}
-				return cs, err
-			}),
+				cs, err := v().Customers(ctx, c.actor)
+				return pageOf(c, cs, err, func(cu volume.Customer) string { return cu.ID })
+			})),
 		withKey(created(op("POST", "/v1/customers", "volume", "Onboard a customer with seats on volume licenses", Manage,
 			func(c *call, req OnboardBody) (volume.Customer, error) {
 				return v().Onboard(c.r.Context(), c.actor, volume.Onboarding{LegalName: req.LegalName, Allocations: req.Allocations, IdempotencyKey: c.idem})
 			}))),
-		op("GET", "/v1/customers/{id}", "volume", "Get a customer account", Member,
-			func(c *call, _ none) (volume.Customer, error) {
-				return v().Customer(c.r.Context(), c.actor, c.path("id"))
-			}),
+		versioned(op("GET", "/v1/customers/{id}", "volume", "Get a customer account", Member,
+			func(c *call, _ none) (CustomerView, error) {
+				cu, err := v().Customer(c.r.Context(), c.actor, c.path("id"))
+				return CustomerView{Customer: cu, Version: c.version()}, err
+			}), volume.KindCustomer),
 		op("GET", "/v1/customers/{id}/edit", "volume", "A customer's edit page: its seats and the seats remaining on each license", Member,
 			func(c *call, _ none) (volume.EditView, error) {
 				return v().EditView(c.r.Context(), c.actor, c.path("id"))
 			}),
-		op("PATCH", "/v1/customers/{id}", "volume", "Change a customer's legal name or seats", Manage,
-			func(c *call, req EditBody) (volume.Customer, error) {
-				return v().Edit(c.r.Context(), c.actor, c.path("id"), volume.Edit{LegalName: req.LegalName, Allocations: req.Allocations})
-			}),
-		op("DELETE", "/v1/customers/{id}", "volume", "Offboard a customer (its seats return to unallocated)", Manage,
+		versioned(op("PATCH", "/v1/customers/{id}", "volume", "Change a customer's legal name or seats (If-Match honoured)", Manage,
+			func(c *call, req EditBody) (CustomerView, error) {
+				cu, err := v().Edit(c.r.Context(), c.actor, c.path("id"), volume.Edit{LegalName: req.LegalName, Allocations: req.Allocations})
+				return CustomerView{Customer: cu, Version: c.version()}, err
+			}), volume.KindCustomer),
+		versioned(op("DELETE", "/v1/customers/{id}", "volume", "Offboard a customer (its seats return to unallocated; If-Match honoured)", Manage,
 			func(c *call, _ none) (Offboarded, error) {
 				err := v().Offboard(c.r.Context(), c.actor, c.path("id"))
 				return Offboarded{Offboarded: c.path("id")}, err
-			}),
+			}), volume.KindCustomer),
 		op("POST", "/v1/customers/{id}/usage", "volume", "Report the users the product counts for a customer on a license", Editor,
 			func(c *call, req UsageBody) (UsageReported, error) {
 				err := v().ReportUsage(c.r.Context(), c.actor, c.path("id"), req.License, req.Users)

@@ -110,7 +110,7 @@ func (b *book) put(l *License) error {
 	if b.licenses != nil {
 		b.licenses[l.ID] = l
 	}
-	return b.tx.Put(b.ctx, storage.Record{Company: l.Company, Kind: KindLicense, ID: l.ID, Unique: l.KeyHash, Data: data})
+	return storage.Put(b.ctx, b.tx, storage.Record{Company: l.Company, Kind: KindLicense, ID: l.ID, Unique: l.KeyHash, Data: data})
 }
 
 func (b *book) insert(l *License) error {

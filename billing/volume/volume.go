@@ -471,7 +471,7 @@ func putCustomer(ctx context.Context, tx storage.Tx, c Customer, insert bool) er
 	if insert {
 		err = tx.Insert(ctx, r)
 	} else {
-		err = tx.Put(ctx, r)
+		err = storage.Put(ctx, tx, r)
 	}
 	var le *license.Error
 	if errors.As(err, &le) && le.Code == license.Conflict && le.Field == "unique" {

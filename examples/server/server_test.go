@@ -289,10 +289,14 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 
 	status, body := curl(t, cmds[0], dir, env)
 	require.Equal(t, 200, status, string(body))
-	var sites []map[string]any
+	var sites struct {
+		Items      []map[string]any `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
 	require.NoError(t, json.Unmarshal(body, &sites))
-	require.Len(t, sites, 3)
-	for _, s := range sites {
+	require.Len(t, sites.Items, 3)
+	assert.Empty(t, sites.NextCursor, "one page")
+	for _, s := range sites.Items {
 		assert.Equal(t, "Nordics", s["group"])
 		assert.Equal(t, "monthly_invoice", s["payment_type"])
 	}
@@ -356,7 +360,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 			Status: client.Ptr(client.GetV1TopupNotificationsParamsStatusDelivered)})
 		require.NoError(t, err)
 		require.NoError(t, client.Check(rsp, 200))
-		for _, n := range *rsp.JSON200 {
+		for _, n := range *rsp.JSON200.Items {
 			if n.Status == client.TopupOutboxEntryStatusDelivered {
 				return true
 			}
@@ -380,7 +384,7 @@ func walkthrough(t *testing.T, dir string, env0 map[string]string) {
 	keys, err := api(t, r2.base, key).GetV1ApikeysWithResponse(ctx, nil)
 	require.NoError(t, err)
 	require.NoError(t, client.Check(keys, 200))
-	assert.Len(t, *keys.JSON200, 1, "one owner key however many starts")
+	assert.Len(t, *keys.JSON200.Items, 1, "one owner key however many starts")
 	status, body = curl(t, cmds2[0], dir, env) // the first run's key still works
 	require.Equal(t, 200, status, string(body))
 	assert.Contains(t, string(body), `"licenses":35`) // Oulu: 30 bought + 5 transferred
@@ -419,7 +423,7 @@ func TestOwnerKeyBootstrapToFile(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, client.Check(rsp, 200))
 		var names []string
-		for _, k := range *rsp.JSON200 {
+		for _, k := range *rsp.JSON200.Items {
 			names = append(names, k.Id+" "+*k.Name)
 		}
 		return names

@@ -162,51 +162,6 @@ func (e BillingSiteChangeInputPaymentType) Valid() bool {
 	}
 }
 
-// Defines values for EventlogPageColumns.
-const (
-	EventlogPageColumnsActor   EventlogPageColumns = "actor"
-	EventlogPageColumnsChain   EventlogPageColumns = "chain"
-	EventlogPageColumnsCount   EventlogPageColumns = "count"
-	EventlogPageColumnsDetails EventlogPageColumns = "details"
-	EventlogPageColumnsId      EventlogPageColumns = "id"
-	EventlogPageColumnsSeq     EventlogPageColumns = "seq"
-	EventlogPageColumnsSource  EventlogPageColumns = "source"
-	EventlogPageColumnsSubject EventlogPageColumns = "subject"
-	EventlogPageColumnsTarget  EventlogPageColumns = "target"
-	EventlogPageColumnsTime    EventlogPageColumns = "time"
-	EventlogPageColumnsType    EventlogPageColumns = "type"
-)
-
-// Valid indicates whether the value is a known member of the EventlogPageColumns enum.
-func (e EventlogPageColumns) Valid() bool {
-	switch e {
-	case EventlogPageColumnsActor:
-		return true
-	case EventlogPageColumnsChain:
-		return true
-	case EventlogPageColumnsCount:
-		return true
-	case EventlogPageColumnsDetails:
-		return true
-	case EventlogPageColumnsId:
-		return true
-	case EventlogPageColumnsSeq:
-		return true
-	case EventlogPageColumnsSource:
-		return true
-	case EventlogPageColumnsSubject:
-		return true
-	case EventlogPageColumnsTarget:
-		return true
-	case EventlogPageColumnsTime:
-		return true
-	case EventlogPageColumnsType:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for HttpAssignBodyInputType.
 const (
 	HttpAssignBodyInputTypeAdministrator HttpAssignBodyInputType = "administrator"
@@ -255,6 +210,51 @@ func (e HttpBulkDeleteBodyInputMode) Valid() bool {
 	}
 }
 
+// Defines values for HttpEventPageColumns.
+const (
+	HttpEventPageColumnsActor   HttpEventPageColumns = "actor"
+	HttpEventPageColumnsChain   HttpEventPageColumns = "chain"
+	HttpEventPageColumnsCount   HttpEventPageColumns = "count"
+	HttpEventPageColumnsDetails HttpEventPageColumns = "details"
+	HttpEventPageColumnsId      HttpEventPageColumns = "id"
+	HttpEventPageColumnsSeq     HttpEventPageColumns = "seq"
+	HttpEventPageColumnsSource  HttpEventPageColumns = "source"
+	HttpEventPageColumnsSubject HttpEventPageColumns = "subject"
+	HttpEventPageColumnsTarget  HttpEventPageColumns = "target"
+	HttpEventPageColumnsTime    HttpEventPageColumns = "time"
+	HttpEventPageColumnsType    HttpEventPageColumns = "type"
+)
+
+// Valid indicates whether the value is a known member of the HttpEventPageColumns enum.
+func (e HttpEventPageColumns) Valid() bool {
+	switch e {
+	case HttpEventPageColumnsActor:
+		return true
+	case HttpEventPageColumnsChain:
+		return true
+	case HttpEventPageColumnsCount:
+		return true
+	case HttpEventPageColumnsDetails:
+		return true
+	case HttpEventPageColumnsId:
+		return true
+	case HttpEventPageColumnsSeq:
+		return true
+	case HttpEventPageColumnsSource:
+		return true
+	case HttpEventPageColumnsSubject:
+		return true
+	case HttpEventPageColumnsTarget:
+		return true
+	case HttpEventPageColumnsTime:
+		return true
+	case HttpEventPageColumnsType:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HttpNewMemberInputRole.
 const (
 	HttpNewMemberInputRoleAdmin        HttpNewMemberInputRole = "admin"
@@ -282,6 +282,120 @@ func (e HttpNewMemberInputRole) Valid() bool {
 	}
 }
 
+// Defines values for HttpPoolSpecBodyInputMetric.
+const (
+	HttpPoolSpecBodyInputMetricConcurrentUser    HttpPoolSpecBodyInputMetric = "concurrent_user"
+	HttpPoolSpecBodyInputMetricInstalledInstance HttpPoolSpecBodyInputMetric = "installed_instance"
+	HttpPoolSpecBodyInputMetricNamedUser         HttpPoolSpecBodyInputMetric = "named_user"
+	HttpPoolSpecBodyInputMetricPhysicalCpu       HttpPoolSpecBodyInputMetric = "physical_cpu"
+	HttpPoolSpecBodyInputMetricPhysicalServer    HttpPoolSpecBodyInputMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolSpecBodyInputMetric enum.
+func (e HttpPoolSpecBodyInputMetric) Valid() bool {
+	switch e {
+	case HttpPoolSpecBodyInputMetricConcurrentUser:
+		return true
+	case HttpPoolSpecBodyInputMetricInstalledInstance:
+		return true
+	case HttpPoolSpecBodyInputMetricNamedUser:
+		return true
+	case HttpPoolSpecBodyInputMetricPhysicalCpu:
+		return true
+	case HttpPoolSpecBodyInputMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolSpecBodyInputModel.
+const (
+	HttpPoolSpecBodyInputModelPerpetual HttpPoolSpecBodyInputModel = "perpetual"
+	HttpPoolSpecBodyInputModelRental    HttpPoolSpecBodyInputModel = "rental"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolSpecBodyInputModel enum.
+func (e HttpPoolSpecBodyInputModel) Valid() bool {
+	switch e {
+	case HttpPoolSpecBodyInputModelPerpetual:
+		return true
+	case HttpPoolSpecBodyInputModelRental:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewMetric.
+const (
+	HttpPoolViewMetricConcurrentUser    HttpPoolViewMetric = "concurrent_user"
+	HttpPoolViewMetricInstalledInstance HttpPoolViewMetric = "installed_instance"
+	HttpPoolViewMetricNamedUser         HttpPoolViewMetric = "named_user"
+	HttpPoolViewMetricPhysicalCpu       HttpPoolViewMetric = "physical_cpu"
+	HttpPoolViewMetricPhysicalServer    HttpPoolViewMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewMetric enum.
+func (e HttpPoolViewMetric) Valid() bool {
+	switch e {
+	case HttpPoolViewMetricConcurrentUser:
+		return true
+	case HttpPoolViewMetricInstalledInstance:
+		return true
+	case HttpPoolViewMetricNamedUser:
+		return true
+	case HttpPoolViewMetricPhysicalCpu:
+		return true
+	case HttpPoolViewMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewModel.
+const (
+	HttpPoolViewModelPerpetual HttpPoolViewModel = "perpetual"
+	HttpPoolViewModelRental    HttpPoolViewModel = "rental"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewModel enum.
+func (e HttpPoolViewModel) Valid() bool {
+	switch e {
+	case HttpPoolViewModelPerpetual:
+		return true
+	case HttpPoolViewModelRental:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpPoolViewStatus.
+const (
+	HttpPoolViewStatusActive  HttpPoolViewStatus = "active"
+	HttpPoolViewStatusClosed  HttpPoolViewStatus = "closed"
+	HttpPoolViewStatusNew     HttpPoolViewStatus = "new"
+	HttpPoolViewStatusRetired HttpPoolViewStatus = "retired"
+)
+
+// Valid indicates whether the value is a known member of the HttpPoolViewStatus enum.
+func (e HttpPoolViewStatus) Valid() bool {
+	switch e {
+	case HttpPoolViewStatusActive:
+		return true
+	case HttpPoolViewStatusClosed:
+		return true
+	case HttpPoolViewStatusNew:
+		return true
+	case HttpPoolViewStatusRetired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HttpProblemCode.
 const (
 	HttpProblemCodeBelowEnrolled        HttpProblemCode = "below_enrolled"
@@ -295,7 +409,10 @@ const (
 	HttpProblemCodeKeyExpired           HttpProblemCode = "key_expired"
 	HttpProblemCodeKeyRevoked           HttpProblemCode = "key_revoked"
 	HttpProblemCodeMethodNotAllowed     HttpProblemCode = "method_not_allowed"
+	HttpProblemCodeNotAcceptable        HttpProblemCode = "not_acceptable"
 	HttpProblemCodeNotFound             HttpProblemCode = "not_found"
+	HttpProblemCodePreconditionFailed   HttpProblemCode = "precondition_failed"
+	HttpProblemCodePreconditionRequired HttpProblemCode = "precondition_required"
 	HttpProblemCodeQuarantined          HttpProblemCode = "quarantined"
 	HttpProblemCodeRateLimited          HttpProblemCode = "rate_limited"
 	HttpProblemCodeRestrictionFailed    HttpProblemCode = "restriction_failed"
@@ -330,7 +447,13 @@ func (e HttpProblemCode) Valid() bool {
 		return true
 	case HttpProblemCodeMethodNotAllowed:
 		return true
+	case HttpProblemCodeNotAcceptable:
+		return true
 	case HttpProblemCodeNotFound:
+		return true
+	case HttpProblemCodePreconditionFailed:
+		return true
+	case HttpProblemCodePreconditionRequired:
 		return true
 	case HttpProblemCodeQuarantined:
 		return true
@@ -366,6 +489,99 @@ func (e HttpSiteViewPaymentType) Valid() bool {
 	case HttpSiteViewPaymentTypeCard:
 		return true
 	case HttpSiteViewPaymentTypeMonthlyInvoice:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewBillingPeriod.
+const (
+	HttpSubscriptionLicenseViewBillingPeriodMonthly HttpSubscriptionLicenseViewBillingPeriod = "monthly"
+	HttpSubscriptionLicenseViewBillingPeriodYearly  HttpSubscriptionLicenseViewBillingPeriod = "yearly"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewBillingPeriod enum.
+func (e HttpSubscriptionLicenseViewBillingPeriod) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewBillingPeriodMonthly:
+		return true
+	case HttpSubscriptionLicenseViewBillingPeriodYearly:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewMetric.
+const (
+	HttpSubscriptionLicenseViewMetricConcurrentUser    HttpSubscriptionLicenseViewMetric = "concurrent_user"
+	HttpSubscriptionLicenseViewMetricInstalledInstance HttpSubscriptionLicenseViewMetric = "installed_instance"
+	HttpSubscriptionLicenseViewMetricNamedUser         HttpSubscriptionLicenseViewMetric = "named_user"
+	HttpSubscriptionLicenseViewMetricPhysicalCpu       HttpSubscriptionLicenseViewMetric = "physical_cpu"
+	HttpSubscriptionLicenseViewMetricPhysicalServer    HttpSubscriptionLicenseViewMetric = "physical_server"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewMetric enum.
+func (e HttpSubscriptionLicenseViewMetric) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewMetricConcurrentUser:
+		return true
+	case HttpSubscriptionLicenseViewMetricInstalledInstance:
+		return true
+	case HttpSubscriptionLicenseViewMetricNamedUser:
+		return true
+	case HttpSubscriptionLicenseViewMetricPhysicalCpu:
+		return true
+	case HttpSubscriptionLicenseViewMetricPhysicalServer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewState.
+const (
+	HttpSubscriptionLicenseViewStateActive  HttpSubscriptionLicenseViewState = "active"
+	HttpSubscriptionLicenseViewStateExpired HttpSubscriptionLicenseViewState = "expired"
+	HttpSubscriptionLicenseViewStateTrial   HttpSubscriptionLicenseViewState = "trial"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewState enum.
+func (e HttpSubscriptionLicenseViewState) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewStateActive:
+		return true
+	case HttpSubscriptionLicenseViewStateExpired:
+		return true
+	case HttpSubscriptionLicenseViewStateTrial:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HttpSubscriptionLicenseViewType.
+const (
+	HttpSubscriptionLicenseViewTypeAdministrator HttpSubscriptionLicenseViewType = "administrator"
+	HttpSubscriptionLicenseViewTypeComputer      HttpSubscriptionLicenseViewType = "computer"
+	HttpSubscriptionLicenseViewTypeHost          HttpSubscriptionLicenseViewType = "host"
+	HttpSubscriptionLicenseViewTypeSocket        HttpSubscriptionLicenseViewType = "socket"
+	HttpSubscriptionLicenseViewTypeUser          HttpSubscriptionLicenseViewType = "user"
+)
+
+// Valid indicates whether the value is a known member of the HttpSubscriptionLicenseViewType enum.
+func (e HttpSubscriptionLicenseViewType) Valid() bool {
+	switch e {
+	case HttpSubscriptionLicenseViewTypeAdministrator:
+		return true
+	case HttpSubscriptionLicenseViewTypeComputer:
+		return true
+	case HttpSubscriptionLicenseViewTypeHost:
+		return true
+	case HttpSubscriptionLicenseViewTypeSocket:
+		return true
+	case HttpSubscriptionLicenseViewTypeUser:
 		return true
 	default:
 		return false
@@ -642,120 +858,6 @@ func (e PoolFactInputKind) Valid() bool {
 	case ResponsibleChanged:
 		return true
 	case Uninstalled:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolMetric.
-const (
-	PoolPoolMetricConcurrentUser    PoolPoolMetric = "concurrent_user"
-	PoolPoolMetricInstalledInstance PoolPoolMetric = "installed_instance"
-	PoolPoolMetricNamedUser         PoolPoolMetric = "named_user"
-	PoolPoolMetricPhysicalCpu       PoolPoolMetric = "physical_cpu"
-	PoolPoolMetricPhysicalServer    PoolPoolMetric = "physical_server"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolMetric enum.
-func (e PoolPoolMetric) Valid() bool {
-	switch e {
-	case PoolPoolMetricConcurrentUser:
-		return true
-	case PoolPoolMetricInstalledInstance:
-		return true
-	case PoolPoolMetricNamedUser:
-		return true
-	case PoolPoolMetricPhysicalCpu:
-		return true
-	case PoolPoolMetricPhysicalServer:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolModel.
-const (
-	PoolPoolModelPerpetual PoolPoolModel = "perpetual"
-	PoolPoolModelRental    PoolPoolModel = "rental"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolModel enum.
-func (e PoolPoolModel) Valid() bool {
-	switch e {
-	case PoolPoolModelPerpetual:
-		return true
-	case PoolPoolModelRental:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolPoolStatus.
-const (
-	PoolPoolStatusActive  PoolPoolStatus = "active"
-	PoolPoolStatusClosed  PoolPoolStatus = "closed"
-	PoolPoolStatusNew     PoolPoolStatus = "new"
-	PoolPoolStatusRetired PoolPoolStatus = "retired"
-)
-
-// Valid indicates whether the value is a known member of the PoolPoolStatus enum.
-func (e PoolPoolStatus) Valid() bool {
-	switch e {
-	case PoolPoolStatusActive:
-		return true
-	case PoolPoolStatusClosed:
-		return true
-	case PoolPoolStatusNew:
-		return true
-	case PoolPoolStatusRetired:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolSpecInputMetric.
-const (
-	PoolSpecInputMetricConcurrentUser    PoolSpecInputMetric = "concurrent_user"
-	PoolSpecInputMetricInstalledInstance PoolSpecInputMetric = "installed_instance"
-	PoolSpecInputMetricNamedUser         PoolSpecInputMetric = "named_user"
-	PoolSpecInputMetricPhysicalCpu       PoolSpecInputMetric = "physical_cpu"
-	PoolSpecInputMetricPhysicalServer    PoolSpecInputMetric = "physical_server"
-)
-
-// Valid indicates whether the value is a known member of the PoolSpecInputMetric enum.
-func (e PoolSpecInputMetric) Valid() bool {
-	switch e {
-	case PoolSpecInputMetricConcurrentUser:
-		return true
-	case PoolSpecInputMetricInstalledInstance:
-		return true
-	case PoolSpecInputMetricNamedUser:
-		return true
-	case PoolSpecInputMetricPhysicalCpu:
-		return true
-	case PoolSpecInputMetricPhysicalServer:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for PoolSpecInputModel.
-const (
-	PoolSpecInputModelPerpetual PoolSpecInputModel = "perpetual"
-	PoolSpecInputModelRental    PoolSpecInputModel = "rental"
-)
-
-// Valid indicates whether the value is a known member of the PoolSpecInputModel enum.
-func (e PoolSpecInputModel) Valid() bool {
-	switch e {
-	case PoolSpecInputModelPerpetual:
-		return true
-	case PoolSpecInputModelRental:
 		return true
 	default:
 		return false
@@ -1540,17 +1642,6 @@ type EventlogEvent struct {
 	Type     string             `json:"type"`
 }
 
-// EventlogPage defines model for eventlog.Page.
-type EventlogPage struct {
-	Columns *[]EventlogPageColumns `json:"columns"`
-	Events  *[]EventlogEvent       `json:"events"`
-	Next    *string                `json:"next,omitempty"`
-	Rows    *[]*[]string           `json:"rows"`
-}
-
-// EventlogPageColumns defines model for EventlogPage.Columns.
-type EventlogPageColumns string
-
 // EventlogVerification defines model for eventlog.Verification.
 type EventlogVerification struct {
 	BrokenId    *string                  `json:"broken_id,omitempty"`
@@ -1612,6 +1703,17 @@ type HttpCulled struct {
 	Freed int `json:"freed"`
 }
 
+// HttpCustomerView defines model for http.CustomerView.
+type HttpCustomerView struct {
+	Allocations *[]VolumeAllocation `json:"allocations"`
+	Company     string              `json:"company"`
+	CreatedAt   time.Time           `json:"created_at"`
+	Id          openapi_types.UUID  `json:"id"`
+	LegalName   string              `json:"legal_name"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	Version     int                 `json:"version"`
+}
+
 // HttpEditBodyInput defines model for http.EditBodyInput.
 type HttpEditBodyInput struct {
 	Allocations *[]VolumeSeatsInput `json:"allocations,omitempty"`
@@ -1623,6 +1725,17 @@ type HttpEnrollView struct {
 	Site     HttpSiteView `json:"site"`
 	ToppedUp int          `json:"topped_up"`
 }
+
+// HttpEventPage defines model for http.EventPage.
+type HttpEventPage struct {
+	Columns    *[]HttpEventPageColumns `json:"columns"`
+	Items      *[]EventlogEvent        `json:"items"`
+	NextCursor *string                 `json:"next_cursor,omitempty"`
+	Rows       *[]*[]string            `json:"rows"`
+}
+
+// HttpEventPageColumns defines model for HttpEventPage.Columns.
+type HttpEventPageColumns string
 
 // HttpHealth defines model for http.Health.
 type HttpHealth struct {
@@ -1638,6 +1751,96 @@ type HttpIncrementBodyInput struct {
 type HttpLeaseBodyInput struct {
 	Consumer *PoolConsumerInput `json:"consumer,omitempty"`
 	FromForm *bool              `json:"from_form,omitempty"`
+}
+
+// HttpLeaseView defines model for http.LeaseView.
+type HttpLeaseView struct {
+	Acquired   time.Time `json:"acquired"`
+	By         string    `json:"by"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Heartbeat  time.Time `json:"heartbeat"`
+	Id         string    `json:"id"`
+	Pool       string    `json:"pool"`
+	TtlSeconds int       `json:"ttl_seconds"`
+	User       string    `json:"user"`
+}
+
+// HttpListAccessMember defines model for http.List_access.Member.
+type HttpListAccessMember struct {
+	Items      *[]AccessMember `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListApikeyKey defines model for http.List_apikey.Key.
+type HttpListApikeyKey struct {
+	Items      *[]ApikeyKey `json:"items"`
+	NextCursor *string      `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpLeaseView defines model for http.List_http.LeaseView.
+type HttpListHttpLeaseView struct {
+	Items      *[]HttpLeaseView `json:"items"`
+	NextCursor *string          `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpPoolView defines model for http.List_http.PoolView.
+type HttpListHttpPoolView struct {
+	Items      *[]HttpPoolView `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpSiteView defines model for http.List_http.SiteView.
+type HttpListHttpSiteView struct {
+	Items      *[]HttpSiteView `json:"items"`
+	NextCursor *string         `json:"next_cursor,omitempty"`
+}
+
+// HttpListHttpVolumeLicenseView defines model for http.List_http.VolumeLicenseView.
+type HttpListHttpVolumeLicenseView struct {
+	Items      *[]HttpVolumeLicenseView `json:"items"`
+	NextCursor *string                  `json:"next_cursor,omitempty"`
+}
+
+// HttpListPoolAllocation defines model for http.List_pool.Allocation.
+type HttpListPoolAllocation struct {
+	Items      *[]PoolAllocation `json:"items"`
+	NextCursor *string           `json:"next_cursor,omitempty"`
+}
+
+// HttpListString defines model for http.List_string.
+type HttpListString struct {
+	Items      *[]string `json:"items"`
+	NextCursor *string   `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionAssignment defines model for http.List_subscription.Assignment.
+type HttpListSubscriptionAssignment struct {
+	Items      *[]SubscriptionAssignment `json:"items"`
+	NextCursor *string                   `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionCharge defines model for http.List_subscription.Charge.
+type HttpListSubscriptionCharge struct {
+	Items      *[]SubscriptionCharge `json:"items"`
+	NextCursor *string               `json:"next_cursor,omitempty"`
+}
+
+// HttpListSubscriptionLicense defines model for http.List_subscription.License.
+type HttpListSubscriptionLicense struct {
+	Items      *[]SubscriptionLicense `json:"items"`
+	NextCursor *string                `json:"next_cursor,omitempty"`
+}
+
+// HttpListTopupOutboxEntry defines model for http.List_topup.OutboxEntry.
+type HttpListTopupOutboxEntry struct {
+	Items      *[]TopupOutboxEntry `json:"items"`
+	NextCursor *string             `json:"next_cursor,omitempty"`
+}
+
+// HttpListVolumeCustomer defines model for http.List_volume.Customer.
+type HttpListVolumeCustomer struct {
+	Items      *[]VolumeCustomer `json:"items"`
+	NextCursor *string           `json:"next_cursor,omitempty"`
 }
 
 // HttpNewCompanyInput defines model for http.NewCompanyInput.
@@ -1674,10 +1877,76 @@ type HttpOnboardBodyInput struct {
 	LegalName   *string             `json:"legal_name,omitempty"`
 }
 
-// HttpOwners defines model for http.Owners.
-type HttpOwners struct {
-	Owners *[]string `json:"owners"`
+// HttpPoolSpecBodyInput defines model for http.PoolSpecBodyInput.
+type HttpPoolSpecBodyInput struct {
+	Automatic         *PoolAutomaticInput          `json:"automatic,omitempty"`
+	Description       *string                      `json:"description,omitempty"`
+	Entitlements      *[]string                    `json:"entitlements,omitempty"`
+	FormAllocations   *bool                        `json:"form_allocations,omitempty"`
+	GraceDays         *int                         `json:"grace_days,omitempty"`
+	LeaseTtlSeconds   *int                         `json:"lease_ttl_seconds,omitempty"`
+	LicenseAgreement  *string                      `json:"license_agreement,omitempty"`
+	Metric            *HttpPoolSpecBodyInputMetric `json:"metric,omitempty"`
+	MinAllocationDays *int                         `json:"min_allocation_days,omitempty"`
+	Model             *HttpPoolSpecBodyInputModel  `json:"model,omitempty"`
+	Name              *string                      `json:"name,omitempty"`
+	Priority          *int                         `json:"priority,omitempty"`
+	Responsible       *PoolResponsibleInput        `json:"responsible,omitempty"`
+	Restrictions      *PoolRestrictionsInput       `json:"restrictions,omitempty"`
+	Software          *[]string                    `json:"software,omitempty"`
+	SupplyContract    *string                      `json:"supply_contract,omitempty"`
 }
+
+// HttpPoolSpecBodyInputMetric defines model for HttpPoolSpecBodyInput.Metric.
+type HttpPoolSpecBodyInputMetric string
+
+// HttpPoolSpecBodyInputModel defines model for HttpPoolSpecBodyInput.Model.
+type HttpPoolSpecBodyInputModel string
+
+// HttpPoolView defines model for http.PoolView.
+type HttpPoolView struct {
+	AllocatedAuto     *int                   `json:"allocated_auto,omitempty"`
+	AllocatedManual   *int                   `json:"allocated_manual,omitempty"`
+	Attachments       *[]PoolAttachment      `json:"attachments,omitempty"`
+	Automatic         *PoolAutomatic         `json:"automatic,omitempty"`
+	Comments          *[]PoolComment         `json:"comments,omitempty"`
+	Company           *string                `json:"company,omitempty"`
+	Created           *time.Time             `json:"created,omitempty"`
+	Description       *string                `json:"description,omitempty"`
+	Entitlements      *[]string              `json:"entitlements,omitempty"`
+	FormAllocations   *bool                  `json:"form_allocations,omitempty"`
+	GraceDays         *int                   `json:"grace_days,omitempty"`
+	Id                *openapi_types.UUID    `json:"id,omitempty"`
+	LeaseTtlSeconds   *int                   `json:"lease_ttl_seconds,omitempty"`
+	Leases            *int                   `json:"leases,omitempty"`
+	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
+	Metric            *HttpPoolViewMetric    `json:"metric,omitempty"`
+	MinAllocationDays *int                   `json:"min_allocation_days,omitempty"`
+	Model             *HttpPoolViewModel     `json:"model,omitempty"`
+	Name              *string                `json:"name,omitempty"`
+	Priority          *int                   `json:"priority,omitempty"`
+	Quarantine        *[]PoolQuarantineEntry `json:"quarantine,omitempty"`
+	Responsible       *PoolResponsible       `json:"responsible,omitempty"`
+	Restrictions      *PoolRestrictions      `json:"restrictions,omitempty"`
+	Software          *[]string              `json:"software,omitempty"`
+	Status            *HttpPoolViewStatus    `json:"status,omitempty"`
+	SupplyContract    *string                `json:"supply_contract,omitempty"`
+	SuspendReason     *string                `json:"suspend_reason,omitempty"`
+	Suspended         *bool                  `json:"suspended,omitempty"`
+	SuspendedAt       *time.Time             `json:"suspended_at,omitempty"`
+	Transactions      *[]PoolTransaction     `json:"transactions,omitempty"`
+	Updated           *time.Time             `json:"updated,omitempty"`
+	Version           *int                   `json:"version,omitempty"`
+}
+
+// HttpPoolViewMetric defines model for HttpPoolView.Metric.
+type HttpPoolViewMetric string
+
+// HttpPoolViewModel defines model for HttpPoolView.Model.
+type HttpPoolViewModel string
+
+// HttpPoolViewStatus defines model for HttpPoolView.Status.
+type HttpPoolViewStatus string
 
 // HttpProblem An RFC 9457 problem details object, the body of every error response.
 type HttpProblem struct {
@@ -1759,10 +2028,50 @@ type HttpSiteView struct {
 	// UnitPrice An amount of money in one currency.
 	UnitPrice *LicenseMoney `json:"unit_price,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	Version   *int          `json:"version,omitempty"`
 }
 
 // HttpSiteViewPaymentType defines model for HttpSiteView.PaymentType.
 type HttpSiteViewPaymentType string
+
+// HttpSubscriptionLicenseView defines model for http.SubscriptionLicenseView.
+type HttpSubscriptionLicenseView struct {
+	Activated      bool                                      `json:"activated"`
+	ActivatedAt    *time.Time                                `json:"activated_at,omitempty"`
+	Assignee       *SubscriptionConsumer                     `json:"assignee,omitempty"`
+	AutoRenew      bool                                      `json:"auto_renew"`
+	BillingPeriod  *HttpSubscriptionLicenseViewBillingPeriod `json:"billing_period,omitempty"`
+	Company        string                                    `json:"company"`
+	ConvertedTo    *string                                   `json:"converted_to,omitempty"`
+	ExchangeFailed *bool                                     `json:"exchange_failed,omitempty"`
+	ExpirationDate time.Time                                 `json:"expiration_date"`
+	ExpiredAt      *time.Time                                `json:"expired_at,omitempty"`
+	Id             openapi_types.UUID                        `json:"id"`
+	KeyHash        string                                    `json:"key_hash"`
+	Metric         HttpSubscriptionLicenseViewMetric         `json:"metric"`
+	NextRenewal    *time.Time                                `json:"next_renewal,omitempty"`
+	PurchaseDate   time.Time                                 `json:"purchase_date"`
+	Renewals       int                                       `json:"renewals"`
+	State          HttpSubscriptionLicenseViewState          `json:"state"`
+	Trial          bool                                      `json:"trial"`
+	Type           HttpSubscriptionLicenseViewType           `json:"type"`
+
+	// UnitPrice An amount of money in one currency.
+	UnitPrice *LicenseMoney `json:"unit_price,omitempty"`
+	Version   *int          `json:"version,omitempty"`
+}
+
+// HttpSubscriptionLicenseViewBillingPeriod defines model for HttpSubscriptionLicenseView.BillingPeriod.
+type HttpSubscriptionLicenseViewBillingPeriod string
+
+// HttpSubscriptionLicenseViewMetric defines model for HttpSubscriptionLicenseView.Metric.
+type HttpSubscriptionLicenseViewMetric string
+
+// HttpSubscriptionLicenseViewState defines model for HttpSubscriptionLicenseView.State.
+type HttpSubscriptionLicenseViewState string
+
+// HttpSubscriptionLicenseViewType defines model for HttpSubscriptionLicenseView.Type.
+type HttpSubscriptionLicenseViewType string
 
 // HttpSubscriptionPurchaseInput defines model for http.SubscriptionPurchaseInput.
 type HttpSubscriptionPurchaseInput struct {
@@ -1860,9 +2169,10 @@ type HttpVolumeLicenseView struct {
 	// PricePerUser An amount of money in one currency.
 	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
 	Product      string        `json:"product"`
-	RenewalDate  time.Time     `json:"renewal_date"`
+	RenewalDate  string        `json:"renewal_date"`
 	Seats        int           `json:"seats"`
 	Unallocated  int           `json:"unallocated"`
+	Version      *int          `json:"version,omitempty"`
 }
 
 // HttpVolumeMetricsView defines model for http.VolumeMetricsView.
@@ -1872,7 +2182,7 @@ type HttpVolumeMetricsView struct {
 
 	// PricePerUser An amount of money in one currency.
 	PricePerUser *LicenseMoney `json:"price_per_user,omitempty"`
-	RenewalDate  time.Time     `json:"renewal_date"`
+	RenewalDate  string        `json:"renewal_date"`
 	Seats        int           `json:"seats"`
 	Unallocated  int           `json:"unallocated"`
 }
@@ -1906,7 +2216,7 @@ type LicenseMoney struct {
 // LicensePeriod defines model for license.Period.
 type LicensePeriod struct {
 	End   *time.Time `json:"end,omitempty"`
-	Start time.Time  `json:"start"`
+	Start *time.Time `json:"start,omitempty"`
 }
 
 // LicensePeriodInput defines model for license.PeriodInput.
@@ -2056,20 +2366,6 @@ type PoolFactInput struct {
 // PoolFactInputKind defines model for PoolFactInput.Kind.
 type PoolFactInputKind string
 
-// PoolLease defines model for pool.Lease.
-type PoolLease struct {
-	Acquired  time.Time `json:"acquired"`
-	By        string    `json:"by"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Heartbeat time.Time `json:"heartbeat"`
-	Id        string    `json:"id"`
-	Pool      string    `json:"pool"`
-
-	// Ttl A duration in nanoseconds.
-	Ttl  int    `json:"ttl"`
-	User string `json:"user"`
-}
-
 // PoolMonthTotal defines model for pool.MonthTotal.
 type PoolMonthTotal struct {
 	Month     string `json:"month"`
@@ -2091,52 +2387,6 @@ type PoolPane struct {
 	PerMonth *[]PoolMonthTotal `json:"per_month"`
 	Pool     string            `json:"pool"`
 }
-
-// PoolPool defines model for pool.Pool.
-type PoolPool struct {
-	AllocatedAuto   int                `json:"allocated_auto"`
-	AllocatedManual int                `json:"allocated_manual"`
-	Attachments     *[]PoolAttachment  `json:"attachments,omitempty"`
-	Automatic       PoolAutomatic      `json:"automatic"`
-	Comments        *[]PoolComment     `json:"comments,omitempty"`
-	Company         string             `json:"company"`
-	Created         time.Time          `json:"created"`
-	Description     *string            `json:"description,omitempty"`
-	Entitlements    *[]string          `json:"entitlements,omitempty"`
-	FormAllocations bool               `json:"form_allocations"`
-	GraceDays       *int               `json:"grace_days,omitempty"`
-	Id              openapi_types.UUID `json:"id"`
-
-	// LeaseTtl A duration in nanoseconds.
-	LeaseTtl          *int                   `json:"lease_ttl,omitempty"`
-	Leases            int                    `json:"leases"`
-	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
-	Metric            PoolPoolMetric         `json:"metric"`
-	MinAllocationDays int                    `json:"min_allocation_days"`
-	Model             PoolPoolModel          `json:"model"`
-	Name              string                 `json:"name"`
-	Priority          int                    `json:"priority"`
-	Quarantine        *[]PoolQuarantineEntry `json:"quarantine,omitempty"`
-	Responsible       PoolResponsible        `json:"responsible"`
-	Restrictions      PoolRestrictions       `json:"restrictions"`
-	Software          *[]string              `json:"software"`
-	Status            PoolPoolStatus         `json:"status"`
-	SupplyContract    *string                `json:"supply_contract,omitempty"`
-	SuspendReason     *string                `json:"suspend_reason,omitempty"`
-	Suspended         *bool                  `json:"suspended,omitempty"`
-	SuspendedAt       *time.Time             `json:"suspended_at,omitempty"`
-	Transactions      *[]PoolTransaction     `json:"transactions,omitempty"`
-	Updated           time.Time              `json:"updated"`
-}
-
-// PoolPoolMetric defines model for PoolPool.Metric.
-type PoolPoolMetric string
-
-// PoolPoolModel defines model for PoolPool.Model.
-type PoolPoolModel string
-
-// PoolPoolStatus defines model for PoolPool.Status.
-type PoolPoolStatus string
 
 // PoolQuarantineEntry defines model for pool.QuarantineEntry.
 type PoolQuarantineEntry struct {
@@ -2194,34 +2444,6 @@ type PoolRestrictionsInput struct {
 	Organisations *[]string `json:"organisations,omitempty"`
 	Users         *[]string `json:"users,omitempty"`
 }
-
-// PoolSpecInput defines model for pool.SpecInput.
-type PoolSpecInput struct {
-	Automatic       *PoolAutomaticInput `json:"automatic,omitempty"`
-	Description     *string             `json:"description,omitempty"`
-	Entitlements    *[]string           `json:"entitlements,omitempty"`
-	FormAllocations *bool               `json:"form_allocations,omitempty"`
-	GraceDays       *int                `json:"grace_days,omitempty"`
-
-	// LeaseTtl A duration in nanoseconds.
-	LeaseTtl          *int                   `json:"lease_ttl,omitempty"`
-	LicenseAgreement  *string                `json:"license_agreement,omitempty"`
-	Metric            *PoolSpecInputMetric   `json:"metric,omitempty"`
-	MinAllocationDays *int                   `json:"min_allocation_days,omitempty"`
-	Model             *PoolSpecInputModel    `json:"model,omitempty"`
-	Name              *string                `json:"name,omitempty"`
-	Priority          *int                   `json:"priority,omitempty"`
-	Responsible       *PoolResponsibleInput  `json:"responsible,omitempty"`
-	Restrictions      *PoolRestrictionsInput `json:"restrictions,omitempty"`
-	Software          *[]string              `json:"software,omitempty"`
-	SupplyContract    *string                `json:"supply_contract,omitempty"`
-}
-
-// PoolSpecInputMetric defines model for PoolSpecInput.Metric.
-type PoolSpecInputMetric string
-
-// PoolSpecInputModel defines model for PoolSpecInput.Model.
-type PoolSpecInputModel string
 
 // PoolTally defines model for pool.Tally.
 type PoolTally struct {
@@ -2583,8 +2805,14 @@ type Problem403 = HttpProblem
 // Problem404 An RFC 9457 problem details object, the body of every error response.
 type Problem404 = HttpProblem
 
+// Problem406 An RFC 9457 problem details object, the body of every error response.
+type Problem406 = HttpProblem
+
 // Problem409 An RFC 9457 problem details object, the body of every error response.
 type Problem409 = HttpProblem
+
+// Problem412 An RFC 9457 problem details object, the body of every error response.
+type Problem412 = HttpProblem
 
 // Problem413 An RFC 9457 problem details object, the body of every error response.
 type Problem413 = HttpProblem
@@ -2594,6 +2822,9 @@ type Problem415 = HttpProblem
 
 // Problem422 An RFC 9457 problem details object, the body of every error response.
 type Problem422 = HttpProblem
+
+// Problem428 An RFC 9457 problem details object, the body of every error response.
+type Problem428 = HttpProblem
 
 // Problem429 An RFC 9457 problem details object, the body of every error response.
 type Problem429 = HttpProblem
@@ -2624,6 +2855,12 @@ type GetReadyzParams struct {
 
 // GetV1ApikeysParams defines parameters for GetV1Apikeys.
 type GetV1ApikeysParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2644,6 +2881,9 @@ type DeleteV1ApikeysIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CompanyParams defines parameters for GetV1Company.
@@ -2675,6 +2915,12 @@ type GetV1CompanyInvoiceEstimateParams struct {
 
 // GetV1CompanyMembersParams defines parameters for GetV1CompanyMembers.
 type GetV1CompanyMembersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2686,10 +2932,19 @@ type PutV1CompanyMembersParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersParams defines parameters for GetV1Customers.
 type GetV1CustomersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2710,6 +2965,9 @@ type DeleteV1CustomersIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersIdParams defines parameters for GetV1CustomersId.
@@ -2725,6 +2983,9 @@ type PatchV1CustomersIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1CustomersIdEditParams defines parameters for GetV1CustomersIdEdit.
@@ -2759,7 +3020,7 @@ type GetV1EventsParams struct {
 	// Desc sort descending
 	Desc *bool `form:"desc,omitempty" json:"desc,omitempty"`
 
-	// Cursor the next cursor of the previous page
+	// Cursor the next_cursor of the previous page (opaque)
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Limit page size (default 50, at most 1000)
@@ -2801,12 +3062,6 @@ type GetV1EventsExportParams struct {
 	// Desc sort descending
 	Desc *bool `form:"desc,omitempty" json:"desc,omitempty"`
 
-	// Cursor the next cursor of the previous page
-	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
-
-	// Limit page size (default 50, at most 1000)
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
-
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2830,6 +3085,12 @@ type GetV1PoolsParams struct {
 
 	// Software only pools granting this software
 	Software *string `form:"software,omitempty" json:"software,omitempty"`
+
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
@@ -2857,10 +3118,19 @@ type PutV1PoolsIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *; required, as this operation replaces the whole object
+	IfMatch string `json:"If-Match"`
 }
 
 // GetV1PoolsIdAllocationsParams defines parameters for GetV1PoolsIdAllocations.
 type GetV1PoolsIdAllocationsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2911,6 +3181,9 @@ type DeleteV1PoolsIdAttachmentsAttachmentParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1PoolsIdAttachmentsAttachmentParams defines parameters for GetV1PoolsIdAttachmentsAttachment.
@@ -2945,6 +3218,12 @@ type PostV1PoolsIdCommentsParams struct {
 
 // GetV1PoolsIdLeasesParams defines parameters for GetV1PoolsIdLeases.
 type GetV1PoolsIdLeasesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -2974,6 +3253,9 @@ type DeleteV1PoolsIdLeasesLeaseParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1PoolsIdLeasesLeaseHeartbeatParams defines parameters for PostV1PoolsIdLeasesLeaseHeartbeat.
@@ -3065,6 +3347,12 @@ type PostV1ReconcileParams struct {
 
 // GetV1SitesParams defines parameters for GetV1Sites.
 type GetV1SitesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3091,6 +3379,9 @@ type PatchV1SitesIdParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SitesIdDecreaseParams defines parameters for PostV1SitesIdDecrease.
@@ -3176,6 +3467,12 @@ type PostV1SubscriptionsAssignParams struct {
 
 // GetV1SubscriptionsAssignmentsParams defines parameters for GetV1SubscriptionsAssignments.
 type GetV1SubscriptionsAssignmentsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3191,6 +3488,12 @@ type PostV1SubscriptionsBulkDeleteParams struct {
 
 // GetV1SubscriptionsChargesParams defines parameters for GetV1SubscriptionsCharges.
 type GetV1SubscriptionsChargesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3202,10 +3505,19 @@ type PutV1SubscriptionsCompanySettingsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // GetV1SubscriptionsLicensesParams defines parameters for GetV1SubscriptionsLicenses.
 type GetV1SubscriptionsLicensesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3223,6 +3535,9 @@ type PutV1SubscriptionsLicensesIdAutoRenewParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsLicensesIdReissueKeyParams defines parameters for PostV1SubscriptionsLicensesIdReissueKey.
@@ -3256,6 +3571,9 @@ type PutV1SubscriptionsLicensesIdTermsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsLicensesIdUnsuspendParams defines parameters for PostV1SubscriptionsLicensesIdUnsuspend.
@@ -3298,6 +3616,9 @@ type PutV1SubscriptionsSettingsAutoExchangeParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsTrialsParams defines parameters for PostV1SubscriptionsTrials.
@@ -3325,6 +3646,9 @@ type PutV1SubscriptionsUserSettingsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1SubscriptionsValidateKeyParams defines parameters for PostV1SubscriptionsValidateKey.
@@ -3365,6 +3689,12 @@ type GetV1TopupNotificationsParams struct {
 	// Status only notifications in this status
 	Status *GetV1TopupNotificationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3374,12 +3704,24 @@ type GetV1TopupNotificationsParamsStatus string
 
 // GetV1TopupOwnersParams defines parameters for GetV1TopupOwners.
 type GetV1TopupOwnersParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
 
 // GetV1TopupRecipientsParams defines parameters for GetV1TopupRecipients.
 type GetV1TopupRecipientsParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3400,6 +3742,9 @@ type DeleteV1TopupRecipientsEmailParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PutV1TopupSitesIdIncrementParams defines parameters for PutV1TopupSitesIdIncrement.
@@ -3409,6 +3754,9 @@ type PutV1TopupSitesIdIncrementParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1TransfersParams defines parameters for PostV1Transfers.
@@ -3431,6 +3779,12 @@ type PostV1TransfersPreviewParams struct {
 
 // GetV1VolumeLicensesParams defines parameters for GetV1VolumeLicenses.
 type GetV1VolumeLicensesParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
@@ -3493,6 +3847,9 @@ type PutV1VolumeLicensesIdSeatsParams struct {
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
 	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Apply only if the resource is still at this version: an ETag this API gave, or *
+	IfMatch *string `json:"If-Match,omitempty"`
 }
 
 // PostV1ApikeysJSONRequestBody defines body for PostV1Apikeys for application/json ContentType.
@@ -3514,10 +3871,10 @@ type PatchV1CustomersIdJSONRequestBody = HttpEditBodyInput
 type PostV1CustomersIdUsageJSONRequestBody = HttpUsageBodyInput
 
 // PostV1PoolsJSONRequestBody defines body for PostV1Pools for application/json ContentType.
-type PostV1PoolsJSONRequestBody = PoolSpecInput
+type PostV1PoolsJSONRequestBody = HttpPoolSpecBodyInput
 
 // PutV1PoolsIdJSONRequestBody defines body for PutV1PoolsId for application/json ContentType.
-type PutV1PoolsIdJSONRequestBody = PoolSpecInput
+type PutV1PoolsIdJSONRequestBody = HttpPoolSpecBodyInput
 
 // PostV1PoolsIdAllocationsJSONRequestBody defines body for PostV1PoolsIdAllocations for application/json ContentType.
 type PostV1PoolsIdAllocationsJSONRequestBody = HttpAllocateBodyInput
@@ -3848,9 +4205,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/customers (the `PostV1Customers` operationId).
 	PostV1Customers(ctx context.Context, params *PostV1CustomersParams, body PostV1CustomersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteV1CustomersId Offboard a customer (its seats return to unallocated)
+	// DeleteV1CustomersId Offboard a customer (its seats return to unallocated; If-Match honoured)
 	//
-	// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Corresponds with DELETE /v1/customers/{id} (the `DeleteV1CustomersId` operationId).
 	DeleteV1CustomersId(ctx context.Context, id string, params *DeleteV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3862,18 +4219,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/customers/{id} (the `GetV1CustomersId` operationId).
 	GetV1CustomersId(ctx context.Context, id string, params *GetV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1CustomersIdWithBody Change a customer's legal name or seats
+	// PatchV1CustomersIdWithBody Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/customers/{id} (the `PatchV1CustomersId` operationId).
 	PatchV1CustomersIdWithBody(ctx context.Context, id string, params *PatchV1CustomersIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1CustomersId Change a customer's legal name or seats
+	// PatchV1CustomersId Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3919,9 +4276,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/events/checkpoints (the `PostV1EventsCheckpoints` operationId).
 	PostV1EventsCheckpoints(ctx context.Context, params *PostV1EventsCheckpointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+	// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 	//
-	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 	//
 	// Corresponds with GET /v1/events/export (the `GetV1EventsExport` operationId).
 	GetV1EventsExport(ctx context.Context, params *GetV1EventsExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3965,18 +4322,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/pools/{id} (the `GetV1PoolsId` operationId).
 	GetV1PoolsId(ctx context.Context, id string, params *GetV1PoolsIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/pools/{id} (the `PutV1PoolsId` operationId).
 	PutV1PoolsIdWithBody(ctx context.Context, id string, params *PutV1PoolsIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4295,18 +4652,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/sites/{id} (the `GetV1SitesId` operationId).
 	GetV1SitesId(ctx context.Context, id string, params *GetV1SitesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/sites/{id} (the `PatchV1SitesId` operationId).
 	PatchV1SitesIdWithBody(ctx context.Context, id string, params *PatchV1SitesIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PatchV1SitesId Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesId Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4539,18 +4896,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/subscriptions/licenses/{id} (the `GetV1SubscriptionsLicensesId` operationId).
 	GetV1SubscriptionsLicensesId(ctx context.Context, id string, params *GetV1SubscriptionsLicensesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/subscriptions/licenses/{id}/auto-renew (the `PutV1SubscriptionsLicensesIdAutoRenew` operationId).
 	PutV1SubscriptionsLicensesIdAutoRenewWithBody(ctx context.Context, id string, params *PutV1SubscriptionsLicensesIdAutoRenewParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4911,25 +5268,25 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id} (the `GetV1VolumeLicensesId` operationId).
 	GetV1VolumeLicensesId(ctx context.Context, id string, params *GetV1VolumeLicensesIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+	// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 	//
-	// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+	// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 	//
 	// Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 	GetV1VolumeLicensesIdExport(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeatsWithBody(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5242,9 +5599,9 @@ func (c *Client) PostV1Customers(ctx context.Context, params *PostV1CustomersPar
 	return c.Client.Do(req)
 }
 
-// DeleteV1CustomersId Offboard a customer (its seats return to unallocated)
+// DeleteV1CustomersId Offboard a customer (its seats return to unallocated; If-Match honoured)
 //
-// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Corresponds with DELETE /v1/customers/{id} (the `DeleteV1CustomersId` operationId).
 func (c *Client) DeleteV1CustomersId(ctx context.Context, id string, params *DeleteV1CustomersIdParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5276,9 +5633,9 @@ func (c *Client) GetV1CustomersId(ctx context.Context, id string, params *GetV1C
 	return c.Client.Do(req)
 }
 
-// PatchV1CustomersIdWithBody Change a customer's legal name or seats
+// PatchV1CustomersIdWithBody Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5295,9 +5652,9 @@ func (c *Client) PatchV1CustomersIdWithBody(ctx context.Context, id string, para
 	return c.Client.Do(req)
 }
 
-// PatchV1CustomersId Change a customer's legal name or seats
+// PatchV1CustomersId Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5403,9 +5760,9 @@ func (c *Client) PostV1EventsCheckpoints(ctx context.Context, params *PostV1Even
 	return c.Client.Do(req)
 }
 
-// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+// GetV1EventsExport Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 //
-// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 //
 // Corresponds with GET /v1/events/export (the `GetV1EventsExport` operationId).
 func (c *Client) GetV1EventsExport(ctx context.Context, params *GetV1EventsExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5509,9 +5866,9 @@ func (c *Client) GetV1PoolsId(ctx context.Context, id string, params *GetV1Pools
 	return c.Client.Do(req)
 }
 
-// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithBody Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5528,9 +5885,9 @@ func (c *Client) PutV1PoolsIdWithBody(ctx context.Context, id string, params *Pu
 	return c.Client.Do(req)
 }
 
-// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsId Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6239,9 +6596,9 @@ func (c *Client) GetV1SitesId(ctx context.Context, id string, params *GetV1Sites
 	return c.Client.Do(req)
 }
 
-// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithBody Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6258,9 +6615,9 @@ func (c *Client) PatchV1SitesIdWithBody(ctx context.Context, id string, params *
 	return c.Client.Do(req)
 }
 
-// PatchV1SitesId Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesId Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6763,9 +7120,9 @@ func (c *Client) GetV1SubscriptionsLicensesId(ctx context.Context, id string, pa
 	return c.Client.Do(req)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithBody Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6782,9 +7139,9 @@ func (c *Client) PutV1SubscriptionsLicensesIdAutoRenewWithBody(ctx context.Conte
 	return c.Client.Do(req)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenew Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7575,9 +7932,9 @@ func (c *Client) GetV1VolumeLicensesId(ctx context.Context, id string, params *G
 	return c.Client.Do(req)
 }
 
-// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+// GetV1VolumeLicensesIdExport Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 //
-// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 //
 // Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 func (c *Client) GetV1VolumeLicensesIdExport(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7592,9 +7949,9 @@ func (c *Client) GetV1VolumeLicensesIdExport(ctx context.Context, id string, par
 	return c.Client.Do(req)
 }
 
-// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithBody Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7611,9 +7968,9 @@ func (c *Client) PutV1VolumeLicensesIdSeatsWithBody(ctx context.Context, id stri
 	return c.Client.Do(req)
 }
 
-// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeats Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7775,6 +8132,45 @@ func NewGetV1ApikeysRequest(server string, params *GetV1ApikeysParams) (*http.Re
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -7917,6 +8313,17 @@ func NewDeleteV1ApikeysIdRequest(server string, id string, params *DeleteV1Apike
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -8132,6 +8539,45 @@ func NewGetV1CompanyMembersRequest(server string, params *GetV1CompanyMembersPar
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -8216,6 +8662,17 @@ func NewPutV1CompanyMembersRequestWithBody(server string, params *PutV1CompanyMe
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -8238,6 +8695,45 @@ func NewGetV1CustomersRequest(server string, params *GetV1CustomersParams) (*htt
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -8384,6 +8880,17 @@ func NewDeleteV1CustomersIdRequest(server string, id string, params *DeleteV1Cus
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -8504,6 +9011,17 @@ func NewPatchV1CustomersIdRequestWithBody(server string, id string, params *Patc
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -8927,30 +9445,6 @@ func NewGetV1EventsExportRequest(server string, params *GetV1EventsExportParams)
 
 		}
 
-		if params.Cursor != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Limit != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -9065,6 +9559,30 @@ func NewGetV1PoolsRequest(server string, params *GetV1PoolsParams) (*http.Reques
 		if params.Software != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "software", *params.Software, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -9286,6 +9804,15 @@ func NewPutV1PoolsIdRequestWithBody(server string, id string, params *PutV1Pools
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("If-Match", headerParam2)
+
 	}
 
 	return req, nil
@@ -9315,6 +9842,45 @@ func NewGetV1PoolsIdAllocationsRequest(server string, id string, params *GetV1Po
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9704,6 +10270,17 @@ func NewDeleteV1PoolsIdAttachmentsAttachmentRequest(server string, id string, at
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -9973,6 +10550,45 @@ func NewGetV1PoolsIdLeasesRequest(server string, id string, params *GetV1PoolsId
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -10189,6 +10805,17 @@ func NewDeleteV1PoolsIdLeasesLeaseRequest(server string, id string, lease string
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -10882,6 +11509,45 @@ func NewGetV1SitesRequest(server string, params *GetV1SitesParams) (*http.Reques
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11086,6 +11752,17 @@ func NewPatchV1SitesIdRequestWithBody(server string, id string, params *PatchV1S
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -11755,6 +12432,45 @@ func NewGetV1SubscriptionsAssignmentsRequest(server string, params *GetV1Subscri
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11863,6 +12579,45 @@ func NewGetV1SubscriptionsChargesRequest(server string, params *GetV1Subscriptio
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -11947,6 +12702,17 @@ func NewPutV1SubscriptionsCompanySettingsRequestWithBody(server string, params *
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -11969,6 +12735,45 @@ func NewGetV1SubscriptionsLicensesRequest(server string, params *GetV1Subscripti
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -12109,6 +12914,17 @@ func NewPutV1SubscriptionsLicensesIdAutoRenewRequestWithBody(server string, id s
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -12364,6 +13180,17 @@ func NewPutV1SubscriptionsLicensesIdTermsRequestWithBody(server string, id strin
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -12673,6 +13500,17 @@ func NewPutV1SubscriptionsSettingsAutoExchangeRequestWithBody(server string, par
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -12869,6 +13707,17 @@ func NewPutV1SubscriptionsUserSettingsRequestWithBody(server string, params *Put
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -13143,6 +13992,30 @@ func NewGetV1TopupNotificationsRequest(server string, params *GetV1TopupNotifica
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -13191,6 +14064,45 @@ func NewGetV1TopupOwnersRequest(server string, params *GetV1TopupOwnersParams) (
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -13231,6 +14143,45 @@ func NewGetV1TopupRecipientsRequest(server string, params *GetV1TopupRecipientsP
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -13377,6 +14328,17 @@ func NewDeleteV1TopupRecipientsEmailRequest(server string, email string, params 
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -13448,6 +14410,17 @@ func NewPutV1TopupSitesIdIncrementRequestWithBody(server string, id string, para
 			}
 
 			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
 		}
 
 	}
@@ -13604,6 +14577,45 @@ func NewGetV1VolumeLicensesRequest(server string, params *GetV1VolumeLicensesPar
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -13975,6 +14987,17 @@ func NewPutV1VolumeLicensesIdSeatsRequestWithBody(server string, id string, para
 			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
 	}
 
 	return req, nil
@@ -14177,9 +15200,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/customers (the `PostV1Customers` operationId).
 	PostV1CustomersWithResponse(ctx context.Context, params *PostV1CustomersParams, body PostV1CustomersJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CustomersResponse, error)
 
-	// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated)
+	// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated; If-Match honoured)
 	//
-	// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14195,18 +15218,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/customers/{id} (the `GetV1CustomersId` operationId).
 	GetV1CustomersIdWithResponse(ctx context.Context, id string, params *GetV1CustomersIdParams, reqEditors ...RequestEditorFn) (*GetV1CustomersIdResponse, error)
 
-	// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats
+	// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/customers/{id} (the `PatchV1CustomersId` operationId).
 	PatchV1CustomersIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1CustomersIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1CustomersIdResponse, error)
 
-	// PatchV1CustomersIdWithResponse Change a customer's legal name or seats
+	// PatchV1CustomersIdWithResponse Change a customer's legal name or seats (If-Match honoured)
 	//
-	// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14258,9 +15281,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/events/checkpoints (the `PostV1EventsCheckpoints` operationId).
 	PostV1EventsCheckpointsWithResponse(ctx context.Context, params *PostV1EventsCheckpointsParams, reqEditors ...RequestEditorFn) (*PostV1EventsCheckpointsResponse, error)
 
-	// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+	// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 	//
-	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+	// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14312,18 +15335,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/pools/{id} (the `GetV1PoolsId` operationId).
 	GetV1PoolsIdWithResponse(ctx context.Context, id string, params *GetV1PoolsIdParams, reqEditors ...RequestEditorFn) (*GetV1PoolsIdResponse, error)
 
-	// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/pools/{id} (the `PutV1PoolsId` operationId).
 	PutV1PoolsIdWithBodyWithResponse(ctx context.Context, id string, params *PutV1PoolsIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1PoolsIdResponse, error)
 
-	// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+	// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 	//
-	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14672,18 +15695,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/sites/{id} (the `GetV1SitesId` operationId).
 	GetV1SitesIdWithResponse(ctx context.Context, id string, params *GetV1SitesIdParams, reqEditors ...RequestEditorFn) (*GetV1SitesIdResponse, error)
 
-	// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/sites/{id} (the `PatchV1SitesId` operationId).
 	PatchV1SitesIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1SitesIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1SitesIdResponse, error)
 
-	// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group
+	// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 	//
-	// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14924,18 +15947,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/subscriptions/licenses/{id} (the `GetV1SubscriptionsLicensesId` operationId).
 	GetV1SubscriptionsLicensesIdWithResponse(ctx context.Context, id string, params *GetV1SubscriptionsLicensesIdParams, reqEditors ...RequestEditorFn) (*GetV1SubscriptionsLicensesIdResponse, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/subscriptions/licenses/{id}/auto-renew (the `PutV1SubscriptionsLicensesIdAutoRenew` operationId).
 	PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse(ctx context.Context, id string, params *PutV1SubscriptionsLicensesIdAutoRenewParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1SubscriptionsLicensesIdAutoRenewResponse, error)
 
-	// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off
+	// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 	//
-	// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15320,27 +16343,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/volume-licenses/{id} (the `GetV1VolumeLicensesId` operationId).
 	GetV1VolumeLicensesIdWithResponse(ctx context.Context, id string, params *GetV1VolumeLicensesIdParams, reqEditors ...RequestEditorFn) (*GetV1VolumeLicensesIdResponse, error)
 
-	// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+	// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 	//
-	// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+	// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/volume-licenses/{id}/export (the `GetV1VolumeLicensesIdExport` operationId).
 	GetV1VolumeLicensesIdExportWithResponse(ctx context.Context, id string, params *GetV1VolumeLicensesIdExportParams, reqEditors ...RequestEditorFn) (*GetV1VolumeLicensesIdExportResponse, error)
 
-	// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeatsWithBodyWithResponse(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutV1VolumeLicensesIdSeatsResponse, error)
 
-	// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats)
+	// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 	//
-	// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+	// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15558,6 +16581,7 @@ func (r GetReadyzResponse) ContentType() string {
 
 // GetV1ApikeysResponse200Headers the declared response headers of an HTTP 200 response for GetV1Apikeys
 type GetV1ApikeysResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -15575,7 +16599,7 @@ type GetV1ApikeysResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]ApikeyKey
+	JSON200 *HttpListApikeyKey
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -15597,7 +16621,7 @@ type GetV1ApikeysResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1ApikeysResponse) GetJSON200() *[]ApikeyKey {
+func (r GetV1ApikeysResponse) GetJSON200() *HttpListApikeyKey {
 	return r.JSON200
 }
 
@@ -16298,6 +17322,7 @@ func (r GetV1CompanyInvoiceEstimateResponse) ContentType() string {
 
 // GetV1CompanyMembersResponse200Headers the declared response headers of an HTTP 200 response for GetV1CompanyMembers
 type GetV1CompanyMembersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -16315,7 +17340,7 @@ type GetV1CompanyMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]AccessMember
+	JSON200 *HttpListAccessMember
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16337,7 +17362,7 @@ type GetV1CompanyMembersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CompanyMembersResponse) GetJSON200() *[]AccessMember {
+func (r GetV1CompanyMembersResponse) GetJSON200() *HttpListAccessMember {
 	return r.JSON200
 }
 
@@ -16544,6 +17569,7 @@ func (r PutV1CompanyMembersResponse) ContentType() string {
 
 // GetV1CustomersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Customers
 type GetV1CustomersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -16561,7 +17587,7 @@ type GetV1CustomersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]VolumeCustomer
+	JSON200 *HttpListVolumeCustomer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16583,7 +17609,7 @@ type GetV1CustomersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CustomersResponse) GetJSON200() *[]VolumeCustomer {
+func (r GetV1CustomersResponse) GetJSON200() *HttpListVolumeCustomer {
 	return r.JSON200
 }
 
@@ -16819,6 +17845,8 @@ type DeleteV1CustomersIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -16863,6 +17891,11 @@ func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON404() *Problem404 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteV1CustomersIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -16921,6 +17954,7 @@ func (r DeleteV1CustomersIdResponse) ContentType() string {
 
 // GetV1CustomersIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1CustomersId
 type GetV1CustomersIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -16938,7 +17972,7 @@ type GetV1CustomersIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *VolumeCustomer
+	JSON200 *HttpCustomerView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -16962,7 +17996,7 @@ type GetV1CustomersIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1CustomersIdResponse) GetJSON200() *VolumeCustomer {
+func (r GetV1CustomersIdResponse) GetJSON200() *HttpCustomerView {
 	return r.JSON200
 }
 
@@ -17037,6 +18071,7 @@ func (r GetV1CustomersIdResponse) ContentType() string {
 
 // PatchV1CustomersIdResponse200Headers the declared response headers of an HTTP 200 response for PatchV1CustomersId
 type PatchV1CustomersIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -17054,7 +18089,7 @@ type PatchV1CustomersIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *VolumeCustomer
+	JSON200 *HttpCustomerView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17065,6 +18100,8 @@ type PatchV1CustomersIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -17084,7 +18121,7 @@ type PatchV1CustomersIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PatchV1CustomersIdResponse) GetJSON200() *VolumeCustomer {
+func (r PatchV1CustomersIdResponse) GetJSON200() *HttpCustomerView {
 	return r.JSON200
 }
 
@@ -17111,6 +18148,11 @@ func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON404() *Problem404 {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PatchV1CustomersIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -17427,6 +18469,7 @@ func (r PostV1CustomersIdUsageResponse) ContentType() string {
 
 // GetV1EventsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Events
 type GetV1EventsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -17444,7 +18487,7 @@ type GetV1EventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *EventlogPage
+	JSON200 *HttpEventPage
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17466,7 +18509,7 @@ type GetV1EventsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1EventsResponse) GetJSON200() *EventlogPage {
+func (r GetV1EventsResponse) GetJSON200() *HttpEventPage {
 	return r.JSON200
 }
 
@@ -17689,6 +18732,8 @@ type GetV1EventsExportResponse struct {
 	ApplicationproblemJSON401 *Problem401
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *Problem406
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -17716,6 +18761,11 @@ func (r GetV1EventsExportResponse) GetApplicationproblemJSON401() *Problem401 {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r GetV1EventsExportResponse) GetApplicationproblemJSON403() *Problem403 {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r GetV1EventsExportResponse) GetApplicationproblemJSON406() *Problem406 {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -17878,6 +18928,7 @@ func (r GetV1EventsVerifyResponse) ContentType() string {
 
 // GetV1PoolsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Pools
 type GetV1PoolsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -17895,7 +18946,7 @@ type GetV1PoolsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]*PoolPool
+	JSON200 *HttpListHttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -17919,7 +18970,7 @@ type GetV1PoolsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsResponse) GetJSON200() *[]*PoolPool {
+func (r GetV1PoolsResponse) GetJSON200() *HttpListHttpPoolView {
 	return r.JSON200
 }
 
@@ -18012,7 +19063,7 @@ type PostV1PoolsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *PoolPool
+	JSON201 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18044,7 +19095,7 @@ type PostV1PoolsResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r PostV1PoolsResponse) GetJSON201() *PoolPool {
+func (r PostV1PoolsResponse) GetJSON201() *HttpPoolView {
 	return r.JSON201
 }
 
@@ -18139,6 +19190,7 @@ func (r PostV1PoolsResponse) ContentType() string {
 
 // GetV1PoolsIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsId
 type GetV1PoolsIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -18156,7 +19208,7 @@ type GetV1PoolsIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18182,7 +19234,7 @@ type GetV1PoolsIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdResponse) GetJSON200() *PoolPool {
+func (r GetV1PoolsIdResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -18262,6 +19314,7 @@ func (r GetV1PoolsIdResponse) ContentType() string {
 
 // PutV1PoolsIdResponse200Headers the declared response headers of an HTTP 200 response for PutV1PoolsId
 type PutV1PoolsIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -18279,7 +19332,7 @@ type PutV1PoolsIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18290,12 +19343,16 @@ type PutV1PoolsIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem415
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem422
+	// ApplicationproblemJSON428 the response for an HTTP 428 `application/problem+json` response
+	ApplicationproblemJSON428 *Problem428
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18311,7 +19368,7 @@ type PutV1PoolsIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutV1PoolsIdResponse) GetJSON200() *PoolPool {
+func (r PutV1PoolsIdResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -18340,6 +19397,11 @@ func (r PutV1PoolsIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
 }
 
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1PoolsIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r PutV1PoolsIdResponse) GetApplicationproblemJSON413() *Problem413 {
 	return r.ApplicationproblemJSON413
@@ -18353,6 +19415,11 @@ func (r PutV1PoolsIdResponse) GetApplicationproblemJSON415() *Problem415 {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r PutV1PoolsIdResponse) GetApplicationproblemJSON422() *Problem422 {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON428 returns the response for an HTTP 428 `application/problem+json` response
+func (r PutV1PoolsIdResponse) GetApplicationproblemJSON428() *Problem428 {
+	return r.ApplicationproblemJSON428
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -18406,6 +19473,7 @@ func (r PutV1PoolsIdResponse) ContentType() string {
 
 // GetV1PoolsIdAllocationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsIdAllocations
 type GetV1PoolsIdAllocationsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -18423,7 +19491,7 @@ type GetV1PoolsIdAllocationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]PoolAllocation
+	JSON200 *HttpListPoolAllocation
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18447,7 +19515,7 @@ type GetV1PoolsIdAllocationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdAllocationsResponse) GetJSON200() *[]PoolAllocation {
+func (r GetV1PoolsIdAllocationsResponse) GetJSON200() *HttpListPoolAllocation {
 	return r.JSON200
 }
 
@@ -19430,7 +20498,7 @@ type PostV1PoolsIdCloseResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19460,7 +20528,7 @@ type PostV1PoolsIdCloseResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdCloseResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdCloseResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -19687,6 +20755,7 @@ func (r PostV1PoolsIdCommentsResponse) ContentType() string {
 
 // GetV1PoolsIdLeasesResponse200Headers the declared response headers of an HTTP 200 response for GetV1PoolsIdLeases
 type GetV1PoolsIdLeasesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -19704,7 +20773,7 @@ type GetV1PoolsIdLeasesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]PoolLease
+	JSON200 *HttpListHttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19728,7 +20797,7 @@ type GetV1PoolsIdLeasesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1PoolsIdLeasesResponse) GetJSON200() *[]PoolLease {
+func (r GetV1PoolsIdLeasesResponse) GetJSON200() *HttpListHttpLeaseView {
 	return r.JSON200
 }
 
@@ -19820,7 +20889,7 @@ type PostV1PoolsIdLeasesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *PoolLease
+	JSON201 *HttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -19850,7 +20919,7 @@ type PostV1PoolsIdLeasesResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r PostV1PoolsIdLeasesResponse) GetJSON201() *PoolLease {
+func (r PostV1PoolsIdLeasesResponse) GetJSON201() *HttpLeaseView {
 	return r.JSON201
 }
 
@@ -20217,7 +21286,7 @@ type PostV1PoolsIdLeasesLeaseHeartbeatResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolLease
+	JSON200 *HttpLeaseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20245,7 +21314,7 @@ type PostV1PoolsIdLeasesLeaseHeartbeatResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdLeasesLeaseHeartbeatResponse) GetJSON200() *PoolLease {
+func (r PostV1PoolsIdLeasesLeaseHeartbeatResponse) GetJSON200() *HttpLeaseView {
 	return r.JSON200
 }
 
@@ -20491,7 +21560,7 @@ type PostV1PoolsIdRetireResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20521,7 +21590,7 @@ type PostV1PoolsIdRetireResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdRetireResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdRetireResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -20744,7 +21813,7 @@ type PostV1PoolsIdSuspendResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -20776,7 +21845,7 @@ type PostV1PoolsIdSuspendResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdSuspendResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdSuspendResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -21032,7 +22101,7 @@ type PostV1PoolsIdUnsuspendResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PoolPool
+	JSON200 *HttpPoolView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -21062,7 +22131,7 @@ type PostV1PoolsIdUnsuspendResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdUnsuspendResponse) GetJSON200() *PoolPool {
+func (r PostV1PoolsIdUnsuspendResponse) GetJSON200() *HttpPoolView {
 	return r.JSON200
 }
 
@@ -21563,6 +22632,7 @@ func (r PostV1ReconcileResponse) ContentType() string {
 
 // GetV1SitesResponse200Headers the declared response headers of an HTTP 200 response for GetV1Sites
 type GetV1SitesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -21580,7 +22650,7 @@ type GetV1SitesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]HttpSiteView
+	JSON200 *HttpListHttpSiteView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -21604,7 +22674,7 @@ type GetV1SitesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SitesResponse) GetJSON200() *[]HttpSiteView {
+func (r GetV1SitesResponse) GetJSON200() *HttpListHttpSiteView {
 	return r.JSON200
 }
 
@@ -21824,6 +22894,7 @@ func (r PostV1SitesResponse) ContentType() string {
 
 // GetV1SitesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1SitesId
 type GetV1SitesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -21947,6 +23018,7 @@ func (r GetV1SitesIdResponse) ContentType() string {
 
 // PatchV1SitesIdResponse200Headers the declared response headers of an HTTP 200 response for PatchV1SitesId
 type PatchV1SitesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -21975,6 +23047,8 @@ type PatchV1SitesIdResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -22023,6 +23097,11 @@ func (r PatchV1SitesIdResponse) GetApplicationproblemJSON404() *Problem404 {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PatchV1SitesIdResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PatchV1SitesIdResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -23380,6 +24459,7 @@ func (r PostV1SubscriptionsAssignResponse) ContentType() string {
 
 // GetV1SubscriptionsAssignmentsResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsAssignments
 type GetV1SubscriptionsAssignmentsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23397,7 +24477,7 @@ type GetV1SubscriptionsAssignmentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionAssignment
+	JSON200 *HttpListSubscriptionAssignment
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23419,7 +24499,7 @@ type GetV1SubscriptionsAssignmentsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsAssignmentsResponse) GetJSON200() *[]SubscriptionAssignment {
+func (r GetV1SubscriptionsAssignmentsResponse) GetJSON200() *HttpListSubscriptionAssignment {
 	return r.JSON200
 }
 
@@ -23626,6 +24706,7 @@ func (r PostV1SubscriptionsBulkDeleteResponse) ContentType() string {
 
 // GetV1SubscriptionsChargesResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsCharges
 type GetV1SubscriptionsChargesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23643,7 +24724,7 @@ type GetV1SubscriptionsChargesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionCharge
+	JSON200 *HttpListSubscriptionCharge
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23667,7 +24748,7 @@ type GetV1SubscriptionsChargesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsChargesResponse) GetJSON200() *[]SubscriptionCharge {
+func (r GetV1SubscriptionsChargesResponse) GetJSON200() *HttpListSubscriptionCharge {
 	return r.JSON200
 }
 
@@ -23879,6 +24960,7 @@ func (r PutV1SubscriptionsCompanySettingsResponse) ContentType() string {
 
 // GetV1SubscriptionsLicensesResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsLicenses
 type GetV1SubscriptionsLicensesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -23896,7 +24978,7 @@ type GetV1SubscriptionsLicensesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]SubscriptionLicense
+	JSON200 *HttpListSubscriptionLicense
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -23920,7 +25002,7 @@ type GetV1SubscriptionsLicensesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsLicensesResponse) GetJSON200() *[]SubscriptionLicense {
+func (r GetV1SubscriptionsLicensesResponse) GetJSON200() *HttpListSubscriptionLicense {
 	return r.JSON200
 }
 
@@ -23995,6 +25077,7 @@ func (r GetV1SubscriptionsLicensesResponse) ContentType() string {
 
 // GetV1SubscriptionsLicensesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1SubscriptionsLicensesId
 type GetV1SubscriptionsLicensesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -24012,7 +25095,7 @@ type GetV1SubscriptionsLicensesIdResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *SubscriptionLicense
+	JSON200 *HttpSubscriptionLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -24038,7 +25121,7 @@ type GetV1SubscriptionsLicensesIdResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1SubscriptionsLicensesIdResponse) GetJSON200() *SubscriptionLicense {
+func (r GetV1SubscriptionsLicensesIdResponse) GetJSON200() *HttpSubscriptionLicenseView {
 	return r.JSON200
 }
 
@@ -24118,6 +25201,7 @@ func (r GetV1SubscriptionsLicensesIdResponse) ContentType() string {
 
 // PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers the declared response headers of an HTTP 200 response for PutV1SubscriptionsLicensesIdAutoRenew
 type PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -24135,7 +25219,7 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *SubscriptionLicense
+	JSON200 *HttpSubscriptionLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -24146,6 +25230,8 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -24167,7 +25253,7 @@ type PutV1SubscriptionsLicensesIdAutoRenewResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetJSON200() *SubscriptionLicense {
+func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetJSON200() *HttpSubscriptionLicenseView {
 	return r.JSON200
 }
 
@@ -24194,6 +25280,11 @@ func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1SubscriptionsLicensesIdAutoRenewResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -26380,6 +27471,7 @@ func (r PostV1TopupEnableResponse) ContentType() string {
 
 // GetV1TopupNotificationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupNotifications
 type GetV1TopupNotificationsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26397,7 +27489,7 @@ type GetV1TopupNotificationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]TopupOutboxEntry
+	JSON200 *HttpListTopupOutboxEntry
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26419,7 +27511,7 @@ type GetV1TopupNotificationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupNotificationsResponse) GetJSON200() *[]TopupOutboxEntry {
+func (r GetV1TopupNotificationsResponse) GetJSON200() *HttpListTopupOutboxEntry {
 	return r.JSON200
 }
 
@@ -26489,6 +27581,7 @@ func (r GetV1TopupNotificationsResponse) ContentType() string {
 
 // GetV1TopupOwnersResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupOwners
 type GetV1TopupOwnersResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26506,7 +27599,7 @@ type GetV1TopupOwnersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HttpOwners
+	JSON200 *HttpListString
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26528,7 +27621,7 @@ type GetV1TopupOwnersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupOwnersResponse) GetJSON200() *HttpOwners {
+func (r GetV1TopupOwnersResponse) GetJSON200() *HttpListString {
 	return r.JSON200
 }
 
@@ -26598,6 +27691,7 @@ func (r GetV1TopupOwnersResponse) ContentType() string {
 
 // GetV1TopupRecipientsResponse200Headers the declared response headers of an HTTP 200 response for GetV1TopupRecipients
 type GetV1TopupRecipientsResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -26615,7 +27709,7 @@ type GetV1TopupRecipientsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *HttpRecipients
+	JSON200 *HttpListString
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26637,7 +27731,7 @@ type GetV1TopupRecipientsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1TopupRecipientsResponse) GetJSON200() *HttpRecipients {
+func (r GetV1TopupRecipientsResponse) GetJSON200() *HttpListString {
 	return r.JSON200
 }
 
@@ -27399,6 +28493,7 @@ func (r PostV1TransfersPreviewResponse) ContentType() string {
 
 // GetV1VolumeLicensesResponse200Headers the declared response headers of an HTTP 200 response for GetV1VolumeLicenses
 type GetV1VolumeLicensesResponse200Headers struct {
+	Link       *string
 	XRequestId *string
 }
 
@@ -27416,7 +28511,7 @@ type GetV1VolumeLicensesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]HttpVolumeLicenseView
+	JSON200 *HttpListHttpVolumeLicenseView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -27440,7 +28535,7 @@ type GetV1VolumeLicensesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetV1VolumeLicensesResponse) GetJSON200() *[]HttpVolumeLicenseView {
+func (r GetV1VolumeLicensesResponse) GetJSON200() *HttpListHttpVolumeLicenseView {
 	return r.JSON200
 }
 
@@ -27660,6 +28755,7 @@ func (r PostV1VolumeLicensesResponse) ContentType() string {
 
 // GetV1VolumeLicensesIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1VolumeLicensesId
 type GetV1VolumeLicensesIdResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -27808,6 +28904,8 @@ type GetV1VolumeLicensesIdExportResponse struct {
 	ApplicationproblemJSON403 *Problem403
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *Problem406
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem429
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27840,6 +28938,11 @@ func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON403() *Pro
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON404() *Problem404 {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r GetV1VolumeLicensesIdExportResponse) GetApplicationproblemJSON406() *Problem406 {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27893,6 +28996,7 @@ func (r GetV1VolumeLicensesIdExportResponse) ContentType() string {
 
 // PutV1VolumeLicensesIdSeatsResponse200Headers the declared response headers of an HTTP 200 response for PutV1VolumeLicensesIdSeats
 type PutV1VolumeLicensesIdSeatsResponse200Headers struct {
+	ETag       *string
 	XRequestId *string
 }
 
@@ -27921,6 +29025,8 @@ type PutV1VolumeLicensesIdSeatsResponse struct {
 	ApplicationproblemJSON404 *Problem404
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *Problem412
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem413
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -27969,6 +29075,11 @@ func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON404() *Prob
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON409() *Problem409 {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r PutV1VolumeLicensesIdSeatsResponse) GetApplicationproblemJSON412() *Problem412 {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -28290,9 +29401,9 @@ func (c *ClientWithResponses) PostV1CustomersWithResponse(ctx context.Context, p
 	return ParsePostV1CustomersResponse(rsp)
 }
 
-// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated)
+// DeleteV1CustomersIdWithResponse Offboard a customer (its seats return to unallocated; If-Match honoured)
 //
-// Offboard a customer (its seats return to unallocated). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Offboard a customer (its seats return to unallocated; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -28320,9 +29431,9 @@ func (c *ClientWithResponses) GetV1CustomersIdWithResponse(ctx context.Context, 
 	return ParseGetV1CustomersIdResponse(rsp)
 }
 
-// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats
+// PatchV1CustomersIdWithBodyWithResponse Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28335,9 +29446,9 @@ func (c *ClientWithResponses) PatchV1CustomersIdWithBodyWithResponse(ctx context
 	return ParsePatchV1CustomersIdResponse(rsp)
 }
 
-// PatchV1CustomersIdWithResponse Change a customer's legal name or seats
+// PatchV1CustomersIdWithResponse Change a customer's legal name or seats (If-Match honoured)
 //
-// Change a customer's legal name or seats. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a customer's legal name or seats (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28425,9 +29536,9 @@ func (c *ClientWithResponses) PostV1EventsCheckpointsWithResponse(ctx context.Co
 	return ParsePostV1EventsCheckpointsResponse(rsp)
 }
 
-// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data
+// GetV1EventsExportWithResponse Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv)
 //
-// Export the event log as CSV: the current view (columns, search, types, sort) or all original data. The key must belong to an owner or an admin. It changes nothing.
+// Export the event log as CSV: the current view (columns, search, types, sort) or all original data (406 when Accept refuses text/csv). The key must belong to an owner or an admin. It changes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -28515,9 +29626,9 @@ func (c *ClientWithResponses) GetV1PoolsIdWithResponse(ctx context.Context, id s
 	return ParseGetV1PoolsIdResponse(rsp)
 }
 
-// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithBodyWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28530,9 +29641,9 @@ func (c *ClientWithResponses) PutV1PoolsIdWithBodyWithResponse(ctx context.Conte
 	return ParsePutV1PoolsIdResponse(rsp)
 }
 
-// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...)
+// PutV1PoolsIdWithResponse Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match
 //
-// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+// Replace a pool's editable attributes (name, software, restrictions, automatic allocation, priority, ...); needs If-Match. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29115,9 +30226,9 @@ func (c *ClientWithResponses) GetV1SitesIdWithResponse(ctx context.Context, id s
 	return ParseGetV1SitesIdResponse(rsp)
 }
 
-// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithBodyWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29130,9 +30241,9 @@ func (c *ClientWithResponses) PatchV1SitesIdWithBodyWithResponse(ctx context.Con
 	return ParsePatchV1SitesIdResponse(rsp)
 }
 
-// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group
+// PatchV1SitesIdWithResponse Change a site's name, plan, unit price, payment type or group (If-Match honoured)
 //
-// Change a site's name, plan, unit price, payment type or group. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a site's name, plan, unit price, payment type or group (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29535,9 +30646,9 @@ func (c *ClientWithResponses) GetV1SubscriptionsLicensesIdWithResponse(ctx conte
 	return ParseGetV1SubscriptionsLicensesIdResponse(rsp)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -29550,9 +30661,9 @@ func (c *ClientWithResponses) PutV1SubscriptionsLicensesIdAutoRenewWithBodyWithR
 	return ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp)
 }
 
-// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off
+// PutV1SubscriptionsLicensesIdAutoRenewWithResponse Turn a license's auto-renewal on or off (If-Match honoured)
 //
-// Turn a license's auto-renewal on or off. The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Turn a license's auto-renewal on or off (If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30195,9 +31306,9 @@ func (c *ClientWithResponses) GetV1VolumeLicensesIdWithResponse(ctx context.Cont
 	return ParseGetV1VolumeLicensesIdResponse(rsp)
 }
 
-// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx)
+// GetV1VolumeLicensesIdExportWithResponse Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable)
 //
-// Export a volume license's customers as CSV or Excel (format=csv|xlsx). Any role of the key's company may call it. It changes nothing.
+// Export a volume license's customers as CSV or Excel (format=csv|xlsx, or the Accept header; 406 when neither is acceptable). Any role of the key's company may call it. It changes nothing.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -30210,9 +31321,9 @@ func (c *ClientWithResponses) GetV1VolumeLicensesIdExportWithResponse(ctx contex
 	return ParseGetV1VolumeLicensesIdExportResponse(rsp)
 }
 
-// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithBodyWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30225,9 +31336,9 @@ func (c *ClientWithResponses) PutV1VolumeLicensesIdSeatsWithBodyWithResponse(ctx
 	return ParsePutV1VolumeLicensesIdSeatsResponse(rsp)
 }
 
-// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats)
+// PutV1VolumeLicensesIdSeatsWithResponse Change a volume license's seats (never below the allocated seats; If-Match honoured)
 //
-// Change a volume license's seats (never below the allocated seats). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
+// Change a volume license's seats (never below the allocated seats; If-Match honoured). The key must belong to an owner or an admin. It is safe to retry: repeating the request cannot apply it twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30421,7 +31532,7 @@ func ParseGetV1ApikeysResponse(rsp *http.Response) (*GetV1ApikeysResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []ApikeyKey
+		var dest HttpListApikeyKey
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -30474,6 +31585,13 @@ func ParseGetV1ApikeysResponse(rsp *http.Response) (*GetV1ApikeysResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1ApikeysResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31125,7 +32243,7 @@ func ParseGetV1CompanyMembersResponse(rsp *http.Response) (*GetV1CompanyMembersR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []AccessMember
+		var dest HttpListAccessMember
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31178,6 +32296,13 @@ func ParseGetV1CompanyMembersResponse(rsp *http.Response) (*GetV1CompanyMembersR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CompanyMembersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31355,7 +32480,7 @@ func ParseGetV1CustomersResponse(rsp *http.Response) (*GetV1CustomersResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []VolumeCustomer
+		var dest HttpListVolumeCustomer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31408,6 +32533,13 @@ func ParseGetV1CustomersResponse(rsp *http.Response) (*GetV1CustomersResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CustomersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31633,6 +32765,13 @@ func ParseDeleteV1CustomersIdResponse(rsp *http.Response) (*DeleteV1CustomersIdR
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -31714,7 +32853,7 @@ func ParseGetV1CustomersIdResponse(rsp *http.Response) (*GetV1CustomersIdRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest VolumeCustomer
+		var dest HttpCustomerView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31774,6 +32913,13 @@ func ParseGetV1CustomersIdResponse(rsp *http.Response) (*GetV1CustomersIdRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1CustomersIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -31822,7 +32968,7 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest VolumeCustomer
+		var dest HttpCustomerView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -31862,6 +33008,13 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
@@ -31903,6 +33056,13 @@ func ParsePatchV1CustomersIdResponse(rsp *http.Response) (*PatchV1CustomersIdRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PatchV1CustomersIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32188,7 +33348,7 @@ func ParseGetV1EventsResponse(rsp *http.Response) (*GetV1EventsResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest EventlogPage
+		var dest HttpEventPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32241,6 +33401,13 @@ func ParseGetV1EventsResponse(rsp *http.Response) (*GetV1EventsResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1EventsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32431,6 +33598,13 @@ func ParseGetV1EventsExportResponse(rsp *http.Response) (*GetV1EventsExportRespo
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest Problem406
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -32613,7 +33787,7 @@ func ParseGetV1PoolsResponse(rsp *http.Response) (*GetV1PoolsResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []*PoolPool
+		var dest HttpListHttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32673,6 +33847,13 @@ func ParseGetV1PoolsResponse(rsp *http.Response) (*GetV1PoolsResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32721,7 +33902,7 @@ func ParsePostV1PoolsResponse(rsp *http.Response) (*PostV1PoolsResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32864,7 +34045,7 @@ func ParseGetV1PoolsIdResponse(rsp *http.Response) (*GetV1PoolsIdResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32931,6 +34112,13 @@ func ParseGetV1PoolsIdResponse(rsp *http.Response) (*GetV1PoolsIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -32979,7 +34167,7 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33020,6 +34208,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -33040,6 +34235,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 428:
+		var dest Problem428
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON428 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
@@ -33067,6 +34269,13 @@ func ParsePutV1PoolsIdResponse(rsp *http.Response) (*PutV1PoolsIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1PoolsIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -33115,7 +34324,7 @@ func ParseGetV1PoolsIdAllocationsResponse(rsp *http.Response) (*GetV1PoolsIdAllo
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []PoolAllocation
+		var dest HttpListPoolAllocation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33175,6 +34384,13 @@ func ParseGetV1PoolsIdAllocationsResponse(rsp *http.Response) (*GetV1PoolsIdAllo
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdAllocationsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -34070,7 +35286,7 @@ func ParsePostV1PoolsIdCloseResponse(rsp *http.Response) (*PostV1PoolsIdCloseRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34328,7 +35544,7 @@ func ParseGetV1PoolsIdLeasesResponse(rsp *http.Response) (*GetV1PoolsIdLeasesRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []PoolLease
+		var dest HttpListHttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34388,6 +35604,13 @@ func ParseGetV1PoolsIdLeasesResponse(rsp *http.Response) (*GetV1PoolsIdLeasesRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1PoolsIdLeasesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -34436,7 +35659,7 @@ func ParsePostV1PoolsIdLeasesResponse(rsp *http.Response) (*PostV1PoolsIdLeasesR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest PoolLease
+		var dest HttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -34809,7 +36032,7 @@ func ParsePostV1PoolsIdLeasesLeaseHeartbeatResponse(rsp *http.Response) (*PostV1
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolLease
+		var dest HttpLeaseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35067,7 +36290,7 @@ func ParsePostV1PoolsIdRetireResponse(rsp *http.Response) (*PostV1PoolsIdRetireR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35304,7 +36527,7 @@ func ParsePostV1PoolsIdSuspendResponse(rsp *http.Response) (*PostV1PoolsIdSuspen
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -35576,7 +36799,7 @@ func ParsePostV1PoolsIdUnsuspendResponse(rsp *http.Response) (*PostV1PoolsIdUnsu
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PoolPool
+		var dest HttpPoolView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36092,7 +37315,7 @@ func ParseGetV1SitesResponse(rsp *http.Response) (*GetV1SitesResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []HttpSiteView
+		var dest HttpListHttpSiteView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36152,6 +37375,13 @@ func ParseGetV1SitesResponse(rsp *http.Response) (*GetV1SitesResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SitesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -36410,6 +37640,13 @@ func ParseGetV1SitesIdResponse(rsp *http.Response) (*GetV1SitesIdResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SitesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -36499,6 +37736,13 @@ func ParsePatchV1SitesIdResponse(rsp *http.Response) (*PatchV1SitesIdResponse, e
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -36546,6 +37790,13 @@ func ParsePatchV1SitesIdResponse(rsp *http.Response) (*PatchV1SitesIdResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PatchV1SitesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -37811,7 +39062,7 @@ func ParseGetV1SubscriptionsAssignmentsResponse(rsp *http.Response) (*GetV1Subsc
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionAssignment
+		var dest HttpListSubscriptionAssignment
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -37864,6 +39115,13 @@ func ParseGetV1SubscriptionsAssignmentsResponse(rsp *http.Response) (*GetV1Subsc
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsAssignmentsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38041,7 +39299,7 @@ func ParseGetV1SubscriptionsChargesResponse(rsp *http.Response) (*GetV1Subscript
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionCharge
+		var dest HttpListSubscriptionCharge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38101,6 +39359,13 @@ func ParseGetV1SubscriptionsChargesResponse(rsp *http.Response) (*GetV1Subscript
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsChargesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38278,7 +39543,7 @@ func ParseGetV1SubscriptionsLicensesResponse(rsp *http.Response) (*GetV1Subscrip
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []SubscriptionLicense
+		var dest HttpListSubscriptionLicense
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38338,6 +39603,13 @@ func ParseGetV1SubscriptionsLicensesResponse(rsp *http.Response) (*GetV1Subscrip
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsLicensesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38386,7 +39658,7 @@ func ParseGetV1SubscriptionsLicensesIdResponse(rsp *http.Response) (*GetV1Subscr
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest SubscriptionLicense
+		var dest HttpSubscriptionLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38453,6 +39725,13 @@ func ParseGetV1SubscriptionsLicensesIdResponse(rsp *http.Response) (*GetV1Subscr
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1SubscriptionsLicensesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -38501,7 +39780,7 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest SubscriptionLicense
+		var dest HttpSubscriptionLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -38541,6 +39820,13 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
@@ -38589,6 +39875,13 @@ func ParsePutV1SubscriptionsLicensesIdAutoRenewResponse(rsp *http.Response) (*Pu
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1SubscriptionsLicensesIdAutoRenewResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40645,7 +41938,7 @@ func ParseGetV1TopupNotificationsResponse(rsp *http.Response) (*GetV1TopupNotifi
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []TopupOutboxEntry
+		var dest HttpListTopupOutboxEntry
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40698,6 +41991,13 @@ func ParseGetV1TopupNotificationsResponse(rsp *http.Response) (*GetV1TopupNotifi
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupNotificationsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40746,7 +42046,7 @@ func ParseGetV1TopupOwnersResponse(rsp *http.Response) (*GetV1TopupOwnersRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HttpOwners
+		var dest HttpListString
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40799,6 +42099,13 @@ func ParseGetV1TopupOwnersResponse(rsp *http.Response) (*GetV1TopupOwnersRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupOwnersResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -40847,7 +42154,7 @@ func ParseGetV1TopupRecipientsResponse(rsp *http.Response) (*GetV1TopupRecipient
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest HttpRecipients
+		var dest HttpListString
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40900,6 +42207,13 @@ func ParseGetV1TopupRecipientsResponse(rsp *http.Response) (*GetV1TopupRecipient
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1TopupRecipientsResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -41600,7 +42914,7 @@ func ParseGetV1VolumeLicensesResponse(rsp *http.Response) (*GetV1VolumeLicensesR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []HttpVolumeLicenseView
+		var dest HttpListHttpVolumeLicenseView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -41660,6 +42974,13 @@ func ParseGetV1VolumeLicensesResponse(rsp *http.Response) (*GetV1VolumeLicensesR
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1VolumeLicensesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -41918,6 +43239,13 @@ func ParseGetV1VolumeLicensesIdResponse(rsp *http.Response) (*GetV1VolumeLicense
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetV1VolumeLicensesIdResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -41992,6 +43320,13 @@ func ParseGetV1VolumeLicensesIdExportResponse(rsp *http.Response) (*GetV1VolumeL
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest Problem406
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem429
@@ -42115,6 +43450,13 @@ func ParsePutV1VolumeLicensesIdSeatsResponse(rsp *http.Response) (*PutV1VolumeLi
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest Problem412
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem413
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42162,6 +43504,13 @@ func ParsePutV1VolumeLicensesIdSeatsResponse(rsp *http.Response) (*PutV1VolumeLi
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutV1VolumeLicensesIdSeatsResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
