@@ -26,8 +26,8 @@ func embed(ctx context.Context, dbPath string) error {
 
 	// Pools need no company record.
 	pools := &pool.Service{Store: store, Clock: clock}
-	p, err := pools.Create(ctx, admin, pool.Spec{Name: "Office", Model: license.Perpetual,
-		Metric: license.NamedUser, Software: []string{"Office 2026"}, MinAllocationDays: 30})
+	p, err := pools.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "Office", Model: license.Perpetual,
+		Metric: license.NamedUser, Software: []string{"Office 2026"}, MinAllocationDays: 30}})
 	if err != nil {
 		return err
 	}
@@ -58,17 +58,17 @@ func embed(ctx context.Context, dbPath string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sites.Enroll(ctx, admin, site.ID, 20); err != nil {
+	if _, err := sites.Enroll(ctx, admin, billing.EnrollRequest{Site: site.ID, Devices: 20}); err != nil {
 		return err
 	}
-	q, err := sites.Purchase(ctx, admin, billing.PurchaseRequest{Site: site.ID, Quantity: 30}, "order-1")
+	q, err := sites.Purchase(ctx, admin, billing.PurchaseRequest{Site: site.ID, Quantity: 30, IdempotencyKey: "order-1"})
 	if err != nil {
 		return err
 	}
 	fmt.Println("site:", q.NewTotal, "licenses,", q.NewAvailable, "available, adds", q.AddedCost, "a month")
 
 	// Errors are *license.Error values with a code; a refused call changes nothing.
-	_, err = sites.Decrease(ctx, admin, billing.DecreaseRequest{Site: site.ID, Quantity: 11}, "")
+	_, err = sites.Decrease(ctx, admin, billing.DecreaseRequest{Site: site.ID, Quantity: 11})
 	fmt.Println("decrease by 11:", license.ErrorCode(err))
 	return nil
 }

@@ -119,8 +119,8 @@ func TestBillingNeedsItsCompanyPoolsDoNot(t *testing.T) {
 	}
 
 	pools := &pool.Service{Store: store}
-	if _, err := pools.Create(ctx, admin, pool.Spec{Name: "Office", Model: license.Perpetual,
-		Metric: license.NamedUser, Software: []string{"Office 2026"}}); err != nil {
+	if _, err := pools.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "Office", Model: license.Perpetual,
+		Metric: license.NamedUser, Software: []string{"Office 2026"}}}); err != nil {
 		t.Fatalf("a pool without a company record: %v", err)
 	}
 

@@ -162,7 +162,7 @@ func TestDemotedMemberIsRefusedByEveryService(t *testing.T) {
 	w := newWorld(t)
 
 	// Things to act on, made by the owner.
-	p, err := w.pools.Create(ctx, w.owner, pool.Spec{Name: "p", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}})
+	p, err := w.pools.Create(ctx, w.owner, pool.CreateRequest{Spec: pool.Spec{Name: "p", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}}})
 	require.NoError(t, err)
 	vl, err := w.vol.CreateLicense(ctx, w.owner, volume.NewLicense{Product: "MDR", Seats: 100, RenewalDate: time.Date(2027, 5, 4, 0, 0, 0, 0, time.UTC), PricePerUser: usd})
 	require.NoError(t, err)
@@ -179,11 +179,14 @@ func TestDemotedMemberIsRefusedByEveryService(t *testing.T) {
 	}{
 		{"pool", "create", func(a license.Actor) error {
 			n++
-			_, err := w.pools.Create(ctx, a, pool.Spec{Name: "q" + string(rune('a'+n)), Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}})
+			_, err := w.pools.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "q" + string(rune('a'+n)), Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}}})
 			return err
 		}},
 		{"pool", "suspend", func(a license.Actor) error { _, err := w.pools.Suspend(ctx, a, p.ID, "audit"); return err }},
-		{"pool", "comment", func(a license.Actor) error { _, err := w.pools.AddComment(ctx, a, p.ID, "hello"); return err }},
+		{"pool", "comment", func(a license.Actor) error {
+			_, err := w.pools.AddComment(ctx, a, p.ID, pool.CommentRequest{Text: "hello"})
+			return err
+		}},
 		{"volume", "create license", func(a license.Actor) error {
 			_, err := w.vol.CreateLicense(ctx, a, volume.NewLicense{Product: "EDR", Seats: 5, RenewalDate: time.Date(2027, 5, 4, 0, 0, 0, 0, time.UTC), PricePerUser: usd})
 			return err
@@ -200,7 +203,7 @@ func TestDemotedMemberIsRefusedByEveryService(t *testing.T) {
 		}},
 		{"subscription", "auto-exchange", func(a license.Actor) error { _, err := w.subs.SetAutoExchange(ctx, a, true); return err }},
 		{"billing", "purchase", func(a license.Actor) error {
-			_, err := w.bill.Purchase(ctx, a, billing.PurchaseRequest{Site: site.ID, Quantity: 1}, "")
+			_, err := w.bill.Purchase(ctx, a, billing.PurchaseRequest{Site: site.ID, Quantity: 1})
 			return err
 		}},
 		{"billing", "create site", func(a license.Actor) error {
@@ -243,7 +246,7 @@ func TestDemotedMemberIsRefusedByEveryService(t *testing.T) {
 func TestDemotedMemberSeesNoPoolPrices(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	p, err := w.pools.Create(ctx, w.owner, pool.Spec{Name: "p", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}})
+	p, err := w.pools.Create(ctx, w.owner, pool.CreateRequest{Spec: pool.Spec{Name: "p", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}}})
 	require.NoError(t, err)
 	price := usd
 	_, err = w.pools.AddTransaction(ctx, w.owner, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 5, UnitPrice: &price})

@@ -28,7 +28,7 @@ func owner() license.Actor {
 func newPool(b *testing.B, svc *pool.Service, a license.Actor, m license.Metric, seats int64) string {
 	b.Helper()
 	ctx := context.Background()
-	p, err := svc.Create(ctx, a, pool.Spec{Name: "bench " + license.NewID()[:8], Model: license.Perpetual, Metric: m, Software: []string{"cad"}})
+	p, err := svc.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "bench " + license.NewID()[:8], Model: license.Perpetual, Metric: m, Software: []string{"cad"}}})
 	if err != nil {
 		b.Fatal(err)
 	}

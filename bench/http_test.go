@@ -201,7 +201,7 @@ func BenchmarkHTTPPurchasePreview(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := bill.Enroll(ctx, srv.actor, site.ID, 20); err != nil {
+			if _, err := bill.Enroll(ctx, srv.actor, billing.EnrollRequest{Site: site.ID, Devices: 20}); err != nil {
 				b.Fatal(err)
 			}
 			want := func(minimum, total int64) error {

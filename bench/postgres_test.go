@@ -189,7 +189,7 @@ func BenchmarkPostgresTopUp(b *testing.B) {
 			var toppedUp int64
 			counts := make([]int64, clients)
 			runClients(b, clients, func(ctx context.Context, c int, _ int64) error {
-				r, err := bill.Enroll(ctx, a, site.ID, devices)
+				r, err := bill.Enroll(ctx, a, billing.EnrollRequest{Site: site.ID, Devices: devices})
 				if err != nil {
 					return err
 				}

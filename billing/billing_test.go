@@ -176,7 +176,7 @@ func TestEstimateOf10000SitesIsOnePass(t *testing.T) {
 			}))
 		}
 		for _, id := range first {
-			_, err := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: id, Quantity: 2}, "")
+			_, err := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: id, Quantity: 2})
 			require.NoError(t, err)
 		}
 		cs := &countingStore{Store: mem}

@@ -33,11 +33,11 @@ func TestEnrollWithKeyAppliesOnce(t *testing.T) {
 		return n
 	}
 
-	first, err := svc.EnrollWithKey(ctx, owner, site.ID, 7, "enrol-1")
+	first, err := svc.Enroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 7, IdempotencyKey: "enrol-1"})
 	require.NoError(t, err)
 	require.EqualValues(t, 7, first.Site.Enrolled)
 	before := events()
-	again, err := svc.EnrollWithKey(ctx, owner, site.ID, 7, "enrol-1")
+	again, err := svc.Enroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 7, IdempotencyKey: "enrol-1"})
 	require.NoError(t, err)
 	require.Equal(t, first.Site.Enrolled, again.Site.Enrolled, "a retry returns the first result")
 	require.Equal(t, before, events(), "a retry writes no event")
@@ -45,15 +45,15 @@ func TestEnrollWithKeyAppliesOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 7, got.Enrolled, "a retry enrols nothing more")
 
-	_, err = svc.EnrollWithKey(ctx, owner, site.ID, 8, "enrol-1")
+	_, err = svc.Enroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 8, IdempotencyKey: "enrol-1"})
 	require.Equal(t, license.Conflict, license.ErrorCode(err), "same key, different request")
-	_, err = svc.UnenrollWithKey(ctx, owner, site.ID, 7, "enrol-1")
+	_, err = svc.Unenroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 7, IdempotencyKey: "enrol-1"})
 	require.Equal(t, license.Conflict, license.ErrorCode(err), "same key, different operation")
 
-	s2, err := svc.UnenrollWithKey(ctx, owner, site.ID, 2, "unenrol-1")
+	s2, err := svc.Unenroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 2, IdempotencyKey: "unenrol-1"})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, s2.Enrolled)
-	s3, err := svc.UnenrollWithKey(ctx, owner, site.ID, 2, "unenrol-1")
+	s3, err := svc.Unenroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 2, IdempotencyKey: "unenrol-1"})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, s3.Enrolled)
 	got, _ = svc.GetSite(ctx, owner, site.ID)

@@ -19,7 +19,7 @@ func ExampleService_PreviewPurchase() {
 	_, _ = svc.CreateCompany(ctx, owner, "Acme MSP")
 	price, _ := license.ParseMoney("2.50", "EUR")
 	site, _ := svc.CreateSite(ctx, owner, billing.NewSite{Name: "Helsinki", Plan: "business", UnitPrice: price, PaymentType: billing.MonthlyInvoice})
-	_, _ = svc.Enroll(ctx, license.System("acme"), site.ID, 20)
+	_, _ = svc.Enroll(ctx, license.System("acme"), billing.EnrollRequest{Site: site.ID, Devices: 20})
 
 	q, err := svc.PreviewPurchase(ctx, owner, billing.PurchaseRequest{Site: site.ID, Quantity: 30})
 	if err != nil {
@@ -31,7 +31,7 @@ func ExampleService_PreviewPurchase() {
 	fmt.Println("added licenses:", q.AddedLicenses, "added cost:", q.AddedCost)
 	fmt.Println("estimated total:", q.EstimatedTotal)
 
-	done, _ := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: site.ID, Quantity: 30}, "order-42")
+	done, _ := svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: site.ID, Quantity: 30, IdempotencyKey: "order-42"})
 	fmt.Println("committed total:", done.NewTotal)
 	// Output:
 	// new total: 30 new available: 10
@@ -51,11 +51,11 @@ func ExampleService_Decrease() {
 	price, _ := license.ParseMoney("2.50", "EUR")
 	thirty := int64(30)
 	site, _ := svc.CreateSite(ctx, owner, billing.NewSite{Name: "Oulu", Plan: "business", UnitPrice: price, PaymentType: billing.MonthlyInvoice, Licenses: &thirty})
-	_, _ = svc.Enroll(ctx, license.System("acme"), site.ID, 20)
+	_, _ = svc.Enroll(ctx, license.System("acme"), billing.EnrollRequest{Site: site.ID, Devices: 20})
 
-	_, err := svc.Decrease(ctx, owner, billing.DecreaseRequest{Site: site.ID, Quantity: 11}, "")
+	_, err := svc.Decrease(ctx, owner, billing.DecreaseRequest{Site: site.ID, Quantity: 11})
 	fmt.Println(license.ErrorCode(err))
-	q, _ := svc.Decrease(ctx, owner, billing.DecreaseRequest{Site: site.ID, Quantity: 10}, "")
+	q, _ := svc.Decrease(ctx, owner, billing.DecreaseRequest{Site: site.ID, Quantity: 10})
 	fmt.Println(q.NewTotal, q.NewAvailable, q.CurrentEstimate, q.DecreasedCost, q.EstimatedTotal)
 	// Output:
 	// below_enrolled
@@ -71,9 +71,9 @@ func ExampleService_Transfer() {
 	ten := int64(10)
 	a, _ := svc.CreateSite(ctx, owner, billing.NewSite{Name: "Helsinki", Plan: "business", UnitPrice: price, PaymentType: billing.MonthlyInvoice, Licenses: &ten})
 	b, _ := svc.CreateSite(ctx, owner, billing.NewSite{Name: "Oulu", Plan: "business", UnitPrice: price, PaymentType: billing.MonthlyInvoice, Licenses: &ten})
-	_, _ = svc.Enroll(ctx, license.System("acme"), a.ID, 4)
+	_, _ = svc.Enroll(ctx, license.System("acme"), billing.EnrollRequest{Site: a.ID, Devices: 4})
 
-	q, _ := svc.Transfer(ctx, owner, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 6}, "move-1")
+	q, _ := svc.Transfer(ctx, owner, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 6, IdempotencyKey: "move-1"})
 	fmt.Printf("%s: available %d, in use %d, total %d\n", q.From.SiteName, q.From.AvailableAfter, q.From.InUse, q.From.TotalAfter)
 	fmt.Printf("%s: available %d, in use %d, total %d\n", q.To.SiteName, q.To.AvailableAfter, q.To.InUse, q.To.TotalAfter)
 	fmt.Println("transferred:", q.Transferred)
@@ -94,7 +94,7 @@ func ExampleService_Estimate() {
 	three := int64(3)
 	a, _ := svc.CreateSite(ctx, owner, billing.NewSite{Name: "Helsinki", Plan: "business", UnitPrice: eur, PaymentType: billing.MonthlyInvoice, Licenses: &three})
 	_, _ = svc.CreateSite(ctx, owner, billing.NewSite{Name: "Boston", Plan: "business", UnitPrice: usd, PaymentType: billing.MonthlyInvoice, Licenses: &three})
-	_, _ = svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: a.ID, Quantity: 6}, "")
+	_, _ = svc.Purchase(ctx, owner, billing.PurchaseRequest{Site: a.ID, Quantity: 6})
 
 	inv, _ := svc.Estimate(ctx, owner, billing.EstimateOptions{Prorate: true})
 	fmt.Println("invoice for", inv.Period)

@@ -16,6 +16,9 @@ const maxQuantity = 1 << 40
 type PurchaseRequest struct {
 	Site     string `json:"site"` // site ID
 	Quantity int64  `json:"quantity"`
+	// IdempotencyKey: see the license package (Idempotency). PreviewPurchase
+	// ignores it.
+	IdempotencyKey string `json:"-"`
 }
 
 // PurchaseQuote is the "Licenses after purchase" summary a portal shows before
@@ -45,6 +48,9 @@ type PurchaseQuote struct {
 type DecreaseRequest struct {
 	Site     string `json:"site"`
 	Quantity int64  `json:"quantity"`
+	// IdempotencyKey: see the license package (Idempotency). PreviewDecrease
+	// ignores it.
+	IdempotencyKey string `json:"-"`
 }
 
 // DecreaseQuote is the "Licenses after decrease" summary a portal shows before
@@ -69,6 +75,9 @@ type TransferRequest struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Quantity int64  `json:"quantity"`
+	// IdempotencyKey: see the license package (Idempotency). PreviewTransfer
+	// ignores it.
+	IdempotencyKey string `json:"-"`
 }
 
 // TransferSide is one site of the "Licenses after transfer" preview.
@@ -249,11 +258,12 @@ func (s *Service) PreviewPurchase(ctx context.Context, actor license.Actor, req 
 // Purchase buys licenses for a site and returns the figures PreviewPurchase
 // showed for the same state. It needs Owner or Admin. The purchase writes a
 // license.purchase event and an invoice adjustment in the same transaction.
-// The same idempotency key again returns the first result and changes nothing.
+// The same req.IdempotencyKey again returns the first result and changes
+// nothing.
 //
 // Errors: invalid, forbidden, not_found, conflict (idempotency_key).
-func (s *Service) Purchase(ctx context.Context, actor license.Actor, req PurchaseRequest, idempotencyKey string) (PurchaseQuote, error) {
-	return commit(ctx, s, actor, "billing.purchase", idempotencyKey, req, "purchasing licenses",
+func (s *Service) Purchase(ctx context.Context, actor license.Actor, req PurchaseRequest) (PurchaseQuote, error) {
+	return commit(ctx, s, actor, "billing.purchase", req.IdempotencyKey, req, "purchasing licenses",
 		func(tx storage.Tx, now time.Time) (PurchaseQuote, error) {
 			st, err := LoadSiteForUpdate(ctx, tx, actor.Company, req.Site)
 			if err != nil {
@@ -312,8 +322,8 @@ func (s *Service) PreviewDecrease(ctx context.Context, actor license.Actor, req 
 // a license.decrease event and an invoice adjustment.
 //
 // Errors: invalid, forbidden, not_found, below_enrolled, conflict (idempotency_key).
-func (s *Service) Decrease(ctx context.Context, actor license.Actor, req DecreaseRequest, idempotencyKey string) (DecreaseQuote, error) {
-	return commit(ctx, s, actor, "billing.decrease", idempotencyKey, req, "decreasing licenses",
+func (s *Service) Decrease(ctx context.Context, actor license.Actor, req DecreaseRequest) (DecreaseQuote, error) {
+	return commit(ctx, s, actor, "billing.decrease", req.IdempotencyKey, req, "decreasing licenses",
 		func(tx storage.Tx, now time.Time) (DecreaseQuote, error) {
 			st, err := LoadSiteForUpdate(ctx, tx, actor.Company, req.Site)
 			if err != nil {
@@ -351,8 +361,8 @@ func (s *Service) PreviewTransfer(ctx context.Context, actor license.Actor, req 
 //
 // Errors: invalid, forbidden, not_found, currency_mismatch, below_enrolled,
 // conflict (idempotency_key).
-func (s *Service) Transfer(ctx context.Context, actor license.Actor, req TransferRequest, idempotencyKey string) (TransferQuote, error) {
-	return commit(ctx, s, actor, "billing.transfer", idempotencyKey, req, "transferring licenses",
+func (s *Service) Transfer(ctx context.Context, actor license.Actor, req TransferRequest) (TransferQuote, error) {
+	return commit(ctx, s, actor, "billing.transfer", req.IdempotencyKey, req, "transferring licenses",
 		func(tx storage.Tx, now time.Time) (TransferQuote, error) {
 			from, to, err := loadPair(ctx, tx, actor.Company, req, true)
 			if err != nil {

@@ -391,38 +391,36 @@ type EnrollResult struct {
 	ToppedUp int64 `json:"topped_up"` // licenses the OverflowPolicy added
 }
 
-// Enroll records n more devices enrolled on a site, as the embedding product
-// reports them. It needs a role that may edit (Owner, Admin, Editor,
+// EnrollRequest asks Enroll to record Devices more devices on Site, or
+// Unenroll to record Devices devices removed from it.
+type EnrollRequest struct {
+	Site    string // site ID
+	Devices int64  // at least 1
+	// IdempotencyKey: see the license package (Idempotency). A retry returns
+	// the first result and enrols (or unenrols) nothing more, so a product may
+	// retry an enrolment whose answer it did not receive.
+	IdempotencyKey string
+}
+
+// Enroll records req.Devices more devices enrolled on a site, as the embedding
+// product reports them. It needs a role that may edit (Owner, Admin, Editor,
 // LicenseAdmin; the system actor is an Owner). While the site's licenses are
 // set, enrolment beyond them is refused with insufficient_licenses unless
 // s.Overflow covers the shortfall in the same transaction. A site with no
 // license amount set accepts any enrolment.
 //
-// Errors: invalid (n < 1), forbidden, not_found, insufficient_licenses, and
-// whatever the OverflowPolicy returns.
-func (s *Service) Enroll(ctx context.Context, actor license.Actor, siteID string, n int64) (EnrollResult, error) {
-	return s.enrolment(ctx, actor, siteID, n, false, "")
+// Errors: invalid (devices < 1), forbidden, not_found, insufficient_licenses,
+// conflict (idempotency key reused), and whatever the OverflowPolicy returns.
+func (s *Service) Enroll(ctx context.Context, actor license.Actor, req EnrollRequest) (EnrollResult, error) {
+	return s.enrolment(ctx, actor, req.Site, req.Devices, false, req.IdempotencyKey)
 }
 
-// EnrollWithKey is Enroll with an idempotency key: repeating a request with the
-// same key returns the first result and enrols nothing more, so a product may
-// retry an enrolment whose answer it did not receive. The same key with a
-// different request is a conflict.
-func (s *Service) EnrollWithKey(ctx context.Context, actor license.Actor, siteID string, n int64, idempotencyKey string) (EnrollResult, error) {
-	return s.enrolment(ctx, actor, siteID, n, false, idempotencyKey)
-}
-
-// UnenrollWithKey is Unenroll with an idempotency key (see EnrollWithKey).
-func (s *Service) UnenrollWithKey(ctx context.Context, actor license.Actor, siteID string, n int64, idempotencyKey string) (Site, error) {
-	r, err := s.enrolment(ctx, actor, siteID, n, true, idempotencyKey)
-	return r.Site, err
-}
-
-// Unenroll records n devices removed from a site.
+// Unenroll records req.Devices devices removed from a site.
 //
-// Errors: invalid (n < 1 or more than are enrolled), forbidden, not_found.
-func (s *Service) Unenroll(ctx context.Context, actor license.Actor, siteID string, n int64) (Site, error) {
-	r, err := s.enrolment(ctx, actor, siteID, n, true, "")
+// Errors: invalid (devices < 1 or more than are enrolled), forbidden,
+// not_found, conflict (idempotency key reused).
+func (s *Service) Unenroll(ctx context.Context, actor license.Actor, req EnrollRequest) (Site, error) {
+	r, err := s.enrolment(ctx, actor, req.Site, req.Devices, true, req.IdempotencyKey)
 	return r.Site, err
 }
 

@@ -18,7 +18,7 @@ func BenchmarkAllocateRelease(b *testing.B) {
 	ctx := context.Background()
 	svc := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	a := license.Actor{Company: "acme", Email: "bench@acme.example", Role: license.Admin}
-	p, err := svc.Create(ctx, a, pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}})
+	p, err := svc.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}}})
 	if err != nil {
 		b.Fatal(err)
 	}

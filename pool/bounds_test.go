@@ -62,7 +62,7 @@ func TestServiceRefusesUnboundedPricesAndBadTextChangingNothing(t *testing.T) {
 	ctx := context.Background()
 	s := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}
 	admin := license.Actor{Company: "acme", Email: "lia@acme.example", Role: license.LicenseAdmin}
-	p, err := s.Create(ctx, admin, pool.Spec{Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"office"}})
+	p, err := s.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"office"}}})
 	require.NoError(t, err)
 	before, err := s.Get(ctx, admin, p.ID)
 	require.NoError(t, err)
@@ -74,11 +74,11 @@ func TestServiceRefusesUnboundedPricesAndBadTextChangingNothing(t *testing.T) {
 	}
 	_, err = s.AddTransaction(ctx, admin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1, Note: "n\u202Eote"})
 	requireInvalidField(t, err, "note")
-	_, err = s.AddComment(ctx, admin, p.ID, "bad\x00comment")
+	_, err = s.AddComment(ctx, admin, p.ID, pool.CommentRequest{Text: "bad\x00comment"})
 	requireInvalidField(t, err, "comment")
-	_, err = s.AddComment(ctx, admin, p.ID, "bad \u2067comment")
+	_, err = s.AddComment(ctx, admin, p.ID, pool.CommentRequest{Text: "bad \u2067comment"})
 	requireInvalidField(t, err, "comment")
-	_, err = s.Create(ctx, admin, pool.Spec{Name: "Office\nFAKE", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"office"}})
+	_, err = s.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "Office\nFAKE", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"office"}}})
 	requireInvalidField(t, err, "name")
 
 	after, err := s.Get(ctx, admin, p.ID)
@@ -90,7 +90,7 @@ func TestServiceRefusesUnboundedPricesAndBadTextChangingNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
 
-	c, err := s.AddComment(ctx, admin, p.ID, "first line\nsecond line")
+	c, err := s.AddComment(ctx, admin, p.ID, pool.CommentRequest{Text: "first line\nsecond line"})
 	require.NoError(t, err)
 	assert.Equal(t, "first line\nsecond line", c.Text)
 }

@@ -21,9 +21,9 @@ func exampleService() (*pool.Service, *license.FakeClock) {
 func ExampleService_Allocate() {
 	ctx := context.Background()
 	svc, _ := exampleService()
-	p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 		Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"Office 2026"},
-	})
+	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 2})
 	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "ann", Asset: "laptop", UserAssets: []string{"desktop"}}})
 	fmt.Println(p.Status, al.Key, al.Units, al.Covers)
@@ -41,9 +41,9 @@ func ExampleService_Allocate() {
 func ExampleService_Release() {
 	ctx := context.Background()
 	svc, clock := exampleService()
-	p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 		Name: "Visio", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Visio"}, MinAllocationDays: 30,
-	})
+	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
 	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-1"}})
 	clock.Advance(7 * 24 * time.Hour)
@@ -65,10 +65,10 @@ func ExampleService_Reconcile() {
 	ctx := context.Background()
 	svc, _ := exampleService()
 	mk := func(name string, prio int) *pool.Pool {
-		p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+		p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 			Name: name, Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Office"}, Priority: prio,
 			Automatic: pool.Automatic{Enabled: true, Rule: pool.RulePackageDistribution},
-		})
+		}})
 		_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
 		return p
 	}
@@ -94,9 +94,9 @@ func ExampleService_Reconcile() {
 func ExampleService_AcquireLease() {
 	ctx := context.Background()
 	svc, clock := exampleService()
-	p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 		Name: "CAD", Model: license.Perpetual, Metric: license.ConcurrentUser, Software: []string{"CAD"}, LeaseTTL: time.Minute,
-	})
+	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
 	l, _ := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "ann"}})
 	_, err := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "bob"}})

@@ -25,10 +25,10 @@ func TestCreateAndCommentWithKeyApplyOnce(t *testing.T) {
 		return n
 	}
 	spec := pool.Spec{Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"Office"}}
-	p1, err := svc.CreateWithKey(ctx, exampleAdmin, spec, "create-1")
+	p1, err := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: spec, IdempotencyKey: "create-1"})
 	require.NoError(t, err)
 	n := events()
-	p2, err := svc.CreateWithKey(ctx, exampleAdmin, spec, "create-1")
+	p2, err := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: spec, IdempotencyKey: "create-1"})
 	require.NoError(t, err)
 	require.Equal(t, p1.ID, p2.ID, "a retry returns the pool the first request created")
 	require.Equal(t, n, events(), "a retry writes nothing")
@@ -36,12 +36,12 @@ func TestCreateAndCommentWithKeyApplyOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	spec.Name = "Visio"
-	_, err = svc.CreateWithKey(ctx, exampleAdmin, spec, "create-1")
+	_, err = svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: spec, IdempotencyKey: "create-1"})
 	require.Equal(t, license.Conflict, license.ErrorCode(err), "same key, different spec")
 
-	c1, err := svc.AddCommentWithKey(ctx, exampleAdmin, p1.ID, "renewal in May", "c-1")
+	c1, err := svc.AddComment(ctx, exampleAdmin, p1.ID, pool.CommentRequest{Text: "renewal in May", IdempotencyKey: "c-1"})
 	require.NoError(t, err)
-	c2, err := svc.AddCommentWithKey(ctx, exampleAdmin, p1.ID, "renewal in May", "c-1")
+	c2, err := svc.AddComment(ctx, exampleAdmin, p1.ID, pool.CommentRequest{Text: "renewal in May", IdempotencyKey: "c-1"})
 	require.NoError(t, err)
 	require.Equal(t, c1.ID, c2.ID)
 	got, err := svc.Get(ctx, exampleAdmin, p1.ID)

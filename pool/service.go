@@ -148,22 +148,24 @@ func New(company string, spec Spec) *Pool {
 	return &Pool{Company: company, Spec: spec, Status: StatusNew}
 }
 
-// Create validates spec and saves a new pool, which becomes Active. It appends
-// pool.created.
-//
-// Errors: Invalid (the field at fault), Forbidden (role may not edit).
-func (s *Service) Create(ctx context.Context, a license.Actor, spec Spec) (*Pool, error) {
-	return s.CreateWithKey(ctx, a, spec, "")
+// CreateRequest asks for a new pool built from Spec.
+type CreateRequest struct {
+	Spec Spec
+	// IdempotencyKey: see the license package (Idempotency). A retry returns
+	// the pool the first request created and creates no other.
+	IdempotencyKey string
 }
 
-// CreateWithKey is Create with an idempotency key: repeating a request with the
-// same key returns the pool the first request created and creates no other; the
-// same key with a different spec is a conflict.
-func (s *Service) CreateWithKey(ctx context.Context, a license.Actor, spec Spec, idempotencyKey string) (*Pool, error) {
+// Create validates req.Spec and saves a new pool, which becomes Active. It
+// appends pool.created.
+//
+// Errors: Invalid (the field at fault), Forbidden (role may not edit),
+// Conflict (idempotency key reused with another spec).
+func (s *Service) Create(ctx context.Context, a license.Actor, req CreateRequest) (*Pool, error) {
 	if err := checkEditor(a); err != nil {
 		return nil, err
 	}
-	spec = spec.normalize()
+	spec, idempotencyKey := req.Spec.normalize(), req.IdempotencyKey
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -475,6 +477,14 @@ func (s *Service) AddTransaction(ctx context.Context, a license.Actor, poolID st
 	return viewTx(out, a, now), nil
 }
 
+// ReassignRequest asks to move Count available licenses to pool To.
+type ReassignRequest struct {
+	To    string // target pool ID
+	Count int64  // 1..MaxCount
+	// IdempotencyKey: see the license package (Idempotency).
+	IdempotencyKey string
+}
+
 // Reassignment is the pair of transactions of one reassign.
 type Reassignment struct {
 	Out Transaction `json:"out"` // in the source pool
@@ -486,17 +496,14 @@ type Reassignment struct {
 // unchanged. Both sides are recorded as transactions and one pool.reassign event
 // names source and target.
 //
+// A retry with the same IdempotencyKey returns the first result and moves
+// nothing more.
+//
 // Errors: Invalid (pool, target, count), NotFound, Forbidden, Conflict (same
-// pool, rental or inactive pool), InsufficientLicenses or Quarantined (not
-// enough available in the source).
-func (s *Service) Reassign(ctx context.Context, a license.Actor, from, to string, count int64) (Reassignment, error) {
-	return s.ReassignWithKey(ctx, a, from, to, count, "")
-}
-
-// ReassignWithKey is Reassign with an idempotency key: repeating it with the
-// same key and arguments returns the first result and moves nothing more; the
-// same key with other arguments is a Conflict (field "idempotency_key").
-func (s *Service) ReassignWithKey(ctx context.Context, a license.Actor, from, to string, count int64, key string) (Reassignment, error) {
+// pool, rental or inactive pool, idempotency key reused), InsufficientLicenses
+// or Quarantined (not enough available in the source).
+func (s *Service) Reassign(ctx context.Context, a license.Actor, from string, r ReassignRequest) (Reassignment, error) {
+	to, count, key := r.To, r.Count, r.IdempotencyKey
 	if err := checkEditor(a); err != nil {
 		return Reassignment{}, err
 	}
@@ -721,17 +728,20 @@ func (s *Service) RemoveAttachment(ctx context.Context, a license.Actor, poolID,
 	return nil
 }
 
+// CommentRequest is a comment to add to a pool.
+type CommentRequest struct {
+	Text string // 1..MaxComment bytes after trimming
+	// IdempotencyKey: see the license package (Idempotency). A retry adds no
+	// second comment.
+	IdempotencyKey string
+}
+
 // AddComment adds a comment to the pool. Appends pool.comment_added.
 //
 // Errors: Invalid (text empty or longer than MaxComment), NotFound, Forbidden,
-// Conflict (retired pool).
-func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID, text string) (Comment, error) {
-	return s.AddCommentWithKey(ctx, a, poolID, text, "")
-}
-
-// AddCommentWithKey is AddComment with an idempotency key (a retry adds no
-// second comment).
-func (s *Service) AddCommentWithKey(ctx context.Context, a license.Actor, poolID, text, idempotencyKey string) (Comment, error) {
+// Conflict (retired pool, idempotency key reused).
+func (s *Service) AddComment(ctx context.Context, a license.Actor, poolID string, req CommentRequest) (Comment, error) {
+	text, idempotencyKey := req.Text, req.IdempotencyKey
 	if err := checkEditor(a); err != nil {
 		return Comment{}, err
 	}

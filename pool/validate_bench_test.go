@@ -44,7 +44,7 @@ func benchValidatePool(b *testing.B) (*pool.Service, license.Actor, string) {
 	ctx := context.Background()
 	svc := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	a := license.Actor{Company: "acme", Email: "bench@acme.example", Role: license.Admin}
-	p, err := svc.Create(ctx, a, pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}, Entitlements: []string{"sso"}})
+	p, err := svc.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}, Entitlements: []string{"sso"}}})
 	if err != nil {
 		b.Fatal(err)
 	}

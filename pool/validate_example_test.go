@@ -15,10 +15,10 @@ import (
 func ExampleService_ValidateAndAllocate() {
 	ctx := context.Background()
 	svc, _ := exampleService()
-	p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 		Name: "Backup Pro", Model: license.Perpetual, Metric: license.InstalledInstance,
 		Software: []string{"backup"}, Entitlements: []string{"sso", "reports"},
-	})
+	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
 	me := license.Consumer{Fingerprint: "machine-42", Software: "backup", Features: []string{"sso"}}
 
@@ -46,9 +46,9 @@ func ExampleService_ValidateAndAllocate() {
 func ExampleService_Validate_grace() {
 	ctx := context.Background()
 	svc, clock := exampleService()
-	p, _ := svc.Create(ctx, exampleAdmin, pool.Spec{
+	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
 		Name: "CAD rental", Model: license.Rental, Metric: license.NamedUser, Software: []string{"CAD"}, GraceDays: 3,
-	})
+	}})
 	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{
 		Kind: pool.TxRentalPeriod, Count: 5, Period: license.Period{Start: jan, End: jan.AddDate(0, 1, 0)},

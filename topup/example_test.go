@@ -50,7 +50,7 @@ func site(ctx context.Context, bill *billing.Service, owner license.Actor, name,
 func ExamplePolicy() {
 	ctx, bill, top, owner := exampleSetup()
 	s := site(ctx, bill, owner, "Helsinki", "north", billing.MonthlyInvoice, 10)
-	if _, err := bill.Enroll(ctx, owner, s.ID, 8); err != nil {
+	if _, err := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 8}); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -58,7 +58,7 @@ func ExamplePolicy() {
 		fmt.Println(err)
 		return
 	}
-	r, err := bill.Enroll(ctx, owner, s.ID, 4)
+	r, err := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -96,7 +96,7 @@ func ExampleService_SetIncrement() {
 	_, err := top.SetIncrement(ctx, owner, s.ID, 12)
 	fmt.Println(license.ErrorCode(err), license.ErrorField(err))
 	inc, _ := top.SetIncrement(ctx, owner, s.ID, 20)
-	r, _ := bill.Enroll(ctx, owner, s.ID, 21)
+	r, _ := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 21})
 	fmt.Println(inc.Increment, r.ToppedUp)
 	// Output:
 	// invalid increment
@@ -122,7 +122,7 @@ func ExampleDispatcher_RunOnce() {
 		fmt.Println(err)
 		return
 	}
-	if _, err := bill.Enroll(ctx, owner, s.ID, 4); err != nil {
+	if _, err := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 4}); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -143,7 +143,7 @@ func ExampleService_Preview() {
 		return
 	}
 	q, _ := top.Preview(ctx, owner, s.ID, 32)
-	r, _ := bill.Enroll(ctx, owner, s.ID, 32)
+	r, _ := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 32})
 	fmt.Println(q.Shortfall, q.Added, q.NewTotal, r.ToppedUp)
 	// Output: 12 15 35 15
 }

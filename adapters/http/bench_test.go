@@ -40,7 +40,7 @@ func leasePool(b *testing.B, store storage.Store) (license.Actor, string) {
 	ctx := context.Background()
 	actor := license.Actor{Company: license.NewID(), Email: "bench@acme.example", Role: license.Owner}
 	svc := &pool.Service{Store: store}
-	p, err := svc.Create(ctx, actor, pool.Spec{Name: "CAD", Model: license.Perpetual, Metric: license.ConcurrentUser, Software: []string{"cad"}, FormAllocations: true})
+	p, err := svc.Create(ctx, actor, pool.CreateRequest{Spec: pool.Spec{Name: "CAD", Model: license.Perpetual, Metric: license.ConcurrentUser, Software: []string{"cad"}, FormAllocations: true}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -138,12 +138,12 @@ func (h *Handler) siteRoutes() []Route {
 			}), billing.KindSite),
 		withKey(op("POST", "/v1/sites/{id}/enroll", "sites", "Record devices enrolled on a site (automatic top-up covers a shortfall when enabled)", Editor,
 			func(c *call, req Quantity) (EnrollView, error) {
-				r, err := b().EnrollWithKey(c.r.Context(), c.actor, c.path("id"), req.Quantity, c.idem)
+				r, err := b().Enroll(c.r.Context(), c.actor, billing.EnrollRequest{Site: c.path("id"), Devices: req.Quantity, IdempotencyKey: c.idem})
 				return EnrollView{Site: siteView(c.actor.Role, r.Site), ToppedUp: r.ToppedUp}, err
 			})),
 		withKey(op("POST", "/v1/sites/{id}/unenroll", "sites", "Record devices removed from a site", Editor,
 			func(c *call, req Quantity) (SiteView, error) {
-				s, err := b().UnenrollWithKey(c.r.Context(), c.actor, c.path("id"), req.Quantity, c.idem)
+				s, err := b().Unenroll(c.r.Context(), c.actor, billing.EnrollRequest{Site: c.path("id"), Devices: req.Quantity, IdempotencyKey: c.idem})
 				return siteView(c.actor.Role, s), err
 			})),
 		op("POST", "/v1/sites/{id}/purchase/preview", "licenses", "Preview a purchase of licenses (changes nothing)", Manage,
@@ -152,7 +152,7 @@ func (h *Handler) siteRoutes() []Route {
 			}),
 		withKey(op("POST", "/v1/sites/{id}/purchase", "licenses", "Purchase licenses for a site", Manage,
 			func(c *call, req Quantity) (billing.PurchaseQuote, error) {
-				return b().Purchase(c.r.Context(), c.actor, billing.PurchaseRequest{Site: c.path("id"), Quantity: req.Quantity}, c.idem)
+				return b().Purchase(c.r.Context(), c.actor, billing.PurchaseRequest{Site: c.path("id"), Quantity: req.Quantity, IdempotencyKey: c.idem})
 			})),
 		op("POST", "/v1/sites/{id}/decrease/preview", "licenses", "Preview a decrease of licenses (changes nothing)", Manage,
 			func(c *call, req Quantity) (billing.DecreaseQuote, error) {
@@ -160,7 +160,7 @@ func (h *Handler) siteRoutes() []Route {
 			}),
 		withKey(op("POST", "/v1/sites/{id}/decrease", "licenses", "Decrease the licenses of a site (never below its enrolled devices)", Manage,
 			func(c *call, req Quantity) (billing.DecreaseQuote, error) {
-				return b().Decrease(c.r.Context(), c.actor, billing.DecreaseRequest{Site: c.path("id"), Quantity: req.Quantity}, c.idem)
+				return b().Decrease(c.r.Context(), c.actor, billing.DecreaseRequest{Site: c.path("id"), Quantity: req.Quantity, IdempotencyKey: c.idem})
 			})),
 		op("POST", "/v1/transfers/preview", "licenses", "Preview a transfer of licenses between two sites (changes nothing)", Manage,
 			func(c *call, req billing.TransferRequest) (billing.TransferQuote, error) {
@@ -168,7 +168,8 @@ func (h *Handler) siteRoutes() []Route {
 			}),
 		withKey(op("POST", "/v1/transfers", "licenses", "Transfer licenses between two sites", Manage,
 			func(c *call, req billing.TransferRequest) (billing.TransferQuote, error) {
-				return b().Transfer(c.r.Context(), c.actor, req, c.idem)
+				req.IdempotencyKey = c.idem
+				return b().Transfer(c.r.Context(), c.actor, req)
 			})),
 	}
 }

@@ -31,7 +31,7 @@ func Example() {
 	_, _ = b.CreateCompany(ctx, owner, "Acme")
 	price, _ := license.ParseMoney("2.50", "USD")
 	site, _ := b.CreateSite(ctx, owner, billing.NewSite{Name: "North", Plan: "Business", UnitPrice: price, PaymentType: billing.MonthlyInvoice})
-	_, _ = b.Enroll(ctx, owner, site.ID, 20)
+	_, _ = b.Enroll(ctx, owner, billing.EnrollRequest{Site: site.ID, Devices: 20})
 	key, _ := lkhttp.IssueKey(ctx, store, clock, company, owner.Email, license.Owner, "example", license.SystemEmail)
 
 	api, _ := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

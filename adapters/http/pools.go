@@ -62,7 +62,7 @@ func (h *Handler) poolRoutes() []Route {
 				if err != nil {
 					return PoolView{}, err
 				}
-				pl, err := p().CreateWithKey(c.r.Context(), c.actor, spec, c.idem)
+				pl, err := p().Create(c.r.Context(), c.actor, pool.CreateRequest{Spec: spec, IdempotencyKey: c.idem})
 				return poolView(pl, 0), err
 			}))),
 		paged(withQuery(op("GET", "/v1/pools", "pools", "List the company's pools", Member,
@@ -113,11 +113,11 @@ func (h *Handler) poolRoutes() []Route {
 			}))),
 		withKey(op("POST", "/v1/pools/{id}/reassign", "pools", "Reassign available licenses to another pool", Editor,
 			func(c *call, req ReassignBody) (pool.Reassignment, error) {
-				return p().ReassignWithKey(c.r.Context(), c.actor, c.path("id"), req.To, req.Count, c.idem)
+				return p().Reassign(c.r.Context(), c.actor, c.path("id"), pool.ReassignRequest{To: req.To, Count: req.Count, IdempotencyKey: c.idem})
 			})),
 		withKey(created(op("POST", "/v1/pools/{id}/comments", "pools", "Add a comment to a pool", Editor,
 			func(c *call, req CommentBody) (pool.Comment, error) {
-				return p().AddCommentWithKey(c.r.Context(), c.actor, c.path("id"), req.Text, c.idem)
+				return p().AddComment(c.r.Context(), c.actor, c.path("id"), pool.CommentRequest{Text: req.Text, IdempotencyKey: c.idem})
 			}))),
 		paged(op("GET", "/v1/pools/{id}/allocations", "allocations", "List a pool's allocations", Member,
 			func(c *call, _ none) (List[pool.Allocation], error) {

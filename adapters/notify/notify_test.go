@@ -253,7 +253,7 @@ func TestLoopDeliversAndStops(t *testing.T) {
 	go func() { done <- loop.Run(runCtx) }()
 
 	// A top-up committed while the loop runs is delivered at a later tick.
-	_, err = bill.Enroll(ctx, owner, s.ID, 1)
+	_, err = bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 1})
 	require.NoError(t, err)
 	select {
 	case <-cn.sent:

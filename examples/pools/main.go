@@ -62,13 +62,13 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 		Automatic:   pool.Automatic{Enabled: true, Rule: pool.RuleSoftwareInventory},
 		Responsible: pool.Responsible{Purchase: "paula", Technical: "tom", Owner: "olga"},
 	}
-	office, err := svc.Create(ctx, admin, mainSpec)
+	office, err := svc.Create(ctx, admin, pool.CreateRequest{Spec: mainSpec})
 	if err != nil {
 		return nil, err
 	}
 	spareSpec := mainSpec
 	spareSpec.Name, spareSpec.Priority, spareSpec.MinAllocationDays = "Office spare", 1, 0
-	spare, err := svc.Create(ctx, admin, spareSpec)
+	spare, err := svc.Create(ctx, admin, pool.CreateRequest{Spec: spareSpec})
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +143,8 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 	}
 
 	// 7. Concurrent users: a rental pool of 2 seats, leases with a heartbeat.
-	cad, err := svc.Create(ctx, admin, pool.Spec{Name: "CAD floating", Model: license.Rental, Metric: license.ConcurrentUser,
-		Software: []string{"CAD Pro"}, LeaseTTL: 15 * time.Minute})
+	cad, err := svc.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "CAD floating", Model: license.Rental, Metric: license.ConcurrentUser,
+		Software: []string{"CAD Pro"}, LeaseTTL: 15 * time.Minute}})
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 			return "", err
 		}
 		if enrolled > 0 {
-			if _, err := b.Enroll(ctx, owner, s.ID, enrolled); err != nil {
+			if _, err := b.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: enrolled}); err != nil {
 				return "", err
 			}
 		}
@@ -91,8 +91,8 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 	}
 
 	p := &pool.Service{Store: store, Clock: clock}
-	office, err := p.Create(ctx, owner, pool.Spec{Name: "Microsoft 365 E3", Model: license.Perpetual, Metric: license.NamedUser,
-		Software: []string{"Microsoft 365"}, Priority: 10, FormAllocations: true, MinAllocationDays: 30})
+	office, err := p.Create(ctx, owner, pool.CreateRequest{Spec: pool.Spec{Name: "Microsoft 365 E3", Model: license.Perpetual, Metric: license.NamedUser,
+		Software: []string{"Microsoft 365"}, Priority: 10, FormAllocations: true, MinAllocationDays: 30}})
 	if err != nil {
 		return d, err
 	}
@@ -104,8 +104,8 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 	if _, err := p.Allocate(ctx, owner, office.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "anna"}}); err != nil {
 		return d, err
 	}
-	cad, err := p.Create(ctx, owner, pool.Spec{Name: "AutoCAD", Model: license.Perpetual, Metric: license.ConcurrentUser,
-		Software: []string{"AutoCAD"}, FormAllocations: true, LeaseTTL: 5 * time.Minute})
+	cad, err := p.Create(ctx, owner, pool.CreateRequest{Spec: pool.Spec{Name: "AutoCAD", Model: license.Perpetual, Metric: license.ConcurrentUser,
+		Software: []string{"AutoCAD"}, FormAllocations: true, LeaseTTL: 5 * time.Minute}})
 	if err != nil {
 		return d, err
 	}

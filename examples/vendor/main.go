@@ -101,10 +101,10 @@ func online(ctx context.Context, w io.Writer, store storage.Store, o Options) er
 
 	// The vendor sells the customer 2 installations of the product with the
 	// backup and sso features.
-	p, err := svc.Create(ctx, vendor, pool.Spec{
+	p, err := svc.Create(ctx, vendor, pool.CreateRequest{Spec: pool.Spec{
 		Name: "Acme Backup Pro", Model: license.Perpetual, Metric: license.InstalledInstance,
 		Software: []string{product}, Entitlements: []string{"backup", "sso"},
-	})
+	}})
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func TestHelperMultiProcess(t *testing.T) {
 				default:
 					t.Errorf("allocate: %v", err)
 				}
-				r, err := bill.Enroll(ctx, license.System("mp"), parts[2], 1)
+				r, err := bill.Enroll(ctx, license.System("mp"), billing.EnrollRequest{Site: parts[2], Devices: 1})
 				if err != nil {
 					t.Errorf("enroll: %v", err)
 					continue
@@ -98,7 +98,7 @@ func TestMultiProcess(t *testing.T) {
 	bill := &billing.Service{Store: s, Overflow: topup.Policy{}}
 	top := &topup.Service{Store: s}
 
-	p, err := pools.Create(ctx, mpOwner, pool.Spec{Name: "Shared", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Suite"}})
+	p, err := pools.Create(ctx, mpOwner, pool.CreateRequest{Spec: pool.Spec{Name: "Shared", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Suite"}}})
 	require.NoError(t, err)
 	_, err = pools.AddTransaction(ctx, mpOwner, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: mpCapacity})
 	require.NoError(t, err)

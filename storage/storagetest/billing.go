@@ -105,7 +105,7 @@ func (f *billingFixture) site(t billingT, a license.Actor, name, plan, price, cu
 
 func (f *billingFixture) enroll(t billingT, siteID string, n int64) {
 	t.Helper()
-	_, err := f.svc.Enroll(context.Background(), f.system, siteID, n)
+	_, err := f.svc.Enroll(context.Background(), f.system, billing.EnrollRequest{Site: siteID, Devices: n})
 	require.NoError(t, err)
 }
 
@@ -206,7 +206,7 @@ func testBillingPurchaseNoAmountSet(t *testing.T, newStore Factory, _ Features) 
 	billingMoney(t, q.AddedCost, "25.00 EUR")       // the 10 above the 20-license minimum
 	billingMoney(t, q.EstimatedTotal, "75.00 EUR")  // 30 licenses a month
 
-	got, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: st.ID, Quantity: 30}, "k1")
+	got, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: st.ID, Quantity: 30, IdempotencyKey: "k1"})
 	require.NoError(t, err)
 	billingSameJSON(t, q, got, "commit returns the preview's figures")
 	after := f.get(t, st.ID)
@@ -231,7 +231,7 @@ func testBillingPurchaseNoAmountSet(t *testing.T, newStore Factory, _ Features) 
 	billingMoney(t, q.CurrentEstimate, "75.00 EUR")
 	billingMoney(t, q.AddedCost, "75.00 EUR")
 	billingMoney(t, q.EstimatedTotal, "75.00 EUR")
-	got, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: empty.ID, Quantity: 30}, "k-empty")
+	got, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: empty.ID, Quantity: 30, IdempotencyKey: "k-empty"})
 	require.NoError(t, err)
 	billingSameJSON(t, q, got, "commit returns the preview's figures")
 	require.Equal(t, int64(30), f.get(t, empty.ID).LicenseCount())
@@ -248,7 +248,7 @@ func testBillingDecreaseStopsAtEnrolled(t *testing.T, newStore Factory, _ Featur
 	before := billingDump(t, f.store)
 	_, err := f.svc.PreviewDecrease(ctx, f.admin, billing.DecreaseRequest{Site: st.ID, Quantity: 11})
 	billingRequireCode(t, err, license.BelowEnrolled, "quantity")
-	_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: st.ID, Quantity: 11}, "d1")
+	_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: st.ID, Quantity: 11, IdempotencyKey: "d1"})
 	billingRequireCode(t, err, license.BelowEnrolled, "quantity")
 	require.Equal(t, before, billingDump(t, f.store))
 
@@ -260,7 +260,7 @@ func testBillingDecreaseStopsAtEnrolled(t *testing.T, newStore Factory, _ Featur
 	billingMoney(t, q.CurrentEstimate, "75.00 EUR")
 	billingMoney(t, q.DecreasedCost, "25.00 EUR")
 	billingMoney(t, q.EstimatedTotal, "50.00 EUR")
-	got, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: st.ID, Quantity: 10}, "d1")
+	got, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: st.ID, Quantity: 10, IdempotencyKey: "d1"})
 	require.NoError(t, err)
 	billingSameJSON(t, q, got)
 	require.Equal(t, int64(20), f.get(t, st.ID).LicenseCount())
@@ -287,7 +287,7 @@ func testBillingTransfer(t *testing.T, newStore Factory, _ Features) {
 		To:          billing.TransferSide{Site: to.ID, SiteName: "Oulu", AvailableAfter: 10, InUse: 8, TotalAfter: 18},
 		Transferred: 10,
 	}, q)
-	got, err := f.svc.Transfer(ctx, f.admin, req, "t1")
+	got, err := f.svc.Transfer(ctx, f.admin, withTransferKey(req, "t1"))
 	require.NoError(t, err)
 	require.Equal(t, q, got)
 	require.Equal(t, int64(20), f.get(t, from.ID).LicenseCount())
@@ -316,10 +316,10 @@ func testBillingTransfer(t *testing.T, newStore Factory, _ Features) {
 	} {
 		_, err := f.svc.PreviewTransfer(ctx, f.admin, billing.TransferRequest{From: tc.other.ID, To: to.ID, Quantity: 1})
 		billingRequireCode(t, err, tc.code, tc.field)
-		_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: tc.other.ID, Quantity: 1}, "")
+		_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: tc.other.ID, Quantity: 1})
 		billingRequireCode(t, err, tc.code, tc.field)
 	}
-	_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: to.ID, Quantity: 1}, "")
+	_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: to.ID, Quantity: 1})
 	billingRequireCode(t, err, license.Invalid, "to")
 	require.Equal(t, before, billingDump(t, f.store))
 
@@ -328,7 +328,7 @@ func testBillingTransfer(t *testing.T, newStore Factory, _ Features) {
 	f.enroll(t, bare.ID, 3)
 	_, err = f.svc.PreviewTransfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: bare.ID, Quantity: 2})
 	billingRequireCode(t, err, license.BelowEnrolled, "quantity")
-	q, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: bare.ID, Quantity: 3}, "")
+	q, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: to.ID, To: bare.ID, Quantity: 3})
 	require.NoError(t, err)
 	require.Equal(t, int64(3), q.To.TotalAfter)
 	require.Equal(t, int64(0), q.To.AvailableAfter)
@@ -346,16 +346,16 @@ func testBillingRoles(t *testing.T, newStore Factory, _ Features) {
 		_, err := f.svc.PreviewPurchase(ctx, actor, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 		billingRequireCode(t, err, license.Forbidden, "role")
 		require.Contains(t, license.ErrorMessage(err), "Owner or Admin")
-		_, err = f.svc.Purchase(ctx, actor, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "")
+		_, err = f.svc.Purchase(ctx, actor, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 		billingRequireCode(t, err, license.Forbidden, "role")
-		_, err = f.svc.Decrease(ctx, actor, billing.DecreaseRequest{Site: a.ID, Quantity: 1}, "")
+		_, err = f.svc.Decrease(ctx, actor, billing.DecreaseRequest{Site: a.ID, Quantity: 1})
 		billingRequireCode(t, err, license.Forbidden, "role")
-		_, err = f.svc.Transfer(ctx, actor, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1}, "")
+		_, err = f.svc.Transfer(ctx, actor, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1})
 		billingRequireCode(t, err, license.Forbidden, "role")
 		_, err = f.svc.CreateSite(ctx, actor, billing.NewSite{Name: "X", Plan: "business", UnitPrice: billingPrice(t, "1", "EUR"), PaymentType: billing.MonthlyInvoice})
 		billingRequireCode(t, err, license.Forbidden, "role")
 	}
-	_, err := f.svc.Enroll(ctx, f.viewer, a.ID, 1)
+	_, err := f.svc.Enroll(ctx, f.viewer, billing.EnrollRequest{Site: a.ID, Devices: 1})
 	billingRequireCode(t, err, license.Forbidden, "role")
 	_, err = f.svc.AddMember(ctx, f.admin, "new@acme.example", license.Owner)
 	billingRequireCode(t, err, license.Forbidden, "role")
@@ -368,11 +368,11 @@ func testBillingRoles(t *testing.T, newStore Factory, _ Features) {
 	// Demoting a member takes effect at once, even for an actor claiming more.
 	_, err = f.svc.AddMember(ctx, f.owner, f.admin.Email, license.Viewer)
 	require.NoError(t, err)
-	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "")
+	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 	billingRequireCode(t, err, license.Forbidden, "role")
 	// Owner, Admin (not a stored member: an API key bound to Admin) and the system may.
 	for _, actor := range []license.Actor{f.owner, {Company: "acme", Email: "key@acme.example", Role: license.Admin}, f.system} {
-		_, err := f.svc.Purchase(ctx, actor, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "")
+		_, err := f.svc.Purchase(ctx, actor, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 		require.NoError(t, err)
 	}
 	require.Equal(t, int64(13), f.get(t, a.ID).LicenseCount())
@@ -383,7 +383,7 @@ func testBillingPaymentType(t *testing.T, newStore Factory, _ Features) {
 	f := newBillingFixture(t, newStore(t))
 	card := f.site(t, f.owner, "Card", "business", "1", "EUR", billing.Card, billingCount(10))
 	before := billingDump(t, f.store)
-	_, err := f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: card.ID, Quantity: 1}, "")
+	_, err := f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: card.ID, Quantity: 1})
 	billingRequireCode(t, err, license.Invalid, "payment_type")
 	require.Contains(t, license.ErrorMessage(err), "monthly invoice")
 	_, err = f.svc.PreviewDecrease(ctx, f.owner, billing.DecreaseRequest{Site: card.ID, Quantity: 1})
@@ -393,7 +393,7 @@ func testBillingPaymentType(t *testing.T, newStore Factory, _ Features) {
 	pt := billing.MonthlyInvoice
 	_, err = f.svc.UpdateSite(ctx, f.admin, card.ID, billing.SiteChange{PaymentType: &pt})
 	require.NoError(t, err)
-	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: card.ID, Quantity: 1}, "")
+	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: card.ID, Quantity: 1})
 	require.NoError(t, err)
 }
 
@@ -403,16 +403,16 @@ func testBillingEnrolment(t *testing.T, newStore Factory, _ Features) {
 	st := f.site(t, f.owner, "A", "business", "1", "EUR", billing.MonthlyInvoice, billingCount(5))
 	f.enroll(t, st.ID, 3)
 	before := billingDump(t, f.store)
-	_, err := f.svc.Enroll(ctx, f.system, st.ID, 3)
+	_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: st.ID, Devices: 3})
 	billingRequireCode(t, err, license.InsufficientLicenses, "devices")
 	require.Equal(t, before, billingDump(t, f.store))
-	r, err := f.svc.Enroll(ctx, f.editor, st.ID, 2)
+	r, err := f.svc.Enroll(ctx, f.editor, billing.EnrollRequest{Site: st.ID, Devices: 2})
 	require.NoError(t, err)
 	require.Equal(t, int64(5), r.Site.Enrolled)
 	require.Equal(t, int64(0), r.Site.Available())
-	_, err = f.svc.Unenroll(ctx, f.system, st.ID, 6)
+	_, err = f.svc.Unenroll(ctx, f.system, billing.EnrollRequest{Site: st.ID, Devices: 6})
 	billingRequireCode(t, err, license.Invalid, "devices")
-	s2, err := f.svc.Unenroll(ctx, f.system, st.ID, 5)
+	s2, err := f.svc.Unenroll(ctx, f.system, billing.EnrollRequest{Site: st.ID, Devices: 5})
 	require.NoError(t, err)
 	require.Equal(t, int64(0), s2.Enrolled)
 	// No license amount set: any enrolment is accepted.
@@ -449,12 +449,12 @@ func testBillingOverflow(t *testing.T, newStore Factory, _ Features) {
 
 	f.svc.Overflow = billingFiveStep{fail: true}
 	before := billingDump(t, f.store)
-	_, err := f.svc.Enroll(ctx, f.system, st.ID, 4)
+	_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: st.ID, Devices: 4})
 	billingRequireCode(t, err, license.Unavailable, "")
 	require.Equal(t, before, billingDump(t, f.store), "a failed top-up rolls the enrolment and its own writes back")
 
 	f.svc.Overflow = billingFiveStep{}
-	r, err := f.svc.Enroll(ctx, f.system, st.ID, 4)
+	r, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: st.ID, Devices: 4})
 	require.NoError(t, err)
 	require.Equal(t, int64(5), r.ToppedUp)
 	require.Equal(t, int64(15), r.Site.LicenseCount())
@@ -472,35 +472,35 @@ func testBillingIdempotency(t *testing.T, newStore Factory, _ Features) {
 	a := f.site(t, f.owner, "A", "business", "1.2345", "EUR", billing.MonthlyInvoice, billingCount(10))
 	b := f.site(t, f.owner, "B", "business", "1.2345", "EUR", billing.MonthlyInvoice, billingCount(10))
 
-	first, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 3}, "p")
+	first, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 3, IdempotencyKey: "p"})
 	require.NoError(t, err)
 	snap := billingDump(t, f.store)
-	again, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 3}, "p")
+	again, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 3, IdempotencyKey: "p"})
 	require.NoError(t, err)
 	billingSameJSON(t, first, again)
 	require.Equal(t, snap, billingDump(t, f.store))
-	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 4}, "p")
+	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 4, IdempotencyKey: "p"})
 	billingRequireCode(t, err, license.Conflict, "idempotency_key")
-	_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 3}, "p")
+	_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 3, IdempotencyKey: "p"})
 	billingRequireCode(t, err, license.Conflict, "idempotency_key")
 	require.Equal(t, snap, billingDump(t, f.store))
 
-	d1, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 2}, "d")
+	d1, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 2, IdempotencyKey: "d"})
 	require.NoError(t, err)
-	d2, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 2}, "d")
+	d2, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 2, IdempotencyKey: "d"})
 	require.NoError(t, err)
 	billingSameJSON(t, d1, d2)
-	t1, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 5}, "t")
+	t1, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 5, IdempotencyKey: "t"})
 	require.NoError(t, err)
-	t2, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 5}, "t")
+	t2, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 5, IdempotencyKey: "t"})
 	require.NoError(t, err)
 	require.Equal(t, t1, t2)
 	require.Equal(t, int64(6), f.get(t, a.ID).LicenseCount())
 	require.Equal(t, int64(15), f.get(t, b.ID).LicenseCount())
 	// A refused request remembers nothing: the key stays usable.
-	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 0}, "fresh")
+	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 0, IdempotencyKey: "fresh"})
 	billingRequireCode(t, err, license.Invalid, "quantity")
-	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "fresh")
+	_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1, IdempotencyKey: "fresh"})
 	require.NoError(t, err)
 }
 
@@ -511,11 +511,11 @@ func testBillingEvents(t *testing.T, newStore Factory, _ Features) {
 	b := f.site(t, f.owner, "Oulu", "business", "2", "EUR", billing.MonthlyInvoice, billingCount(0))
 	n0 := len(billingEvents(t, f.store, "acme"))
 	f.clock.Set(billingStart.Add(time.Hour))
-	_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 4}, "")
+	_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 4})
 	require.NoError(t, err)
-	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: a.ID, Quantity: 1}, "")
+	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: a.ID, Quantity: 1})
 	require.NoError(t, err)
-	_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 3}, "")
+	_, err = f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 3})
 	require.NoError(t, err)
 	evs := billingEvents(t, f.store, "acme")[n0:]
 	require.Len(t, evs, 3)
@@ -598,7 +598,7 @@ func testBillingBadInput(t *testing.T, newStore Factory, _ Features) {
 	usd := f.site(t, f.owner, "U", "business", "2", "USD", billing.MonthlyInvoice, billingCount(10))
 	ev := f.site(t, f.evil, "E", "business", "2", "EUR", billing.MonthlyInvoice, billingCount(10))
 	f.enroll(t, a.ID, 4)
-	_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "used")
+	_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 1, IdempotencyKey: "used"})
 	require.NoError(t, err)
 	unknown := license.NewID()
 	cases := []struct {
@@ -607,82 +607,97 @@ func testBillingBadInput(t *testing.T, newStore Factory, _ Features) {
 		run  func() error
 	}{
 		{"purchase zero", license.Invalid, func() error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID}, "")
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID})
 			return err
 		}},
 		{"purchase negative", license.Invalid, func() error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: -5}, "")
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: -5})
 			return err
 		}},
 		{"purchase unknown site", license.NotFound, func() error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: unknown, Quantity: 1}, "")
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: unknown, Quantity: 1})
 			return err
 		}},
 		{"purchase other company's site", license.NotFound, func() error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: ev.ID, Quantity: 1}, "")
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: ev.ID, Quantity: 1})
 			return err
 		}},
 		{"purchase key reused", license.Conflict, func() error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: b.ID, Quantity: 1}, "used")
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: b.ID, Quantity: 1, IdempotencyKey: "used"})
 			return err
 		}},
 		{"purchase as viewer", license.Forbidden, func() error {
-			_, err := f.svc.Purchase(ctx, f.viewer, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "")
+			_, err := f.svc.Purchase(ctx, f.viewer, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 			return err
 		}},
 		{"purchase without actor", license.Invalid, func() error {
-			_, err := f.svc.Purchase(ctx, license.Actor{}, billing.PurchaseRequest{Site: a.ID, Quantity: 1}, "")
+			_, err := f.svc.Purchase(ctx, license.Actor{}, billing.PurchaseRequest{Site: a.ID, Quantity: 1})
 			return err
 		}},
 		{"decrease zero", license.Invalid, func() error {
-			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID}, "")
+			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID})
 			return err
 		}},
 		{"decrease negative", license.Invalid, func() error {
-			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: -1}, "")
+			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: -1})
 			return err
 		}},
 		{"decrease below enrolled", license.BelowEnrolled, func() error {
-			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 8}, "")
+			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 8})
 			return err
 		}},
 		{"decrease other company's site", license.NotFound, func() error {
-			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: ev.ID, Quantity: 1}, "")
+			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: ev.ID, Quantity: 1})
 			return err
 		}},
 		{"transfer zero", license.Invalid, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID})
 			return err
 		}},
 		{"transfer negative", license.Invalid, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: -3}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: -3})
 			return err
 		}},
 		{"transfer more than available", license.BelowEnrolled, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 8}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 8})
 			return err
 		}},
 		{"transfer mismatched currencies", license.CurrencyMismatch, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: usd.ID, Quantity: 1}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: usd.ID, Quantity: 1})
 			return err
 		}},
 		{"transfer to other company's site", license.NotFound, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: ev.ID, Quantity: 1}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: ev.ID, Quantity: 1})
 			return err
 		}},
 		{"transfer unknown source", license.NotFound, func() error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: unknown, To: a.ID, Quantity: 1}, "")
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: unknown, To: a.ID, Quantity: 1})
 			return err
 		}},
 		{"transfer as editor", license.Forbidden, func() error {
-			_, err := f.svc.Transfer(ctx, f.editor, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1}, "")
+			_, err := f.svc.Transfer(ctx, f.editor, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1})
 			return err
 		}},
-		{"enroll zero", license.Invalid, func() error { _, err := f.svc.Enroll(ctx, f.system, a.ID, 0); return err }},
-		{"enroll negative", license.Invalid, func() error { _, err := f.svc.Enroll(ctx, f.system, a.ID, -2); return err }},
-		{"enroll beyond licenses", license.InsufficientLicenses, func() error { _, err := f.svc.Enroll(ctx, f.system, a.ID, 8); return err }},
-		{"enroll other company's site", license.NotFound, func() error { _, err := f.svc.Enroll(ctx, f.system, ev.ID, 1); return err }},
-		{"unenroll too many", license.Invalid, func() error { _, err := f.svc.Unenroll(ctx, f.system, a.ID, 5); return err }},
+		{"enroll zero", license.Invalid, func() error {
+			_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: a.ID, Devices: 0})
+			return err
+		}},
+		{"enroll negative", license.Invalid, func() error {
+			_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: a.ID, Devices: -2})
+			return err
+		}},
+		{"enroll beyond licenses", license.InsufficientLicenses, func() error {
+			_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: a.ID, Devices: 8})
+			return err
+		}},
+		{"enroll other company's site", license.NotFound, func() error {
+			_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: ev.ID, Devices: 1})
+			return err
+		}},
+		{"unenroll too many", license.Invalid, func() error {
+			_, err := f.svc.Unenroll(ctx, f.system, billing.EnrollRequest{Site: a.ID, Devices: 5})
+			return err
+		}},
 		{"create site with bad currency", license.Invalid, func() error {
 			_, err := f.svc.CreateSite(ctx, f.owner, billing.NewSite{Name: "Z", Plan: "p", UnitPrice: license.Money{Amount: decimal.NewFromInt(1), Currency: "XXX"}, PaymentType: billing.MonthlyInvoice})
 			return err
@@ -726,18 +741,21 @@ func testBillingFaults(t *testing.T, newStore Factory, _ Features) {
 	b := f.site(t, f.owner, "B", "business", "2", "EUR", billing.MonthlyInvoice, billingCount(10))
 	ops := map[string]func(key string) error{
 		"purchase": func(k string) error {
-			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 2}, k)
+			_, err := f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: a.ID, Quantity: 2, IdempotencyKey: k})
 			return err
 		},
 		"decrease": func(k string) error {
-			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 1}, k)
+			_, err := f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: a.ID, Quantity: 1, IdempotencyKey: k})
 			return err
 		},
 		"transfer": func(k string) error {
-			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1}, k)
+			_, err := f.svc.Transfer(ctx, f.admin, billing.TransferRequest{From: a.ID, To: b.ID, Quantity: 1, IdempotencyKey: k})
 			return err
 		},
-		"enroll": func(string) error { _, err := f.svc.Enroll(ctx, f.system, b.ID, 1); return err },
+		"enroll": func(string) error {
+			_, err := f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: b.ID, Devices: 1})
+			return err
+		},
 		"create site": func(k string) error {
 			_, err := f.svc.CreateSite(ctx, f.owner, billing.NewSite{Name: "S" + k, Plan: "p", UnitPrice: billingPrice(t, "1", "EUR"), PaymentType: billing.MonthlyInvoice})
 			return err
@@ -809,10 +827,10 @@ func testBillingInvoice(t *testing.T, newStore Factory, _ Features) {
 	f.svc.Rounding = ""
 
 	// Purchases and decreases of the month are adjustment lines of the next invoice.
-	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: a.ID, Quantity: 10}, "")
+	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: a.ID, Quantity: 10})
 	require.NoError(t, err)
 	f.clock.Set(billingStart.Add(24 * time.Hour))
-	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: c.ID, Quantity: 1}, "")
+	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: c.ID, Quantity: 1})
 	require.NoError(t, err)
 	inv, err = f.svc.Estimate(ctx, f.owner, billing.EstimateOptions{})
 	require.NoError(t, err)
@@ -844,11 +862,11 @@ func testBillingProration(t *testing.T, newStore Factory, _ Features) {
 	a := f.site(t, f.owner, "A", "business", "3", "EUR", billing.MonthlyInvoice, billingCount(0))
 	// 21 November: 10 of 30 days left (the 21st counts). 7 × 3 × 10/30 = 7.00.
 	f.clock.Set(time.Date(2026, 11, 21, 23, 59, 0, 0, time.UTC))
-	_, err := f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: a.ID, Quantity: 7}, "")
+	_, err := f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: a.ID, Quantity: 7})
 	require.NoError(t, err)
 	// 30 November: 1 of 30 days. 1 × 3 × 1/30 = 0.10 credited.
 	f.clock.Set(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC))
-	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: a.ID, Quantity: 1}, "")
+	_, err = f.svc.Decrease(ctx, f.owner, billing.DecreaseRequest{Site: a.ID, Quantity: 1})
 	require.NoError(t, err)
 	inv, err := f.svc.Estimate(ctx, f.owner, billing.EstimateOptions{Prorate: true})
 	require.NoError(t, err)
@@ -866,7 +884,7 @@ func testBillingProration(t *testing.T, newStore Factory, _ Features) {
 	// December has 31 days; on the 22nd, 10 are left: 0.2 × 10/31 = 0.0645… → 0.06.
 	b := f.site(t, f.owner, "B", "business", "0.2", "EUR", billing.MonthlyInvoice, billingCount(0))
 	f.clock.Set(time.Date(2026, 12, 22, 8, 0, 0, 0, time.UTC))
-	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: b.ID, Quantity: 1}, "")
+	_, err = f.svc.Purchase(ctx, f.owner, billing.PurchaseRequest{Site: b.ID, Quantity: 1})
 	require.NoError(t, err)
 	inv, err = f.svc.Estimate(ctx, f.owner, billing.EstimateOptions{Prorate: true})
 	require.NoError(t, err)

@@ -44,21 +44,21 @@ func testBillingConcurrency(t *testing.T, newStore Factory, feat Features) {
 				var err error
 				switch (w + r) % 5 {
 				case 0:
-					_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: site, Quantity: 2}, "")
+					_, err = f.svc.Purchase(ctx, f.admin, billing.PurchaseRequest{Site: site, Quantity: 2})
 					if err == nil {
 						purchased.Add(2)
 					}
 				case 1:
-					_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: site, Quantity: 3}, "")
+					_, err = f.svc.Decrease(ctx, f.admin, billing.DecreaseRequest{Site: site, Quantity: 3})
 					if err == nil {
 						decreased.Add(3)
 					}
 				case 2:
-					_, err = f.svc.Transfer(ctx, f.owner, billing.TransferRequest{From: site, To: other, Quantity: 2}, "")
+					_, err = f.svc.Transfer(ctx, f.owner, billing.TransferRequest{From: site, To: other, Quantity: 2})
 				case 3:
-					_, err = f.svc.Enroll(ctx, f.system, site, 2)
+					_, err = f.svc.Enroll(ctx, f.system, billing.EnrollRequest{Site: site, Devices: 2})
 				default:
-					_, err = f.svc.Unenroll(ctx, f.system, site, 1)
+					_, err = f.svc.Unenroll(ctx, f.system, billing.EnrollRequest{Site: site, Devices: 1})
 				}
 				switch license.ErrorCode(err) {
 				case "":

@@ -168,7 +168,7 @@ func (m *billingMachine) Enroll(t *rapid.T) {
 	}
 	armed := m.armFault(t)
 	before, inj := m.dumpIfFaulty(t, armed), m.injected()
-	_, err := m.f.svc.Enroll(context.Background(), m.f.system, s.id, n)
+	_, err := m.f.svc.Enroll(context.Background(), m.f.system, billing.EnrollRequest{Site: s.id, Devices: n})
 	if m.settle(t, armed, inj, err, before) {
 		return
 	}
@@ -186,7 +186,7 @@ func (m *billingMachine) Unenroll(t *rapid.T) {
 	if n < 1 || n > s.enrolled {
 		want = license.Invalid
 	}
-	_, err := m.f.svc.Unenroll(context.Background(), m.f.system, s.id, n)
+	_, err := m.f.svc.Unenroll(context.Background(), m.f.system, billing.EnrollRequest{Site: s.id, Devices: n})
 	billingExpect(t, err, want)
 	if want == "" {
 		s.enrolled -= n
@@ -216,7 +216,7 @@ func (m *billingMachine) Purchase(t *rapid.T) {
 	key := m.key()
 	armed := m.armFault(t)
 	before, inj := m.dumpIfFaulty(t, armed), m.injected()
-	got, err := m.f.svc.Purchase(ctx, a, req, key)
+	got, err := m.f.svc.Purchase(ctx, a, withPurchaseKey(req, key))
 	if m.settle(t, armed, inj, err, before) {
 		return
 	}
@@ -231,9 +231,9 @@ func (m *billingMachine) Purchase(t *rapid.T) {
 	m.purchased += q
 	m.events++
 	m.last = &billingLastCommit{key: key, result: got,
-		run: func(k string) (any, error) { return m.f.svc.Purchase(ctx, a, req, k) },
+		run: func(k string) (any, error) { return m.f.svc.Purchase(ctx, a, withPurchaseKey(req, k)) },
 		other: func(k string) (any, error) {
-			return m.f.svc.Purchase(ctx, a, billing.PurchaseRequest{Site: s.id, Quantity: q + 1}, k)
+			return m.f.svc.Purchase(ctx, a, billing.PurchaseRequest{Site: s.id, Quantity: q + 1, IdempotencyKey: k})
 		}}
 }
 
@@ -257,7 +257,7 @@ func (m *billingMachine) Decrease(t *rapid.T) {
 	key := m.key()
 	armed := m.armFault(t)
 	before, inj := m.dumpIfFaulty(t, armed), m.injected()
-	got, err := m.f.svc.Decrease(ctx, a, req, key)
+	got, err := m.f.svc.Decrease(ctx, a, withDecreaseKey(req, key))
 	if m.settle(t, armed, inj, err, before) {
 		return
 	}
@@ -272,9 +272,9 @@ func (m *billingMachine) Decrease(t *rapid.T) {
 	m.decreased += q
 	m.events++
 	m.last = &billingLastCommit{key: key, result: got,
-		run: func(k string) (any, error) { return m.f.svc.Decrease(ctx, a, req, k) },
+		run: func(k string) (any, error) { return m.f.svc.Decrease(ctx, a, withDecreaseKey(req, k)) },
 		other: func(k string) (any, error) {
-			return m.f.svc.Decrease(ctx, a, billing.DecreaseRequest{Site: s.id, Quantity: q + 1}, k)
+			return m.f.svc.Decrease(ctx, a, billing.DecreaseRequest{Site: s.id, Quantity: q + 1, IdempotencyKey: k})
 		}}
 }
 
@@ -298,7 +298,7 @@ func (m *billingMachine) Transfer(t *rapid.T) {
 	key := m.key()
 	armed := m.armFault(t)
 	before, inj := m.dumpIfFaulty(t, armed), m.injected()
-	got, err := m.f.svc.Transfer(ctx, a, req, key)
+	got, err := m.f.svc.Transfer(ctx, a, withTransferKey(req, key))
 	if m.settle(t, armed, inj, err, before) {
 		return
 	}
@@ -312,9 +312,9 @@ func (m *billingMachine) Transfer(t *rapid.T) {
 	from.licenses, to.licenses = &ft, &tt
 	m.events++
 	m.last = &billingLastCommit{key: key, result: got,
-		run: func(k string) (any, error) { return m.f.svc.Transfer(ctx, a, req, k) },
+		run: func(k string) (any, error) { return m.f.svc.Transfer(ctx, a, withTransferKey(req, k)) },
 		other: func(k string) (any, error) {
-			return m.f.svc.Transfer(ctx, a, billing.TransferRequest{From: to.id, To: from.id, Quantity: q}, k)
+			return m.f.svc.Transfer(ctx, a, billing.TransferRequest{From: to.id, To: from.id, Quantity: q, IdempotencyKey: k})
 		}}
 }
 
@@ -340,13 +340,13 @@ func (m *billingMachine) Foreign(t *rapid.T) {
 	var err error
 	switch rapid.IntRange(0, 3).Draw(t, "op") {
 	case 0:
-		_, err = m.f.svc.Purchase(ctx, m.f.owner, billing.PurchaseRequest{Site: m.evil, Quantity: 1}, m.key())
+		_, err = m.f.svc.Purchase(ctx, m.f.owner, billing.PurchaseRequest{Site: m.evil, Quantity: 1, IdempotencyKey: m.key()})
 	case 1:
-		_, err = m.f.svc.Decrease(ctx, m.f.owner, billing.DecreaseRequest{Site: m.evil, Quantity: 1}, m.key())
+		_, err = m.f.svc.Decrease(ctx, m.f.owner, billing.DecreaseRequest{Site: m.evil, Quantity: 1, IdempotencyKey: m.key()})
 	case 2:
-		_, err = m.f.svc.Transfer(ctx, m.f.owner, billing.TransferRequest{From: m.evil, To: m.sites[0].id, Quantity: 1}, m.key())
+		_, err = m.f.svc.Transfer(ctx, m.f.owner, billing.TransferRequest{From: m.evil, To: m.sites[0].id, Quantity: 1, IdempotencyKey: m.key()})
 	default:
-		_, err = m.f.svc.Enroll(ctx, m.f.system, m.evil, 1)
+		_, err = m.f.svc.Enroll(ctx, m.f.system, billing.EnrollRequest{Site: m.evil, Devices: 1})
 	}
 	billingExpect(t, err, license.NotFound)
 	require.Equal(t, before, billingDump(t, m.f.store))
@@ -465,4 +465,20 @@ func testBillingMachineFaulty(t *testing.T, newStore Factory, f Features) {
 		rt.Repeat(m.actions())
 		require.NoError(rt, fs.Store.Ping(context.Background()))
 	})
+}
+
+// The billing requests with an idempotency key set.
+func withPurchaseKey(r billing.PurchaseRequest, k string) billing.PurchaseRequest {
+	r.IdempotencyKey = k
+	return r
+}
+
+func withDecreaseKey(r billing.DecreaseRequest, k string) billing.DecreaseRequest {
+	r.IdempotencyKey = k
+	return r
+}
+
+func withTransferKey(r billing.TransferRequest, k string) billing.TransferRequest {
+	r.IdempotencyKey = k
+	return r
 }

@@ -86,7 +86,7 @@ func poolSpec(name string, m license.Metric) pool.Spec {
 
 func (e *poolEnv) create(spec pool.Spec) *pool.Pool {
 	e.t.Helper()
-	p, err := e.svc.Create(e.ctx, e.admin, spec)
+	p, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: spec})
 	require.NoError(e.t, err)
 	return p
 }
@@ -254,7 +254,7 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	before := poolSnap(t, e.store, "acme")
 
 	long := strings.Repeat("é", pool.MaxNameLength) // 250 characters, 500 bytes: accepted
-	ok, err := e.svc.Create(e.ctx, e.admin, poolSpec(long, license.NamedUser))
+	ok, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: poolSpec(long, license.NamedUser)})
 	require.NoError(t, err, "250 characters are allowed however many bytes they take")
 	require.Equal(t, long, ok.Name)
 	stored, err := e.svc.Get(e.ctx, e.viewer, ok.ID)
@@ -295,7 +295,7 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 		{"automatic.contract", mut(func(s *pool.Spec) { s.Automatic = pool.Automatic{Enabled: true, Rule: pool.RuleServiceContract} })},
 	}
 	for _, tc := range specs {
-		_, err := e.svc.Create(e.ctx, e.admin, tc.spec)
+		_, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: tc.spec})
 		poolCode(t, err, license.Invalid, tc.field)
 		_, err = e.svc.Update(e.ctx, e.admin, p.ID, tc.spec)
 		poolCode(t, err, license.Invalid, tc.field)
@@ -306,9 +306,9 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	poolCode(t, err, license.Invalid, "pool")
 	_, err = e.svc.Get(e.ctx, e.admin, license.NewID())
 	poolCode(t, err, license.NotFound, "pool")
-	_, err = e.svc.Create(e.ctx, license.Actor{Company: "acme", Email: "nope", Role: license.Admin}, poolSpec("a", license.NamedUser))
+	_, err = e.svc.Create(e.ctx, license.Actor{Company: "acme", Email: "nope", Role: license.Admin}, pool.CreateRequest{Spec: poolSpec("a", license.NamedUser)})
 	poolCode(t, err, license.Invalid, "actor")
-	_, err = e.svc.Create(e.ctx, e.viewer, poolSpec("a", license.NamedUser))
+	_, err = e.svc.Create(e.ctx, e.viewer, pool.CreateRequest{Spec: poolSpec("a", license.NamedUser)})
 	poolCode(t, err, license.Forbidden, "role")
 	price := license.NewMoney(decimal.NewFromInt(-1), "EUR")
 	txs := []struct {
@@ -353,15 +353,15 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	poolCode(t, err, license.Invalid, "allocation")
 	_, err = e.svc.Release(e.ctx, e.admin, p.ID, "feedface")
 	poolCode(t, err, license.NotFound, "allocation")
-	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, p.ID, 1)
+	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: p.ID, Count: 1})
 	poolCode(t, err, license.Invalid, "target")
-	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, license.NewID(), 0)
+	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: license.NewID(), Count: 0})
 	poolCode(t, err, license.Invalid, "count")
-	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, license.NewID(), 1)
+	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: license.NewID(), Count: 1})
 	poolCode(t, err, license.NotFound, "target")
 	_, err = e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "u"}})
 	poolCode(t, err, license.Invalid, "metric")
-	_, err = e.svc.AddComment(e.ctx, e.admin, p.ID, "  ")
+	_, err = e.svc.AddComment(e.ctx, e.admin, p.ID, pool.CommentRequest{Text: "  "})
 	poolCode(t, err, license.Invalid, "comment")
 	_, err = e.svc.AddAttachment(e.ctx, e.admin, p.ID, pool.AttachmentInput{Name: "", Data: []byte("x")})
 	poolCode(t, err, license.Invalid, "name")
@@ -493,9 +493,9 @@ func poolTestReassign(t *testing.T, newStore Factory, _ Features) {
 	e.buy(b.ID, 1)
 	_, err := e.svc.Allocate(e.ctx, e.admin, a.ID, e.asset("x1"))
 	require.NoError(t, err)
-	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, b.ID, 5)
+	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, pool.ReassignRequest{To: b.ID, Count: 5})
 	poolCode(t, err, license.InsufficientLicenses, "pool")
-	r, err := e.svc.Reassign(e.ctx, e.admin, a.ID, b.ID, 3)
+	r, err := e.svc.Reassign(e.ctx, e.admin, a.ID, pool.ReassignRequest{To: b.ID, Count: 3})
 	require.NoError(t, err)
 	assert.Equal(t, pool.TxReassignOut, r.Out.Kind)
 	assert.Equal(t, pool.TxReassignIn, r.In.Kind)
@@ -513,13 +513,13 @@ func poolTestReassign(t *testing.T, newStore Factory, _ Features) {
 	spec := poolSpec("R", license.NamedUser)
 	spec.Model = license.Rental
 	rp := e.create(spec)
-	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, rp.ID, 1)
+	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, pool.ReassignRequest{To: rp.ID, Count: 1})
 	poolCode(t, err, license.Conflict, "model")
 	// Another company's pool is not found.
 	otherCo := license.Actor{Company: "globex", Email: "g@globex.example", Role: license.Admin}
-	gp, err := e.svc.Create(e.ctx, otherCo, poolSpec("G", license.NamedUser))
+	gp, err := e.svc.Create(e.ctx, otherCo, pool.CreateRequest{Spec: poolSpec("G", license.NamedUser)})
 	require.NoError(t, err)
-	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, gp.ID, 1)
+	_, err = e.svc.Reassign(e.ctx, e.admin, a.ID, pool.ReassignRequest{To: gp.ID, Count: 1})
 	poolCode(t, err, license.NotFound, "target")
 	assert.Equal(t, int64(2), e.counts(a.ID).Total)
 }
@@ -996,7 +996,7 @@ func poolTestAttachments(t *testing.T, newStore Factory, _ Features) {
 	assert.Equal(t, before, poolSnap(t, e.store, "acme"))
 	assert.Equal(t, 1, e.blobs.Len())
 
-	c, err := e.svc.AddComment(e.ctx, e.admin, p.ID, "renewal due in March")
+	c, err := e.svc.AddComment(e.ctx, e.admin, p.ID, pool.CommentRequest{Text: "renewal due in March"})
 	require.NoError(t, err)
 	assert.Equal(t, e.admin.Email, c.Author)
 	pp, err := e.svc.Get(e.ctx, e.viewer, p.ID)
@@ -1027,7 +1027,7 @@ func poolTestTenants(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Empty(t, ls)
 	// Automatic allocation only considers the actor's company's pools.
-	gp, err := e.svc.Create(e.ctx, globex, poolAuto("theirs", license.InstalledInstance, pool.RuleSoftwareInventory, 0))
+	gp, err := e.svc.Create(e.ctx, globex, pool.CreateRequest{Spec: poolAuto("theirs", license.InstalledInstance, pool.RuleSoftwareInventory, 0)})
 	require.NoError(t, err)
 	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{Asset: "a"}})
 	require.NoError(t, err)
@@ -1059,14 +1059,14 @@ func poolTestIdempotency(t *testing.T, newStore Factory, _ Features) {
 	assert.Equal(t, int64(1), e.counts(p.ID).Allocated)
 
 	b := e.create(poolSpec("idem-b", license.InstalledInstance))
-	r1, err := e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 1, "move-1")
+	r1, err := e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: b.ID, Count: 1, IdempotencyKey: "move-1"})
 	require.NoError(t, err)
-	r2, err := e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 1, "move-1")
+	r2, err := e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: b.ID, Count: 1, IdempotencyKey: "move-1"})
 	require.NoError(t, err)
 	assert.Equal(t, r1, r2)
 	assert.Equal(t, int64(2), e.counts(p.ID).Total, "a retried reassign moves licenses once")
 	assert.Equal(t, int64(1), e.counts(b.ID).Total)
-	_, err = e.svc.ReassignWithKey(e.ctx, e.admin, p.ID, b.ID, 2, "move-1")
+	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: b.ID, Count: 2, IdempotencyKey: "move-1"})
 	poolCode(t, err, license.Conflict, "idempotency_key")
 }
 
@@ -1081,7 +1081,7 @@ func poolTestEvents(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	_, err = e.svc.Release(e.ctx, e.admin, p.ID, al.ID)
 	require.NoError(t, err)
-	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, b.ID, 2)
+	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: b.ID, Count: 2})
 	require.NoError(t, err)
 	var evs []eventlog.Event
 	require.NoError(t, e.store.View(e.ctx, func(tx storage.Tx) error {

@@ -209,7 +209,7 @@ func poolNewMachine(t *testing.T, rt *rapid.T, newStore Factory, withFaults bool
 			spec.MinAllocationDays = rapid.IntRange(0, 10).Draw(rt, "minDays")
 			spec.Automatic = pool.Automatic{Enabled: true, Rule: pool.RuleSoftwareInventory}
 		}
-		p, err := m.svc.Create(m.ctx, m.actor, spec) // no fault armed yet
+		p, err := m.svc.Create(m.ctx, m.actor, pool.CreateRequest{Spec: spec}) // no fault armed yet
 		if err != nil {
 			rt.Fatalf("create pool %d: %v", i, err)
 		}
@@ -560,7 +560,7 @@ func (m *poolMachine) reassign(rt *rapid.T) {
 	}
 	sum := from.total(now) + to.total(now)
 	if m.do(rt, "reassign", want, func() error {
-		_, err := m.svc.Reassign(m.ctx, m.actor, from.id, to.id, n)
+		_, err := m.svc.Reassign(m.ctx, m.actor, from.id, pool.ReassignRequest{To: to.id, Count: n})
 		return err
 	}) {
 		from.txs = append(from.txs, poolMTx{count: -n, start: now})

@@ -219,12 +219,12 @@ func topupCheckTriggered(ev eventlog.Event) error {
 func topupTestIncrementCoversShortfall(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "shortfall")
 	s := e.site(t, "Helsinki", topupI64(10))
-	_, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 8)
+	_, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 8})
 	require.NoError(t, err)
 	e.enable(t)
 	require.Equal(t, int64(2), e.getSite(t, s.ID).Available(), "the site starts with 2 licenses available")
 
-	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), r.ToppedUp, "increment 5, 2 available, 4 enrolled: 5 licenses added")
 	got := e.getSite(t, s.ID)
@@ -258,7 +258,7 @@ func topupTestBatchOvershoot(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "batch")
 	s := e.site(t, "Oslo", topupI64(20))
 	e.enable(t)
-	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 32) // 12 beyond the 20 licenses
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 32}) // 12 beyond the 20 licenses
 	require.NoError(t, err)
 	assert.Equal(t, int64(15), r.ToppedUp)
 	assert.Equal(t, int64(35), e.getSite(t, s.ID).LicenseCount())
@@ -268,7 +268,7 @@ func topupTestBatchOvershoot(t *testing.T, newStore Factory, _ Features) {
 		require.NoError(t, err)
 		before := e.getSite(t, s.ID)
 		short := before.Enrolled + tc.enrol - before.LicenseCount()
-		r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, tc.enrol)
+		r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: tc.enrol})
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, r.ToppedUp, "increment %d, shortfall %d", tc.inc, short)
 		assert.Equal(t, topup.Amount(short, tc.inc), r.ToppedUp)
@@ -282,7 +282,7 @@ func topupTestWithinLicenses(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "fit")
 	s := e.site(t, "Exact", topupI64(10))
 	e.enable(t)
-	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 10)
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 10})
 	require.NoError(t, err)
 	assert.Zero(t, r.ToppedUp, "an enrolment that fits adds nothing")
 	assert.Equal(t, int64(10), e.getSite(t, s.ID).LicenseCount())
@@ -296,7 +296,7 @@ func topupTestNoAmountSet(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "unset")
 	s := e.site(t, "Open", nil)
 	e.enable(t)
-	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 40)
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 40})
 	require.NoError(t, err)
 	assert.Zero(t, r.ToppedUp)
 	got := e.getSite(t, s.ID)
@@ -418,7 +418,7 @@ func topupTestEnableIncrements(t *testing.T, newStore Factory, _ Features) {
 	set, err := e.topup.Get(e.ctx, e.owner)
 	require.NoError(t, err)
 	assert.Equal(t, []topup.SiteIncrement{{Site: a.ID, SiteName: "A", Increment: 20}, {Site: b.ID, SiteName: "B", Increment: 5}, {Site: c.ID, SiteName: "C", Increment: 5}}, set.Sites)
-	r, err := e.billing.Enroll(e.ctx, e.owner, c.ID, 1)
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: c.ID, Devices: 1})
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), r.ToppedUp)
 
@@ -469,7 +469,7 @@ func topupTestDisable(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "off")
 	s := e.site(t, "A", topupI64(2))
 	e.enable(t)
-	r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 3)
+	r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 3})
 	require.NoError(t, err)
 	require.Equal(t, int64(5), r.ToppedUp)
 	set, err := e.topup.Disable(e.ctx, e.owner)
@@ -478,9 +478,9 @@ func topupTestDisable(t *testing.T, newStore Factory, _ Features) {
 	require.Len(t, e.events(t, topup.EventDisabled), 1)
 	assert.Equal(t, int64(7), e.getSite(t, s.ID).LicenseCount(), "licenses already added stay")
 
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 5)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 5})
 	requireCode(t, err, license.InsufficientLicenses, "devices")
-	r, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 4) // fits: 7 licenses
+	r, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4}) // fits: 7 licenses
 	require.NoError(t, err)
 	assert.Zero(t, r.ToppedUp)
 	assert.Len(t, e.events(t, topup.EventTriggered), 1)
@@ -498,7 +498,7 @@ func topupTestNonMonthlySite(t *testing.T, newStore Factory, _ Features) {
 	card := billing.Card
 	_, err := e.billing.UpdateSite(e.ctx, e.owner, s.ID, billing.SiteChange{PaymentType: &card})
 	require.NoError(t, err)
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 2)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 2})
 	requireCode(t, err, license.InsufficientLicenses, "devices")
 	assert.Empty(t, e.events(t, topup.EventTriggered))
 }
@@ -551,7 +551,7 @@ func topupTestNotification(t *testing.T, newStore Factory, _ Features) {
 	rep, err := d.RunOnce(e.ctx, topupT0)
 	require.NoError(t, err)
 	assert.Equal(t, topup.Report{}, rep, "nothing to send before a top-up")
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 	require.NoError(t, err)
 	assert.Empty(t, rec.got(), "nothing is sent inside the transaction")
 	// Recipients changed after the top-up do not change who hears of it.
@@ -588,7 +588,7 @@ func topupTestNoRecipients(t *testing.T, newStore Factory, _ Features) {
 	e := newTopupEnv(t, newStore(t), "norcpt")
 	s := e.site(t, "A", topupI64(0))
 	e.enable(t)
-	_, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 1)
+	_, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 1})
 	require.NoError(t, err)
 	rec := &topupRecorder{}
 	rep, err := (&topup.Dispatcher{Store: e.store, Notifier: rec}).RunOnce(e.ctx, topupT0)
@@ -604,7 +604,7 @@ func topupTestRetries(t *testing.T, newStore Factory, _ Features) {
 	e.enable(t)
 	_, err := e.topup.AddRecipients(e.ctx, e.owner, "ops@retry.example")
 	require.NoError(t, err)
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 1)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 1})
 	require.NoError(t, err)
 	rec := &topupRecorder{failNext: 100}
 	d := &topup.Dispatcher{Store: e.store, Notifier: rec, MaxAttempts: 3}
@@ -657,7 +657,7 @@ func topupTestCrash(t *testing.T, newStore Factory, _ Features) {
 	e.enable(t)
 	_, err := e.topup.AddRecipients(e.ctx, e.owner, "ops@crash.example")
 	require.NoError(t, err)
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 3)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 3})
 	require.NoError(t, err)
 
 	// The process dies after the commit, before any dispatcher ran: the record
@@ -696,7 +696,7 @@ func topupTestRolledBackCommit(t *testing.T, newStore Factory, _ Features) {
 	before := topupSnapshot(t, f, e.owner.Company)
 
 	f.FailCommit(1)
-	_, err = e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
+	_, err = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 	require.ErrorIs(t, err, FaultError)
 	require.Equal(t, 1, f.Injected())
 	assert.Equal(t, before, topupSnapshot(t, f, e.owner.Company), "a rolled-back top-up leaves nothing")
@@ -720,7 +720,7 @@ func topupTestRolledBackWrites(t *testing.T, newStore Factory, _ Features) {
 		require.Less(t, n, 50, "the enrolment never succeeded")
 		f.FailWrite(n)
 		injected := f.Injected()
-		r, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
+		r, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 		f.Disarm()
 		if f.Injected() == injected {
 			require.NoError(t, err, "no fault fired at write %d", n)
@@ -740,9 +740,9 @@ func topupTestInvoice(t *testing.T, newStore Factory, _ Features) {
 	s := e.site(t, "Auto", topupI64(2))
 	p := e.site(t, "Bought", topupI64(2))
 	e.enable(t)
-	_, err := e.billing.Enroll(e.ctx, e.owner, s.ID, 4)
+	_, err := e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: 4})
 	require.NoError(t, err)
-	_, err = e.billing.Purchase(e.ctx, e.owner, billing.PurchaseRequest{Site: p.ID, Quantity: 5}, "")
+	_, err = e.billing.Purchase(e.ctx, e.owner, billing.PurchaseRequest{Site: p.ID, Quantity: 5})
 	require.NoError(t, err)
 
 	inv, err := e.billing.Estimate(e.ctx, e.owner, billing.EstimateOptions{})
@@ -787,16 +787,16 @@ func topupTestTenants(t *testing.T, newStore Factory, _ Features) {
 	_, err = b.topup.AddRecipients(b.ctx, b.owner, "ops@b.example")
 	require.NoError(t, err)
 
-	_, err = b.billing.Enroll(b.ctx, b.owner, sb.ID, 1)
+	_, err = b.billing.Enroll(b.ctx, b.owner, billing.EnrollRequest{Site: sb.ID, Devices: 1})
 	requireCode(t, err, license.InsufficientLicenses, "devices", "company b did not enable top-up")
-	_, err = a.billing.Enroll(a.ctx, a.owner, sa.ID, 1)
+	_, err = a.billing.Enroll(a.ctx, a.owner, billing.EnrollRequest{Site: sa.ID, Devices: 1})
 	require.NoError(t, err)
 	// A cannot reach B's site, even by ID.
 	_, err = a.topup.SetIncrement(a.ctx, a.owner, sb.ID, 10)
 	requireCode(t, err, license.NotFound, "site")
 
 	b.enable(t)
-	_, err = b.billing.Enroll(b.ctx, b.owner, sb.ID, 6)
+	_, err = b.billing.Enroll(b.ctx, b.owner, billing.EnrollRequest{Site: sb.ID, Devices: 6})
 	require.NoError(t, err)
 	rec := &topupRecorder{}
 	rep, err := (&topup.Dispatcher{Store: st, Notifier: rec}).RunOnce(a.ctx, topupT0)
@@ -832,7 +832,7 @@ func topupTestConcurrent(t *testing.T, newStore Factory, f Features) {
 	for i := range workers {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = e.billing.Enroll(e.ctx, e.owner, s.ID, sizes[i])
+			results[i], errs[i] = e.billing.Enroll(e.ctx, e.owner, billing.EnrollRequest{Site: s.ID, Devices: sizes[i]})
 		})
 	}
 	close(start)

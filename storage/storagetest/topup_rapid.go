@@ -203,7 +203,7 @@ func (m *topupMachine) enroll(rt *rapid.T) {
 		rt.Fatalf("preview enroll %d: %v", n, perr)
 	}
 	fired := m.arm(rt)
-	r, err := m.env.billing.Enroll(m.env.ctx, m.env.owner, s.id, n)
+	r, err := m.env.billing.Enroll(m.env.ctx, m.env.owner, billing.EnrollRequest{Site: s.id, Devices: n})
 	if !fired() {
 		// Preview equals commit: the same state gives the same figures.
 		if preview.Refused != (license.ErrorCode(err) == license.InsufficientLicenses) || (err == nil && (preview.Added != r.ToppedUp || preview.NewTotal != r.Site.LicenseCount())) {
@@ -240,7 +240,7 @@ func (m *topupMachine) unenroll(rt *rapid.T) {
 	s := m.site(rt, "site")
 	n := rapid.Int64Range(1, 10).Draw(rt, "devices")
 	fired := m.arm(rt)
-	_, err := m.env.billing.Unenroll(m.env.ctx, m.env.owner, s.id, n)
+	_, err := m.env.billing.Unenroll(m.env.ctx, m.env.owner, billing.EnrollRequest{Site: s.id, Devices: n})
 	var want license.Code
 	if n > s.enrolled {
 		want = license.Invalid
@@ -254,7 +254,7 @@ func (m *topupMachine) purchase(rt *rapid.T) {
 	s := m.site(rt, "site")
 	q := rapid.Int64Range(1, 20).Draw(rt, "quantity")
 	fired := m.arm(rt)
-	_, err := m.env.billing.Purchase(m.env.ctx, m.env.owner, billing.PurchaseRequest{Site: s.id, Quantity: q}, "")
+	_, err := m.env.billing.Purchase(m.env.ctx, m.env.owner, billing.PurchaseRequest{Site: s.id, Quantity: q})
 	var want license.Code
 	if s.licenses == nil && q < s.enrolled {
 		want = license.Invalid
@@ -269,7 +269,7 @@ func (m *topupMachine) decrease(rt *rapid.T) {
 	s := m.site(rt, "site")
 	q := rapid.Int64Range(1, 20).Draw(rt, "quantity")
 	fired := m.arm(rt)
-	_, err := m.env.billing.Decrease(m.env.ctx, m.env.owner, billing.DecreaseRequest{Site: s.id, Quantity: q}, "")
+	_, err := m.env.billing.Decrease(m.env.ctx, m.env.owner, billing.DecreaseRequest{Site: s.id, Quantity: q})
 	var want license.Code
 	switch {
 	case s.licenses == nil:
@@ -287,7 +287,7 @@ func (m *topupMachine) transfer(rt *rapid.T) {
 	from, to := m.site(rt, "from"), m.site(rt, "to")
 	q := rapid.Int64Range(1, 10).Draw(rt, "quantity")
 	fired := m.arm(rt)
-	_, err := m.env.billing.Transfer(m.env.ctx, m.env.owner, billing.TransferRequest{From: from.id, To: to.id, Quantity: q}, "")
+	_, err := m.env.billing.Transfer(m.env.ctx, m.env.owner, billing.TransferRequest{From: from.id, To: to.id, Quantity: q})
 	var want license.Code
 	switch {
 	case from == to:

@@ -298,7 +298,7 @@ func validateTestOrder(t *testing.T, newStore Factory, f Features) {
 		}
 		e.clock.Set(poolT0)
 		spec := validateSpec("order", license.Rental, license.NamedUser)
-		p, err := e.svc.Create(e.ctx, e.admin, spec)
+		p, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: spec})
 		require.NoError(rt, err)
 		_, err = e.svc.AddTransaction(e.ctx, e.admin, p.ID, pool.TransactionInput{Kind: pool.TxRentalPeriod, Count: 2,
 			Period: license.Period{Start: poolT0.Add(-time.Hour), End: poolT0.Add(time.Hour)}})
@@ -456,17 +456,17 @@ func validateTestInput(t *testing.T, newStore Factory, _ Features) {
 	} {
 		bad := validateSpec("bad", license.Perpetual, license.InstalledInstance)
 		c.mut(&bad)
-		_, err := e.svc.Create(e.ctx, e.admin, bad)
+		_, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: bad})
 		poolCode(t, err, license.Invalid, "entitlements")
 		_, err = e.svc.Update(e.ctx, e.admin, p.ID, bad)
 		poolCode(t, err, license.Invalid, "entitlements")
 	}
 	bad := validateSpec("bad", license.Perpetual, license.InstalledInstance)
 	bad.GraceDays = -1
-	_, err := e.svc.Create(e.ctx, e.admin, bad)
+	_, err := e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: bad})
 	poolCode(t, err, license.Invalid, "grace_days")
 	bad.GraceDays = pool.MaxGraceDays + 1
-	_, err = e.svc.Create(e.ctx, e.admin, bad)
+	_, err = e.svc.Create(e.ctx, e.admin, pool.CreateRequest{Spec: bad})
 	poolCode(t, err, license.Invalid, "grace_days")
 	require.Equal(t, before, poolSnap(t, e.store, "acme"), "bad input changes nothing")
 

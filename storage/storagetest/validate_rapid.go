@@ -52,8 +52,8 @@ func newValidateMachine(rt *rapid.T, st storage.Store, faulty *Faulty) *validate
 		allocs: map[string]time.Time{}}
 	m.svc = &pool.Service{Store: st, Clock: m.clock}
 	m.total = int64(rapid.IntRange(1, 4).Draw(rt, "licenses"))
-	p, err := m.svc.Create(m.ctx, m.admin, pool.Spec{Name: "machine", Model: license.Perpetual, Metric: license.InstalledInstance,
-		Software: []string{"Office"}, Entitlements: validateFeatures[:2], MinAllocationDays: validateMinDays})
+	p, err := m.svc.Create(m.ctx, m.admin, pool.CreateRequest{Spec: pool.Spec{Name: "machine", Model: license.Perpetual, Metric: license.InstalledInstance,
+		Software: []string{"Office"}, Entitlements: validateFeatures[:2], MinAllocationDays: validateMinDays}})
 	require.NoError(rt, err)
 	m.id = p.ID
 	_, err = m.svc.AddTransaction(m.ctx, m.admin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: m.total})
