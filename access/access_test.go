@@ -17,6 +17,7 @@ import (
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -116,7 +117,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
 	store := memory.New()
-	clock := license.NewFakeClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
 	w := &world{
 		store: store,
 		owner: license.Actor{Company: "acme", Email: "ann@acme.example", Role: license.Owner},

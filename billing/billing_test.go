@@ -13,6 +13,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
 	"github.com/licensekit/licensekit/storage/storagetest"
@@ -154,7 +155,7 @@ func TestEstimateOf10000SitesIsOnePass(t *testing.T) {
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
 	calls := func(sites int) (int64, int64, billing.Invoice) {
 		mem := memory.New()
-		clock := license.NewFakeClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC))
+		clock := licensetest.NewClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC))
 		svc := &billing.Service{Store: mem, Clock: clock}
 		_, err := svc.CreateCompany(ctx, owner, "Acme")
 		require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -14,7 +15,7 @@ import (
 // buying 30 adds the cost of the 10 beyond the enrolled devices.
 func ExampleService_PreviewPurchase() {
 	ctx := context.Background()
-	svc := &billing.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC))}
+	svc := &billing.Service{Store: memory.New(), Clock: licensetest.NewClock(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC))}
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
 	_, _ = svc.CreateCompany(ctx, owner, "Acme MSP")
 	price, _ := license.ParseMoney("2.50", "EUR")
@@ -85,7 +86,7 @@ func ExampleService_Transfer() {
 
 func ExampleService_Estimate() {
 	ctx := context.Background()
-	clock := license.NewFakeClock(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
 	svc := &billing.Service{Store: memory.New(), Clock: clock}
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
 	_, _ = svc.CreateCompany(ctx, owner, "Acme MSP")

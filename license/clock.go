@@ -1,9 +1,6 @@
 package license
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // Clock tells the current time. Services read it once per operation; stores and
 // domain code never call time.Now directly. Implementations return UTC.
@@ -16,38 +13,6 @@ type SystemClock struct{}
 
 // Now returns time.Now in UTC.
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
-
-// FakeClock is a settable clock for tests. The zero value starts at the zero time;
-// use NewFakeClock. It is safe for concurrent use.
-type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewFakeClock returns a FakeClock set to t (converted to UTC).
-func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t.UTC()} }
-
-// Now returns the clock's current time.
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Set moves the clock to t (converted to UTC).
-func (c *FakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t.UTC()
-	c.mu.Unlock()
-}
-
-// Advance moves the clock forward by d and returns the new time.
-func (c *FakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
 
 // EndOfDay returns the last nanosecond of the UTC calendar day of t: a date-only
 // expiry ("valid until 2026-03-31") means the end of that day in UTC.

@@ -14,8 +14,10 @@
 //
 // Every service method takes a context and the [Actor] first. A method that
 // reads takes the IDs it needs. A method that changes state takes the ID of
-// the resource it changes, if any, and then one request struct; it never takes
-// loose arguments for the change and it has no variant with other parameters.
+// the resource it changes, if any, and then its input: a request struct for a
+// call that creates or adds something (see Idempotency), or the one new value
+// for a call that sets a value or state (a suspension's reason, a seat count).
+// There is one method per operation, never a variant with extra parameters.
 //
 // # Idempotency
 //

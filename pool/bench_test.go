@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -16,7 +17,7 @@ import (
 // the performance target is within 25x (bench/README.md).
 func BenchmarkAllocateRelease(b *testing.B) {
 	ctx := context.Background()
-	svc := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	svc := &pool.Service{Store: memory.New(), Clock: licensetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	a := license.Actor{Company: "acme", Email: "bench@acme.example", Role: license.Admin}
 	p, err := svc.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}}})
 	if err != nil {

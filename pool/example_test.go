@@ -6,14 +6,15 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
 var exampleAdmin = license.Actor{Company: "acme", Email: "admin@acme.example", Role: license.Admin}
 
-func exampleService() (*pool.Service, *license.FakeClock) {
-	clock := license.NewFakeClock(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+func exampleService() (*pool.Service, *licensetest.Clock) {
+	clock := licensetest.NewClock(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	return &pool.Service{Store: memory.New(), Clock: clock, Blobs: pool.NewMemoryBlobs(0)}, clock
 }
 

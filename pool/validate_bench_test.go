@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -42,7 +43,7 @@ func BenchmarkStatus(b *testing.B) {
 
 func benchValidatePool(b *testing.B) (*pool.Service, license.Actor, string) {
 	ctx := context.Background()
-	svc := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	svc := &pool.Service{Store: memory.New(), Clock: licensetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	a := license.Actor{Company: "acme", Email: "bench@acme.example", Role: license.Admin}
 	p, err := svc.Create(ctx, a, pool.CreateRequest{Spec: pool.Spec{Name: "bench", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"S"}, Entitlements: []string{"sso"}}})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
@@ -59,7 +60,7 @@ func (s *syncBuffer) String() string {
 type server struct {
 	t     *testing.T
 	store storage.Store // what the handler runs on
-	clock *license.FakeClock
+	clock *licensetest.Clock
 	h     *lkhttp.Handler
 	srv   *httptest.Server
 	logs  *syncBuffer
@@ -70,7 +71,7 @@ type server struct {
 
 func newServer(t *testing.T, store storage.Store) *server {
 	t.Helper()
-	s := &server{t: t, store: store, clock: license.NewFakeClock(start), logs: &syncBuffer{}}
+	s := &server{t: t, store: store, clock: licensetest.NewClock(start), logs: &syncBuffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: store, Clock: s.clock,
 		Logger:   slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Services: lkhttp.Services{Pools: &pool.Service{Store: store, Clock: s.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -26,7 +27,7 @@ func (printer) Notify(_ context.Context, n topup.Notification) error {
 func exampleSetup() (context.Context, *billing.Service, *topup.Service, license.Actor) {
 	ctx := context.Background()
 	store := memory.New()
-	clock := license.NewFakeClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
 	bill := &billing.Service{Store: store, Clock: clock, Overflow: topup.Policy{}}
 	top := &topup.Service{Store: store, Clock: clock}
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}

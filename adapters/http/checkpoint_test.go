@@ -18,6 +18,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -25,7 +26,7 @@ import (
 // newCheckpointFixture is newFixture with a checkpoint signer.
 func newCheckpointFixture(t *testing.T, signer ed25519.PrivateKey) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: memory.New(), clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
+	f := &fixture{t: t, store: memory.New(), clock: licensetest.NewClock(testStart), logs: &bytes.Buffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock, Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
 		CheckpointSigner: signer})
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -22,7 +23,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	store := memory.New()
-	clock := license.NewFakeClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 
 	// The product's tenant and its owner (normally created once, at sign-up).
 	company := license.NewID()

@@ -19,6 +19,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -57,7 +58,7 @@ var fzParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
 func newFzEnv(f *testing.F) *fzEnv {
 	store := memory.New()
-	clock := license.NewFakeClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC))
 	e := &fzEnv{store: store, ids: map[string]string{}, logs: &fzLog{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, MaxBodyBytes: 4096,
 		Logger:   slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -18,6 +18,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -137,7 +138,7 @@ func FuzzRequestBodies(f *testing.F) {
 		f.Add(uint8(3), []byte(s))
 	}
 	store := memory.New()
-	clock := license.NewFakeClock(testStart)
+	clock := licensetest.NewClock(testStart)
 	h, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, MaxBodyBytes: 512, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(f, err)
 	ctx := context.Background()

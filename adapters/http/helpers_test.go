@@ -17,6 +17,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -27,7 +28,7 @@ import (
 type fixture struct {
 	t       *testing.T
 	store   storage.Store
-	clock   *license.FakeClock
+	clock   *licensetest.Clock
 	h       *lkhttp.Handler
 	srv     *httptest.Server
 	company string
@@ -42,7 +43,7 @@ func newFixture(t *testing.T) *fixture { return newFixtureOn(t, memory.New()) }
 // newFixtureOn is newFixture over the given store.
 func newFixtureOn(t *testing.T, store storage.Store) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: store, clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
+	f := &fixture{t: t, store: store, clock: licensetest.NewClock(testStart), logs: &bytes.Buffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10,
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})

@@ -22,6 +22,7 @@ import (
 	"github.com/licensekit/licensekit/adapters/notify"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -140,7 +141,7 @@ func sample() topup.Notification {
 func TestSMTPSends(t *testing.T) {
 	srv := newFakeSMTP(t, "", false)
 	n := &notify.SMTP{Addr: srv.addr(), From: "topup@licensekit.example",
-		Clock: license.NewFakeClock(time.Date(2026, 11, 21, 10, 0, 5, 0, time.UTC))}
+		Clock: licensetest.NewClock(time.Date(2026, 11, 21, 10, 0, 5, 0, time.UTC))}
 	require.NoError(t, n.Notify(context.Background(), sample()))
 	msgs := srv.got()
 	require.Len(t, msgs, 1)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -16,7 +17,7 @@ import (
 // then on 31 March again: renewals count months from the purchase date.
 func ExampleService_Tick() {
 	ctx := context.Background()
-	clock := license.NewFakeClock(time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC))
 	s := subscription.New(memory.New(), clock)
 	msp := license.Actor{Company: "msp-1", Email: "admin@msp.example", Role: license.Admin}
 	out, _ := s.Purchase(ctx, msp, subscription.Purchase{
@@ -47,7 +48,7 @@ func ExampleService_Tick() {
 // of the same type from the global pool.
 func ExampleService_Assign() {
 	ctx := context.Background()
-	clock := license.NewFakeClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
 	s := subscription.New(memory.New(), clock)
 	msp := license.Actor{Company: "msp-1", Email: "admin@msp.example", Role: license.Admin}
 	price := license.NewMoney(decimal.RequireFromString("5.99"), "USD")
@@ -74,7 +75,7 @@ func ExampleService_Assign() {
 // Keys are shown once; an unknown key fails without saying why.
 func ExampleService_Activate() {
 	ctx := context.Background()
-	s := subscription.New(memory.New(), license.NewFakeClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)))
+	s := subscription.New(memory.New(), licensetest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)))
 	msp := license.Actor{Company: "msp-1", Email: "admin@msp.example", Role: license.Admin}
 	out, _ := s.Purchase(ctx, msp, subscription.Purchase{Type: subscription.PerHost, Quantity: 1, Period: subscription.Yearly,
 		UnitPrice: license.NewMoney(decimal.RequireFromString("99"), "EUR"), ManualActivation: true})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -17,7 +18,7 @@ import (
 // grace period after it expires.
 func ExampleService_ValidateKey() {
 	ctx := context.Background()
-	clock := license.NewFakeClock(time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC))
 	s := subscription.New(memory.New(), clock)
 	msp := license.Actor{Company: "msp-1", Email: "admin@msp.example", Role: license.Admin}
 	out, _ := s.Purchase(ctx, msp, subscription.Purchase{

@@ -9,13 +9,14 @@ import (
 
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
 // Two customers with 100 users each leave 1790 of 1990 seats unallocated.
 func ExampleService_Onboard() {
 	ctx := context.Background()
-	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)))
+	s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)))
 	partner := license.Actor{Company: "partner-1", Email: "owner@partner.example", Role: license.Owner}
 	mdr, _ := s.CreateLicense(ctx, partner, volume.NewLicense{
 		Product: "MDR Complete", Seats: 1990, RenewalDate: time.Date(2027, 5, 4, 0, 0, 0, 0, time.UTC),
@@ -47,7 +48,7 @@ func ExampleService_Onboard() {
 // and the edit view shows what remains of each.
 func ExampleService_Edit() {
 	ctx := context.Background()
-	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)))
+	s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)))
 	partner := license.Actor{Company: "partner-1", Email: "owner@partner.example", Role: license.Owner}
 	price := license.NewMoney(decimal.RequireFromString("4.50"), "USD")
 	mdr, _ := s.CreateLicense(ctx, partner, volume.NewLicense{Product: "MDR Complete", Seats: 1990, RenewalDate: time.Date(2027, 5, 4, 0, 0, 0, 0, time.UTC), PricePerUser: price})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -23,7 +24,7 @@ var partner = license.Actor{Company: "partner-a", Email: "owner@partner-a.exampl
 func exportFixture(t *testing.T) (*volume.Service, volume.License) {
 	t.Helper()
 	ctx := context.Background()
-	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+	s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	l, err := s.CreateLicense(ctx, partner, volume.NewLicense{Product: "=MDR Complete", Seats: 1990,
 		RenewalDate: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), PricePerUser: license.NewMoney(decimal.RequireFromString("4.5"), "USD")})
 	require.NoError(t, err)

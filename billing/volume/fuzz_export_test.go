@@ -15,6 +15,7 @@ import (
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -32,7 +33,7 @@ func FuzzExportCells(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, product string) {
 		ctx := context.Background()
 		actor := license.Actor{Company: "fuzz-co", Email: "owner@fuzz.example", Role: license.Owner}
-		s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+		s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 		l, err := s.CreateLicense(ctx, actor, volume.NewLicense{Product: product, Seats: 10,
 			RenewalDate: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), PricePerUser: license.NewMoney(decimal.RequireFromString("1"), "USD")})
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -33,7 +34,7 @@ var start = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 	store := memory.New()
 	defer store.Close()
-	clock := license.NewFakeClock(start)
+	clock := licensetest.NewClock(start)
 	svc := &pool.Service{Store: store, Clock: clock, Blobs: pool.NewMemoryBlobs(0)}
 	admin := license.Actor{Company: "acme", Email: "it-admin@acme.example", Role: license.LicenseAdmin}
 	panes := map[string]pool.Pane{}

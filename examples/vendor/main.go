@@ -33,6 +33,7 @@ import (
 
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/license/licensefile"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -94,7 +95,7 @@ func printResult(w io.Writer, step string, v license.Validation) {
 }
 
 func online(ctx context.Context, w io.Writer, store storage.Store, o Options) error {
-	clock := license.NewFakeClock(o.Now)
+	clock := licensetest.NewClock(o.Now)
 	// A limiter of 5 checks at once, then one per minute, per pool.
 	svc := &pool.Service{Store: store, Clock: clock, Limiter: license.NewTokenBucket(1.0/60, 5)}
 	vendor := license.Actor{Company: "acme-customer", Email: "licensing@vendor.example", Role: license.Admin}

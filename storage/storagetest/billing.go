@@ -15,6 +15,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -50,7 +51,7 @@ type billingT interface {
 type billingFixture struct {
 	store  storage.Store
 	svc    *billing.Service
-	clock  *license.FakeClock
+	clock  *licensetest.Clock
 	owner  license.Actor
 	admin  license.Actor
 	editor license.Actor
@@ -66,7 +67,7 @@ func newBillingFixture(t billingT, st storage.Store) *billingFixture {
 	ctx := context.Background()
 	f := &billingFixture{
 		store:  st,
-		clock:  license.NewFakeClock(billingStart),
+		clock:  licensetest.NewClock(billingStart),
 		owner:  license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner},
 		admin:  license.Actor{Company: "acme", Email: "admin@acme.example", Role: license.Admin},
 		editor: license.Actor{Company: "acme", Email: "editor@acme.example", Role: license.Editor},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -61,7 +62,7 @@ type poolEnv struct {
 	t      *testing.T
 	ctx    context.Context
 	store  storage.Store
-	clock  *license.FakeClock
+	clock  *licensetest.Clock
 	blobs  *pool.MemoryBlobs
 	svc    *pool.Service
 	admin  license.Actor
@@ -70,7 +71,7 @@ type poolEnv struct {
 
 func newPoolEnv(t *testing.T, newStore Factory) *poolEnv {
 	st := newStore(t)
-	clock := license.NewFakeClock(poolT0)
+	clock := licensetest.NewClock(poolT0)
 	blobs := pool.NewMemoryBlobs(1 << 10)
 	return &poolEnv{
 		t: t, ctx: context.Background(), store: st, clock: clock, blobs: blobs,

@@ -13,6 +13,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -128,7 +129,7 @@ type poolMachine struct {
 	ctx    context.Context
 	store  storage.Store
 	faulty *Faulty
-	clock  *license.FakeClock
+	clock  *licensetest.Clock
 	svc    *pool.Service
 	actor  license.Actor
 	pools  [poolMCount]*poolMPool
@@ -192,7 +193,7 @@ func poolRunMachine(t *testing.T, newStore Factory, f Features, withFaults bool)
 
 func poolNewMachine(t *testing.T, rt *rapid.T, newStore Factory, withFaults bool) *poolMachine {
 	st := newStore(t)
-	m := &poolMachine{t: t, ctx: context.Background(), store: st, clock: license.NewFakeClock(poolT0),
+	m := &poolMachine{t: t, ctx: context.Background(), store: st, clock: licensetest.NewClock(poolT0),
 		actor: license.Actor{Company: "acme", Email: "machine@acme.example", Role: license.LicenseAdmin}}
 	if withFaults {
 		m.faulty = NewFaulty(st)

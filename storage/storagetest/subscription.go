@@ -18,6 +18,7 @@ import (
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -50,10 +51,10 @@ var (
 	subPrice = license.Money{Amount: decimal.RequireFromString("5.99"), Currency: "USD"}
 )
 
-func subSetup(t *testing.T, newStore Factory, at time.Time) (*subscription.Service, *license.FakeClock, storage.Store) {
+func subSetup(t *testing.T, newStore Factory, at time.Time) (*subscription.Service, *licensetest.Clock, storage.Store) {
 	t.Helper()
 	st := newStore(t)
-	clock := license.NewFakeClock(at)
+	clock := licensetest.NewClock(at)
 	return subscription.New(st, clock), clock, st
 }
 
@@ -665,7 +666,7 @@ func subTestBadInput(t *testing.T, newStore Factory, _ Features) {
 func subTestFaults(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := NewFaulty(newStore(t))
-	clock := license.NewFakeClock(subDate(2026, 1, 31, 0))
+	clock := licensetest.NewClock(subDate(2026, 1, 31, 0))
 	s := subscription.New(f, clock)
 	var key string
 	var trialID string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -50,7 +51,7 @@ type subModelAlloc struct {
 type subMachine struct {
 	ctx      context.Context
 	svc      *subscription.Service
-	clock    *license.FakeClock
+	clock    *licensetest.Clock
 	faulty   *Faulty
 	injected int
 
@@ -87,7 +88,7 @@ func subTestStateMachine(t *testing.T, newStore Factory, f Features) {
 					st = m.faulty
 				}
 				start := time.Date(2028, time.Month(rapid.IntRange(1, 12).Draw(rt, "month")), rapid.IntRange(27, 31).Draw(rt, "day"), 12, 0, 0, 0, time.UTC)
-				m.clock = license.NewFakeClock(start)
+				m.clock = licensetest.NewClock(start)
 				m.svc = subscription.New(st, m.clock)
 				m.svc.ApproveRenewal = func(subscription.License, subscription.Charge) error {
 					if m.declined {

@@ -19,6 +19,7 @@ import (
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -61,7 +62,7 @@ var topupT0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 type topupEnv struct {
 	ctx     context.Context
 	store   storage.Store
-	clock   *license.FakeClock
+	clock   *licensetest.Clock
 	billing *billing.Service
 	topup   *topup.Service
 	owner   license.Actor
@@ -73,7 +74,7 @@ func topupOwner(company string) license.Actor {
 
 func newTopupEnv(t testing.TB, st storage.Store, company string) *topupEnv {
 	t.Helper()
-	clock := license.NewFakeClock(topupT0)
+	clock := licensetest.NewClock(topupT0)
 	e := &topupEnv{ctx: context.Background(), store: st, clock: clock,
 		billing: &billing.Service{Store: st, Clock: clock, Overflow: topup.Policy{}},
 		topup:   &topup.Service{Store: st, Clock: clock},

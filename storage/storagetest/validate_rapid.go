@@ -12,6 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -28,7 +29,7 @@ type validateMachine struct {
 	ctx    context.Context
 	store  storage.Store
 	faulty *Faulty // nil: no faults
-	clock  *license.FakeClock
+	clock  *licensetest.Clock
 	svc    *pool.Service
 	admin  license.Actor
 	id     string
@@ -48,7 +49,7 @@ var (
 
 func newValidateMachine(rt *rapid.T, st storage.Store, faulty *Faulty) *validateMachine {
 	m := &validateMachine{t: rt, ctx: context.Background(), store: st, faulty: faulty,
-		clock: license.NewFakeClock(poolT0), admin: license.Actor{Company: "acme", Email: "admin@acme.example", Role: license.Admin},
+		clock: licensetest.NewClock(poolT0), admin: license.Actor{Company: "acme", Email: "admin@acme.example", Role: license.Admin},
 		allocs: map[string]time.Time{}}
 	m.svc = &pool.Service{Store: st, Clock: m.clock}
 	m.total = int64(rapid.IntRange(1, 4).Draw(rt, "licenses"))

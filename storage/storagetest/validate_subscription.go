@@ -12,6 +12,7 @@ import (
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -38,7 +39,7 @@ type subValEnv struct {
 	ctx   context.Context
 	st    storage.Store
 	svc   *subscription.Service
-	clock *license.FakeClock
+	clock *licensetest.Clock
 }
 
 func newSubValEnv(t *testing.T, newStore Factory) *subValEnv {

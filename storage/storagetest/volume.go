@@ -16,6 +16,7 @@ import (
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -47,7 +48,7 @@ var (
 func volSetup(t *testing.T, newStore Factory) (*volume.Service, storage.Store) {
 	t.Helper()
 	st := newStore(t)
-	return volume.New(st, license.NewFakeClock(volT0)), st
+	return volume.New(st, licensetest.NewClock(volT0)), st
 }
 
 func volLicense(t *testing.T, s *volume.Service, actor license.Actor, product string, seats int64) volume.License {
@@ -252,7 +253,7 @@ func volTestOffboard(t *testing.T, newStore Factory, _ Features) {
 func volTestPage(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	st := newStore(t)
-	clock := license.NewFakeClock(volT0)
+	clock := licensetest.NewClock(volT0)
 	s := volume.New(st, clock)
 	l := volLicense(t, s, volPartner, "MDR Complete", 1000)
 	names := []string{"beta GmbH", "Alpha AG", "Gamma Inc", "alphabet"}
@@ -411,7 +412,7 @@ func volTestBadInput(t *testing.T, newStore Factory, _ Features) {
 func volTestFaults(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	f := NewFaulty(newStore(t))
-	s := volume.New(f, license.NewFakeClock(volT0))
+	s := volume.New(f, licensetest.NewClock(volT0))
 	main := volLicense(t, s, volPartner, "MDR Complete", 1000)
 	cloud := volLicense(t, s, volPartner, "MDR Cloud", 100)
 	c, err := s.Onboard(ctx, volPartner, volume.Onboarding{LegalName: "Soylent", Allocations: []volume.Seats{{License: main.ID, Seats: 10}}})

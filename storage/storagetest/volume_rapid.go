@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -50,7 +51,7 @@ func volTestStateMachine(t *testing.T, newStore Factory, f Features) {
 					m.faulty = NewFaulty(st)
 					m.store = m.faulty
 				}
-				m.svc = volume.New(m.store, license.NewFakeClock(volT0))
+				m.svc = volume.New(m.store, licensetest.NewClock(volT0))
 				for i, n := range []int64{rapid.Int64Range(1, 120).Draw(rt, "seats0"), rapid.Int64Range(1, 60).Draw(rt, "seats1")} {
 					l, err := m.svc.CreateLicense(m.ctx, volPartner, volume.NewLicense{Product: []string{"MDR Complete", "MDR Cloud"}[i], Seats: n,
 						RenewalDate: volT0, PricePerUser: license.Money{Currency: "EUR"}})
