@@ -144,7 +144,7 @@ func (c *statementCounter) option() postgres.Option {
 }
 
 // BenchmarkPostgresTopUp measures enrolments that each trigger an automatic
-// top-up (billing.Service with topup.Policy at the default increment of 5:
+// top-up (billing.Service with topup.Overflow at the default increment of 5:
 // every enrolment of 5 devices finds no license free and buys 5, writing the site, an invoice adjustment,
 // an outbox notification and two events), from 16 concurrent clients on one
 // site, beside the same enrolments on a site with licenses to spare
@@ -163,7 +163,7 @@ func BenchmarkPostgresTopUp(b *testing.B) {
 		b.Run(leaf, func(b *testing.B) {
 			ctx := context.Background()
 			s := &countingStore{Store: postgresStore(b, clients)}
-			bill := &billing.Service{Store: s, Overflow: topup.Policy{}}
+			bill := &billing.Service{Store: s, Overflow: topup.Overflow()}
 			top := &topup.Service{Store: s}
 			a := owner()
 			if _, err := bill.CreateCompany(ctx, a, "Bench MSP"); err != nil {

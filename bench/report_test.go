@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func BenchmarkEstimate10000Sites(b *testing.B) {
 							n := int64(i % 7)
 							s := billing.Site{ID: license.NewID(), Name: fmt.Sprintf("site %05d", i), Plan: "p", UnitPrice: price,
 								PaymentType: billing.MonthlyInvoice, Licenses: &n, Enrolled: n / 2}
-							if err := billing.SaveSite(ctx, tx, a.Company, s); err != nil {
+							if err := storage.Save(ctx, tx, storage.Record{Company: a.Company, Kind: billing.KindSite, ID: s.ID, Unique: strings.ToLower(s.Name)}, s); err != nil {
 								return err
 							}
 						}
@@ -90,7 +91,7 @@ func BenchmarkEstimate10000Sites(b *testing.B) {
 				b.ResetTimer()
 				for b.Loop() {
 					if err := store.View(ctx, func(tx storage.Tx) error {
-						list, err := billing.ListSites(ctx, tx, a.Company)
+						list, err := storage.ListOf[billing.Site](ctx, tx, storage.ListQuery{Company: a.Company, Kind: billing.KindSite})
 						if err == nil && len(list) != sites {
 							err = fmt.Errorf("%d sites listed, want %d", len(list), sites)
 						}

@@ -148,19 +148,11 @@ func (s *Service) now() time.Time {
 	return s.Clock.Now().UTC()
 }
 
-// EffectiveRole returns the role billing applies to actor in tx. It is
-// access.EffectiveRole, the rule every service shares: the system actor keeps
-// its role, a stored member gets the lesser of its claim and its stored role,
-// anyone else keeps its claim.
-func EffectiveRole(ctx context.Context, tx storage.Tx, actor license.Actor) (license.Role, error) {
-	return access.EffectiveRole(ctx, tx, actor)
-}
-
 func memberID(email string) string { return access.MemberID(email) }
 
 // requireManage checks that the actor may manage licenses (Owner or Admin).
 func requireManage(ctx context.Context, tx storage.Tx, actor license.Actor, what string) error {
-	role, err := EffectiveRole(ctx, tx, actor)
+	role, err := access.EffectiveRole(ctx, tx, actor)
 	if err != nil {
 		return err
 	}
@@ -172,7 +164,7 @@ func requireManage(ctx context.Context, tx storage.Tx, actor license.Actor, what
 
 // requireRole checks that the actor's effective role passes ok.
 func requireRole(ctx context.Context, tx storage.Tx, actor license.Actor, ok func(license.Role) bool, what, needs string) error {
-	role, err := EffectiveRole(ctx, tx, actor)
+	role, err := access.EffectiveRole(ctx, tx, actor)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -223,7 +224,7 @@ func TestEffectiveRoleTakesTheLesserOfClaimAndMembership(t *testing.T) {
 		{license.System("acme"), license.Owner},
 	} {
 		require.NoError(t, mem.View(ctx, func(tx storage.Tx) error {
-			got, err := billing.EffectiveRole(ctx, tx, tc.actor)
+			got, err := access.EffectiveRole(ctx, tx, tc.actor)
 			assert.Equal(t, tc.want, got, "%+v", tc.actor)
 			return err
 		}))

@@ -129,7 +129,7 @@ func (s *Service) Estimate(ctx context.Context, actor license.Actor, opts Estima
 		if err := requireRole(ctx, tx, actor, license.Role.CanSeePrices, "an invoice estimate", "Owner, Admin, Editor or LicenseAdmin"); err != nil {
 			return err
 		}
-		sites, err := ListSites(ctx, tx, actor.Company)
+		sites, err := listSites(ctx, tx, actor.Company)
 		if err != nil {
 			return err
 		}

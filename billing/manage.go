@@ -245,7 +245,7 @@ func QuoteTransfer(from, to Site, quantity int64) (TransferQuote, error) {
 func (s *Service) PreviewPurchase(ctx context.Context, actor license.Actor, req PurchaseRequest) (PurchaseQuote, error) {
 	var q PurchaseQuote
 	err := s.view(ctx, actor, "purchasing licenses", func(tx storage.Tx) error {
-		st, err := LoadSite(ctx, tx, actor.Company, req.Site)
+		st, err := loadSiteRO(ctx, tx, actor.Company, req.Site)
 		if err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (s *Service) PreviewPurchase(ctx context.Context, actor license.Actor, req 
 func (s *Service) Purchase(ctx context.Context, actor license.Actor, req PurchaseRequest) (PurchaseQuote, error) {
 	return commit(ctx, s, actor, "billing.purchase", req.IdempotencyKey, req, "purchasing licenses",
 		func(tx storage.Tx, now time.Time) (PurchaseQuote, error) {
-			st, err := LoadSiteForUpdate(ctx, tx, actor.Company, req.Site)
+			st, err := loadSiteForUpdate(ctx, tx, actor.Company, req.Site)
 			if err != nil {
 				return PurchaseQuote{}, err
 			}
@@ -282,7 +282,7 @@ func (s *Service) Purchase(ctx context.Context, actor license.Actor, req Purchas
 // A purchase names the site as the event's target, a decrease as its source.
 func setLicenses(ctx context.Context, tx storage.Tx, actor license.Actor, st Site, total int64, kind AdjustmentKind, count int64, typ eventlog.Type, quote any, now time.Time) error {
 	st.Licenses, st.UpdatedAt = &total, now
-	if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+	if err := saveSite(ctx, tx, actor.Company, st); err != nil {
 		return err
 	}
 	if err := saveAdjustment(ctx, tx, actor.Company, st, kind, count, now); err != nil {
@@ -307,7 +307,7 @@ func setLicenses(ctx context.Context, tx storage.Tx, actor license.Actor, st Sit
 func (s *Service) PreviewDecrease(ctx context.Context, actor license.Actor, req DecreaseRequest) (DecreaseQuote, error) {
 	var q DecreaseQuote
 	err := s.view(ctx, actor, "decreasing licenses", func(tx storage.Tx) error {
-		st, err := LoadSite(ctx, tx, actor.Company, req.Site)
+		st, err := loadSiteRO(ctx, tx, actor.Company, req.Site)
 		if err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func (s *Service) PreviewDecrease(ctx context.Context, actor license.Actor, req 
 func (s *Service) Decrease(ctx context.Context, actor license.Actor, req DecreaseRequest) (DecreaseQuote, error) {
 	return commit(ctx, s, actor, "billing.decrease", req.IdempotencyKey, req, "decreasing licenses",
 		func(tx storage.Tx, now time.Time) (DecreaseQuote, error) {
-			st, err := LoadSiteForUpdate(ctx, tx, actor.Company, req.Site)
+			st, err := loadSiteForUpdate(ctx, tx, actor.Company, req.Site)
 			if err != nil {
 				return DecreaseQuote{}, err
 			}
@@ -375,10 +375,10 @@ func (s *Service) Transfer(ctx context.Context, actor license.Actor, req Transfe
 			ft, tt := q.From.TotalAfter, q.To.TotalAfter
 			from.Licenses, from.UpdatedAt = &ft, now
 			to.Licenses, to.UpdatedAt = &tt, now
-			if err := SaveSite(ctx, tx, actor.Company, from); err != nil {
+			if err := saveSite(ctx, tx, actor.Company, from); err != nil {
 				return q, err
 			}
-			if err := SaveSite(ctx, tx, actor.Company, to); err != nil {
+			if err := saveSite(ctx, tx, actor.Company, to); err != nil {
 				return q, err
 			}
 			e, err := newEvent(actor, now, EventTransfer, from.ID, q)

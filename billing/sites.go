@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
@@ -73,7 +74,7 @@ func (s *Service) AddMember(ctx context.Context, actor license.Actor, email stri
 	m := Member{Email: email, Role: role}
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
-		eff, err := EffectiveRole(ctx, tx, actor)
+		eff, err := access.EffectiveRole(ctx, tx, actor)
 		if err != nil {
 			return err
 		}
@@ -251,7 +252,7 @@ func (s *Service) CreateSite(ctx context.Context, actor license.Actor, ns NewSit
 			}
 			return err
 		}
-		if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+		if err := saveSite(ctx, tx, actor.Company, st); err != nil {
 			return err
 		}
 		e, err := newEvent(actor, now, EventSiteCreated, st.ID, st)
@@ -281,7 +282,7 @@ func (s *Service) UpdateSite(ctx context.Context, actor license.Actor, id string
 		if err := requireManage(ctx, tx, actor, "changing a site"); err != nil {
 			return err
 		}
-		st, err := LoadSiteForUpdate(ctx, tx, actor.Company, id)
+		st, err := loadSiteForUpdate(ctx, tx, actor.Company, id)
 		if err != nil {
 			return err
 		}
@@ -304,7 +305,7 @@ func (s *Service) UpdateSite(ctx context.Context, actor license.Actor, id string
 			return err
 		}
 		st.UpdatedAt = now
-		if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+		if err := saveSite(ctx, tx, actor.Company, st); err != nil {
 			return err
 		}
 		e, err := newEvent(actor, now, EventSiteUpdated, st.ID, ch)
@@ -327,7 +328,7 @@ func (s *Service) GetSite(ctx context.Context, actor license.Actor, id string) (
 	}
 	var out Site
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
-		st, err := LoadSite(ctx, tx, actor.Company, id)
+		st, err := loadSiteRO(ctx, tx, actor.Company, id)
 		out = st
 		return err
 	})
@@ -344,21 +345,21 @@ func (s *Service) Sites(ctx context.Context, actor license.Actor) ([]Site, error
 	var out []Site
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		out, err = ListSites(ctx, tx, actor.Company)
+		out, err = listSites(ctx, tx, actor.Company)
 		return err
 	})
 	return out, err
 }
 
-// LoadSite reads site id of company in tx. A missing site, or a site of another
+// loadSiteRO reads site id of company in tx. A missing site, or a site of another
 // company, is not_found (field "site").
-func LoadSite(ctx context.Context, tx storage.Tx, company, id string) (Site, error) {
+func loadSiteRO(ctx context.Context, tx storage.Tx, company, id string) (Site, error) {
 	return loadSite(ctx, tx, company, id, false)
 }
 
-// LoadSiteForUpdate reads and locks site id of company in tx, for a
-// read-modify-write that ends with SaveSite.
-func LoadSiteForUpdate(ctx context.Context, tx storage.Tx, company, id string) (Site, error) {
+// loadSiteForUpdate reads and locks site id of company in tx, for a
+// read-modify-write that ends with saveSite.
+func loadSiteForUpdate(ctx context.Context, tx storage.Tx, company, id string) (Site, error) {
 	return loadSite(ctx, tx, company, id, true)
 }
 
@@ -373,15 +374,15 @@ func loadSite(ctx context.Context, tx storage.Tx, company, id string, forUpdate 
 	return st, err
 }
 
-// SaveSite writes site st of company in tx (its name is kept unique within the
+// saveSite writes site st of company in tx (its name is kept unique within the
 // company, ignoring case).
-func SaveSite(ctx context.Context, tx storage.Tx, company string, st Site) error {
+func saveSite(ctx context.Context, tx storage.Tx, company string, st Site) error {
 	rec := storage.Record{Company: company, Kind: KindSite, ID: st.ID, Unique: strings.ToLower(st.Name)}
 	return storage.Save(ctx, tx, rec, st)
 }
 
-// ListSites returns every site of company in tx, in ID order, with one List.
-func ListSites(ctx context.Context, tx storage.Tx, company string) ([]Site, error) {
+// listSites returns every site of company in tx, in ID order, with one List.
+func listSites(ctx context.Context, tx storage.Tx, company string) ([]Site, error) {
 	return storage.ListOf[Site](ctx, tx, storage.ListQuery{Company: company, Kind: KindSite})
 }
 
@@ -464,7 +465,7 @@ func (s *Service) enrolment(ctx context.Context, actor license.Actor, siteID str
 // enrolIn changes a site's enrolled devices by delta inside tx.
 func (s *Service) enrolIn(ctx context.Context, tx storage.Tx, actor license.Actor, siteID string, delta int64, now time.Time) (EnrollResult, error) {
 	var out EnrollResult
-	st, err := LoadSiteForUpdate(ctx, tx, actor.Company, siteID)
+	st, err := loadSiteForUpdate(ctx, tx, actor.Company, siteID)
 	if err != nil {
 		return EnrollResult{}, err
 	}
@@ -495,7 +496,7 @@ func (s *Service) enrolIn(ctx context.Context, tx storage.Tx, actor license.Acto
 	}
 	st.Enrolled = want
 	st.UpdatedAt = now
-	if err := SaveSite(ctx, tx, actor.Company, st); err != nil {
+	if err := saveSite(ctx, tx, actor.Company, st); err != nil {
 		return EnrollResult{}, err
 	}
 	e, err := newEvent(actor, now, typ, st.ID, map[string]int64{"enrolled": st.Enrolled, "licenses": st.LicenseCount(), "topped_up": out.ToppedUp})

@@ -87,7 +87,7 @@ func (s *Service) Allocate(ctx context.Context, a license.Actor, poolID string, 
 	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = storage.Idempotent(ctx, tx, a.Company, "pool.allocate:"+poolID, req.IdempotencyKey, req, now, func() (Allocation, error) {
-			return AllocateIn(ctx, tx, a, poolID, req, now)
+			return allocateIn(ctx, tx, a, poolID, req, now)
 		})
 		return err
 	})
@@ -108,10 +108,10 @@ func (req AllocateRequest) check() error {
 	return checkText("software", req.Software, MaxTextLength)
 }
 
-// AllocateIn is Allocate inside a caller's transaction tx at time now (for
-// front ends that validate and allocate in one transaction). It validates
+// allocateIn is Allocate inside transaction tx at time now (Validate with
+// Allocate uses it to allocate in the transaction that decided). It validates
 // everything Allocate does except the actor's role and the idempotency key.
-func AllocateIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req AllocateRequest, now time.Time) (Allocation, error) {
+func allocateIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req AllocateRequest, now time.Time) (Allocation, error) {
 	if err := req.check(); err != nil {
 		return Allocation{}, err
 	}
@@ -573,15 +573,15 @@ func (s *Service) PreviewAllocate(ctx context.Context, a license.Actor, poolID s
 	now := s.now()
 	var out AllocationPreview
 	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
-		_, before, err := PoolIn(ctx, tx, a.Company, poolID, now)
+		_, before, err := poolIn(ctx, tx, a.Company, poolID, now)
 		if err != nil {
 			return err
 		}
-		al, err := AllocateIn(ctx, tx, a, poolID, req, now)
+		al, err := allocateIn(ctx, tx, a, poolID, req, now)
 		if err != nil {
 			return err
 		}
-		_, after, err := PoolIn(ctx, tx, a.Company, poolID, now)
+		_, after, err := poolIn(ctx, tx, a.Company, poolID, now)
 		if err != nil {
 			return err
 		}
@@ -594,13 +594,11 @@ func (s *Service) PreviewAllocate(ctx context.Context, a license.Actor, poolID s
 	return AllocationPreview{}, err
 }
 
-// PoolIn loads pool poolID of company inside a caller's transaction (for
-// update) and returns it with its counts at now. Validation front ends use it
-// with CheckUsable, DemandOf and CheckCapacity to decide in the same
-// transaction that allocates (AllocateIn).
+// poolIn loads pool poolID of company inside transaction tx (for update) and
+// returns it with its counts at now.
 //
 // Errors: NotFound (field "pool").
-func PoolIn(ctx context.Context, tx storage.Tx, company, poolID string, now time.Time) (*Pool, Counts, error) {
+func poolIn(ctx context.Context, tx storage.Tx, company, poolID string, now time.Time) (*Pool, Counts, error) {
 	p, _, err := loadPool(ctx, tx, company, poolID, true)
 	if err != nil {
 		return nil, Counts{}, err

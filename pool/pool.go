@@ -218,11 +218,6 @@ func (s Spec) normalize() Spec {
 	return s
 }
 
-// CheckEntitlements validates entitlement codes (license.CheckEntitlements).
-func CheckEntitlements(field string, codes []string) error {
-	return license.CheckEntitlements(field, codes)
-}
-
 func cleanList(in []string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -313,7 +308,7 @@ func (s Spec) Validate() error {
 	if s.LeaseTTL < MinLeaseTTL || s.LeaseTTL > MaxLeaseTTL {
 		return license.Errorf(license.Invalid, "lease_ttl", "lease time-to-live must be between %s and %s", MinLeaseTTL, MaxLeaseTTL)
 	}
-	if err := CheckEntitlements("entitlements", s.Entitlements); err != nil {
+	if err := license.CheckEntitlements("entitlements", s.Entitlements); err != nil {
 		return err
 	}
 	if s.GraceDays < 0 || s.GraceDays > MaxGraceDays {

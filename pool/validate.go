@@ -46,7 +46,7 @@ func (r *ValidationRequest) normalize() error {
 	}
 	r.Software = strings.TrimSpace(r.Software)
 	r.Features = license.CleanEntitlements(r.Features)
-	return CheckEntitlements("consumer.features", r.Features)
+	return license.CheckEntitlements("consumer.features", r.Features)
 }
 
 // RentalExpiry returns the last instant the rental periods among txs cover, as
@@ -381,7 +381,7 @@ func (s *Service) ValidateRequestAndAllocate(ctx context.Context, a license.Acto
 		case h.alloc != nil:
 			err = growAllocation(ctx, tx, a, p, v.prec, *h.alloc, h.arec, h.demand.Units, now)
 		default:
-			_, err = AllocateIn(ctx, tx, a, poolID, AllocateRequest{Consumer: req.Consumer, Software: req.Software}, now)
+			_, err = allocateIn(ctx, tx, a, poolID, AllocateRequest{Consumer: req.Consumer, Software: req.Software}, now)
 		}
 		if err != nil {
 			return err

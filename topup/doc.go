@@ -2,7 +2,7 @@
 // a company-wide switch ([Service.Enable],
 // refused with a [PrerequisiteError] unless every site pays by monthly invoice
 // and all sites share one site group, and recording the accepted terms
-// version); a per-site increment (5 by default, multiples of 5); a [Policy] that
+// version); a per-site increment (5 by default, multiples of 5); an [Overflow] policy that
 // billing calls inside the enrolment's transaction so that an enrolment beyond a
 // site's licenses adds the smallest multiple of the increment covering the
 // shortfall, charged on the next invoice estimate as a purchase adjustment, with

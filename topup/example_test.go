@@ -28,7 +28,7 @@ func exampleSetup() (context.Context, *billing.Service, *topup.Service, license.
 	ctx := context.Background()
 	store := memory.New()
 	clock := licensetest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
-	bill := &billing.Service{Store: store, Clock: clock, Overflow: topup.Policy{}}
+	bill := &billing.Service{Store: store, Clock: clock, Overflow: topup.Overflow()}
 	top := &topup.Service{Store: store, Clock: clock}
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
 	if _, err := bill.CreateCompany(ctx, owner, "Acme MSP"); err != nil {
@@ -48,7 +48,7 @@ func site(ctx context.Context, bill *billing.Service, owner license.Actor, name,
 
 // Increment 5, 2 licenses available, 4 devices enrolled: the shortfall of 2
 // is covered by one increment, 5 licenses.
-func ExamplePolicy() {
+func ExampleOverflow() {
 	ctx, bill, top, owner := exampleSetup()
 	s := site(ctx, bill, owner, "Helsinki", "north", billing.MonthlyInvoice, 10)
 	if _, err := bill.Enroll(ctx, owner, billing.EnrollRequest{Site: s.ID, Devices: 8}); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // Amount returns the licenses one top-up adds for a shortfall: the smallest
 // positive multiple of increment that is at least shortfall, or 0 when nothing
-// is missing. It is the pure rule the Policy applies: increment 5 and 2 missing
+// is missing. It is the pure rule the top-up policy (Overflow) applies: increment 5 and 2 missing
 // adds 5; 12 missing adds 15.
 func Amount(shortfall, increment int64) int64 {
 	if shortfall <= 0 || increment <= 0 {
@@ -82,7 +82,7 @@ func (s *Service) Preview(ctx context.Context, actor license.Actor, siteID strin
 		if err != nil {
 			return err
 		}
-		site, err := billing.LoadSite(ctx, tx, actor.Company, siteID)
+		site, err := loadSite(ctx, tx, actor.Company, siteID)
 		if err != nil {
 			return err
 		}
@@ -92,26 +92,26 @@ func (s *Service) Preview(ctx context.Context, actor license.Actor, siteID strin
 	return q, err
 }
 
-// Policy is the billing.OverflowPolicy of automatic top-up. Set it as
-// billing.Service.Overflow; billing calls Cover inside the enrolment's
+// Overflow returns the billing.OverflowPolicy of automatic top-up; set it as
+// billing.Service.Overflow. Billing calls it inside the enrolment's
 // transaction, so the licenses added, the invoice adjustment, the
 // topup.triggered event and the outbox notification commit or roll back with
-// the enrolment. The zero value is ready to use.
+// the enrolment.
 //
-// Cover adds nothing (and billing then refuses the enrolment with
+// The policy adds nothing (and billing then refuses the enrolment with
 // insufficient_licenses) when top-up is disabled for the company or the site
-// does not pay by monthly invoice.
-type Policy struct{}
+// does not pay by monthly invoice. Otherwise it raises the site's licenses by
+// Amount(shortfall, the site's increment) and, in the same transaction, writes
+// a billing purchase adjustment (so the licenses appear on the next invoice
+// estimate like a purchase), a topup.triggered event (Target = site name,
+// Count = licenses added, actor "system") and one outbox record addressed to
+// the company's recipients at this moment.
+func Overflow() billing.OverflowPolicy { return overflow{} }
 
-var _ billing.OverflowPolicy = Policy{}
+// overflow implements billing.OverflowPolicy (see Overflow).
+type overflow struct{}
 
-// Cover implements billing.OverflowPolicy: it raises *site.Licenses by
-// Amount(shortfall, the site's increment) and, in tx, writes a billing purchase
-// adjustment (so the licenses appear on the next invoice estimate like a
-// purchase), a topup.triggered event (Target = site name, Count = licenses
-// added, actor "system") and one outbox record addressed to the company's
-// recipients at this moment.
-func (Policy) Cover(ctx context.Context, tx storage.Tx, company string, site *billing.Site, shortfall int64, now time.Time) (int64, error) {
+func (overflow) Cover(ctx context.Context, tx storage.Tx, company string, site *billing.Site, shortfall int64, now time.Time) (int64, error) {
 	if site == nil || site.Licenses == nil || shortfall <= 0 {
 		return 0, nil
 	}

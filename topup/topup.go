@@ -258,7 +258,7 @@ func (s *Service) Enable(ctx context.Context, actor license.Actor, req EnableReq
 		if err != nil {
 			return err
 		}
-		sites, err := billing.ListSites(ctx, tx, actor.Company)
+		sites, err := listSites(ctx, tx, actor.Company)
 		if err != nil {
 			return err
 		}
@@ -308,7 +308,7 @@ func (s *Service) Disable(ctx context.Context, actor license.Actor) (Settings, e
 		if err != nil {
 			return err
 		}
-		sites, err := billing.ListSites(ctx, tx, actor.Company)
+		sites, err := listSites(ctx, tx, actor.Company)
 		if err != nil {
 			return err
 		}
@@ -364,7 +364,7 @@ func (s *Service) SetIncrement(ctx context.Context, actor license.Actor, siteID 
 		if err != nil {
 			return err
 		}
-		site, err := billing.LoadSite(ctx, tx, actor.Company, siteID)
+		site, err := loadSite(ctx, tx, actor.Company, siteID)
 		if err != nil {
 			return err
 		}
@@ -407,7 +407,7 @@ func (s *Service) Get(ctx context.Context, actor license.Actor) (Settings, error
 		if err != nil {
 			return err
 		}
-		sites, err := billing.ListSites(ctx, tx, actor.Company)
+		sites, err := listSites(ctx, tx, actor.Company)
 		if err != nil {
 			return err
 		}
@@ -427,4 +427,23 @@ func view(company string, st settings, sites []billing.Site) Settings {
 		out.Sites = append(out.Sites, SiteIncrement{Site: s.ID, SiteName: s.Name, Increment: st.increment(s.ID)})
 	}
 	return out
+}
+
+// loadSite reads site id of company in tx from billing's records
+// (billing.KindSite), so that top-up decides on the state of its own
+// transaction.
+func loadSite(ctx context.Context, tx storage.Tx, company, id string) (billing.Site, error) {
+	if id == "" {
+		return billing.Site{}, license.Errorf(license.Invalid, "site", "a site is required")
+	}
+	st, _, err := storage.Load[billing.Site](ctx, tx, company, billing.KindSite, id, false)
+	if storage.IsNotFound(err) {
+		return billing.Site{}, license.Errorf(license.NotFound, "site", "no site %q in this company", id)
+	}
+	return st, err
+}
+
+// listSites returns every site of company in tx, in ID order.
+func listSites(ctx context.Context, tx storage.Tx, company string) ([]billing.Site, error) {
+	return storage.ListOf[billing.Site](ctx, tx, storage.ListQuery{Company: company, Kind: billing.KindSite})
 }

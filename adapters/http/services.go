@@ -14,7 +14,7 @@ import (
 // Services are the domain services the handler calls. A nil service is built
 // from the handler's Store and Clock with its defaults; the default billing
 // service covers enrolments beyond a site's licenses with automatic top-up
-// (topup.Policy) when the company has enabled it.
+// (topup.Overflow) when the company has enabled it.
 type Services struct {
 	Billing *billing.Service
 	Pools   *pool.Service
@@ -29,7 +29,7 @@ type Services struct {
 
 func (s *Services) fill(store storage.Store, clock license.Clock) {
 	if s.Billing == nil {
-		s.Billing = &billing.Service{Store: store, Clock: clock, Overflow: topup.Policy{}}
+		s.Billing = &billing.Service{Store: store, Clock: clock, Overflow: topup.Overflow()}
 	}
 	if s.Pools == nil {
 		s.Pools = &pool.Service{Store: store, Clock: clock}

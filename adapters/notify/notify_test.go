@@ -231,7 +231,7 @@ func (c *countingNotifier) count() int {
 func TestLoopDeliversAndStops(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New()
-	bill := &billing.Service{Store: store, Overflow: topup.Policy{}}
+	bill := &billing.Service{Store: store, Overflow: topup.Overflow()}
 	top := &topup.Service{Store: store}
 	owner := license.Actor{Company: "acme", Email: "owner@acme.example", Role: license.Owner}
 	_, err := bill.CreateCompany(ctx, owner, "Acme")

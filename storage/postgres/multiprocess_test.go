@@ -50,7 +50,7 @@ func TestHelperMultiProcess(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	pools := &pool.Service{Store: s}
-	bill := &billing.Service{Store: s, Overflow: topup.Policy{}}
+	bill := &billing.Service{Store: s, Overflow: topup.Overflow()}
 	var allocated, enrolled, toppedUp int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -95,7 +95,7 @@ func TestMultiProcess(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	pools := &pool.Service{Store: s}
-	bill := &billing.Service{Store: s, Overflow: topup.Policy{}}
+	bill := &billing.Service{Store: s, Overflow: topup.Overflow()}
 	top := &topup.Service{Store: s}
 
 	p, err := pools.Create(ctx, mpOwner, pool.CreateRequest{Spec: pool.Spec{Name: "Shared", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Suite"}}})

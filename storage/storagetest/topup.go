@@ -76,7 +76,7 @@ func newTopupEnv(t testing.TB, st storage.Store, company string) *topupEnv {
 	t.Helper()
 	clock := licensetest.NewClock(topupT0)
 	e := &topupEnv{ctx: context.Background(), store: st, clock: clock,
-		billing: &billing.Service{Store: st, Clock: clock, Overflow: topup.Policy{}},
+		billing: &billing.Service{Store: st, Clock: clock, Overflow: topup.Overflow()},
 		topup:   &topup.Service{Store: st, Clock: clock},
 		owner:   topupOwner(company)}
 	_, err := e.billing.CreateCompany(e.ctx, e.owner, "Company "+company)

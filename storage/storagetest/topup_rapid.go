@@ -318,7 +318,7 @@ func (m *topupMachine) check(rt *rapid.T) {
 	var outbox []topup.OutboxEntry
 	err := m.env.store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		if sites, err = billing.ListSites(ctx, tx, company); err != nil {
+		if sites, err = storage.ListOf[billing.Site](ctx, tx, storage.ListQuery{Company: company, Kind: billing.KindSite}); err != nil {
 			return err
 		}
 		if outbox, err = storage.ListOf[topup.OutboxEntry](ctx, tx, storage.ListQuery{Company: company, Kind: topup.KindOutbox}); err != nil {
