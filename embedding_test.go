@@ -34,7 +34,7 @@ func embed(ctx context.Context, dbPath string) error {
 	if _, err := pools.AddTransaction(ctx, admin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 25}); err != nil {
 		return err
 	}
-	if _, err := pools.Allocate(ctx, admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "ann", Asset: "laptop"}}); err != nil {
+	if _, err := pools.Allocate(ctx, admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "ann", Asset: "laptop"}}); err != nil {
 		return err
 	}
 	pane, err := pools.Status(ctx, admin, p.ID)

@@ -163,7 +163,7 @@ func BenchmarkHTTPLease(b *testing.B) {
 				b.Run(name("clients=%d/base-direct", clients), func(b *testing.B) {
 					pair(b, func(ctx context.Context, user string) (string, error) {
 						id, u := split(user)
-						l, err := svc.AcquireLease(ctx, srv.actor, id, pool.LeaseRequest{Consumer: pool.Consumer{User: u}})
+						l, err := svc.AcquireLease(ctx, srv.actor, id, pool.LeaseRequest{Consumer: license.Consumer{User: u}})
 						return l.ID, err
 					}, func(ctx context.Context, lease string) error {
 						id, l := split(lease)

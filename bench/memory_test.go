@@ -39,7 +39,7 @@ func BenchmarkMemoryAllocateRelease(b *testing.B) {
 		svc := &pool.Service{Store: memory.New()}
 		a := owner()
 		id := newPool(b, svc, a, license.InstalledInstance, 10)
-		req := pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-1"}}
+		req := pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-1"}}
 		b.ReportAllocs()
 		for b.Loop() {
 			al, err := svc.Allocate(ctx, a, id, req)
@@ -133,7 +133,7 @@ func BenchmarkMemoryAllocateRelease(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				w := worker.Add(1) - 1
 				k := int(w) % pools
-				req := pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-" + strconv.FormatInt(w, 10)}}
+				req := pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-" + strconv.FormatInt(w, 10)}}
 				for pb.Next() {
 					al, err := svc.Allocate(ctx, a, ids[k], req)
 					if isCode(err, license.InsufficientLicenses) {

@@ -72,7 +72,7 @@ func BenchmarkPostgresAllocate(b *testing.B) {
 				stmts.reset()
 				runClients(b, conns, func(ctx context.Context, _ int, i int64) error {
 					k := i % int64(pools)
-					_, err := svc.Allocate(ctx, actors[k], ids[k], pool.AllocateRequest{Consumer: pool.Consumer{Asset: run + "-" + strconv.FormatInt(i, 10)}})
+					_, err := svc.Allocate(ctx, actors[k], ids[k], pool.AllocateRequest{Consumer: license.Consumer{Asset: run + "-" + strconv.FormatInt(i, 10)}})
 					return err
 				})
 				stmts.report(b)

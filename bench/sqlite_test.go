@@ -37,7 +37,7 @@ func BenchmarkSQLiteAllocate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				if _, err := svc.Allocate(ctx, a, id, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-" + strconv.Itoa(i)}}); err != nil {
+				if _, err := svc.Allocate(ctx, a, id, pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-" + strconv.Itoa(i)}}); err != nil {
 					b.Fatal(err)
 				}
 			}

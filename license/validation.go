@@ -40,14 +40,58 @@ var ValidationOrder = []ValidationCode{
 	CodeNoAllocation, CodeQuarantined, CodeSeatsExhausted, CodeEntitlementsMissing,
 }
 
-// Consumer is who or what asks to use a license.
+// Consumer is who or what uses a license: a user, an asset (a computer, an
+// installed instance) or the server an asset runs on, with the attributes a
+// pool's restrictions are checked against. Every service takes this one type:
+// pools allocate, lease and validate for it, subscription licenses are
+// assigned to and validated for it. The library does not discover these
+// facts; the embedding product supplies them.
+//
+// A subscription license of a per-user type is assigned to a user (User set,
+// Asset empty); one of a per-computer type to a computer (Asset set, User its
+// owner, whose pool settings and limits apply).
 type Consumer struct {
-	User        string   `json:"user,omitempty"`        // user id or e-mail
-	Asset       string   `json:"asset,omitempty"`       // asset (computer) id
-	Fingerprint string   `json:"fingerprint,omitempty"` // machine fingerprint
-	CPUs        int      `json:"cpus,omitempty"`        // CPU count of the server it runs on
-	Software    string   `json:"software,omitempty"`    // the software asked for
-	Features    []string `json:"features,omitempty"`    // entitlements asked for
+	User  string `json:"user,omitempty"`  // user ID or e-mail; for an asset, its responsible person
+	Asset string `json:"asset,omitempty"` // asset (computer, installed instance) ID
+	// Fingerprint is a machine fingerprint; validation uses it as the asset
+	// when Asset is empty, so a product may key installations by fingerprint.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Server      string `json:"server,omitempty"` // physical server the asset runs on ("" = the asset itself)
+	CPUs        int    `json:"cpus,omitempty"`   // CPUs of the server (physical CPU metric)
+	// UserAssets are the other assets of User; a named-user allocation covers them.
+	UserAssets []string `json:"user_assets,omitempty"`
+
+	// Attributes checked against a pool's restrictions.
+	AssetGroups  []string `json:"asset_groups,omitempty"`
+	Location     string   `json:"location,omitempty"`
+	Organisation string   `json:"organisation,omitempty"`
+	Contracts    []string `json:"contracts,omitempty"`
+	CostCenter   string   `json:"cost_center,omitempty"`
+	NamedCompany string   `json:"named_company,omitempty"`
+}
+
+// AssetID is the consumer's asset: Asset, or Fingerprint when Asset is empty.
+func (c Consumer) AssetID() string {
+	if c.Asset != "" {
+		return c.Asset
+	}
+	return c.Fingerprint
+}
+
+// ValidationRequest is the question a product asks a validator (a pool's or a
+// subscription license's Validate): may Consumer run Software with Features?
+// Consumer is embedded, so req.User is req.Consumer.User.
+type ValidationRequest struct {
+	Consumer `json:"consumer"`
+	Software string   `json:"software,omitempty"` // the software asked for; "" checks none
+	Features []string `json:"features,omitempty"` // entitlement codes the consumer needs
+	// Allocate asks a pool to remedy a missing allocation in the same
+	// transaction: when the consumer's only shortcoming is that it holds no
+	// (sufficient) allocation and a license is free, the pool allocates (or
+	// leases, for concurrent users) and answers valid. It needs a role that may
+	// edit pools. Without it, validation never changes state. Subscription
+	// licenses are assigned, never allocated on validation: they refuse it.
+	Allocate bool `json:"-"`
 }
 
 // Validation is the answer of a validator. Valid is true for CodeValid and

@@ -12,24 +12,24 @@ import (
 
 // Allocation is licenses of a pool held by one consumer (or an unmanaged amount).
 type Allocation struct {
-	ID          string    `json:"id"` // AllocationID(pool, key)
-	Pool        string    `json:"pool"`
-	Key         string    `json:"key"` // consumer key; "unmanaged:<id>" for unmanaged amounts
-	Consumer    Consumer  `json:"consumer"`
-	Units       int64     `json:"units"`
-	Automatic   bool      `json:"automatic"`
-	Rule        Rule      `json:"rule,omitempty"`     // the rule that allocated it (automatic only)
-	Software    string    `json:"software,omitempty"` // the software that triggered it
-	Installs    []string  `json:"installs,omitempty"` // assets where the software was found (inventory rule)
-	Covers      []string  `json:"covers,omitempty"`   // assets covered (named user)
-	AllocatedAt time.Time `json:"allocated_at"`
-	By          string    `json:"by"`
+	ID          string           `json:"id"` // AllocationID(pool, key)
+	Pool        string           `json:"pool"`
+	Key         string           `json:"key"` // consumer key; "unmanaged:<id>" for unmanaged amounts
+	Consumer    license.Consumer `json:"consumer"`
+	Units       int64            `json:"units"`
+	Automatic   bool             `json:"automatic"`
+	Rule        Rule             `json:"rule,omitempty"`     // the rule that allocated it (automatic only)
+	Software    string           `json:"software,omitempty"` // the software that triggered it
+	Installs    []string         `json:"installs,omitempty"` // assets where the software was found (inventory rule)
+	Covers      []string         `json:"covers,omitempty"`   // assets covered (named user)
+	AllocatedAt time.Time        `json:"allocated_at"`
+	By          string           `json:"by"`
 }
 
 // Unmanaged reports whether the allocation has no related item.
-func (a Allocation) Unmanaged() bool { return a.Consumer.empty() }
+func (a Allocation) Unmanaged() bool { return emptyConsumer(a.Consumer) }
 
-func (c Consumer) empty() bool { return c.User == "" && c.Asset == "" && c.Server == "" }
+func emptyConsumer(c license.Consumer) bool { return c.User == "" && c.Asset == "" && c.Server == "" }
 
 // Lease is a concurrent-user seat held while its heartbeat keeps it alive.
 type Lease struct {
@@ -50,7 +50,7 @@ func (l Lease) Live(now time.Time) bool { return now.Before(l.ExpiresAt) }
 type AllocateRequest struct {
 	// Consumer is the user or asset to allocate to. Leave it empty and set Amount
 	// for an unmanaged allocation with no related item.
-	Consumer Consumer
+	Consumer license.Consumer
 	// Amount is the allocated amount of an unmanaged allocation (1..MaxCount);
 	// it must be 0 when Consumer is set (the metric decides the units).
 	Amount int64
@@ -95,14 +95,14 @@ func (s *Service) Allocate(ctx context.Context, a license.Actor, poolID string, 
 }
 
 func (req AllocateRequest) check() error {
-	if req.Consumer.empty() {
+	if emptyConsumer(req.Consumer) {
 		if req.Amount < 1 || req.Amount > MaxCount {
 			return license.Errorf(license.Invalid, "amount", "an unmanaged allocation needs an allocated amount between 1 and %d (or name a user or asset)", MaxCount)
 		}
 	} else if req.Amount != 0 {
 		return license.Errorf(license.Invalid, "amount", "the allocated amount is only for unmanaged allocations; the pool's metric decides the units for a user or asset")
 	}
-	if err := req.Consumer.Check(); err != nil {
+	if err := checkConsumer(req.Consumer); err != nil {
 		return err
 	}
 	return checkText("software", req.Software, MaxTextLength)
@@ -126,7 +126,7 @@ func allocateIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID stri
 		return Allocation{}, license.Errorf(license.Invalid, "metric", "pool %q is licensed by concurrent users: acquire a lease instead of allocating", p.Name)
 	}
 	var d Demand
-	if req.Consumer.empty() {
+	if emptyConsumer(req.Consumer) {
 		if err := CheckUsable(p, req.Consumer, req.Software); err != nil && !isCode(err, license.RestrictionFailed) {
 			return Allocation{}, err
 		}
@@ -302,7 +302,7 @@ func (s *Service) Allocations(ctx context.Context, a license.Actor, poolID strin
 
 // LeaseRequest asks for a concurrent-user seat.
 type LeaseRequest struct {
-	Consumer Consumer // User is required; other attributes feed the restrictions
+	Consumer license.Consumer // User is required; other attributes feed the restrictions
 	FromForm bool
 }
 
@@ -321,7 +321,7 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 	if err := checkPoolID(poolID); err != nil {
 		return Lease{}, err
 	}
-	if err := req.Consumer.Check(); err != nil {
+	if err := checkConsumer(req.Consumer); err != nil {
 		return Lease{}, err
 	}
 	now := s.now()

@@ -26,7 +26,7 @@ func BenchmarkAllocateRelease(b *testing.B) {
 	if _, err := svc.AddTransaction(ctx, a, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 10}); err != nil {
 		b.Fatal(err)
 	}
-	req := pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc"}}
+	req := pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		al, err := svc.Allocate(ctx, a, p.ID, req)

@@ -9,26 +9,6 @@ import (
 	"github.com/licensekit/licensekit/license"
 )
 
-// Consumer is who or what uses a license: a user, an asset, or the server an
-// asset runs on, with the attributes the pool restrictions are checked against.
-// The library does not discover these facts; the embedding product supplies them.
-type Consumer struct {
-	User   string `json:"user,omitempty"`   // user ID (named user, concurrent user); for an asset, its responsible person
-	Asset  string `json:"asset,omitempty"`  // asset ID (installed instance)
-	Server string `json:"server,omitempty"` // physical server the asset runs on ("" = the asset itself)
-	CPUs   int    `json:"cpus,omitempty"`   // CPUs of the server (physical CPU)
-	// UserAssets are the other assets of User; a named-user allocation covers them.
-	UserAssets []string `json:"user_assets,omitempty"`
-
-	// Attributes checked against the pool's restrictions.
-	AssetGroups  []string `json:"asset_groups,omitempty"`
-	Location     string   `json:"location,omitempty"`
-	Organisation string   `json:"organisation,omitempty"`
-	Contracts    []string `json:"contracts,omitempty"`
-	CostCenter   string   `json:"cost_center,omitempty"`
-	NamedCompany string   `json:"named_company,omitempty"`
-}
-
 // Demand is what a consumer takes from a pool under its metric: one allocation,
 // identified by Key, of Units licenses.
 type Demand struct {
@@ -43,7 +23,7 @@ type Demand struct {
 //   - concurrent user: one seat per user (held as a lease);
 //   - physical server: one per server (the asset's server, or the asset itself);
 //   - physical CPU: the server's CPU count, keyed by the server.
-func DemandOf(m license.Metric, c Consumer) (Demand, error) {
+func DemandOf(m license.Metric, c license.Consumer) (Demand, error) {
 	server := c.Server
 	if server == "" {
 		server = c.Asset
@@ -86,7 +66,7 @@ func AllocationID(poolID, key string) string {
 // CheckRestrictions reports whether c may use a pool with restrictions r and
 // metric m. It returns a RestrictionFailed error whose Field names the failed
 // restriction ("restrictions.location", ...). It is pure.
-func CheckRestrictions(r Restrictions, m license.Metric, c Consumer) error {
+func CheckRestrictions(r Restrictions, m license.Metric, c license.Consumer) error {
 	fail := func(name, field, have string, allowed []string) error {
 		if have == "" {
 			have = "none"
@@ -131,7 +111,7 @@ func anyIn(have, allowed []string) bool {
 // "software", when software is given and not granted), and c passes its
 // restrictions (RestrictionFailed). Capacity is checked separately with
 // CheckCapacity. It is pure, for reuse by validation front ends.
-func CheckUsable(p *Pool, c Consumer, software string) error {
+func CheckUsable(p *Pool, c license.Consumer, software string) error {
 	switch p.Status {
 	case StatusActive:
 	case StatusClosed:
@@ -161,7 +141,7 @@ type Candidate struct {
 // room it returns the capacity error of the best usable pool (InsufficientLicenses
 // or Quarantined); when none is usable at all, the first usability error, or a
 // NotFound error when there were no candidates. It is pure.
-func ChoosePool(cands []Candidate, c Consumer, software string, units func(*Pool) (int64, error)) (*Pool, error) {
+func ChoosePool(cands []Candidate, c license.Consumer, software string, units func(*Pool) (int64, error)) (*Pool, error) {
 	sorted := slices.Clone(cands)
 	slices.SortStableFunc(sorted, func(a, b Candidate) int {
 		if a.Pool.Priority != b.Pool.Priority {
@@ -207,12 +187,12 @@ const (
 	maxRestriction  = 1000 // values per restriction
 )
 
-// Check validates the consumer's text fields and list sizes, returning an
-// Invalid error naming the field ("consumer.asset", ...). It does not require
-// any field: what a metric needs is checked by DemandOf.
-func (c Consumer) Check() error {
+// checkConsumer validates the consumer's text fields and list sizes, returning
+// an Invalid error naming the field ("consumer.asset", ...). It does not
+// require any field: what a metric needs is checked by DemandOf.
+func checkConsumer(c license.Consumer) error {
 	for _, f := range []struct{ field, v string }{
-		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.server", c.Server},
+		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.fingerprint", c.Fingerprint}, {"consumer.server", c.Server},
 		{"consumer.location", c.Location}, {"consumer.organisation", c.Organisation},
 		{"consumer.cost_center", c.CostCenter}, {"consumer.named_company", c.NamedCompany},
 	} {

@@ -13,9 +13,9 @@
 // [CheckUsable], [CheckCapacity], [ChoosePool], [ComputeCounts]) for reuse by
 // validation front ends. Vendors embedding licensekit ask [Service.Validate]
 // whether a consumer may use a pool now (one typed license.ValidationCode, in
-// the fixed order of license.ValidationOrder, never changing state) or
-// [Service.ValidateAndAllocate] (the same checks, allocating atomically when
-// only the allocation is missing); pools carry entitlements (feature codes), a
+// the fixed order of license.ValidationOrder, never changing state); with
+// license.ValidationRequest.Allocate set, the same call allocates atomically
+// when only the allocation is missing. Pools carry entitlements (feature codes), a
 // grace period after a rental expires, and can be suspended. Every change is
 // one storage transaction that also appends its pool.* events.
 package pool

@@ -26,9 +26,9 @@ func ExampleService_Allocate() {
 		Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"Office 2026"},
 	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 2})
-	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "ann", Asset: "laptop", UserAssets: []string{"desktop"}}})
+	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "ann", Asset: "laptop", UserAssets: []string{"desktop"}}})
 	fmt.Println(p.Status, al.Key, al.Units, al.Covers)
-	_, err := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "ann", Asset: "desktop"}})
+	_, err := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "ann", Asset: "desktop"}})
 	fmt.Println(license.ErrorCode(err))
 	pane, _ := svc.Status(ctx, exampleAdmin, p.ID)
 	fmt.Printf("total %d, available %d, allocated manually %d\n", pane.Counts.Total, pane.Counts.Available, pane.Counts.AllocatedManually)
@@ -46,14 +46,14 @@ func ExampleService_Release() {
 		Name: "Visio", Model: license.Perpetual, Metric: license.InstalledInstance, Software: []string{"Visio"}, MinAllocationDays: 30,
 	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
-	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-1"}})
+	al, _ := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-1"}})
 	clock.Advance(7 * 24 * time.Hour)
 	rel, _ := svc.Release(ctx, exampleAdmin, p.ID, al.ID)
 	fmt.Println("quarantined", rel.Quarantined, "until", rel.Until.Format("2006-01-02"))
-	_, err := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-2"}})
+	_, err := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-2"}})
 	fmt.Println(license.ErrorCode(err))
 	clock.Advance(23 * 24 * time.Hour)
-	_, err = svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "pc-2"}})
+	_, err = svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "pc-2"}})
 	fmt.Println(err)
 	// Output:
 	// quarantined 1 until 2026-02-04
@@ -75,7 +75,7 @@ func ExampleService_Reconcile() {
 	}
 	low, high := mk("low", 1), mk("high", 5)
 	for _, asset := range []string{"pc-1", "pc-2", "pc-3"} {
-		out, err := svc.Reconcile(ctx, exampleAdmin, pool.Fact{Kind: pool.FactDistributed, Software: "Office", Consumer: pool.Consumer{Asset: asset}})
+		out, err := svc.Reconcile(ctx, exampleAdmin, pool.Fact{Kind: pool.FactDistributed, Software: "Office", Consumer: license.Consumer{Asset: asset}})
 		switch {
 		case err != nil:
 			fmt.Println(asset, "->", license.ErrorCode(err))
@@ -99,13 +99,13 @@ func ExampleService_AcquireLease() {
 		Name: "CAD", Model: license.Perpetual, Metric: license.ConcurrentUser, Software: []string{"CAD"}, LeaseTTL: time.Minute,
 	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
-	l, _ := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "ann"}})
-	_, err := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "bob"}})
+	l, _ := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: "ann"}})
+	_, err := svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: "bob"}})
 	fmt.Println(license.ErrorCode(err))
 	clock.Advance(2 * time.Minute)
 	_, err = svc.Heartbeat(ctx, exampleAdmin, p.ID, l.ID)
 	fmt.Println(license.ErrorCode(err))
-	_, err = svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "bob"}})
+	_, err = svc.AcquireLease(ctx, exampleAdmin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: "bob"}})
 	fmt.Println(err)
 	// Output:
 	// insufficient_licenses

@@ -97,7 +97,7 @@ func TestDemandOfMissingFields(t *testing.T) {
 		{license.PhysicalServer, "consumer.server"},
 		{license.PhysicalCPU, "consumer.server"},
 	} {
-		_, err := pool.DemandOf(tc.m, pool.Consumer{})
+		_, err := pool.DemandOf(tc.m, license.Consumer{})
 		assert.Equal(t, tc.field, license.ErrorField(err), "metric %s", tc.m)
 	}
 }

@@ -41,12 +41,12 @@ const (
 
 // Fact is one observation from the embedding product.
 type Fact struct {
-	Kind         FactKind `json:"kind"`
-	Software     string   `json:"software"`
-	Consumer     Consumer `json:"consumer"`
-	PreviousUser string   `json:"previous_user,omitempty"` // FactResponsibleChanged
-	Contract     string   `json:"contract,omitempty"`      // FactContractBound / Unbound
-	Package      string   `json:"package,omitempty"`       // FactDistributed
+	Kind         FactKind         `json:"kind"`
+	Software     string           `json:"software"`
+	Consumer     license.Consumer `json:"consumer"`
+	PreviousUser string           `json:"previous_user,omitempty"` // FactResponsibleChanged
+	Contract     string           `json:"contract,omitempty"`      // FactContractBound / Unbound
+	Package      string           `json:"package,omitempty"`       // FactDistributed
 }
 
 // Outcome is what Reconcile did for one fact.
@@ -79,7 +79,7 @@ func (f Fact) check() error {
 	if (f.Kind == FactContractBound || f.Kind == FactContractUnbound) && f.Contract == "" {
 		return license.Errorf(license.Invalid, "contract", "a %s fact needs the contract", f.Kind)
 	}
-	if err := f.Consumer.Check(); err != nil {
+	if err := checkConsumer(f.Consumer); err != nil {
 		return err
 	}
 	for _, t := range []struct{ field, v string }{

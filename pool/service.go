@@ -25,7 +25,7 @@ type Service struct {
 	Store storage.Store
 	Clock license.Clock // nil means license.SystemClock
 	Blobs BlobStore     // attachment bytes; nil disables attachments
-	// Limiter, when set, rate-limits Validate and ValidateAndAllocate per pool
+	// Limiter, when set, rate-limits Validate (with or without Allocate) per pool
 	// (key "pool:<company>/<pool>"); nil means unlimited.
 	Limiter license.Limiter
 }

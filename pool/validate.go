@@ -10,37 +10,14 @@ import (
 	"github.com/licensekit/licensekit/storage"
 )
 
-// ValidationRequest is the full form of a validation question: the consumer
-// with every attribute the pool's restrictions look at, the software it wants
-// to run and the features (entitlement codes) it needs.
-type ValidationRequest struct {
-	Consumer Consumer `json:"consumer"`
-	Software string   `json:"software,omitempty"`
-	Features []string `json:"features,omitempty"`
-}
-
-// RequestOf turns the vendor-facing license.Consumer into a ValidationRequest:
-// the asset is c.Asset, or c.Fingerprint when no asset is given (so a product
-// can key installations by machine fingerprint), and the asset is its own
-// server. Restriction attributes other than the user are empty, so a pool
-// restricted by location, organisation, ... refuses such a consumer; use
-// ValidateRequest to pass them.
-func RequestOf(c license.Consumer) ValidationRequest {
-	asset := c.Asset
-	if asset == "" {
-		asset = c.Fingerprint
-	}
-	return ValidationRequest{
-		Consumer: Consumer{User: c.User, Asset: asset, CPUs: c.CPUs},
-		Software: c.Software,
-		Features: c.Features,
-	}
-}
-
-func (r *ValidationRequest) normalize() error {
-	if err := r.Consumer.Check(); err != nil {
+// normalizeValidation checks r and puts it in the form the checks read: the
+// consumer's asset is Asset, or Fingerprint when no asset is given (so a
+// product can key installations by machine fingerprint).
+func normalizeValidation(r *license.ValidationRequest) error {
+	if err := checkConsumer(r.Consumer); err != nil {
 		return err
 	}
+	r.Consumer.Asset = r.Consumer.AssetID()
 	if err := checkText("software", r.Software, MaxTextLength); err != nil {
 		return err
 	}
@@ -112,11 +89,11 @@ func invalid(code license.ValidationCode, format string, args ...any) license.Va
 
 // evaluate runs the checks in license.ValidationOrder on pool poolID inside tx.
 // With allocate false it is Validate: a consumer without a (sufficient)
-// allocation gets NoAllocation. With allocate true it is ValidateAndAllocate's
+// allocation gets NoAllocation. With allocate true it is Validate-with-Allocate's
 // decision: a missing allocation is remedied when the rest passes, so the
 // capacity checks (quarantine, seats) decide instead; the caller then
 // allocates hold.need units. It never writes.
-func evaluate(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req ValidationRequest, now time.Time, allocate bool) (verdict, error) {
+func evaluate(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req license.ValidationRequest, now time.Time, allocate bool) (verdict, error) {
 	var v verdict
 	p, prec, err := loadPool(ctx, tx, a.Company, poolID, allocate)
 	if err != nil {
@@ -266,9 +243,9 @@ func (s *Service) limit(a license.Actor, poolID string, now time.Time) error {
 	return nil
 }
 
-// Validate answers whether consumer c may use pool poolID now, with one typed
-// code, checking in the fixed order of license.ValidationOrder and reporting
-// the first failure:
+// Validate answers whether req.Consumer may use pool poolID now, with one
+// typed code, checking in the fixed order of license.ValidationOrder and
+// reporting the first failure:
 //
 //  1. NotFound: no such pool for the actor's company.
 //  2. Inactive: the pool is closed or retired.
@@ -277,9 +254,8 @@ func (s *Service) limit(a license.Actor, poolID string, now time.Time) error {
 //     grace (Spec.GraceDays; ExpiresAt is the end of the last period, GraceEnds
 //     the end of grace); within grace the answer is valid with CodeInGrace.
 //     Perpetual pools never expire.
-//  5. OutsideRestrictions: the software asked for is not granted (Failed
-//     "software") or a restriction fails (Failed names it, e.g.
-//     "restrictions.user").
+//  5. OutsideRestrictions: req.Software is not granted (Failed "software") or
+//     a restriction fails (Failed names it, e.g. "restrictions.user").
 //  6. NoAllocation: every metric needs an allocation: named user, an
 //     allocation to the user; installed instance, to the asset (or
 //     fingerprint); physical server, to the server; physical CPU, to the
@@ -287,32 +263,44 @@ func (s *Service) limit(a license.Actor, poolID string, now time.Time) error {
 //     lease of the user.
 //  7. Quarantined and 8. SeatsExhausted: for a consumer that holds its
 //     allocation, the pool no longer covers what it has allocated
-//     (SeatsExhausted). (ValidateAndAllocate checks the free licenses here.)
-//  9. EntitlementsMissing: c.Features not all in Spec.Entitlements (Missing
+//     (SeatsExhausted).
+//  9. EntitlementsMissing: req.Features not all in Spec.Entitlements (Missing
 //     lists them).
 //  10. Valid (or InGrace).
 //
-// Validate never changes state: it runs in one read-only View. Any role may
-// call it. When the Service has a Limiter, each call takes a token of the key
+// Without req.Allocate, Validate never changes state: it runs in one
+// read-only View and any role may call it.
+//
+// With req.Allocate, the same checks run in the same order inside one Update
+// and, when the consumer's only shortcoming is that it holds no allocation
+// (or, under physical CPU, one covering fewer CPUs than it has), the pool
+// allocates in the same transaction and answers valid: an allocation
+// (pool.allocated; pool.allocation_changed when a CPU allocation grows) or a
+// concurrent-user lease (pool.lease_acquired). For such a consumer checks 7
+// and 8 look at the free licenses now: Quarantined when the free ones are held
+// in quarantine, SeatsExhausted when there are not enough (under physical
+// CPU, fewer free than the consumer's CPUs); a pool in grace allocates
+// nothing new. Any failure changes nothing. Concurrent calls never allocate
+// more than the pool holds. It needs a role that may edit pools.
+//
+// When the Service has a Limiter, each call takes a token of the key
 // "pool:<company>/<pool>" first.
 //
 // Errors (not validation results): Invalid (pool id malformed, consumer.*,
 // software, consumer.features; a consumer missing what the metric needs),
-// RateLimited (nothing read).
-func (s *Service) Validate(ctx context.Context, a license.Actor, poolID string, c license.Consumer) (license.Validation, error) {
-	return s.ValidateRequest(ctx, a, poolID, RequestOf(c))
-}
-
-// ValidateRequest is Validate with the full consumer (restriction attributes
-// such as location or organisation).
-func (s *Service) ValidateRequest(ctx context.Context, a license.Actor, poolID string, req ValidationRequest) (license.Validation, error) {
+// Forbidden (Allocate with a role that may not edit), RateLimited (nothing
+// read).
+func (s *Service) Validate(ctx context.Context, a license.Actor, poolID string, req license.ValidationRequest) (license.Validation, error) {
+	if req.Allocate {
+		return s.validateAndAllocate(ctx, a, poolID, req)
+	}
 	if err := a.Check(); err != nil {
 		return license.Validation{}, err
 	}
 	if err := checkPoolID(poolID); err != nil {
 		return license.Validation{}, err
 	}
-	if err := req.normalize(); err != nil {
+	if err := normalizeValidation(&req); err != nil {
 		return license.Validation{}, err
 	}
 	now := s.now()
@@ -331,33 +319,15 @@ func (s *Service) ValidateRequest(ctx context.Context, a license.Actor, poolID s
 	return out, nil
 }
 
-// ValidateAndAllocate runs Validate's checks in the same order inside one
-// Update and, when the consumer's only shortcoming is that it holds no
-// allocation (or, under physical CPU, one covering fewer CPUs than it has),
-// allocates in the same transaction and answers valid: an allocation
-// (pool.allocated; pool.allocation_changed when a CPU allocation grows) or a
-// concurrent-user lease (pool.lease_acquired). For such a consumer checks 7
-// and 8 look at the free licenses now: Quarantined when the free ones are held
-// in quarantine, SeatsExhausted when there are not enough (under physical
-// CPU, fewer free than the consumer's CPUs); a pool in grace allocates
-// nothing new. Any failure changes nothing. Concurrent calls never allocate
-// more than the pool holds. It needs a role that may edit pools. The Limiter
-// applies as in Validate.
-//
-// Errors: as Validate, plus Forbidden (role).
-func (s *Service) ValidateAndAllocate(ctx context.Context, a license.Actor, poolID string, c license.Consumer) (license.Validation, error) {
-	return s.ValidateRequestAndAllocate(ctx, a, poolID, RequestOf(c))
-}
-
-// ValidateRequestAndAllocate is ValidateAndAllocate with the full consumer.
-func (s *Service) ValidateRequestAndAllocate(ctx context.Context, a license.Actor, poolID string, req ValidationRequest) (license.Validation, error) {
+// validateAndAllocate is Validate with req.Allocate (see Validate).
+func (s *Service) validateAndAllocate(ctx context.Context, a license.Actor, poolID string, req license.ValidationRequest) (license.Validation, error) {
 	if err := checkEditor(a); err != nil {
 		return license.Validation{}, err
 	}
 	if err := checkPoolID(poolID); err != nil {
 		return license.Validation{}, err
 	}
-	if err := req.normalize(); err != nil {
+	if err := normalizeValidation(&req); err != nil {
 		return license.Validation{}, err
 	}
 	now := s.now()

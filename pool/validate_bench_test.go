@@ -17,8 +17,8 @@ import (
 // and its counts alone, and BenchmarkAllocateRelease, a write pair.
 func BenchmarkValidate(b *testing.B) {
 	svc, a, id := benchValidatePool(b)
-	c := license.Consumer{Fingerprint: "pc", Features: []string{"sso"}}
-	if _, err := svc.ValidateAndAllocate(context.Background(), a, id, c); err != nil {
+	c := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "pc"}, Features: []string{"sso"}}
+	if _, err := svc.Validate(context.Background(), a, id, license.ValidationRequest{Consumer: c.Consumer, Features: c.Features, Allocate: true}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -10,9 +10,9 @@ import (
 )
 
 // A product checks, at start-up, whether this machine may run it: the first
-// ValidateAndAllocate takes a license, Validate then answers from the
+// Validate with Allocate takes a license, Validate then answers from the
 // allocation without changing anything.
-func ExampleService_ValidateAndAllocate() {
+func ExampleService_Validate_allocate() {
 	ctx := context.Background()
 	svc, _ := exampleService()
 	p, _ := svc.Create(ctx, exampleAdmin, pool.CreateRequest{Spec: pool.Spec{
@@ -20,15 +20,17 @@ func ExampleService_ValidateAndAllocate() {
 		Software: []string{"backup"}, Entitlements: []string{"sso", "reports"},
 	}})
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
-	me := license.Consumer{Fingerprint: "machine-42", Software: "backup", Features: []string{"sso"}}
+	me := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "machine-42"}, Software: "backup", Features: []string{"sso"}}
 
 	v, _ := svc.Validate(ctx, exampleAdmin, p.ID, me)
 	fmt.Println(v.Valid, v.Code)
-	v, _ = svc.ValidateAndAllocate(ctx, exampleAdmin, p.ID, me)
+	first := me
+	first.Allocate = true // take a license when this machine has none
+	v, _ = svc.Validate(ctx, exampleAdmin, p.ID, first)
 	fmt.Println(v.Valid, v.Code)
 	v, _ = svc.Validate(ctx, exampleAdmin, p.ID, me)
 	fmt.Println(v.Valid, v.Code)
-	v, _ = svc.ValidateAndAllocate(ctx, exampleAdmin, p.ID, license.Consumer{Fingerprint: "machine-7"})
+	v, _ = svc.Validate(ctx, exampleAdmin, p.ID, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "machine-7"}, Allocate: true})
 	fmt.Println(v.Valid, v.Code)
 	me.Features = []string{"sso", "audit"}
 	v, _ = svc.Validate(ctx, exampleAdmin, p.ID, me)
@@ -53,8 +55,8 @@ func ExampleService_Validate_grace() {
 	_, _ = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{
 		Kind: pool.TxRentalPeriod, Count: 5, Period: license.Period{Start: jan, End: jan.AddDate(0, 1, 0)},
 	})
-	ann := license.Consumer{User: "ann"}
-	_, _ = svc.ValidateAndAllocate(ctx, exampleAdmin, p.ID, ann)
+	ann := license.ValidationRequest{Consumer: license.Consumer{User: "ann"}}
+	_, _ = svc.Validate(ctx, exampleAdmin, p.ID, license.ValidationRequest{Consumer: ann.Consumer, Allocate: true})
 	for _, at := range []time.Time{
 		time.Date(2026, 1, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Date(2026, 2, 2, 12, 0, 0, 0, time.UTC),

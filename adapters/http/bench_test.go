@@ -68,7 +68,7 @@ func BenchmarkLeaseAcquireRelease(b *testing.B) {
 				ctx := context.Background()
 				user := fmt.Sprintf("u%d", n.Add(1))
 				for pb.Next() {
-					l, err := svc.AcquireLease(ctx, actor, poolID, pool.LeaseRequest{Consumer: pool.Consumer{User: user}})
+					l, err := svc.AcquireLease(ctx, actor, poolID, pool.LeaseRequest{Consumer: license.Consumer{User: user}})
 					if err != nil {
 						b.Error(err)
 						return

@@ -26,16 +26,16 @@ type ReassignBody struct {
 
 // AllocateBody asks for a manual allocation: a consumer, or an unmanaged Amount.
 type AllocateBody struct {
-	Consumer pool.Consumer `json:"consumer,omitzero"`
-	Amount   int64         `json:"amount,omitempty"`
-	Software string        `json:"software,omitempty"`
-	FromForm bool          `json:"from_form,omitempty"`
+	Consumer license.Consumer `json:"consumer,omitzero"`
+	Amount   int64            `json:"amount,omitempty"`
+	Software string           `json:"software,omitempty"`
+	FromForm bool             `json:"from_form,omitempty"`
 }
 
 // LeaseBody asks for a concurrent-user seat.
 type LeaseBody struct {
-	Consumer pool.Consumer `json:"consumer"`
-	FromForm bool          `json:"from_form,omitempty"`
+	Consumer license.Consumer `json:"consumer"`
+	FromForm bool             `json:"from_form,omitempty"`
 }
 
 // CommentBody adds a comment to a pool.

@@ -88,7 +88,7 @@ func (f *fixture) populate() world {
 	w.subLicense, w.subKey = issued.Licenses[0].ID, issued.Keys[1]
 	f.ok(200, "POST", "/v1/subscriptions/activate", f.owner, map[string]any{"key": issued.Keys[0]}, nil)
 	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer",
-		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}, "license": w.subLicense}, nil)
+		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}, "license": w.subLicense}, nil)
 	w.names = []string{issued.Licenses[1].ID, att.ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
 	return w
 }

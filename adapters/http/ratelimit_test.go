@@ -305,7 +305,7 @@ func TestValidationLimitedPerLicenseByDefault(t *testing.T) {
 	assert.Equal(t, lkhttp.DefaultValidation.Burst, ok)
 	assert.Equal(t, 20, limited)
 	assert.Equal(t, 200, e.send(addr, "POST", "/v1/subscriptions/licenses/"+w.subLicense+"/validate", f.owner,
-		map[string]any{"asset": "northwind-pc"}).Code, "another license")
+		map[string]any{"consumer": map[string]any{"asset": "northwind-pc"}}).Code, "another license")
 
 	// Activation attempts of one key are limited by the same rate.
 	e = newEdge(f, func(c *lkhttp.Config) { c.Limits.Validation = lkhttp.Rate{PerMinute: 1, Burst: 2} })

@@ -30,15 +30,15 @@ type ActivateBody struct {
 
 // AssignBody assigns a license of Type to a consumer (License: a given one).
 type AssignBody struct {
-	Type     subscription.Type     `json:"type"`
-	Consumer subscription.Consumer `json:"consumer"`
-	License  string                `json:"license,omitempty"`
+	Type     subscription.Type `json:"type"`
+	Consumer license.Consumer  `json:"consumer"`
+	License  string            `json:"license,omitempty"`
 }
 
 // UnassignBody takes a consumer's license of Type back to the pool.
 type UnassignBody struct {
-	Type     subscription.Type     `json:"type"`
-	Consumer subscription.Consumer `json:"consumer"`
+	Type     subscription.Type `json:"type"`
+	Consumer license.Consumer  `json:"consumer"`
 }
 
 // Switch turns a setting on or off.

@@ -38,11 +38,11 @@ func testSubscriptionsOverHTTP(t *testing.T, f *fixture) {
 	for _, k := range issued.Keys {
 		f.ok(200, "POST", "/v1/subscriptions/activate", f.owner, map[string]string{"key": k}, nil)
 	}
-	pc := map[string]string{"kind": "computer", "id": "pc-1", "user": "ann"}
+	pc := map[string]string{"asset": "pc-1", "user": "ann"}
 	var got subscription.License
 	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer", "consumer": pc, "license": a.ID}, &got)
 	require.NotNil(t, got.Assignee)
-	assert.Equal(t, "pc-1", got.Assignee.ID)
+	assert.Equal(t, "pc-1", got.Assignee.Asset)
 
 	f.ok(200, "PUT", "/v1/subscriptions/licenses/"+a.ID+"/auto-renew", f.owner, map[string]bool{"on": false}, &got)
 	assert.False(t, got.AutoRenew)

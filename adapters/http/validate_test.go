@@ -67,22 +67,22 @@ func testVendorValidationRoutes(t *testing.T, f *fixture) {
 	require.Len(t, issued.Keys, 1)
 	l := issued.Licenses[0]
 	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer",
-		"consumer": map[string]string{"kind": "computer", "id": "pc-1", "user": "ann"}, "license": l.ID}, nil)
+		"consumer": map[string]string{"asset": "pc-1", "user": "ann"}, "license": l.ID}, nil)
 	var terms subscription.Terms
 	assert.Equal(t, 403, f.do("PUT", "/v1/subscriptions/licenses/"+l.ID+"/terms", editor, map[string]any{"entitlements": []string{"sso"}}).status)
 	f.ok(200, "PUT", "/v1/subscriptions/licenses/"+l.ID+"/terms", f.owner, map[string]any{"entitlements": []string{"sso"}, "grace_days": 3}, &terms)
 	assert.Equal(t, 3, terms.GraceDays)
 	f.ok(200, "GET", "/v1/subscriptions/licenses/"+l.ID+"/terms", viewer, nil, &terms)
 	assert.Equal(t, []string{"sso"}, terms.Entitlements)
-	pc := map[string]any{"fingerprint": "pc-1", "features": []string{"sso"}}
-	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/validate", viewer, pc, &v)
+	pc := map[string]any{"fingerprint": "pc-1"}
+	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/validate", viewer, map[string]any{"consumer": pc, "features": []string{"sso"}}, &v)
 	assert.Equal(t, license.CodeValid, v.Code)
 	f.ok(200, "POST", "/v1/subscriptions/validate-key", viewer, map[string]any{"key": issued.Keys[0], "consumer": map[string]any{"asset": "pc-2"}}, &v)
 	assert.Equal(t, license.CodeNoAllocation, v.Code)
 	f.ok(200, "POST", "/v1/subscriptions/validate-key", viewer, map[string]any{"key": "AAAA-BBBB", "consumer": pc}, &v)
 	assert.Equal(t, license.CodeNotFound, v.Code)
 	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/suspend", f.owner, map[string]string{"reason": "unpaid"}, &terms)
-	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/validate", viewer, pc, &v)
+	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/validate", viewer, map[string]any{"consumer": pc}, &v)
 	assert.Equal(t, license.CodeSuspended, v.Code)
 	var lifted subscription.Terms
 	f.ok(200, "POST", "/v1/subscriptions/licenses/"+l.ID+"/unsuspend", f.owner, nil, &lifted)

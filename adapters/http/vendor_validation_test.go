@@ -38,7 +38,7 @@ func testValidationOverHTTP(t *testing.T, f *fixture) {
 	assert.Equal(t, license.CodeValid, v.Code)
 
 	// Subscription licenses, by ID and by key.
-	f.ok(200, "POST", "/v1/subscriptions/licenses/"+w.subLicense+"/validate", f.owner, map[string]string{"asset": "northwind-pc"}, &v)
+	f.ok(200, "POST", "/v1/subscriptions/licenses/"+w.subLicense+"/validate", f.owner, map[string]any{"consumer": map[string]string{"asset": "northwind-pc"}}, &v)
 	assert.True(t, v.Valid, "%+v", v)
 	f.ok(200, "POST", "/v1/subscriptions/validate-key", f.owner, map[string]any{"key": w.subKey, "consumer": map[string]string{"asset": "pc-2"}}, &v)
 	assert.Equal(t, license.CodeInactive, v.Code, "%+v", v)

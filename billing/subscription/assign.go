@@ -9,28 +9,32 @@ import (
 	"github.com/licensekit/licensekit/storage"
 )
 
-// AssignRequest assigns a license of Type to Consumer.
+// AssignRequest assigns a license of Type to Consumer: a user (Consumer.User)
+// for a per-user or per-administrator license, a computer (Consumer.Asset, or
+// Consumer.Fingerprint, and Consumer.User its owner) for the other types.
+// Other consumer attributes are not kept.
 type AssignRequest struct {
 	Type     Type
-	Consumer Consumer
+	Consumer license.Consumer
 	// License, when set, names the license to assign; otherwise the best
 	// available one of the global pool is taken (paid before trial, the latest
 	// expiration first).
 	License string
 }
 
-func checkConsumer(t Type, c *Consumer) error {
-	if c.Kind != t.ConsumerKind() {
-		return license.Errorf(license.Invalid, "consumer.kind", "a %s license is assigned to a %s, not a %q", t, t.ConsumerKind(), c.Kind)
-	}
-	if err := checkName("consumer.id", c.ID); err != nil {
-		return err
-	}
-	if c.Kind == ConsumerUser {
-		if c.User != "" && c.User != c.ID {
-			return license.Errorf(license.Invalid, "consumer.user", "a user consumer belongs to itself")
+// checkConsumer checks that c is what a license of type t is assigned to and
+// reduces it to what an assignment keeps: the user, and the asset of a
+// computer.
+func checkConsumer(t Type, c *license.Consumer) error {
+	*c = license.Consumer{User: c.User, Asset: c.AssetID()}
+	if t.ConsumerKind() == ConsumerUser {
+		if c.Asset != "" {
+			return license.Errorf(license.Invalid, "consumer.asset", "a %s license is assigned to a user, not to asset %q", t, c.Asset)
 		}
-		c.User = c.ID
+		return checkName("consumer.user", c.User)
+	}
+	if err := checkName("consumer.asset", c.Asset); err != nil {
+		return err
 	}
 	return checkName("consumer.user", c.User)
 }
@@ -78,7 +82,7 @@ func (s *Service) Assign(ctx context.Context, actor license.Actor, in AssignRequ
 				return err
 			}
 			if old.ValidAt(now) {
-				return license.Errorf(license.Conflict, "consumer", "%s %q already has a %s license", in.Consumer.Kind, in.Consumer.ID, in.Type)
+				return license.Errorf(license.Conflict, "consumer", "%s %q already has a %s license", consumerKind(in.Consumer), consumerID(in.Consumer), in.Type)
 			}
 		}
 		var l *License
@@ -133,14 +137,14 @@ func (s *Service) Assign(ctx context.Context, actor license.Actor, in AssignRequ
 		if old != nil {
 			source = old.ID
 		}
-		return b.event(EventAssigned, l.ID, source, c.ID, 1, map[string]any{"license": l.ID, "consumer": c, "replaced": source})
+		return b.event(EventAssigned, l.ID, source, consumerID(c), 1, map[string]any{"license": l.ID, "consumer": c, "replaced": source})
 	})
 	return out, err
 }
 
 // Unassign takes the consumer's license of type t back to the global pool.
 // Errors: invalid, forbidden, not_found (no such assignment).
-func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c Consumer) error {
+func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c license.Consumer) error {
 	if err := checkEditor(actor); err != nil {
 		return err
 	}
@@ -160,7 +164,7 @@ func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c C
 		a, _, err := storage.Load[assignment](ctx, tx, actor.Company, KindAssignment, aid, true)
 		if err != nil {
 			if storage.IsNotFound(err) {
-				return license.Errorf(license.NotFound, "consumer", "%s %q has no %s license", c.Kind, c.ID, t)
+				return license.Errorf(license.NotFound, "consumer", "%s %q has no %s license", consumerKind(c), consumerID(c), t)
 			}
 			return err
 		}
@@ -175,7 +179,7 @@ func (s *Service) Unassign(ctx context.Context, actor license.Actor, t Type, c C
 		if err := tx.Delete(ctx, actor.Company, KindAssignment, aid); err != nil {
 			return err
 		}
-		return b.event(EventUnassigned, l.ID, c.ID, "", 1, map[string]any{"license": l.ID, "consumer": a.Consumer})
+		return b.event(EventUnassigned, l.ID, consumerID(c), "", 1, map[string]any{"license": l.ID, "consumer": a.Consumer})
 	})
 }
 
@@ -296,9 +300,9 @@ func (s *Service) Charges(ctx context.Context, actor license.Actor) ([]Charge, e
 
 // Assignment is a consumer's license of one type.
 type Assignment struct {
-	Type     Type     `json:"type"`
-	Consumer Consumer `json:"consumer"`
-	License  string   `json:"license"`
+	Type     Type             `json:"type"`
+	Consumer license.Consumer `json:"consumer"`
+	License  string           `json:"license"`
 }
 
 // Assignments lists the company's assignments, ordered by type and consumer.

@@ -145,14 +145,14 @@ func (b *book) charge(l *License, reason string, from, to time.Time) error {
 // assignment is the record of a consumer holding a license of one type; its ID
 // makes a consumer hold at most one license per type.
 type assignment struct {
-	Type     Type      `json:"type"`
-	Consumer Consumer  `json:"consumer"`
-	License  string    `json:"license"`
-	Since    time.Time `json:"since"`
+	Type     Type             `json:"type"`
+	Consumer license.Consumer `json:"consumer"`
+	License  string           `json:"license"`
+	Since    time.Time        `json:"since"`
 }
 
-func assignmentID(t Type, c Consumer) string {
-	return string(t) + "|" + string(c.Kind) + "|" + c.ID
+func assignmentID(t Type, c license.Consumer) string {
+	return string(t) + "|" + string(consumerKind(c)) + "|" + consumerID(c)
 }
 
 func (b *book) putAssignment(a assignment, insert bool) error {

@@ -53,7 +53,7 @@ func ExampleService_Assign() {
 	msp := license.Actor{Company: "msp-1", Email: "admin@msp.example", Role: license.Admin}
 	price := license.NewMoney(decimal.RequireFromString("5.99"), "USD")
 	old, _ := s.Purchase(ctx, msp, subscription.Purchase{Type: subscription.PerComputer, Quantity: 1, Period: subscription.Monthly, UnitPrice: price, NoAutoRenew: true})
-	pc := subscription.Consumer{Kind: subscription.ConsumerComputer, ID: "PC-0042", User: "ann@customer.example"}
+	pc := license.Consumer{Asset: "PC-0042", User: "ann@customer.example"}
 	if _, err := s.Assign(ctx, msp, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: pc}); err != nil {
 		fmt.Println(err)
 	}
@@ -63,7 +63,7 @@ func ExampleService_Assign() {
 	r, _ := s.Tick(ctx, time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC))
 	fmt.Printf("expired %d, exchanged %d\n", r.Expired, r.Exchanged)
 	l, _ := s.License(ctx, msp, spare.Licenses[0].ID)
-	fmt.Println(l.Assignee.ID, "now uses the spare license:", l.ID == spare.Licenses[0].ID)
+	fmt.Println(l.Assignee.Asset, "now uses the spare license:", l.ID == spare.Licenses[0].ID)
 	res, _ := s.BulkDelete(ctx, msp, subscription.ExpiredUnassigned)
 	fmt.Println("deleted", res.Deleted, "expired unassigned license; was it the old one?", res.Licenses[0] == old.Licenses[0].ID)
 	// Output:

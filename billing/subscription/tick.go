@@ -161,7 +161,7 @@ func (s *Service) tickCompany(ctx context.Context, tx storage.Tx, company string
 			if err := b.put(l); err != nil {
 				return r, err
 			}
-			if err := b.event(EventExchangeUnavailable, l.ID, l.ID, c.ID, 0,
+			if err := b.event(EventExchangeUnavailable, l.ID, l.ID, consumerID(c), 0,
 				map[string]any{"license": l.ID, "consumer": c, "reason": "no available active license of this type in the global pool for this user"}); err != nil {
 				return r, err
 			}

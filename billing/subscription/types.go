@@ -159,13 +159,20 @@ const (
 	ConsumerComputer ConsumerKind = "computer"
 )
 
-// Consumer is a user or a computer a license is assigned to.
-type Consumer struct {
-	Kind ConsumerKind `json:"kind"`
-	ID   string       `json:"id"` // user e-mail or name, computer name
-	// User is the user the consumer belongs to (the user itself for a user
-	// consumer): pool settings and limits are the user's.
-	User string `json:"user"`
+// consumerKind is what c is: a computer when it names an asset, else a user.
+func consumerKind(c license.Consumer) ConsumerKind {
+	if c.AssetID() != "" {
+		return ConsumerComputer
+	}
+	return ConsumerUser
+}
+
+// consumerID names c: its asset for a computer, its user for a user.
+func consumerID(c license.Consumer) string {
+	if a := c.AssetID(); a != "" {
+		return a
+	}
+	return c.User
 }
 
 // License is one subscription license.
@@ -188,13 +195,13 @@ type License struct {
 	ExpirationDate time.Time `json:"expiration_date"`
 	// AutoRenew is on by default. A license whose renewal was cancelled
 	// expires at its expiration date.
-	AutoRenew   bool           `json:"auto_renew"`
-	NextRenewal *time.Time     `json:"next_renewal,omitempty"` // nil when auto-renewal is off, for trials and once expired
-	Activated   bool           `json:"activated"`
-	ActivatedAt *time.Time     `json:"activated_at,omitempty"`
-	UnitPrice   *license.Money `json:"unit_price,omitempty"` // price of one period; nil for trials
-	Assignee    *Consumer      `json:"assignee,omitempty"`
-	ExpiredAt   *time.Time     `json:"expired_at,omitempty"`
+	AutoRenew   bool              `json:"auto_renew"`
+	NextRenewal *time.Time        `json:"next_renewal,omitempty"` // nil when auto-renewal is off, for trials and once expired
+	Activated   bool              `json:"activated"`
+	ActivatedAt *time.Time        `json:"activated_at,omitempty"`
+	UnitPrice   *license.Money    `json:"unit_price,omitempty"` // price of one period; nil for trials
+	Assignee    *license.Consumer `json:"assignee,omitempty"`   // User (and Asset for a computer)
+	ExpiredAt   *time.Time        `json:"expired_at,omitempty"`
 	// ConvertedTo names the paid license a trial was converted into.
 	ConvertedTo string `json:"converted_to,omitempty"`
 	// ExchangeFailed is set when the license expired while assigned and no

@@ -179,9 +179,13 @@ func (s *Service) Terms(ctx context.Context, actor license.Actor, id string) (Te
 	return out, err
 }
 
-func checkValidationConsumer(c *license.Consumer) error {
+func checkValidation(r *license.ValidationRequest) error {
+	if r.Allocate {
+		return license.Errorf(license.Invalid, "allocate", "subscription licenses are assigned (Assign), never allocated on validation")
+	}
+	c := r.Consumer
 	for _, f := range []struct{ field, v string }{
-		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.fingerprint", c.Fingerprint}, {"consumer.software", c.Software},
+		{"consumer.user", c.User}, {"consumer.asset", c.Asset}, {"consumer.fingerprint", c.Fingerprint}, {"software", r.Software},
 	} {
 		if err := license.CheckLine(f.field, f.v, 250); err != nil {
 			return err
@@ -190,8 +194,8 @@ func checkValidationConsumer(c *license.Consumer) error {
 	if c.CPUs < 0 || c.CPUs > 4096 {
 		return license.Errorf(license.Invalid, "consumer.cpus", "the CPU count must be between 0 and 4096, got %d", c.CPUs)
 	}
-	c.Features = license.CleanEntitlements(c.Features)
-	return license.CheckEntitlements("consumer.features", c.Features)
+	r.Features = license.CleanEntitlements(r.Features)
+	return license.CheckEntitlements("consumer.features", r.Features)
 }
 
 func invalidResult(code license.ValidationCode, format string, args ...any) license.Validation {
@@ -200,7 +204,8 @@ func invalidResult(code license.ValidationCode, format string, args ...any) lice
 
 // decide runs the validation checks on license l (nil: not found) with terms t
 // at now. It is pure. See Validate for the order.
-func decide(l *License, t Terms, c license.Consumer, now time.Time) license.Validation {
+func decide(l *License, t Terms, req license.ValidationRequest, now time.Time) license.Validation {
+	c := req.Consumer
 	// 1. not found
 	if l == nil {
 		return invalidResult(license.CodeNotFound, "no license matches")
@@ -236,28 +241,31 @@ func decide(l *License, t Terms, c license.Consumer, now time.Time) license.Vali
 		return v
 	}
 	// 5. outside restrictions: the software asked for must be the license's type
-	if c.Software != "" {
-		if typ, err := ParseType(c.Software); err != nil || typ != l.Type {
-			v := invalidResult(license.CodeOutsideRestrictions, "license %s is a per-%s license; it does not cover %q", l.ID, l.Type, c.Software)
+	if req.Software != "" {
+		if typ, err := ParseType(req.Software); err != nil || typ != l.Type {
+			v := invalidResult(license.CodeOutsideRestrictions, "license %s is a per-%s license; it does not cover %q", l.ID, l.Type, req.Software)
 			v.Failed = "software"
 			return v
 		}
 	}
 	// 6. no allocation: the license must be assigned to this consumer (a user
 	// for per-user and per-administrator licenses, a computer otherwise)
-	who := c.User
+	who, held := c.User, ""
+	if l.Assignee != nil {
+		held = l.Assignee.User
+	}
 	if l.Type.ConsumerKind() == ConsumerComputer {
-		who = c.Asset
-		if who == "" {
-			who = c.Fingerprint
+		who = c.AssetID()
+		if l.Assignee != nil {
+			held = l.Assignee.Asset
 		}
 	}
-	if l.Assignee == nil || who == "" || l.Assignee.ID != who {
+	if l.Assignee == nil || who == "" || held != who {
 		return invalidResult(license.CodeNoAllocation, "license %s is not assigned to %s %q", l.ID, l.Type.ConsumerKind(), who)
 	}
 	// 7–8. quarantine and seats do not apply: one license, one consumer.
 	// 9. entitlements
-	if missing := license.MissingEntitlements(t.Entitlements, c.Features); len(missing) > 0 {
+	if missing := license.MissingEntitlements(t.Entitlements, req.Features); len(missing) > 0 {
 		v := invalidResult(license.CodeEntitlementsMissing, "license %s does not grant %s", l.ID, strings.Join(missing, ", "))
 		v.Missing = missing
 		return v
@@ -297,7 +305,7 @@ func projectedExpiry(l License, now time.Time) time.Time {
 	return exp
 }
 
-// Validate answers whether consumer c may use subscription license id now,
+// Validate answers whether req.Consumer may use subscription license id now,
 // checking in the fixed order of license.ValidationOrder (adapted to
 // subscriptions) and reporting the first failure:
 //
@@ -309,26 +317,28 @@ func projectedExpiry(l License, now time.Time) time.Time {
 //     A license that auto-renews stays valid across its renewal date: until
 //     Tick charges the renewal, ExpiresAt is the date the renewal will give it
 //     and the message says the renewal is pending.
-//  5. OutsideRestrictions: c.Software, when given, is not the license's type
+//  5. OutsideRestrictions: req.Software, when given, is not the license's type
 //     ("computer", "per user", ...; Failed "software").
-//  6. NoAllocation: the license is not assigned to this consumer: c.User for
-//     per-user and per-administrator licenses, c.Asset (or c.Fingerprint) for
-//     the others.
+//  6. NoAllocation: the license is not assigned to this consumer: its User
+//     for per-user and per-administrator licenses, its Asset (or Fingerprint)
+//     for the others.
 //  7. Quarantined and 8. SeatsExhausted: never (one license, one consumer).
-//  9. EntitlementsMissing: c.Features not all among the Terms' entitlements.
+//  9. EntitlementsMissing: req.Features not all among the Terms' entitlements.
 //  10. Valid (or InGrace); ExpiresAt is the expiration date.
 //
-// It never changes state (one View). With a Limiter, each call first takes a
+// It never changes state (one View); req.Allocate is refused (subscription
+// licenses are assigned with Assign). With a Limiter, each call first takes a
 // token of "subscription:<company>/<license>".
-// Errors: invalid (license, consumer.*), rate_limited (nothing read).
-func (s *Service) Validate(ctx context.Context, actor license.Actor, id string, c license.Consumer) (license.Validation, error) {
+// Errors: invalid (license, consumer.*, software, allocate), rate_limited
+// (nothing read).
+func (s *Service) Validate(ctx context.Context, actor license.Actor, id string, req license.ValidationRequest) (license.Validation, error) {
 	if err := actor.Check(); err != nil {
 		return license.Validation{}, err
 	}
 	if err := license.CheckID("license", id); err != nil {
 		return license.Validation{}, err
 	}
-	if err := checkValidationConsumer(&c); err != nil {
+	if err := checkValidation(&req); err != nil {
 		return license.Validation{}, err
 	}
 	now := s.now()
@@ -339,7 +349,7 @@ func (s *Service) Validate(ctx context.Context, actor license.Actor, id string, 
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		l, _, err := storage.Load[License](ctx, tx, actor.Company, KindLicense, id, false)
 		if storage.IsNotFound(err) {
-			out = decide(nil, Terms{}, c, now)
+			out = decide(nil, Terms{}, req, now)
 			return nil
 		}
 		if err != nil {
@@ -349,7 +359,7 @@ func (s *Service) Validate(ctx context.Context, actor license.Actor, id string, 
 		if err != nil {
 			return err
 		}
-		out = decide(&l, t, c, now)
+		out = decide(&l, t, req, now)
 		return nil
 	})
 	if err != nil {
@@ -361,12 +371,12 @@ func (s *Service) Validate(ctx context.Context, actor license.Actor, id string, 
 // ValidateKey is Validate for the license whose key is key (looked up by the
 // key's SHA-256; a malformed key is simply not found). The Limiter key is
 // "subscription-key:<company>/<key hash>".
-// Errors: invalid (consumer.*), rate_limited.
-func (s *Service) ValidateKey(ctx context.Context, actor license.Actor, key string, c license.Consumer) (license.Validation, error) {
+// Errors: invalid (consumer.*, software, allocate), rate_limited.
+func (s *Service) ValidateKey(ctx context.Context, actor license.Actor, key string, req license.ValidationRequest) (license.Validation, error) {
 	if err := actor.Check(); err != nil {
 		return license.Validation{}, err
 	}
-	if err := checkValidationConsumer(&c); err != nil {
+	if err := checkValidation(&req); err != nil {
 		return license.Validation{}, err
 	}
 	normal, ok := normalKey(key)
@@ -382,7 +392,7 @@ func (s *Service) ValidateKey(ctx context.Context, actor license.Actor, key stri
 	err := s.Store.View(ctx, func(tx storage.Tx) error {
 		r, err := tx.GetByUnique(ctx, actor.Company, KindLicense, hash)
 		if storage.IsNotFound(err) {
-			out = decide(nil, Terms{}, c, now)
+			out = decide(nil, Terms{}, req, now)
 			return nil
 		}
 		if err != nil {
@@ -393,14 +403,14 @@ func (s *Service) ValidateKey(ctx context.Context, actor license.Actor, key stri
 			return err
 		}
 		if !ok || !sameHash(l.KeyHash, hash) {
-			out = decide(nil, Terms{}, c, now)
+			out = decide(nil, Terms{}, req, now)
 			return nil
 		}
 		t, _, err := loadTerms(ctx, tx, actor.Company, l.ID, false)
 		if err != nil {
 			return err
 		}
-		out = decide(&l, t, c, now)
+		out = decide(&l, t, req, now)
 		return nil
 	})
 	if err != nil {

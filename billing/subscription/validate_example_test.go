@@ -27,15 +27,15 @@ func ExampleService_ValidateKey() {
 	})
 	l, key := out.Licenses[0], out.Keys[0]
 	_, _ = s.Assign(ctx, msp, subscription.AssignRequest{Type: subscription.PerComputer, License: l.ID,
-		Consumer: subscription.Consumer{Kind: subscription.ConsumerComputer, ID: "pc-1", User: "ann"}})
+		Consumer: license.Consumer{Asset: "pc-1", User: "ann"}})
 	_, _ = s.SetTerms(ctx, msp, l.ID, subscription.TermsInput{Entitlements: []string{"backup", "sso"}, GraceDays: 7})
 
-	me := license.Consumer{Fingerprint: "pc-1", Features: []string{"backup"}}
+	me := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "pc-1"}, Features: []string{"backup"}}
 	v, _ := s.ValidateKey(ctx, msp, key, me)
 	fmt.Println(v.Code, "until", v.ExpiresAt.Format(time.RFC3339))
-	v, _ = s.ValidateKey(ctx, msp, key, license.Consumer{Fingerprint: "pc-2"})
+	v, _ = s.ValidateKey(ctx, msp, key, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "pc-2"}})
 	fmt.Println(v.Code)
-	v, _ = s.ValidateKey(ctx, msp, key, license.Consumer{Fingerprint: "pc-1", Features: []string{"audit"}})
+	v, _ = s.ValidateKey(ctx, msp, key, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "pc-1"}, Features: []string{"audit"}})
 	fmt.Println(v.Code, v.Missing)
 	clock.Set(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
 	v, _ = s.ValidateKey(ctx, msp, key, me)

@@ -88,7 +88,7 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 	// 3. The product reports what its inventory found: the highest-priority pool
 	// with a free license is used, then the next.
 	for _, asset := range []string{"pc-01", "pc-02", "pc-03", "pc-04", "pc-05"} {
-		out, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office 2026", Consumer: pool.Consumer{Asset: asset}})
+		out, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office 2026", Consumer: license.Consumer{Asset: asset}})
 		if err != nil {
 			return nil, err
 		}
@@ -99,12 +99,12 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 		fmt.Fprintf(w, "inventory found Office on %s: allocated automatically from %s\n", asset, name)
 	}
 	// 4. A manual allocation to an asset the inventory has not seen yet.
-	manual, err := svc.Allocate(ctx, admin, spare.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "lab-07"}})
+	manual, err := svc.Allocate(ctx, admin, spare.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "lab-07"}})
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintln(w, "allocated manually to lab-07 from Office spare")
-	if _, err := svc.Allocate(ctx, admin, spare.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "lab-08"}}); err != nil {
+	if _, err := svc.Allocate(ctx, admin, spare.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "lab-08"}}); err != nil {
 		fmt.Fprintf(w, "allocating to lab-08 refused: %s (%s)\n", license.ErrorMessage(err), license.ErrorCode(err))
 	}
 	if err := show(office); err != nil {
@@ -117,12 +117,12 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 	// 5. Ten days later pc-02 is uninstalled: released before the 30-day minimum
 	// allocation time, its license goes into quarantine.
 	clock.Advance(10 * 24 * time.Hour)
-	out, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office 2026", Consumer: pool.Consumer{Asset: "pc-02"}})
+	out, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office 2026", Consumer: license.Consumer{Asset: "pc-02"}})
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(w, "%s pc-02 uninstalled: %d license quarantined until %s\n", clock.Now().Format("2006-01-02"), out.Released[0].Quarantined, out.Released[0].Until.Format("2006-01-02"))
-	if _, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office 2026", Consumer: pool.Consumer{Asset: "pc-06"}}); err != nil {
+	if _, err := svc.Reconcile(ctx, admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office 2026", Consumer: license.Consumer{Asset: "pc-06"}}); err != nil {
 		fmt.Fprintf(w, "inventory found Office on pc-06: %s (%s)\n", license.ErrorMessage(err), license.ErrorCode(err))
 	}
 	if _, err := svc.Release(ctx, admin, spare.ID, manual.ID); err != nil {
@@ -155,14 +155,14 @@ func run(ctx context.Context, w io.Writer) (map[string]pool.Pane, error) {
 		return nil, err
 	}
 	for _, u := range []string{"ann", "bob", "cat"} {
-		if _, err := svc.AcquireLease(ctx, admin, cad.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: u}}); err != nil {
+		if _, err := svc.AcquireLease(ctx, admin, cad.ID, pool.LeaseRequest{Consumer: license.Consumer{User: u}}); err != nil {
 			fmt.Fprintf(w, "%s cannot start CAD: %s (%s)\n", u, license.ErrorMessage(err), license.ErrorCode(err))
 			continue
 		}
 		fmt.Fprintf(w, "%s started CAD (lease for 15 minutes)\n", u)
 	}
 	clock.Advance(20 * time.Minute)
-	if _, err := svc.AcquireLease(ctx, admin, cad.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "cat"}}); err != nil {
+	if _, err := svc.AcquireLease(ctx, admin, cad.ID, pool.LeaseRequest{Consumer: license.Consumer{User: "cat"}}); err != nil {
 		return nil, err
 	}
 	fmt.Fprintln(w, "20 minutes later without heartbeats: the lapsed leases are culled and cat gets a seat")

@@ -101,7 +101,7 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 		UnitPrice: &seatPrice, OrderNumber: "PO-1001"}); err != nil {
 		return d, err
 	}
-	if _, err := p.Allocate(ctx, owner, office.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "anna"}}); err != nil {
+	if _, err := p.Allocate(ctx, owner, office.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "anna"}}); err != nil {
 		return d, err
 	}
 	cad, err := p.Create(ctx, owner, pool.CreateRequest{Spec: pool.Spec{Name: "AutoCAD", Model: license.Perpetual, Metric: license.ConcurrentUser,

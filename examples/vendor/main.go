@@ -116,9 +116,10 @@ func online(ctx context.Context, w io.Writer, store storage.Store, o Options) er
 
 	// The product at start-up: validate this machine, taking a license the
 	// first time.
-	me := license.Consumer{Fingerprint: o.Fingerprint, Software: product, Features: []string{"backup", "sso"}}
-	startup := func(step string, c license.Consumer) error {
-		v, err := svc.ValidateAndAllocate(ctx, vendor, p.ID, c)
+	me := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: o.Fingerprint}, Software: product, Features: []string{"backup", "sso"}}
+	startup := func(step string, req license.ValidationRequest) error {
+		req.Allocate = true
+		v, err := svc.Validate(ctx, vendor, p.ID, req)
 		if err != nil {
 			return err
 		}
@@ -133,10 +134,10 @@ func online(ctx context.Context, w io.Writer, store storage.Store, o Options) er
 		return err
 	}
 	printResult(w, "start-up, this machine (validate only)", v)
-	if err := startup("start-up, a second machine", license.Consumer{Fingerprint: "second-machine", Software: product}); err != nil {
+	if err := startup("start-up, a second machine", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "second-machine"}, Software: product}); err != nil {
 		return err
 	}
-	if err := startup("start-up, a third machine", license.Consumer{Fingerprint: "third-machine", Software: product}); err != nil {
+	if err := startup("start-up, a third machine", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "third-machine"}, Software: product}); err != nil {
 		return err
 	}
 	audit := me

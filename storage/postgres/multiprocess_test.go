@@ -60,7 +60,7 @@ func TestHelperMultiProcess(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range mpAttempts / 2 {
-				_, err := pools.Allocate(ctx, mpOwner, parts[1], pool.AllocateRequest{Consumer: pool.Consumer{Asset: fmt.Sprintf("w%s-g%d-%d", parts[3], g, i)}})
+				_, err := pools.Allocate(ctx, mpOwner, parts[1], pool.AllocateRequest{Consumer: license.Consumer{Asset: fmt.Sprintf("w%s-g%d-%d", parts[3], g, i)}})
 				switch license.ErrorCode(err) {
 				case "":
 					mu.Lock()

@@ -111,7 +111,7 @@ func (e *poolEnv) counts(id string) pool.Counts {
 }
 
 func (e *poolEnv) asset(id string) pool.AllocateRequest {
-	return pool.AllocateRequest{Consumer: pool.Consumer{Asset: id, User: "owner-of-" + id}}
+	return pool.AllocateRequest{Consumer: license.Consumer{Asset: id, User: "owner-of-" + id}}
 }
 
 func poolCheckInvariant(t testing.TB, c pool.Counts) {
@@ -174,12 +174,12 @@ func poolTestLifecycle(t *testing.T, newStore Factory, _ Features) {
 	assert.Equal(t, "Office named users", p.Name)
 	e.buy(p.ID, 2)
 
-	_, err := e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "u1"}})
+	_, err := e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "u1"}})
 	require.NoError(t, err)
 	closed, err := e.svc.Close(e.ctx, e.admin, p.ID)
 	require.NoError(t, err)
 	assert.Equal(t, pool.StatusClosed, closed.Status)
-	_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "u2"}})
+	_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "u2"}})
 	poolCode(t, err, license.Conflict, "status")
 	got, err := e.svc.Get(e.ctx, e.viewer, p.ID)
 	require.NoError(t, err, "a closed pool stays viewable")
@@ -338,13 +338,13 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	}{
 		{"amount", pool.AllocateRequest{}},
 		{"amount", pool.AllocateRequest{Amount: -1}},
-		{"amount", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1"}, Amount: 2}},
-		{"consumer.asset", pool.AllocateRequest{Consumer: pool.Consumer{User: "only-a-user"}}},
-		{"software", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1"}, Software: "Photoshop"}},
-		{"consumer.asset", pool.AllocateRequest{Consumer: pool.Consumer{Asset: strings.Repeat("a", 251)}}},
-		{"consumer.location", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", Location: strings.Repeat("l", 251)}}},
-		{"consumer.cpus", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", CPUs: -1}}},
-		{"consumer.user_assets", pool.AllocateRequest{Consumer: pool.Consumer{Asset: "a1", UserAssets: make([]string, 1001)}}},
+		{"amount", pool.AllocateRequest{Consumer: license.Consumer{Asset: "a1"}, Amount: 2}},
+		{"consumer.asset", pool.AllocateRequest{Consumer: license.Consumer{User: "only-a-user"}}},
+		{"software", pool.AllocateRequest{Consumer: license.Consumer{Asset: "a1"}, Software: "Photoshop"}},
+		{"consumer.asset", pool.AllocateRequest{Consumer: license.Consumer{Asset: strings.Repeat("a", 251)}}},
+		{"consumer.location", pool.AllocateRequest{Consumer: license.Consumer{Asset: "a1", Location: strings.Repeat("l", 251)}}},
+		{"consumer.cpus", pool.AllocateRequest{Consumer: license.Consumer{Asset: "a1", CPUs: -1}}},
+		{"consumer.user_assets", pool.AllocateRequest{Consumer: license.Consumer{Asset: "a1", UserAssets: make([]string, 1001)}}},
 	}
 	for _, tc := range allocs {
 		_, err := e.svc.Allocate(e.ctx, e.admin, p.ID, tc.req)
@@ -360,7 +360,7 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	poolCode(t, err, license.Invalid, "count")
 	_, err = e.svc.Reassign(e.ctx, e.admin, p.ID, pool.ReassignRequest{To: license.NewID(), Count: 1})
 	poolCode(t, err, license.NotFound, "target")
-	_, err = e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: "u"}})
+	_, err = e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: "u"}})
 	poolCode(t, err, license.Invalid, "metric")
 	_, err = e.svc.AddComment(e.ctx, e.admin, p.ID, pool.CommentRequest{Text: "  "})
 	poolCode(t, err, license.Invalid, "comment")
@@ -368,11 +368,11 @@ func poolTestBadInput(t *testing.T, newStore Factory, _ Features) {
 	poolCode(t, err, license.Invalid, "name")
 	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: "seen", Software: "Office"})
 	poolCode(t, err, license.Invalid, "kind")
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Consumer: pool.Consumer{Asset: "a"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Consumer: license.Consumer{Asset: "a"}})
 	poolCode(t, err, license.Invalid, "software")
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactResponsibleChanged, Consumer: pool.Consumer{Asset: "a"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactResponsibleChanged, Consumer: license.Consumer{Asset: "a"}})
 	poolCode(t, err, license.Invalid, "previous_user")
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Software: "Office", Consumer: pool.Consumer{Asset: "a"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Software: "Office", Consumer: license.Consumer{Asset: "a"}})
 	poolCode(t, err, license.Invalid, "contract")
 
 	assert.Equal(t, before, poolSnap(t, e.store, "acme"), "bad input changed stored state")
@@ -527,50 +527,50 @@ func poolTestReassign(t *testing.T, newStore Factory, _ Features) {
 
 func poolTestMetrics(t *testing.T, newStore Factory, _ Features) {
 	e := newPoolEnv(t, newStore)
-	alloc := func(id string, c pool.Consumer) (pool.Allocation, error) {
+	alloc := func(id string, c license.Consumer) (pool.Allocation, error) {
 		return e.svc.Allocate(e.ctx, e.admin, id, pool.AllocateRequest{Consumer: c})
 	}
 
 	named := e.create(poolSpec("named", license.NamedUser))
 	e.buy(named.ID, 2)
-	al, err := alloc(named.ID, pool.Consumer{User: "ann", Asset: "laptop", UserAssets: []string{"desktop", "tablet"}})
+	al, err := alloc(named.ID, license.Consumer{User: "ann", Asset: "laptop", UserAssets: []string{"desktop", "tablet"}})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), al.Units)
 	assert.Equal(t, []string{"laptop", "desktop", "tablet"}, al.Covers)
-	_, err = alloc(named.ID, pool.Consumer{User: "ann", Asset: "desktop"})
+	_, err = alloc(named.ID, license.Consumer{User: "ann", Asset: "desktop"})
 	poolCode(t, err, license.Conflict, "consumer") // one license per user, whatever the asset
 	assert.Equal(t, int64(1), e.counts(named.ID).Allocated)
 
 	inst := e.create(poolSpec("inst", license.InstalledInstance))
 	e.buy(inst.ID, 2)
-	_, err = alloc(inst.ID, pool.Consumer{User: "ann", Asset: "laptop"})
+	_, err = alloc(inst.ID, license.Consumer{User: "ann", Asset: "laptop"})
 	require.NoError(t, err)
-	_, err = alloc(inst.ID, pool.Consumer{User: "ann", Asset: "desktop"})
+	_, err = alloc(inst.ID, license.Consumer{User: "ann", Asset: "desktop"})
 	require.NoError(t, err, "one license per installation: the same user's second asset takes another")
-	_, err = alloc(inst.ID, pool.Consumer{User: "ann", Asset: "tablet"})
+	_, err = alloc(inst.ID, license.Consumer{User: "ann", Asset: "tablet"})
 	poolCode(t, err, license.InsufficientLicenses, "pool")
 	assert.Equal(t, int64(2), e.counts(inst.ID).Allocated)
 
 	srv := e.create(poolSpec("server", license.PhysicalServer))
 	e.buy(srv.ID, 2)
-	_, err = alloc(srv.ID, pool.Consumer{Asset: "vm1", Server: "host1"})
+	_, err = alloc(srv.ID, license.Consumer{Asset: "vm1", Server: "host1"})
 	require.NoError(t, err)
-	_, err = alloc(srv.ID, pool.Consumer{Asset: "vm2", Server: "host1"})
+	_, err = alloc(srv.ID, license.Consumer{Asset: "vm2", Server: "host1"})
 	poolCode(t, err, license.Conflict, "consumer") // one per server
-	_, err = alloc(srv.ID, pool.Consumer{Asset: "host2"})
+	_, err = alloc(srv.ID, license.Consumer{Asset: "host2"})
 	require.NoError(t, err, "an asset without a server is its own server")
 	assert.Equal(t, int64(2), e.counts(srv.ID).Allocated)
 
 	cpu := e.create(poolSpec("cpu", license.PhysicalCPU))
 	e.buy(cpu.ID, 6)
-	_, err = alloc(cpu.ID, pool.Consumer{Asset: "vm1", Server: "host1"})
+	_, err = alloc(cpu.ID, license.Consumer{Asset: "vm1", Server: "host1"})
 	poolCode(t, err, license.Invalid, "consumer.cpus")
-	al, err = alloc(cpu.ID, pool.Consumer{Asset: "vm1", Server: "host1", CPUs: 4})
+	al, err = alloc(cpu.ID, license.Consumer{Asset: "vm1", Server: "host1", CPUs: 4})
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), al.Units)
-	_, err = alloc(cpu.ID, pool.Consumer{Asset: "db", CPUs: 4})
+	_, err = alloc(cpu.ID, license.Consumer{Asset: "db", CPUs: 4})
 	poolCode(t, err, license.InsufficientLicenses, "pool")
-	_, err = alloc(cpu.ID, pool.Consumer{Asset: "db", CPUs: 2})
+	_, err = alloc(cpu.ID, license.Consumer{Asset: "db", CPUs: 2})
 	require.NoError(t, err)
 	c := e.counts(cpu.ID)
 	assert.Equal(t, int64(6), c.Allocated)
@@ -578,21 +578,21 @@ func poolTestMetrics(t *testing.T, newStore Factory, _ Features) {
 
 	conc := e.create(poolSpec("conc", license.ConcurrentUser))
 	e.buy(conc.ID, 1)
-	_, err = alloc(conc.ID, pool.Consumer{User: "ann"})
+	_, err = alloc(conc.ID, license.Consumer{User: "ann"})
 	poolCode(t, err, license.Invalid, "metric")
 
 	// Pure demand per metric.
 	for _, tc := range []struct {
 		m     license.Metric
-		c     pool.Consumer
+		c     license.Consumer
 		key   string
 		units int64
 	}{
-		{license.NamedUser, pool.Consumer{User: "u", Asset: "a"}, "user:u", 1},
-		{license.ConcurrentUser, pool.Consumer{User: "u"}, "user:u", 1},
-		{license.InstalledInstance, pool.Consumer{User: "u", Asset: "a"}, "asset:a", 1},
-		{license.PhysicalServer, pool.Consumer{Asset: "a", Server: "s"}, "server:s", 1},
-		{license.PhysicalCPU, pool.Consumer{Asset: "a", CPUs: 8}, "server:a", 8},
+		{license.NamedUser, license.Consumer{User: "u", Asset: "a"}, "user:u", 1},
+		{license.ConcurrentUser, license.Consumer{User: "u"}, "user:u", 1},
+		{license.InstalledInstance, license.Consumer{User: "u", Asset: "a"}, "asset:a", 1},
+		{license.PhysicalServer, license.Consumer{Asset: "a", Server: "s"}, "server:s", 1},
+		{license.PhysicalCPU, license.Consumer{Asset: "a", CPUs: 8}, "server:a", 8},
 	} {
 		d, err := pool.DemandOf(tc.m, tc.c)
 		require.NoError(t, err)
@@ -608,7 +608,7 @@ func poolTestLeases(t *testing.T, newStore Factory, _ Features) {
 	p := e.create(spec)
 	e.buy(p.ID, 2)
 	lease := func(u string) (pool.Lease, error) {
-		return e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: u}})
+		return e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: u}})
 	}
 	la, err := lease("ann")
 	require.NoError(t, err)
@@ -658,20 +658,20 @@ func poolTestRestrictions(t *testing.T, newStore Factory, _ Features) {
 	}
 	p := e.create(spec)
 	e.buy(p.ID, 5)
-	good := pool.Consumer{Asset: "a1", User: "ann", AssetGroups: []string{"desktops", "laptops"}, Location: "Helsinki",
+	good := license.Consumer{Asset: "a1", User: "ann", AssetGroups: []string{"desktops", "laptops"}, Location: "Helsinki",
 		Organisation: "R&D", Contracts: []string{"C-1"}, CostCenter: "CC-9", NamedCompany: "Acme Oy"}
 	before := poolSnap(t, e.store, "acme")
 	for _, tc := range []struct {
 		field string
-		mut   func(*pool.Consumer)
+		mut   func(*license.Consumer)
 	}{
-		{"restrictions.asset_group", func(c *pool.Consumer) { c.AssetGroups = []string{"servers"} }},
-		{"restrictions.location", func(c *pool.Consumer) { c.Location = "Oulu" }},
-		{"restrictions.organisation", func(c *pool.Consumer) { c.Organisation = "" }},
-		{"restrictions.user", func(c *pool.Consumer) { c.User = "bob" }},
-		{"restrictions.contract", func(c *pool.Consumer) { c.Contracts = nil }},
-		{"restrictions.cost_center", func(c *pool.Consumer) { c.CostCenter = "CC-1" }},
-		{"restrictions.company", func(c *pool.Consumer) { c.NamedCompany = "Globex" }},
+		{"restrictions.asset_group", func(c *license.Consumer) { c.AssetGroups = []string{"servers"} }},
+		{"restrictions.location", func(c *license.Consumer) { c.Location = "Oulu" }},
+		{"restrictions.organisation", func(c *license.Consumer) { c.Organisation = "" }},
+		{"restrictions.user", func(c *license.Consumer) { c.User = "bob" }},
+		{"restrictions.contract", func(c *license.Consumer) { c.Contracts = nil }},
+		{"restrictions.cost_center", func(c *license.Consumer) { c.CostCenter = "CC-1" }},
+		{"restrictions.company", func(c *license.Consumer) { c.NamedCompany = "Globex" }},
 	} {
 		c := good
 		tc.mut(&c)
@@ -683,9 +683,9 @@ func poolTestRestrictions(t *testing.T, newStore Factory, _ Features) {
 	_, err := e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: good})
 	require.NoError(t, err)
 	// No restrictions: anyone may use the pool.
-	require.NoError(t, pool.CheckRestrictions(pool.Restrictions{}, license.NamedUser, pool.Consumer{}))
+	require.NoError(t, pool.CheckRestrictions(pool.Restrictions{}, license.NamedUser, license.Consumer{}))
 	// A named-company restriction only binds asset-based metrics.
-	require.NoError(t, pool.CheckRestrictions(pool.Restrictions{Companies: []string{"X"}}, license.NamedUser, pool.Consumer{}))
+	require.NoError(t, pool.CheckRestrictions(pool.Restrictions{Companies: []string{"X"}}, license.NamedUser, license.Consumer{}))
 }
 
 func poolTestForm(t *testing.T, newStore Factory, _ Features) {
@@ -781,7 +781,7 @@ func poolTestInventory(t *testing.T, newStore Factory, _ Features) {
 	inst := e.create(poolAuto("inst", license.InstalledInstance, pool.RuleSoftwareInventory, 0))
 	e.buy(inst.ID, 5)
 	fact := func(k pool.FactKind, asset, user string) (pool.Outcome, error) {
-		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: k, Software: "Office", Consumer: pool.Consumer{Asset: asset, User: user}})
+		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: k, Software: "Office", Consumer: license.Consumer{Asset: asset, User: user}})
 	}
 	out, err := fact(pool.FactInstalled, "pc1", "ann")
 	require.NoError(t, err)
@@ -800,7 +800,7 @@ func poolTestInventory(t *testing.T, newStore Factory, _ Features) {
 	require.Len(t, out.Released, 1)
 	assert.Equal(t, int64(0), e.counts(inst.ID).Allocated)
 	// Software no pool grants changes nothing.
-	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Game", Consumer: pool.Consumer{Asset: "pc1"}})
+	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Game", Consumer: license.Consumer{Asset: "pc1"}})
 	require.NoError(t, err)
 	assert.Equal(t, pool.Outcome{}, out)
 	// Manual allocations are not released by inventory.
@@ -818,7 +818,7 @@ func poolTestInventory(t *testing.T, newStore Factory, _ Features) {
 	_, err = e.svc.Update(e.ctx, e.admin, named.ID, spec)
 	require.NoError(t, err)
 	vis := func(k pool.FactKind, asset, user string, userAssets ...string) (pool.Outcome, error) {
-		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: k, Software: "Visio", Consumer: pool.Consumer{Asset: asset, User: user, UserAssets: userAssets}})
+		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: k, Software: "Visio", Consumer: license.Consumer{Asset: asset, User: user, UserAssets: userAssets}})
 	}
 	out, err = vis(pool.FactInstalled, "laptop", "bob", "desktop")
 	require.NoError(t, err)
@@ -841,7 +841,7 @@ func poolTestInventory(t *testing.T, newStore Factory, _ Features) {
 	// A change of responsible person releases the previous person's license.
 	_, err = vis(pool.FactInstalled, "laptop", "bob")
 	require.NoError(t, err)
-	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactResponsibleChanged, Consumer: pool.Consumer{Asset: "laptop", User: "cat"}, PreviousUser: "bob"})
+	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactResponsibleChanged, Consumer: license.Consumer{Asset: "laptop", User: "cat"}, PreviousUser: "bob"})
 	require.NoError(t, err)
 	require.Len(t, out.Released, 1)
 	assert.Equal(t, "user:bob", out.Released[0].Allocation.Key)
@@ -864,7 +864,7 @@ func poolTestPriority(t *testing.T, newStore Factory, _ Features) {
 		e.buy(p.ID, 1)
 	}
 	install := func(asset string) (pool.Outcome, error) {
-		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{Asset: asset, Location: "Helsinki"}})
+		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: license.Consumer{Asset: asset, Location: "Helsinki"}})
 	}
 	var got []string
 	for _, a := range []string{"a1", "a2", "a3"} {
@@ -876,13 +876,13 @@ func poolTestPriority(t *testing.T, newStore Factory, _ Features) {
 	assert.Equal(t, []string{tieOld.ID, tieNew.ID, low.ID}, got, "highest priority first, ties to the oldest pool, restricted pool skipped")
 	_, err := install("a4")
 	poolCode(t, err, license.InsufficientLicenses, "pool")
-	out, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{Asset: "o1", Location: "Oulu"}})
+	out, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: license.Consumer{Asset: "o1", Location: "Oulu"}})
 	require.NoError(t, err)
 	assert.Equal(t, top.ID, out.Allocated.Pool)
 	// Closed pools are not eligible.
 	_, err = e.svc.Close(e.ctx, e.admin, low.ID)
 	require.NoError(t, err)
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office", Consumer: pool.Consumer{Asset: "a1"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office", Consumer: license.Consumer{Asset: "a1"}})
 	require.NoError(t, err)
 	out, err = install("a5")
 	require.NoError(t, err)
@@ -893,10 +893,10 @@ func poolTestPriority(t *testing.T, newStore Factory, _ Features) {
 		return pool.Candidate{Pool: &pool.Pool{ID: id, Status: pool.StatusActive, Spec: pool.Spec{Priority: prio, Software: []string{"S"}}}, Counts: pool.Counts{Total: avail, Available: avail}}
 	}
 	one := func(*pool.Pool) (int64, error) { return 1, nil }
-	ch, err := pool.ChoosePool([]pool.Candidate{mk("b", 1, 1), mk("a", 1, 1), mk("c", 0, 1)}, pool.Consumer{}, "S", one)
+	ch, err := pool.ChoosePool([]pool.Candidate{mk("b", 1, 1), mk("a", 1, 1), mk("c", 0, 1)}, license.Consumer{}, "S", one)
 	require.NoError(t, err)
 	assert.Equal(t, "a", ch.ID)
-	ch, err = pool.ChoosePool([]pool.Candidate{mk("b", 1, 0), mk("a", 1, 0), mk("c", 0, 1)}, pool.Consumer{}, "S", one)
+	ch, err = pool.ChoosePool([]pool.Candidate{mk("b", 1, 0), mk("a", 1, 0), mk("c", 0, 1)}, license.Consumer{}, "S", one)
 	require.NoError(t, err)
 	assert.Equal(t, "c", ch.ID)
 }
@@ -907,23 +907,23 @@ func poolTestServiceContract(t *testing.T, newStore Factory, _ Features) {
 	spec.Automatic.Contract = "SC-7"
 	p := e.create(spec)
 	e.buy(p.ID, 2)
-	out, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Contract: "SC-8", Software: "Office", Consumer: pool.Consumer{User: "ann", Asset: "pc"}})
+	out, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Contract: "SC-8", Software: "Office", Consumer: license.Consumer{User: "ann", Asset: "pc"}})
 	require.NoError(t, err)
 	assert.Nil(t, out.Allocated, "another contract's binding does not allocate")
-	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Contract: "SC-7", Software: "Office", Consumer: pool.Consumer{User: "ann", Asset: "pc"}})
+	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractBound, Contract: "SC-7", Software: "Office", Consumer: license.Consumer{User: "ann", Asset: "pc"}})
 	require.NoError(t, err)
 	require.NotNil(t, out.Allocated)
 	assert.Equal(t, pool.RuleServiceContract, out.Allocated.Rule)
 	// Installation by a user already bound to the contract allocates too.
-	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{User: "bob", Asset: "pc2", Contracts: []string{"SC-7"}}})
+	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: license.Consumer{User: "bob", Asset: "pc2", Contracts: []string{"SC-7"}}})
 	require.NoError(t, err)
 	require.NotNil(t, out.Allocated)
 	before := poolSnap(t, e.store, "acme")
-	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractUnbound, Contract: "SC-7", Software: "Office", Consumer: pool.Consumer{User: "ann", Asset: "pc"}})
+	out, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactContractUnbound, Contract: "SC-7", Software: "Office", Consumer: license.Consumer{User: "ann", Asset: "pc"}})
 	require.NoError(t, err)
 	assert.Empty(t, out.Released, "ending the binding does not release the license")
 	// Uninstall does not release service-contract allocations either.
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office", Consumer: pool.Consumer{User: "ann", Asset: "pc"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactUninstalled, Software: "Office", Consumer: license.Consumer{User: "ann", Asset: "pc"}})
 	require.NoError(t, err)
 	assert.Equal(t, before, poolSnap(t, e.store, "acme"))
 	assert.Equal(t, int64(2), e.counts(p.ID).AllocatedAutomatically)
@@ -936,7 +936,7 @@ func poolTestDistribution(t *testing.T, newStore Factory, _ Features) {
 	p := e.create(spec)
 	e.buy(p.ID, 1)
 	dist := func(asset, pkg string) (pool.Outcome, error) {
-		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactDistributed, Software: "Office", Package: pkg, Consumer: pool.Consumer{Asset: asset}})
+		return e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactDistributed, Software: "Office", Package: pkg, Consumer: license.Consumer{Asset: asset}})
 	}
 	out, err := dist("pc1", "other.msi")
 	require.NoError(t, err)
@@ -961,7 +961,7 @@ func poolTestStatusPane(t *testing.T, newStore Factory, _ Features) {
 		_, err := e.svc.AddTransaction(e.ctx, e.admin, inst.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: tc.n, Date: tc.date})
 		require.NoError(t, err)
 	}
-	_, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{Asset: "auto1"}})
+	_, err := e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: license.Consumer{Asset: "auto1"}})
 	require.NoError(t, err)
 	for _, a := range []string{"m1", "m2"} {
 		_, err := e.svc.Allocate(e.ctx, e.admin, inst.ID, e.asset(a))
@@ -1030,7 +1030,7 @@ func poolTestTenants(t *testing.T, newStore Factory, _ Features) {
 	// Automatic allocation only considers the actor's company's pools.
 	gp, err := e.svc.Create(e.ctx, globex, pool.CreateRequest{Spec: poolAuto("theirs", license.InstalledInstance, pool.RuleSoftwareInventory, 0)})
 	require.NoError(t, err)
-	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: pool.Consumer{Asset: "a"}})
+	_, err = e.svc.Reconcile(e.ctx, e.admin, pool.Fact{Kind: pool.FactInstalled, Software: "Office", Consumer: license.Consumer{Asset: "a"}})
 	require.NoError(t, err)
 	c, err := e.svc.Status(e.ctx, globex, gp.ID)
 	require.NoError(t, err)
@@ -1148,7 +1148,7 @@ func poolTestPreview(t *testing.T, newStore Factory, _ Features) {
 	e := newPoolEnv(t, newStore)
 	p := e.create(poolSpec("cpu", license.PhysicalCPU))
 	e.buy(p.ID, 8)
-	req := pool.AllocateRequest{Consumer: pool.Consumer{Asset: "db1", CPUs: 6}}
+	req := pool.AllocateRequest{Consumer: license.Consumer{Asset: "db1", CPUs: 6}}
 	before := poolSnap(t, e.store, "acme")
 	pv, err := e.svc.PreviewAllocate(e.ctx, e.admin, p.ID, req)
 	require.NoError(t, err)
@@ -1159,6 +1159,6 @@ func poolTestPreview(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Equal(t, pv.Allocation, al)
 	assert.Equal(t, pv.After, e.counts(p.ID))
-	_, err = e.svc.PreviewAllocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "db2", CPUs: 4}})
+	_, err = e.svc.PreviewAllocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "db2", CPUs: 4}})
 	poolCode(t, err, license.InsufficientLicenses, "pool")
 }

@@ -310,20 +310,20 @@ func (m *poolMachine) allocate(rt *rapid.T) {
 	i := rapid.SampledFrom([]int{poolMInst, poolMNamed, poolMCPU, poolMServer}).Draw(rt, "pool")
 	p := m.pools[i]
 	k := rapid.IntRange(0, 5).Draw(rt, "consumer")
-	var c pool.Consumer
+	var c license.Consumer
 	var key string
 	units := int64(1)
 	switch i {
 	case poolMInst:
-		c, key = pool.Consumer{Asset: fmt.Sprintf("a%d", k)}, fmt.Sprintf("asset:a%d", k)
+		c, key = license.Consumer{Asset: fmt.Sprintf("a%d", k)}, fmt.Sprintf("asset:a%d", k)
 	case poolMNamed:
-		c, key = pool.Consumer{User: fmt.Sprintf("u%d", k)}, fmt.Sprintf("user:u%d", k)
+		c, key = license.Consumer{User: fmt.Sprintf("u%d", k)}, fmt.Sprintf("user:u%d", k)
 	case poolMCPU:
 		units = int64(rapid.IntRange(1, 4).Draw(rt, "cpus"))
-		c, key = pool.Consumer{Asset: fmt.Sprintf("s%d", k), CPUs: int(units)}, fmt.Sprintf("server:s%d", k)
+		c, key = license.Consumer{Asset: fmt.Sprintf("s%d", k), CPUs: int(units)}, fmt.Sprintf("server:s%d", k)
 	case poolMServer:
 		// Six virtual machines on three hosts: one license per host.
-		c, key = pool.Consumer{Asset: fmt.Sprintf("vm%d", k), Server: fmt.Sprintf("h%d", k%3)}, fmt.Sprintf("server:h%d", k%3)
+		c, key = license.Consumer{Asset: fmt.Sprintf("vm%d", k), Server: fmt.Sprintf("h%d", k%3)}, fmt.Sprintf("server:h%d", k%3)
 	}
 	now := m.clock.Now()
 	want := m.statusCode(p)
@@ -380,7 +380,7 @@ func (m *poolMachine) install(rt *rapid.T) {
 	var out pool.Outcome
 	if m.do(rt, "install "+key, want, func() error {
 		var err error
-		out, err = m.svc.Reconcile(m.ctx, m.actor, pool.Fact{Kind: pool.FactInstalled, Software: poolMSoftware[poolMInst], Consumer: pool.Consumer{Asset: fmt.Sprintf("a%d", k)}})
+		out, err = m.svc.Reconcile(m.ctx, m.actor, pool.Fact{Kind: pool.FactInstalled, Software: poolMSoftware[poolMInst], Consumer: license.Consumer{Asset: fmt.Sprintf("a%d", k)}})
 		return err
 	}) {
 		if p.allocs[key] != nil {
@@ -404,7 +404,7 @@ func (m *poolMachine) uninstall(rt *rapid.T) {
 	var out pool.Outcome
 	if m.do(rt, "uninstall "+key, "", func() error {
 		var err error
-		out, err = m.svc.Reconcile(m.ctx, m.actor, pool.Fact{Kind: pool.FactUninstalled, Software: poolMSoftware[poolMInst], Consumer: pool.Consumer{Asset: fmt.Sprintf("a%d", k)}})
+		out, err = m.svc.Reconcile(m.ctx, m.actor, pool.Fact{Kind: pool.FactUninstalled, Software: poolMSoftware[poolMInst], Consumer: license.Consumer{Asset: fmt.Sprintf("a%d", k)}})
 		return err
 	}) {
 		a := p.allocs[key]
@@ -475,7 +475,7 @@ func (m *poolMachine) lease(rt *rapid.T) {
 		}
 	}
 	if m.do(rt, "lease "+user, want, func() error {
-		_, err := m.svc.AcquireLease(m.ctx, m.actor, p.id, pool.LeaseRequest{Consumer: pool.Consumer{User: user}})
+		_, err := m.svc.AcquireLease(m.ctx, m.actor, p.id, pool.LeaseRequest{Consumer: license.Consumer{User: user}})
 		return err
 	}) {
 		culled[user] = now.Add(p.ttl)

@@ -81,8 +81,8 @@ func subTick(t *testing.T, s *subscription.Service, at time.Time) subscription.T
 	return r
 }
 
-func subComputer(id, user string) subscription.Consumer {
-	return subscription.Consumer{Kind: subscription.ConsumerComputer, ID: id, User: user}
+func subComputer(id, user string) license.Consumer {
+	return license.Consumer{Asset: id, User: user}
 }
 
 // subSnapshot is every subscription record of the companies plus their event
@@ -330,7 +330,7 @@ func subTestTrial(t *testing.T, newStore Factory, _ Features) {
 	got, err := s.Activate(ctx, subMSP, subscription.Activation{Key: paid.Keys[0], ConvertTrial: a.ID})
 	require.NoError(t, err)
 	require.NotNil(t, got.Assignee)
-	assert.Equal(t, "pc-1", got.Assignee.ID, "the trial's computer keeps its protection")
+	assert.Equal(t, "pc-1", got.Assignee.Asset, "the trial's computer keeps its protection")
 	ca := subGet(t, s, subMSP, a.ID)
 	assert.Equal(t, subscription.Expired, ca.State)
 	assert.Equal(t, paid.Licenses[0].ID, ca.ConvertedTo)
@@ -412,7 +412,7 @@ func subTestExchange(t *testing.T, newStore Factory, _ Features) {
 	assert.Equal(t, subscription.TickResult{Companies: 1, Expired: 1, Exchanged: 1}, r)
 	got := subGet(t, s, subMSP, spare.ID)
 	require.NotNil(t, got.Assignee)
-	assert.Equal(t, "pc-1", got.Assignee.ID)
+	assert.Equal(t, "pc-1", got.Assignee.Asset)
 	assert.Nil(t, subGet(t, s, subMSP, old.ID).Assignee)
 	assert.Nil(t, subGet(t, s, subMSP, other.ID).Assignee, "only a license of the same type")
 	ev := subEvents(t, st, subMSP.Company, subscription.EventExchanged)
@@ -436,7 +436,7 @@ func subTestExchange(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	r = subTick(t, s, subDate(2026, 3, 2, 0))
 	assert.Equal(t, 1, r.Exchanged)
-	assert.Equal(t, "pc-1", subGet(t, s, subMSP, third.ID).Assignee.ID)
+	assert.Equal(t, "pc-1", subGet(t, s, subMSP, third.ID).Assignee.Asset)
 
 	// None available: it stays expired, one event says so, and a later
 	// purchase lets a later tick exchange it.
@@ -457,7 +457,7 @@ func subTestExchange(t *testing.T, newStore Factory, _ Features) {
 	fresh := subBuy(t, s, subMSP, subscription.PerComputer, 1, "").Licenses[0]
 	r = subTick(t, s, subDate(2026, 4, 5, 0))
 	assert.Equal(t, 1, r.Exchanged)
-	assert.Equal(t, "pc-1", subGet(t, s, subMSP, fresh.ID).Assignee.ID)
+	assert.Equal(t, "pc-1", subGet(t, s, subMSP, fresh.ID).Assignee.Asset)
 }
 
 func subTestBulkDelete(t *testing.T, newStore Factory, _ Features) {
@@ -604,11 +604,15 @@ func subTestBadInput(t *testing.T, newStore Factory, _ Features) {
 			_, err := s.StartTrial(ctx, subMSP, subscription.TrialRequest{Type: subscription.PerUser, Quantity: 1, EndsOn: subDate(2025, 12, 31, 0)})
 			return err
 		}},
-		{"consumer kind", license.Invalid, "consumer.kind", func() error {
-			_, err := s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: subscription.Consumer{Kind: "user", ID: "x"}})
+		{"computer for a per-user license", license.Invalid, "consumer.asset", func() error {
+			_, err := s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerUser, Consumer: subComputer("pc", "u")})
 			return err
 		}},
-		{"consumer id", license.Invalid, "consumer.id", func() error {
+		{"user for a per-computer license", license.Invalid, "consumer.asset", func() error {
+			_, err := s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: license.Consumer{User: "x"}})
+			return err
+		}},
+		{"consumer asset", license.Invalid, "consumer.asset", func() error {
 			_, err := s.Assign(ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: subComputer("", "u")})
 			return err
 		}},

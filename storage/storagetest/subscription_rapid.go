@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ type subModelLicense struct {
 	autoRenew      bool
 	expired        bool
 	activated      bool
-	assignee       *subscription.Consumer
+	assignee       *license.Consumer
 	convertedTo    string
 	exchangeFailed bool
 	key            string
@@ -66,9 +67,9 @@ type subMachine struct {
 
 var (
 	subTypes     = []subscription.Type{subscription.PerComputer, subscription.PerUser}
-	subConsumers = map[subscription.Type][]subscription.Consumer{
+	subConsumers = map[subscription.Type][]license.Consumer{
 		subscription.PerComputer: {subComputer("pc-1", "ann"), subComputer("pc-2", "ann"), subComputer("pc-3", "bob")},
-		subscription.PerUser:     {{Kind: subscription.ConsumerUser, ID: "ann", User: "ann"}, {Kind: subscription.ConsumerUser, ID: "bob", User: "bob"}},
+		subscription.PerUser:     {{User: "ann"}, {User: "bob"}},
 	}
 )
 
@@ -212,8 +213,11 @@ func (m *subMachine) pick(typ subscription.Type, user string, paidOnly bool) *su
 	return nil
 }
 
-func subAID(t subscription.Type, c subscription.Consumer) string {
-	return string(t) + "|" + string(c.Kind) + "|" + c.ID
+func subAID(t subscription.Type, c license.Consumer) string {
+	if c.Asset != "" {
+		return string(t) + "|computer|" + c.Asset
+	}
+	return string(t) + "|user|" + c.User
 }
 
 func (m *subMachine) purchase(t *rapid.T) {
@@ -568,7 +572,7 @@ func (m *subMachine) checkExchangeDone(t *rapid.T) {
 			continue
 		}
 		if c := m.pick(l.Type, l.Assignee.User, true); c != nil {
-			t.Fatalf("license %s expired with %s still assigned although license %s was available", l.ID, l.Assignee.ID, c.id)
+			t.Fatalf("license %s expired with %s still assigned although license %s was available", l.ID, l.Assignee.Asset, c.id)
 		}
 	}
 }
@@ -604,7 +608,7 @@ func (m *subMachine) check(t *rapid.T) {
 			l.AutoRenew != ml.autoRenew || l.Activated != ml.activated || l.ConvertedTo != ml.convertedTo || l.ExchangeFailed != ml.exchangeFailed {
 			t.Fatalf("license %s: stored %+v, model %+v", l.ID, l, *ml)
 		}
-		if (l.Assignee == nil) != (ml.assignee == nil) || (l.Assignee != nil && *l.Assignee != *ml.assignee) {
+		if (l.Assignee == nil) != (ml.assignee == nil) || (l.Assignee != nil && !reflect.DeepEqual(*l.Assignee, *ml.assignee)) {
 			t.Fatalf("license %s: assigned to %+v, model %+v", l.ID, l.Assignee, ml.assignee)
 		}
 		wantNext := !ml.trial && ml.autoRenew && !ml.expired
@@ -619,15 +623,15 @@ func (m *subMachine) check(t *rapid.T) {
 	seen := map[string]string{}
 	for _, a := range as {
 		if prev, dup := seen[a.License]; dup {
-			t.Fatalf("license %s is assigned twice: to %s and %s", a.License, prev, a.Consumer.ID)
+			t.Fatalf("license %s is assigned twice: to %s and %s", a.License, prev, subAID(a.Type, a.Consumer))
 		}
-		seen[a.License] = a.Consumer.ID
+		seen[a.License] = subAID(a.Type, a.Consumer)
 		l, ok := byID[a.License]
-		if !ok || l.Assignee == nil || *l.Assignee != a.Consumer || l.Type != a.Type {
-			t.Fatalf("assignment of %s to %s does not match license %+v", a.License, a.Consumer.ID, l)
+		if !ok || l.Assignee == nil || !reflect.DeepEqual(*l.Assignee, a.Consumer) || l.Type != a.Type {
+			t.Fatalf("assignment of %s to %s does not match license %+v", a.License, subAID(a.Type, a.Consumer), l)
 		}
 		if m.assigned[subAID(a.Type, a.Consumer)] != a.License {
-			t.Fatalf("assignment of %s to %s: the model has %q", a.License, a.Consumer.ID, m.assigned[subAID(a.Type, a.Consumer)])
+			t.Fatalf("assignment of %s to %s: the model has %q", a.License, subAID(a.Type, a.Consumer), m.assigned[subAID(a.Type, a.Consumer)])
 		}
 	}
 	n := 0
@@ -635,7 +639,7 @@ func (m *subMachine) check(t *rapid.T) {
 		if l.Assignee != nil {
 			n++
 			if _, ok := seen[l.ID]; !ok {
-				t.Fatalf("license %s names assignee %s without an assignment record", l.ID, l.Assignee.ID)
+				t.Fatalf("license %s names assignee %s without an assignment record", l.ID, l.Assignee.Asset)
 			}
 		}
 	}

@@ -55,7 +55,7 @@ func newValidateEnv(t *testing.T, newStore Factory) *validateEnv {
 }
 
 // validate runs Validate and checks that it changed nothing in the store.
-func (e *validateEnv) validate(id string, c license.Consumer) license.Validation {
+func (e *validateEnv) validate(id string, c license.ValidationRequest) license.Validation {
 	e.t.Helper()
 	before := poolSnap(e.t, e.store, e.admin.Company)
 	v, err := e.svc.Validate(e.ctx, e.viewer, id, c)
@@ -65,12 +65,18 @@ func (e *validateEnv) validate(id string, c license.Consumer) license.Validation
 	return v
 }
 
-func (e *validateEnv) allocate(id string, c license.Consumer) license.Validation {
+func (e *validateEnv) allocate(id string, c license.ValidationRequest) license.Validation {
 	e.t.Helper()
-	v, err := e.svc.ValidateAndAllocate(e.ctx, e.admin, id, c)
+	v, err := e.svc.Validate(e.ctx, e.admin, id, allocating(c))
 	require.NoError(e.t, err)
 	requireConsistent(e.t, v)
 	return v
+}
+
+// allocating returns r asking Validate to allocate.
+func allocating(r license.ValidationRequest) license.ValidationRequest {
+	r.Allocate = true
+	return r
 }
 
 // requireConsistent checks the shape of a result: Valid exactly for valid and
@@ -91,7 +97,7 @@ func (e *validateEnv) rent(id string, n int64, start, end time.Time) {
 	require.NoError(e.t, err)
 }
 
-func (e *validateEnv) alloc(id string, c pool.Consumer) pool.Allocation {
+func (e *validateEnv) alloc(id string, c license.Consumer) pool.Allocation {
 	e.t.Helper()
 	al, err := e.svc.Allocate(e.ctx, e.admin, id, pool.AllocateRequest{Consumer: c})
 	require.NoError(e.t, err)
@@ -106,12 +112,12 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	e := newValidateEnv(t, newStore)
 	day := 24 * time.Hour
 	t0 := poolT0
-	machine := license.Consumer{Fingerprint: "fp-1", User: "alice", Software: "Office", Features: []string{"sso"}}
-	other := license.Consumer{Fingerprint: "fp-2", User: "bob"}
+	machine := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp-1", User: "alice"}, Software: "Office", Features: []string{"sso"}}
+	other := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp-2", User: "bob"}}
 
 	perp := e.create(validateSpec("perpetual", license.Perpetual, license.InstalledInstance))
 	e.buy(perp.ID, 3)
-	e.alloc(perp.ID, pool.Consumer{Asset: "fp-1"})
+	e.alloc(perp.ID, license.Consumer{Asset: "fp-1"})
 
 	closed := e.create(validateSpec("closed", license.Perpetual, license.InstalledInstance))
 	_, err := e.svc.Close(e.ctx, e.admin, closed.ID)
@@ -122,7 +128,7 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 
 	suspended := e.create(validateSpec("suspended", license.Perpetual, license.InstalledInstance))
 	e.buy(suspended.ID, 1)
-	e.alloc(suspended.ID, pool.Consumer{Asset: "fp-1"})
+	e.alloc(suspended.ID, license.Consumer{Asset: "fp-1"})
 	_, err = e.svc.Suspend(e.ctx, e.admin, suspended.ID, "invoice unpaid")
 	require.NoError(t, err)
 
@@ -130,7 +136,7 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	spec.GraceDays = 7
 	rental := e.create(spec)
 	e.rent(rental.ID, 2, t0.Add(-10*day), t0.Add(20*day))
-	e.alloc(rental.ID, pool.Consumer{Asset: "fp-1"})
+	e.alloc(rental.ID, license.Consumer{Asset: "fp-1"})
 	notStarted := e.create(validateSpec("not started", license.Rental, license.InstalledInstance))
 	e.rent(notStarted.ID, 2, t0.Add(10*day), t0.Add(20*day))
 
@@ -138,14 +144,14 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	over := e.create(validateSpec("over", license.Rental, license.InstalledInstance))
 	e.rent(over.ID, 2, t0.Add(-day), t0.Add(5*day))
 	e.rent(over.ID, 1, t0.Add(-day), t0.Add(30*day))
-	e.alloc(over.ID, pool.Consumer{Asset: "fp-1"})
-	e.alloc(over.ID, pool.Consumer{Asset: "fp-2"})
+	e.alloc(over.ID, license.Consumer{Asset: "fp-1"})
+	e.alloc(over.ID, license.Consumer{Asset: "fp-2"})
 
 	rs := validateSpec("restricted", license.Perpetual, license.NamedUser)
 	rs.Restrictions.Users = []string{"alice"}
 	restricted := e.create(rs)
 	e.buy(restricted.ID, 2)
-	e.alloc(restricted.ID, pool.Consumer{User: "alice"})
+	e.alloc(restricted.ID, license.Consumer{User: "alice"})
 	ls := validateSpec("by location", license.Perpetual, license.InstalledInstance)
 	ls.Restrictions.Locations = []string{"Berlin"}
 	located := e.create(ls)
@@ -155,13 +161,13 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	qs.MinAllocationDays = 30
 	quar := e.create(qs)
 	e.buy(quar.ID, 1)
-	al := e.alloc(quar.ID, pool.Consumer{Asset: "fp-9"})
+	al := e.alloc(quar.ID, license.Consumer{Asset: "fp-9"})
 	_, err = e.svc.Release(e.ctx, e.admin, quar.ID, al.ID)
 	require.NoError(t, err)
 
 	full := e.create(validateSpec("full", license.Perpetual, license.InstalledInstance))
 	e.buy(full.ID, 1)
-	e.alloc(full.ID, pool.Consumer{Asset: "fp-9"})
+	e.alloc(full.ID, license.Consumer{Asset: "fp-9"})
 
 	cpu := e.create(validateSpec("cpu", license.Perpetual, license.PhysicalCPU))
 	e.buy(cpu.ID, 6)
@@ -172,14 +178,14 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 		name  string
 		at    time.Time
 		pool  string
-		c     license.Consumer
-		alloc bool // ValidateAndAllocate instead of Validate
+		c     license.ValidationRequest
+		alloc bool // Validate with Allocate
 		want  license.ValidationCode
 		check func(t *testing.T, v license.Validation)
 	}
-	withFeatures := func(c license.Consumer, f ...string) license.Consumer { c.Features = f; return c }
-	withCPUs := func(c license.Consumer, n int) license.Consumer { c.CPUs = n; return c }
-	withSoftware := func(c license.Consumer, s string) license.Consumer { c.Software = s; return c }
+	withFeatures := func(c license.ValidationRequest, f ...string) license.ValidationRequest { c.Features = f; return c }
+	withCPUs := func(c license.ValidationRequest, n int) license.ValidationRequest { c.CPUs = n; return c }
+	withSoftware := func(c license.ValidationRequest, s string) license.ValidationRequest { c.Software = s; return c }
 	exp := t0.Add(20*day - time.Nanosecond)
 	cases := []tc{
 		{name: "unknown pool", pool: license.NewID(), c: machine, want: license.CodeNotFound},
@@ -304,7 +310,7 @@ func validateTestOrder(t *testing.T, newStore Factory, f Features) {
 			Period: license.Period{Start: poolT0.Add(-time.Hour), End: poolT0.Add(time.Hour)}})
 		require.NoError(rt, err)
 		if !fl.unallocated {
-			_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{User: "alice"}})
+			_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "alice"}})
 			require.NoError(rt, err)
 		}
 		if fl.restricted {
@@ -323,7 +329,7 @@ func validateTestOrder(t *testing.T, newStore Factory, f Features) {
 		if fl.expired {
 			e.clock.Set(poolT0.Add(2 * time.Hour))
 		}
-		c := license.Consumer{User: "alice", Features: []string{"sso"}}
+		c := license.ValidationRequest{Consumer: license.Consumer{User: "alice"}, Features: []string{"sso"}}
 		if fl.missing {
 			c.Features = append(c.Features, "audit")
 		}
@@ -347,7 +353,7 @@ func validateTestGrace(t *testing.T, newStore Factory, _ Features) {
 		s.GraceDays = grace
 		p := e.create(s)
 		e.rent(p.ID, 1, jan, jan.AddDate(0, 1, 0))
-		e.alloc(p.ID, pool.Consumer{User: "alice"})
+		e.alloc(p.ID, license.Consumer{User: "alice"})
 		return p.ID
 	}
 	graced, strict := mk("graced", 3), mk("strict", 0)
@@ -366,7 +372,7 @@ func validateTestGrace(t *testing.T, newStore Factory, _ Features) {
 		{graceEnd.Add(time.Nanosecond), graced, license.CodeExpired},
 	} {
 		e.clock.Set(c.at)
-		v := e.validate(c.id, alice)
+		v := e.validate(c.id, license.ValidationRequest{Consumer: alice})
 		require.Equal(t, c.want, v.Code, "at %s: %+v", c.at.Format(time.RFC3339Nano), v)
 		require.NotNil(t, v.ExpiresAt)
 		assert.Equal(t, end, *v.ExpiresAt, "a period ending at midnight expires at the end of the day before")
@@ -376,13 +382,13 @@ func validateTestGrace(t *testing.T, newStore Factory, _ Features) {
 	}
 	// A new consumer gets nothing during grace: the pool has no licenses now.
 	e.clock.Set(end.Add(time.Hour))
-	v := e.allocate(graced, license.Consumer{User: "bob"})
+	v := e.allocate(graced, license.ValidationRequest{Consumer: license.Consumer{User: "bob"}})
 	assert.Equal(t, license.CodeSeatsExhausted, v.Code)
 	// A following period renews it: the expiry moves to the end of the run.
 	e.clock.Set(jan.Add(time.Hour))
 	e.rent(graced, 1, jan.AddDate(0, 1, 0), jan.AddDate(0, 2, 0))
 	e.clock.Set(end.Add(time.Hour))
-	v = e.validate(graced, alice)
+	v = e.validate(graced, license.ValidationRequest{Consumer: alice})
 	require.Equal(t, license.CodeValid, v.Code)
 	assert.Equal(t, license.EndOfDay(time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)), *v.ExpiresAt)
 }
@@ -391,7 +397,7 @@ func validateTestSuspension(t *testing.T, newStore Factory, _ Features) {
 	e := newValidateEnv(t, newStore)
 	p := e.create(validateSpec("s", license.Perpetual, license.InstalledInstance))
 	e.buy(p.ID, 2)
-	e.alloc(p.ID, pool.Consumer{Asset: "fp-1"})
+	e.alloc(p.ID, license.Consumer{Asset: "fp-1"})
 	fp := license.Consumer{Fingerprint: "fp-1"}
 	editor := license.Actor{Company: "acme", Email: "ed@acme.example", Role: license.Editor}
 	before := poolSnap(t, e.store, "acme")
@@ -409,8 +415,8 @@ func validateTestSuspension(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.True(t, sp.Suspended)
 	assert.Equal(t, "chargeback", sp.SuspendReason)
-	assert.Equal(t, license.CodeSuspended, e.validate(p.ID, fp).Code)
-	_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: pool.Consumer{Asset: "fp-2"}})
+	assert.Equal(t, license.CodeSuspended, e.validate(p.ID, license.ValidationRequest{Consumer: fp}).Code)
+	_, err = e.svc.Allocate(e.ctx, e.admin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{Asset: "fp-2"}})
 	poolCode(t, err, license.Conflict, "status")
 	_, err = e.svc.Suspend(e.ctx, e.admin, p.ID, "again")
 	poolCode(t, err, license.Conflict, "suspended")
@@ -419,7 +425,7 @@ func validateTestSuspension(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.False(t, up.Suspended)
 	assert.Nil(t, up.SuspendedAt)
-	assert.Equal(t, license.CodeValid, e.validate(p.ID, fp).Code)
+	assert.Equal(t, license.CodeValid, e.validate(p.ID, license.ValidationRequest{Consumer: fp}).Code)
 	var types []eventlog.Type
 	require.NoError(t, e.store.View(e.ctx, func(tx storage.Tx) error {
 		return tx.Events(e.ctx, eventlog.Filter{Company: "acme"}, func(ev eventlog.Event) error {
@@ -478,13 +484,13 @@ func validateTestInput(t *testing.T, newStore Factory, _ Features) {
 
 	for _, c := range []struct {
 		field string
-		c     license.Consumer
+		c     license.ValidationRequest
 	}{
-		{"consumer.features", license.Consumer{Fingerprint: "fp", Features: []string{""}}},
-		{"consumer.asset", license.Consumer{Fingerprint: strings.Repeat("f", pool.MaxTextLength+1)}},
-		{"consumer.asset", license.Consumer{User: "u"}}, // installed instance needs the asset
-		{"consumer.cpus", license.Consumer{Fingerprint: "fp", CPUs: -1}},
-		{"pool", license.Consumer{Fingerprint: "fp"}},
+		{"consumer.features", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp"}, Features: []string{""}}},
+		{"consumer.fingerprint", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: strings.Repeat("f", pool.MaxTextLength+1)}}},
+		{"consumer.asset", license.ValidationRequest{Consumer: license.Consumer{User: "u"}}}, // installed instance needs the asset
+		{"consumer.cpus", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp", CPUs: -1}}},
+		{"pool", license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp"}}},
 	} {
 		id := p.ID
 		if c.field == "pool" {
@@ -492,13 +498,13 @@ func validateTestInput(t *testing.T, newStore Factory, _ Features) {
 		}
 		_, err := e.svc.Validate(e.ctx, e.viewer, id, c.c)
 		poolCode(t, err, license.Invalid, c.field)
-		_, err = e.svc.ValidateAndAllocate(e.ctx, e.admin, id, c.c)
+		_, err = e.svc.Validate(e.ctx, e.admin, id, allocating(c.c))
 		poolCode(t, err, license.Invalid, c.field)
 	}
-	_, err = e.svc.ValidateAndAllocate(e.ctx, e.viewer, p.ID, license.Consumer{Fingerprint: "fp"})
+	_, err = e.svc.Validate(e.ctx, e.viewer, p.ID, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp"}, Allocate: true})
 	poolCode(t, err, license.Forbidden, "role")
 	other := license.Actor{Company: "globex", Email: "a@globex.example", Role: license.Admin}
-	v, err := e.svc.Validate(e.ctx, other, p.ID, license.Consumer{Fingerprint: "fp"})
+	v, err := e.svc.Validate(e.ctx, other, p.ID, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp"}})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNotFound, v.Code, "another tenant's pool is not found")
 }
@@ -519,7 +525,7 @@ func validateTestConcurrent(t *testing.T, newStore Factory, _ Features) {
 		var wg sync.WaitGroup
 		for i := range workers {
 			wg.Go(func() {
-				v, err := e.svc.ValidateAndAllocate(e.ctx, e.admin, id, consumer(i))
+				v, err := e.svc.Validate(e.ctx, e.admin, id, allocating(license.ValidationRequest{Consumer: consumer(i)}))
 				out[i] = answer{v, err}
 			})
 		}
@@ -594,7 +600,7 @@ func validateTestFaulty(t *testing.T, newStore Factory, _ Features) {
 		for i := 1; ; i++ {
 			before := poolSnap(t, e.store, "acme")
 			fs.FailWrite(i)
-			v, err := svc.ValidateAndAllocate(e.ctx, e.admin, s.id, s.c)
+			v, err := svc.Validate(e.ctx, e.admin, s.id, allocating(license.ValidationRequest{Consumer: s.c}))
 			if fs.Injected() == 0 || err == nil {
 				fs.Disarm()
 				require.NoError(t, err)
@@ -609,7 +615,7 @@ func validateTestFaulty(t *testing.T, newStore Factory, _ Features) {
 		}
 		before := poolSnap(t, e.store, "acme")
 		fs.FailCommit(1)
-		_, err := svc.ValidateAndAllocate(e.ctx, e.admin, s.id, license.Consumer{Fingerprint: "srv2", User: "bob", CPUs: 1})
+		_, err := svc.Validate(e.ctx, e.admin, s.id, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "srv2", User: "bob", CPUs: 1}, Allocate: true})
 		require.ErrorIs(t, err, FaultError)
 		require.Equal(t, before, poolSnap(t, e.store, "acme"), "failed commit left a trace")
 		fs = NewFaulty(e.store)
@@ -653,33 +659,33 @@ func validateTestRateLimited(t *testing.T, newStore Factory, _ Features) {
 	cs := &countingStore{Store: e.store}
 	svc := &pool.Service{Store: cs, Clock: e.clock, Limiter: license.NewTokenBucket(1, 3)}
 	fp := license.Consumer{Fingerprint: "fp"}
-	v, err := svc.ValidateAndAllocate(e.ctx, e.admin, p.ID, fp)
+	v, err := svc.Validate(e.ctx, e.admin, p.ID, allocating(license.ValidationRequest{Consumer: fp}))
 	require.NoError(t, err)
 	require.Equal(t, license.CodeValid, v.Code)
 	for range 2 {
-		v, err = svc.Validate(e.ctx, e.viewer, p.ID, fp)
+		v, err = svc.Validate(e.ctx, e.viewer, p.ID, license.ValidationRequest{Consumer: fp})
 		require.NoError(t, err)
 		require.Equal(t, license.CodeValid, v.Code)
 	}
 	opens := cs.count()
 	before := poolSnap(t, e.store, "acme")
 	for range 3 {
-		_, err = svc.Validate(e.ctx, e.viewer, p.ID, fp)
+		_, err = svc.Validate(e.ctx, e.viewer, p.ID, license.ValidationRequest{Consumer: fp})
 		poolCode(t, err, license.RateLimited, "")
-		_, err = svc.ValidateAndAllocate(e.ctx, e.admin, p.ID, license.Consumer{Fingerprint: "fp-2"})
+		_, err = svc.Validate(e.ctx, e.admin, p.ID, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "fp-2"}, Allocate: true})
 		poolCode(t, err, license.RateLimited, "")
 	}
 	assert.Equal(t, opens, cs.count(), "a refused attempt opens no transaction")
 	assert.Equal(t, before, poolSnap(t, e.store, "acme"))
 	// Buckets are per pool: another pool is not limited.
-	v, err = svc.Validate(e.ctx, e.viewer, q.ID, fp)
+	v, err = svc.Validate(e.ctx, e.viewer, q.ID, license.ValidationRequest{Consumer: fp})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNoAllocation, v.Code)
 	// One token per second refills.
 	e.clock.Advance(time.Second)
-	v, err = svc.Validate(e.ctx, e.viewer, p.ID, fp)
+	v, err = svc.Validate(e.ctx, e.viewer, p.ID, license.ValidationRequest{Consumer: fp})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeValid, v.Code)
-	_, err = svc.Validate(e.ctx, e.viewer, p.ID, fp)
+	_, err = svc.Validate(e.ctx, e.viewer, p.ID, license.ValidationRequest{Consumer: fp})
 	poolCode(t, err, license.RateLimited, "")
 }

@@ -138,7 +138,7 @@ func (m *validateMachine) mutate(step func() error) (bool, error) {
 func (m *validateMachine) Validate(rt *rapid.T) {
 	fp, fs := m.draw()
 	before := poolSnap(rt, m.store, m.admin.Company)
-	v, err := m.svc.Validate(m.ctx, m.admin, m.id, license.Consumer{Fingerprint: fp, Features: fs})
+	v, err := m.svc.Validate(m.ctx, m.admin, m.id, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: fp}, Features: fs})
 	require.NoError(rt, err)
 	require.Equal(rt, m.expect(fp, fs, false), v.Code, "Validate(%s, %v): %+v", fp, fs, v)
 	require.Equal(rt, before, poolSnap(rt, m.store, m.admin.Company), "Validate wrote")
@@ -151,7 +151,7 @@ func (m *validateMachine) ValidateAndAllocate(rt *rapid.T) {
 	var v license.Validation
 	ok, err := m.mutate(func() error {
 		var err error
-		v, err = m.svc.ValidateAndAllocate(m.ctx, m.admin, m.id, license.Consumer{Fingerprint: fp, Features: fs})
+		v, err = m.svc.Validate(m.ctx, m.admin, m.id, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: fp}, Features: fs, Allocate: true})
 		return err
 	})
 	require.NoError(rt, err)
@@ -224,7 +224,7 @@ func (m *validateMachine) Check(rt *rapid.T) {
 	require.NoError(rt, err)
 	require.True(rt, a.Consistent(), "stored %+v vs recount %+v", a.Stored, a.Recomputed)
 	for _, fp := range validateFPs {
-		v, err := svc.Validate(m.ctx, m.admin, m.id, license.Consumer{Fingerprint: fp, Features: validateFeatures[:1]})
+		v, err := svc.Validate(m.ctx, m.admin, m.id, license.ValidationRequest{Consumer: license.Consumer{Fingerprint: fp}, Features: validateFeatures[:1]})
 		require.NoError(rt, err)
 		require.Equal(rt, m.expect(fp, validateFeatures[:1], false), v.Code, "%s", fp)
 	}

@@ -49,7 +49,7 @@ func newSubValEnv(t *testing.T, newStore Factory) *subValEnv {
 
 // validate runs Validate (by ID) and ValidateKey (when key is given), checks
 // both agree and that neither wrote anything.
-func (e *subValEnv) validate(id, key string, c license.Consumer) license.Validation {
+func (e *subValEnv) validate(id, key string, c license.ValidationRequest) license.Validation {
 	e.t.Helper()
 	before := subValSnap(e.t, e.st, subMSP.Company)
 	v, err := e.svc.Validate(e.ctx, subMSP, id, c)
@@ -64,7 +64,7 @@ func (e *subValEnv) validate(id, key string, c license.Consumer) license.Validat
 	return v
 }
 
-func (e *subValEnv) assign(id string, c subscription.Consumer) {
+func (e *subValEnv) assign(id string, c license.Consumer) {
 	e.t.Helper()
 	_, err := e.svc.Assign(e.ctx, subMSP, subscription.AssignRequest{Type: subscription.PerComputer, Consumer: c, License: id})
 	require.NoError(e.t, err)
@@ -98,7 +98,7 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	_, err = e.svc.Suspend(e.ctx, subMSP, c.ID, "chargeback")
 	require.NoError(t, err)
 
-	pc1 := license.Consumer{Fingerprint: "pc-1", User: "ann", Features: []string{"backup"}}
+	pc1 := license.ValidationRequest{Consumer: license.Consumer{Fingerprint: "pc-1", User: "ann"}, Features: []string{"backup"}}
 	pc2 := license.Consumer{Asset: "pc-2"}
 	pc5 := license.Consumer{Asset: "pc-5"}
 	exp := b.ExpirationDate // 28 February 2026, 10:00 (anchored monthly renewal)
@@ -109,43 +109,46 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 		at   time.Time
 		id   string
 		key  string
-		c    license.Consumer
+		c    license.ValidationRequest
 		want license.ValidationCode
 		chk  func(*testing.T, license.Validation)
 	}
-	with := func(c license.Consumer, f func(*license.Consumer)) license.Consumer { f(&c); return c }
+	with := func(c license.ValidationRequest, f func(*license.ValidationRequest)) license.ValidationRequest {
+		f(&c)
+		return c
+	}
 	cases := []tc{
 		{name: "unknown license", id: license.NewID(), c: pc1, want: license.CodeNotFound},
 		{name: "not activated", id: manual.Licenses[0].ID, key: manual.Keys[0], c: pc1, want: license.CodeInactive},
-		{name: "suspended", id: c.ID, c: license.Consumer{Asset: "pc-3"}, want: license.CodeSuspended, chk: func(t *testing.T, v license.Validation) {
+		{name: "suspended", id: c.ID, c: license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-3"}}, want: license.CodeSuspended, chk: func(t *testing.T, v license.Validation) {
 			assert.Contains(t, v.Message, "chargeback")
 		}},
 		{name: "valid by key", id: a.ID, key: keyA, c: pc1, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, a.ExpirationDate, *v.ExpiresAt)
 		}},
-		{name: "last instant", at: exp, id: b.ID, c: pc2, want: license.CodeValid},
-		{name: "in grace", at: exp.Add(time.Nanosecond), id: b.ID, c: pc2, want: license.CodeInGrace, chk: func(t *testing.T, v license.Validation) {
+		{name: "last instant", at: exp, id: b.ID, c: license.ValidationRequest{Consumer: pc2}, want: license.CodeValid},
+		{name: "in grace", at: exp.Add(time.Nanosecond), id: b.ID, c: license.ValidationRequest{Consumer: pc2}, want: license.CodeInGrace, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, exp.Add(5*day), *v.GraceEnds)
 		}},
 		{name: "no grace", at: exp.Add(time.Nanosecond), id: a.ID, c: pc1, want: license.CodeExpired},
-		{name: "grace over", at: exp.Add(5*day + time.Nanosecond), id: b.ID, c: pc2, want: license.CodeExpired},
-		{name: "renewal pending", at: exp.Add(time.Nanosecond), id: f.ID, c: pc5, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
+		{name: "grace over", at: exp.Add(5*day + time.Nanosecond), id: b.ID, c: license.ValidationRequest{Consumer: pc2}, want: license.CodeExpired},
+		{name: "renewal pending", at: exp.Add(time.Nanosecond), id: f.ID, c: license.ValidationRequest{Consumer: pc5}, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, renewed, *v.ExpiresAt, "the date the renewal will give")
 			assert.Contains(t, v.Message, "renewal")
 		}},
-		{name: "two renewals pending", at: renewed.Add(time.Hour), id: f.ID, c: pc5, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
+		{name: "two renewals pending", at: renewed.Add(time.Hour), id: f.ID, c: license.ValidationRequest{Consumer: pc5}, want: license.CodeValid, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, time.Date(2026, 4, 30, 10, 0, 0, 0, time.UTC), *v.ExpiresAt)
 		}},
-		{name: "another type", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Software = "per user" }), want: license.CodeOutsideRestrictions, chk: func(t *testing.T, v license.Validation) {
+		{name: "another type", id: a.ID, c: with(pc1, func(c *license.ValidationRequest) { c.Software = "per user" }), want: license.CodeOutsideRestrictions, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, "software", v.Failed)
 		}},
-		{name: "its type", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Software = "Per Computer" }), want: license.CodeValid},
-		{name: "another computer", id: a.ID, c: with(pc1, func(c *license.Consumer) { c.Fingerprint = "pc-9" }), want: license.CodeNoAllocation},
-		{name: "not assigned", id: d.ID, c: license.Consumer{Asset: "pc-4"}, want: license.CodeNoAllocation},
-		{name: "entitlements missing", id: a.ID, key: keyA, c: with(pc1, func(c *license.Consumer) { c.Features = []string{"backup", "audit"} }), want: license.CodeEntitlementsMissing, chk: func(t *testing.T, v license.Validation) {
+		{name: "its type", id: a.ID, c: with(pc1, func(c *license.ValidationRequest) { c.Software = "Per Computer" }), want: license.CodeValid},
+		{name: "another computer", id: a.ID, c: with(pc1, func(c *license.ValidationRequest) { c.Fingerprint = "pc-9" }), want: license.CodeNoAllocation},
+		{name: "not assigned", id: d.ID, c: license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-4"}}, want: license.CodeNoAllocation},
+		{name: "entitlements missing", id: a.ID, key: keyA, c: with(pc1, func(c *license.ValidationRequest) { c.Features = []string{"backup", "audit"} }), want: license.CodeEntitlementsMissing, chk: func(t *testing.T, v license.Validation) {
 			assert.Equal(t, []string{"audit"}, v.Missing)
 		}},
-		{name: "no terms, no features asked", id: d.ID, c: license.Consumer{}, want: license.CodeNoAllocation},
+		{name: "no terms, no features asked", id: d.ID, c: license.ValidationRequest{Consumer: license.Consumer{}}, want: license.CodeNoAllocation},
 	}
 	reached := map[license.ValidationCode]bool{}
 	for _, tc := range cases {
@@ -176,27 +179,27 @@ func subValTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 	// The tick renewed f to the date validation projected before it ran.
 	require.Equal(t, renewed, subGet(t, e.svc, subMSP, f.ID).ExpirationDate)
 	e.clock.Set(exp.Add(2 * time.Hour))
-	v := e.validate(f.ID, "", pc5)
+	v := e.validate(f.ID, "", license.ValidationRequest{Consumer: pc5})
 	assert.Equal(t, license.CodeValid, v.Code)
 	assert.Equal(t, renewed, *v.ExpiresAt)
 	assert.NotContains(t, v.Message, "pending")
 	e.clock.Set(exp.Add(2 * day))
-	assert.Equal(t, license.CodeInGrace, e.validate(b.ID, "", pc2).Code)
+	assert.Equal(t, license.CodeInGrace, e.validate(b.ID, "", license.ValidationRequest{Consumer: pc2}).Code)
 	e.clock.Set(exp.Add(5*day + time.Nanosecond))
-	assert.Equal(t, license.CodeExpired, e.validate(b.ID, "", pc2).Code)
+	assert.Equal(t, license.CodeExpired, e.validate(b.ID, "", license.ValidationRequest{Consumer: pc2}).Code)
 
 	// A trial's date-only end is the end of that day in UTC.
 	e.clock.Set(subValT0)
 	trial, err := e.svc.StartTrial(e.ctx, subMSP, subscription.TrialRequest{Type: subscription.PerUser, Quantity: 1, EndsOn: time.Date(2026, 2, 14, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, err)
-	_, err = e.svc.Assign(e.ctx, subMSP, subscription.AssignRequest{Type: subscription.PerUser, Consumer: subscription.Consumer{Kind: subscription.ConsumerUser, ID: "ann"}, License: trial.Licenses[0].ID})
+	_, err = e.svc.Assign(e.ctx, subMSP, subscription.AssignRequest{Type: subscription.PerUser, Consumer: license.Consumer{User: "ann"}, License: trial.Licenses[0].ID})
 	require.NoError(t, err)
 	end := license.EndOfDay(time.Date(2026, 2, 14, 12, 0, 0, 0, time.UTC))
 	ann := license.Consumer{User: "ann"}
 	e.clock.Set(end)
-	assert.Equal(t, license.CodeValid, e.validate(trial.Licenses[0].ID, trial.Keys[0], ann).Code)
+	assert.Equal(t, license.CodeValid, e.validate(trial.Licenses[0].ID, trial.Keys[0], license.ValidationRequest{Consumer: ann}).Code)
 	e.clock.Set(end.Add(time.Nanosecond))
-	assert.Equal(t, license.CodeExpired, e.validate(trial.Licenses[0].ID, trial.Keys[0], ann).Code)
+	assert.Equal(t, license.CodeExpired, e.validate(trial.Licenses[0].ID, trial.Keys[0], license.ValidationRequest{Consumer: ann}).Code)
 }
 
 func subValTestOrder(t *testing.T, newStore Factory, _ Features) {
@@ -209,19 +212,19 @@ func subValTestOrder(t *testing.T, newStore Factory, _ Features) {
 	e.terms(l.ID, 0, "backup")
 	e.terms(free.ID, 0, "backup")
 	late := l.ExpirationDate.Add(time.Hour)
-	other := license.Consumer{Asset: "pc-9", Features: []string{"audit"}}
+	other := license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-9"}, Features: []string{"audit"}}
 	for _, c := range []struct {
 		name string
 		id   string
 		at   time.Time
-		c    license.Consumer
+		c    license.ValidationRequest
 		want license.ValidationCode
 	}{
-		{"expired, another type, unassigned, missing", l.ID, late, license.Consumer{Asset: "pc-9", Software: "user", Features: []string{"audit"}}, license.CodeExpired},
-		{"another type, unassigned, missing", l.ID, subValT0, license.Consumer{Asset: "pc-9", Software: "user", Features: []string{"audit"}}, license.CodeOutsideRestrictions},
+		{"expired, another type, unassigned, missing", l.ID, late, license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-9"}, Software: "user", Features: []string{"audit"}}, license.CodeExpired},
+		{"another type, unassigned, missing", l.ID, subValT0, license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-9"}, Software: "user", Features: []string{"audit"}}, license.CodeOutsideRestrictions},
 		{"unassigned, missing", l.ID, subValT0, other, license.CodeNoAllocation},
 		{"unassigned license, missing", free.ID, subValT0, other, license.CodeNoAllocation},
-		{"missing only", l.ID, subValT0, license.Consumer{Asset: "pc-1", Features: []string{"audit"}}, license.CodeEntitlementsMissing},
+		{"missing only", l.ID, subValT0, license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-1"}, Features: []string{"audit"}}, license.CodeEntitlementsMissing},
 	} {
 		e.clock.Set(c.at)
 		assert.Equal(t, c.want, e.validate(c.id, "", c.c).Code, c.name)
@@ -264,11 +267,11 @@ func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
 	requireCode(t, err, license.NotFound, "license")
 	_, err = e.svc.Unsuspend(e.ctx, subMSP, l.ID)
 	requireCode(t, err, license.Conflict, "suspended")
-	_, err = e.svc.Validate(e.ctx, subMSP, l.ID, license.Consumer{Features: []string{" "}})
+	_, err = e.svc.Validate(e.ctx, subMSP, l.ID, license.ValidationRequest{Features: []string{" "}})
 	requireCode(t, err, license.Invalid, "consumer.features")
-	_, err = e.svc.Validate(e.ctx, subMSP, "nope", license.Consumer{})
+	_, err = e.svc.Validate(e.ctx, subMSP, "nope", license.ValidationRequest{})
 	requireCode(t, err, license.Invalid, "license")
-	_, err = e.svc.ValidateKey(e.ctx, subMSP, "ABCD", license.Consumer{CPUs: -1})
+	_, err = e.svc.ValidateKey(e.ctx, subMSP, "ABCD", license.ValidationRequest{Consumer: license.Consumer{CPUs: -1}})
 	requireCode(t, err, license.Invalid, "consumer.cpus")
 	require.Equal(t, before, subValSnap(t, e.st, subMSP.Company), "refused changes change nothing")
 
@@ -294,7 +297,7 @@ func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
 	}
 	assert.Equal(t, []eventlog.Type{subscription.EventTermsChanged, subscription.EventSuspended, subscription.EventUnsuspended}, types)
 	// Another tenant neither sees nor validates the license.
-	v, err := e.svc.Validate(e.ctx, subOther, l.ID, license.Consumer{})
+	v, err := e.svc.Validate(e.ctx, subOther, l.ID, license.ValidationRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNotFound, v.Code)
 }
@@ -325,22 +328,22 @@ func subValTestRateLimited(t *testing.T, newStore Factory, _ Features) {
 
 	// Validations per license (by ID) and per key hash (by key).
 	for range 2 {
-		_, err = svc.Validate(e.ctx, subMSP, l.ID, pc)
+		_, err = svc.Validate(e.ctx, subMSP, l.ID, license.ValidationRequest{Consumer: pc})
 		require.NoError(t, err)
-		_, err = svc.ValidateKey(e.ctx, subMSP, key, pc)
+		_, err = svc.ValidateKey(e.ctx, subMSP, key, license.ValidationRequest{Consumer: pc})
 		require.NoError(t, err)
 	}
 	opens, before = cs.count(), subValSnap(t, e.st, subMSP.Company)
 	for range 3 {
-		_, err = svc.Validate(e.ctx, subMSP, l.ID, pc)
+		_, err = svc.Validate(e.ctx, subMSP, l.ID, license.ValidationRequest{Consumer: pc})
 		requireCode(t, err, license.RateLimited, "")
-		_, err = svc.ValidateKey(e.ctx, subMSP, key, pc)
+		_, err = svc.ValidateKey(e.ctx, subMSP, key, license.ValidationRequest{Consumer: pc})
 		requireCode(t, err, license.RateLimited, "")
 	}
 	assert.Equal(t, opens, cs.count(), "refused validations open no transaction")
 	assert.Equal(t, before, subValSnap(t, e.st, subMSP.Company))
 	e.clock.Advance(time.Second)
-	v, err := svc.Validate(e.ctx, subMSP, l.ID, pc)
+	v, err := svc.Validate(e.ctx, subMSP, l.ID, license.ValidationRequest{Consumer: pc})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNoAllocation, v.Code, "a token refilled after a second")
 }
