@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
@@ -24,7 +25,7 @@ func requireInvalidField(t *testing.T, err error, field string) {
 
 func TestCompanyAndSiteTextAndPriceBounds(t *testing.T) {
 	ctx := context.Background()
-	s := &billing.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}
+	s := &billing.Service{Store: memory.New(), Clock: licensetest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}
 	owner := license.Actor{Company: "acme", Email: "ann@acme.example", Role: license.Owner}
 	for _, bad := range []string{"Acme\x00", "Acme\nLtd", "Acme\u202Edtl", strings.Repeat("x", 201)} {
 		_, err := s.CreateCompany(ctx, owner, bad)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -54,13 +55,22 @@ func TestSpecRefusesControlAndBidiInEveryTextField(t *testing.T) {
 			requireInvalidField(t, s.Validate(), field)
 		}
 	}
-	requireInvalidField(t, pool.Consumer{User: "ann\u202E"}.Check(), "consumer.user")
-	requireInvalidField(t, pool.Consumer{AssetGroups: []string{"g\x00"}}.Check(), "consumer.asset_groups")
+	// The consumer is checked by every call that takes one, before anything is read.
+	svc := &pool.Service{Store: memory.New()}
+	viewer := license.Actor{Company: "acme", Email: "vic@acme.example", Role: license.Viewer}
+	for field, c := range map[string]license.Consumer{
+		"consumer.user":         {User: "ann\u202E"},
+		"consumer.fingerprint":  {Fingerprint: "fp\x1b"},
+		"consumer.asset_groups": {AssetGroups: []string{"g\x00"}},
+	} {
+		_, err := svc.Validate(context.Background(), viewer, license.NewID(), license.ValidationRequest{Consumer: c})
+		requireInvalidField(t, err, field)
+	}
 }
 
 func TestServiceRefusesUnboundedPricesAndBadTextChangingNothing(t *testing.T) {
 	ctx := context.Background()
-	s := &pool.Service{Store: memory.New(), Clock: license.NewFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}
+	s := &pool.Service{Store: memory.New(), Clock: licensetest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))}
 	admin := license.Actor{Company: "acme", Email: "lia@acme.example", Role: license.LicenseAdmin}
 	p, err := s.Create(ctx, admin, pool.CreateRequest{Spec: pool.Spec{Name: "Office", Model: license.Perpetual, Metric: license.NamedUser, Software: []string{"office"}}})
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -17,7 +18,7 @@ import (
 func TestTermsVersionAndRecipientsRefuseControlAndBidi(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New()
-	clock := license.NewFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	clock := licensetest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	owner := license.Actor{Company: "acme", Email: "ann@acme.example", Role: license.Owner}
 	_, err := (&billing.Service{Store: store, Clock: clock}).CreateCompany(ctx, owner, "Acme")
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
 )
@@ -25,7 +26,7 @@ func requireInvalidField(t *testing.T, err error, field string) {
 func TestInputBoundsChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New()
-	s := subscription.New(store, license.NewFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	s := subscription.New(store, licensetest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
 	owner := license.Actor{Company: "acme", Email: "ann@acme.example", Role: license.Owner}
 
 	for _, amount := range []decimal.Decimal{decimal.New(1, 9999), decimal.New(1, -9999), decimal.RequireFromString("1000000000000")} {

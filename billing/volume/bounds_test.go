@@ -11,12 +11,13 @@ import (
 
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage/memory"
 )
 
 func TestVolumeInputBounds(t *testing.T) {
 	ctx := context.Background()
-	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+	s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	in := func() volume.NewLicense {
 		return volume.NewLicense{Product: "MDR", Seats: 10, RenewalDate: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
 			PricePerUser: license.NewMoney(decimal.RequireFromString("4.5"), "USD")}

@@ -84,7 +84,7 @@ func TestExportXLSXNeutralisesFormulas(t *testing.T) {
 // spreadsheets with East Asian input; both exports neutralise it.
 func TestExportsNeutraliseFullWidthFormulas(t *testing.T) {
 	ctx := context.Background()
-	s := volume.New(memory.New(), license.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+	s := volume.New(memory.New(), licensetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	l, err := s.CreateLicense(ctx, partner, volume.NewLicense{Product: "\uFF0BMDR", Seats: 10,
 		RenewalDate: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), PricePerUser: license.NewMoney(decimal.RequireFromString("4.5"), "USD")})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/licensekit/licensekit/apikey"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -36,10 +37,10 @@ var (
 	keyStart  = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 )
 
-func keySetup(t *testing.T, newStore Factory) (*apikey.Service, *license.FakeClock, storage.Store) {
+func keySetup(t *testing.T, newStore Factory) (*apikey.Service, *licensetest.Clock, storage.Store) {
 	t.Helper()
 	st := newStore(t)
-	clock := license.NewFakeClock(keyStart)
+	clock := licensetest.NewClock(keyStart)
 	return &apikey.Service{Store: st, Clock: clock}, clock, st
 }
 

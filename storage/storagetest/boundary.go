@@ -29,7 +29,7 @@ func boundaryLeaseAtExpiry(t *testing.T, newStore Factory, _ Features) {
 	p := e.create(spec)
 	e.buy(p.ID, 1)
 	lease := func(u string) (pool.Lease, error) {
-		return e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: pool.Consumer{User: u}})
+		return e.svc.AcquireLease(e.ctx, e.admin, p.ID, pool.LeaseRequest{Consumer: license.Consumer{User: u}})
 	}
 	ann, err := lease("ann")
 	require.NoError(t, err)

@@ -822,12 +822,12 @@ func subTestReissueKey(t *testing.T, newStore Factory, _ Features) {
 	assert.NotContains(t, snap, strings.ReplaceAll(r.Key, "-", ""), "only the new key's hash is stored")
 
 	pc := license.Consumer{Asset: "pc-1"}
-	v, err := s.ValidateKey(ctx, subMSP, old, pc)
+	v, err := s.ValidateKey(ctx, subMSP, old, license.ValidationRequest{Consumer: pc})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeNotFound, v.Code, "the old key validates nothing")
 	_, err = s.Activate(ctx, subMSP, subscription.Activation{Key: old})
 	require.ErrorIs(t, err, license.ErrNotFound, "the old key activates nothing")
-	v, err = s.ValidateKey(ctx, subMSP, r.Key, pc)
+	v, err = s.ValidateKey(ctx, subMSP, r.Key, license.ValidationRequest{Consumer: pc})
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeInactive, v.Code, "the new key finds the license (not activated yet)")
 
