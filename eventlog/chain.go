@@ -2,16 +2,15 @@ package eventlog
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/licensekit/licensekit/internal/eventcore"
 )
 
 // The event log is tamper-evident: the store sets each event's PrevHash to the
 // Hash of the previous event of the same company in chain order ("" for the
-// first) and its Hash to HashEvent(PrevHash, event). The memory and SQLite
+// first) and its Hash to hashEvent(PrevHash, event). The memory and SQLite
 // stores link an event in the transaction that appends it; PostgreSQL links
 // committed events at the end of a later transaction of the same company, so
 // that a company's writers do not queue on one chain head (storage.Sealer). Editing, deleting, inserting or reordering a stored event breaks
@@ -19,35 +18,11 @@ import (
 // an event and recomputing every later hash is caught only by signed
 // checkpoints (see Checkpoint and VerifyCheckpoints).
 
-// ChainTimeLayout is the time format hashed (fixed width, UTC, nanoseconds).
-const ChainTimeLayout = "2006-01-02T15:04:05.000000000Z"
-
-// HashEvent returns the hex SHA-256 chain hash of e after prev. It covers every
-// field of the event except Seq, PrevHash and Hash (prev is hashed instead), each
-// length-prefixed so that no two different events encode alike.
-func HashEvent(prev string, e Event) string {
-	h := sha256.New()
-	var n [8]byte
-	field := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	field("licensekit-event-v1")
-	field(prev)
-	field(e.ID)
-	field(e.Company)
-	field(e.Time.UTC().Format(ChainTimeLayout))
-	field(string(e.Type))
-	field(e.Source)
-	field(e.Target)
-	binary.BigEndian.PutUint64(n[:], uint64(e.Count))
-	h.Write(n[:])
-	field(e.Actor)
-	field(e.Subject)
-	field(string(e.Details))
-	return hex.EncodeToString(h.Sum(nil))
-}
+// hashEvent returns the hex SHA-256 chain hash of e after prev. It covers every
+// field of the event except Seq, Chain, PrevHash and Hash (prev is hashed
+// instead), each length-prefixed so that no two different events encode alike.
+// The stores link events with the same rule.
+func hashEvent(prev string, e Event) string { return eventcore.Hash(prev, e.fields()) }
 
 // ChainReader is what Verify needs: a storage.Tx satisfies it.
 type ChainReader interface {
@@ -76,7 +51,7 @@ func linkProblem(prev string, e Event) string {
 	switch {
 	case e.PrevHash != prev:
 		return "its link to the previous event does not match (an event before it was changed, removed or inserted)"
-	case e.Hash != HashEvent(e.PrevHash, e):
+	case e.Hash != hashEvent(e.PrevHash, e):
 		return "its content does not match its hash (the event was changed)"
 	}
 	return ""
@@ -84,7 +59,7 @@ func linkProblem(prev string, e Event) string {
 
 // Verify walks company's events in chain order and checks every link: each
 // event's PrevHash must equal the previous event's Hash, and its Hash must equal
-// HashEvent(PrevHash, event). It reads with flat memory and stops at the first
+// hashEvent(PrevHash, event). It reads with flat memory and stops at the first
 // broken link.
 func Verify(ctx context.Context, r ChainReader, company string, now time.Time) (Verification, error) {
 	v := Verification{Company: company, Intact: true, CheckedAt: now.UTC()}

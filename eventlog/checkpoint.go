@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/licensekit/licensekit/internal/eventcore"
 	"github.com/licensekit/licensekit/license"
 )
 
@@ -58,7 +59,7 @@ func (c Checkpoint) Message() []byte {
 	num(c.Prev)
 	num(c.Seq)
 	field(c.Hash)
-	field(c.Time.UTC().Format(ChainTimeLayout))
+	field(c.Time.UTC().Format(eventcore.TimeLayout))
 	return b
 }
 

@@ -12,7 +12,7 @@
 //
 // # Tamper evidence
 //
-// Each company's events form a hash chain (HashEvent, Verify): an event edited,
+// Each company's events form a hash chain (checked by Verify): an event edited,
 // removed or inserted in the database breaks the chain at that point. The
 // chain has no secret, so someone who can write to the database can also
 // recompute every hash after an edit and leave a chain that verifies.

@@ -3,6 +3,8 @@ package eventlog
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/licensekit/licensekit/internal/eventcore"
 )
 
 // Type is an event type. Each domain package declares its own (pool.EventAllocated,
@@ -27,7 +29,7 @@ type Event struct {
 	Actor   string          `json:"actor"`             // e-mail of the initiator, or "system"
 	Subject string          `json:"subject,omitempty"` // ID of the main resource (pool, site, ...)
 	Details json.RawMessage `json:"details,omitempty"` // structured, type-specific JSON object
-	// PrevHash and Hash chain the company's events (set by the store; see HashEvent).
+	// PrevHash and Hash chain the company's events (set by the store; see Verify).
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 	// Chain is the event's position in its company's hash chain (1, 2, ...),
@@ -95,4 +97,11 @@ type Filter struct {
 type Cursor struct {
 	Key string `json:"k"` // the sort column's value as text (count as decimal, time as RFC3339Nano)
 	Seq int64  `json:"s"`
+}
+
+// fields returns e as the event log's hash and sort-key rules read it.
+func (e Event) fields() eventcore.Fields {
+	return eventcore.Fields{ID: e.ID, Seq: e.Seq, Company: e.Company, Time: e.Time, Type: string(e.Type),
+		Source: e.Source, Target: e.Target, Count: e.Count, Actor: e.Actor, Subject: e.Subject,
+		Details: e.Details, Chain: e.Chain}
 }

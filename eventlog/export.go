@@ -172,7 +172,7 @@ func Export(ctx context.Context, r Reader, actor license.Actor, mode ExportMode,
 		if !full && seen != f.Limit {
 			break // the last page (a reader that ignores Limit gives every event at once)
 		}
-		f.After = &Cursor{Key: SortKey(last, f.Sort), Seq: last.Seq}
+		f.After = &Cursor{Key: sortKey(last, f.Sort), Seq: last.Seq}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

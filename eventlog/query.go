@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/licensekit/licensekit/internal/eventcore"
 	"github.com/licensekit/licensekit/license"
 )
 
@@ -20,37 +20,11 @@ type Reader interface {
 	Events(ctx context.Context, f Filter, fn func(Event) error) error
 }
 
-// TimeKeyLayout is the layout of a time sort key in a Cursor: fixed width, so
-// that keys compare as text in time order.
-const TimeKeyLayout = "2006-01-02T15:04:05.000000000Z"
-
-// SortKey returns e's value in column c as cursor text: count as a decimal,
-// time in TimeKeyLayout (UTC), other columns as they are. Stores compare cursor
-// keys with these values (count numerically, the rest as text).
-func SortKey(e Event, c Column) string {
-	switch c {
-	case ColType:
-		return string(e.Type)
-	case ColSource:
-		return e.Source
-	case ColTarget:
-		return e.Target
-	case ColCount:
-		return strconv.FormatInt(e.Count, 10)
-	case ColActor:
-		return e.Actor
-	case ColSubject:
-		return e.Subject
-	case ColID:
-		return e.ID
-	case ColSeq:
-		return strconv.FormatInt(e.Seq, 10)
-	case ColChain:
-		return strconv.FormatInt(e.Chain, 10)
-	default:
-		return e.Time.UTC().Format(TimeKeyLayout)
-	}
-}
+// sortKey returns e's value in column c as cursor text: count, seq and chain
+// as decimals, time fixed-width in UTC with nine fractional digits, other
+// columns as they are. Stores compare cursor keys with these values (the
+// numbers numerically, the rest as text).
+func sortKey(e Event, c Column) string { return eventcore.SortKey(e.fields(), string(c)) }
 
 var columnTitles = map[Column]string{
 	ColID:      "Event ID",
@@ -97,7 +71,7 @@ func Cell(e Event, c Column) string {
 	case ColDetails:
 		return string(e.Details)
 	default:
-		return SortKey(e, c)
+		return sortKey(e, c)
 	}
 }
 
@@ -310,7 +284,7 @@ func Query(ctx context.Context, r Reader, actor license.Actor, req Request) (Pag
 	}
 	if more {
 		last := page.Events[len(page.Events)-1]
-		page.Next = EncodeCursor(Cursor{Key: SortKey(last, v.filter.Sort), Seq: last.Seq}, v.filter.Sort, v.filter.Desc)
+		page.Next = EncodeCursor(Cursor{Key: sortKey(last, v.filter.Sort), Seq: last.Seq}, v.filter.Sort, v.filter.Desc)
 	}
 	return page, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 type tableKey struct {
@@ -303,7 +304,7 @@ func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 			break
 		}
 	}
-	e.Hash = eventlog.HashEvent(e.PrevHash, e)
+	e.Hash = chain.Hash(e.PrevHash, e)
 	t.events = append(t.events, e)
 	return e.Seq, nil
 }
@@ -354,13 +355,13 @@ func (t *tx) commit() {
 	}
 }
 
-// SortKey returns the text form of e's value in column c used by cursors
-// (eventlog.SortKey; in this store chain order is append order).
-func SortKey(e eventlog.Event, c eventlog.Column) string {
+// sortKey returns the text form of e's value in column c used by cursors
+// (chain.SortKey; in this store chain order is append order).
+func sortKey(e eventlog.Event, c eventlog.Column) string {
 	if c == eventlog.ColChain {
 		c = eventlog.ColSeq
 	}
-	return eventlog.SortKey(e, c)
+	return chain.SortKey(e, c)
 }
 
 // compareKey compares two events on column c, then on Seq.
@@ -374,7 +375,7 @@ func compareKey(a, b eventlog.Event, c eventlog.Column) int {
 	case eventlog.ColTime, "":
 		r = a.Time.Compare(b.Time)
 	default:
-		r = strings.Compare(SortKey(a, c), SortKey(b, c))
+		r = strings.Compare(sortKey(a, c), sortKey(b, c))
 	}
 	if r != 0 {
 		return r
@@ -457,7 +458,7 @@ func compareCursor(e eventlog.Event, c eventlog.Cursor, col eventlog.Column) int
 	} else if col == eventlog.ColSeq || col == eventlog.ColChain {
 		r = 0
 	} else {
-		r = strings.Compare(SortKey(e, col), c.Key)
+		r = strings.Compare(sortKey(e, col), c.Key)
 	}
 	if r != 0 {
 		return r

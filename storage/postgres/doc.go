@@ -40,7 +40,7 @@
 // (every link moves it); otherwise they are read again in a statement of
 // their own. A transaction that finds the head busy reads no events. If it
 // got the head, AppendEvent links those events and inserts its own already
-// linked (eventlog.HashEvent), moving the head, and the
+// linked (the chain hash eventlog.Verify checks), moving the head, and the
 // transaction holds the head until it commits; later events of the company in
 // the transaction link directly. If another transaction holds the head, the
 // event goes in unlinked (chain_pos NULL), left to the holder's successor: the

@@ -19,6 +19,7 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // The "seam" suite checks the record-level contract of storage.Store and
@@ -651,11 +652,11 @@ func genEvents(t testing.TB, s storage.Store, rnd *rand.Rand, company string, n 
 	return out
 }
 
-// CursorKey returns the text form of e's value in column c that cursors carry
-// (eventlog.SortKey): count and seq as decimals, time as UTC with nine
+// cursorKey returns the text form of e's value in column c that cursors carry
+// (the cursor rule of package eventlog): count and seq as decimals, time as UTC with nine
 // fractional digits ("2006-01-02T15:04:05.000000000Z"), the other columns as
 // they are.
-func CursorKey(e eventlog.Event, c eventlog.Column) string { return eventlog.SortKey(e, c) }
+func cursorKey(e eventlog.Event, c eventlog.Column) string { return chain.SortKey(e, c) }
 
 // compareEvents orders a and b by column c (count numerically, text by bytes),
 // then by Seq.
@@ -669,7 +670,7 @@ func compareEvents(a, b eventlog.Event, c eventlog.Column) int {
 	case eventlog.ColTime, "":
 		r = a.Time.Compare(b.Time)
 	default:
-		r = strings.Compare(CursorKey(a, c), CursorKey(b, c))
+		r = strings.Compare(cursorKey(a, c), cursorKey(b, c))
 	}
 	if r != 0 {
 		return r
@@ -780,7 +781,7 @@ func testEventFilter(t *testing.T, newStore Factory, _ Features) {
 	// Limit, and CountEvents ignoring After and Limit.
 	got = events(t, s, eventlog.Filter{Company: "acme", Limit: 7})
 	assert.Equal(t, seqsOf(sortedEvents(all, eventlog.ColTime, false)[:7]), seqsOf(got), "Limit")
-	assert.EqualValues(t, len(all), countEvents(t, s, eventlog.Filter{Company: "acme", Limit: 7, After: &eventlog.Cursor{Key: CursorKey(got[6], eventlog.ColTime), Seq: got[6].Seq}}))
+	assert.EqualValues(t, len(all), countEvents(t, s, eventlog.Filter{Company: "acme", Limit: 7, After: &eventlog.Cursor{Key: cursorKey(got[6], eventlog.ColTime), Seq: got[6].Seq}}))
 
 	// Unsortable column.
 	err := s.View(context.Background(), func(tx storage.Tx) error {
@@ -835,7 +836,7 @@ func testEventPaging(t *testing.T, newStore Factory, f Features) {
 					}
 					got = append(got, pe...)
 					last := pe[len(pe)-1]
-					cursor = &eventlog.Cursor{Key: CursorKey(last, c), Seq: last.Seq}
+					cursor = &eventlog.Cursor{Key: cursorKey(last, c), Seq: last.Seq}
 					// New events appended between pages must not disturb paging.
 					if page < 12 && (page%2 == 0 && !f.Short || page%4 == 0) {
 						all = append(all, genEvents(t, s, rnd, "acme", 1)...)
@@ -882,7 +883,7 @@ func testEventPaging(t *testing.T, newStore Factory, f Features) {
 				}
 				got = append(got, pe...)
 				last := pe[len(pe)-1]
-				cursor = &eventlog.Cursor{Key: CursorKey(last, c), Seq: last.Seq}
+				cursor = &eventlog.Cursor{Key: cursorKey(last, c), Seq: last.Seq}
 			}
 			require.Equal(t, seqsOf(want), seqsOf(got), "paging sorted by %q desc=%v", c, desc)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // Rows is the part of *sql.Rows / pgx.Rows the core uses.
@@ -142,7 +143,7 @@ type chainHead struct {
 // link chains e (Seq seq) after h and moves h to it.
 func (h *chainHead) link(e *eventlog.Event, seq int64) {
 	e.PrevHash = h.hash
-	e.Hash = eventlog.HashEvent(h.hash, *e)
+	e.Hash = chain.Hash(h.hash, *e)
 	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
 }
 
@@ -482,7 +483,7 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 		return 0, t.err(err, "read the event chain head")
 	}
 	e.PrevHash = prev
-	e.Hash = eventlog.HashEvent(prev, e)
+	e.Hash = chain.Hash(prev, e)
 	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, search)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
 		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, eventlog.SearchText(e))
@@ -1148,7 +1149,7 @@ func scanEvents(rows Rows) ([]eventlog.Event, error) {
 }
 
 // cursorKey is the stored text of e's sort column (see eventlog.Cursor).
-func cursorKey(e eventlog.Event, c eventlog.Column) string { return eventlog.SortKey(e, c) }
+func cursorKey(e eventlog.Event, c eventlog.Column) string { return chain.SortKey(e, c) }
 
 // CountEvents implements storage.Tx.
 func (t *Tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
