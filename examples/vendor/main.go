@@ -3,7 +3,7 @@
 //
 //   - online, through the library on a store (in memory, or a SQLite file):
 //     the vendor's pool grants the product with entitlements (feature codes);
-//     at start-up the product calls ValidateAndAllocate for this machine, which
+//     at start-up the product calls Validate with Allocate for this machine, which
 //     takes a license the first time and afterwards just validates; a machine
 //     beyond the pool's licenses, a feature not bought, and a client that
 //     hammers the check (rate limited) each get their typed answer;

@@ -20,9 +20,9 @@ import (
 )
 
 // The "validate" suite checks vendor validation of pools (pool.Service.Validate
-// and ValidateAndAllocate): every code of license.ValidationOrder is reached,
+// and Validate with Allocate): every code of license.ValidationOrder is reached,
 // the order holds when a consumer fails several checks, Validate never writes,
-// ValidateAndAllocate is atomic under contention and leaves nothing behind
+// Validate with Allocate is atomic under contention and leaves nothing behind
 // when it fails, the grace boundaries are exact to the nanosecond, suspension
 // is an admin action with its events, and a rate-limited attempt never
 // reaches the store; and the same for subscription licenses
@@ -259,7 +259,7 @@ func validateTestEveryCode(t *testing.T, newStore Factory, _ Features) {
 		assert.True(t, reached[code], "no test reached %s", code)
 	}
 	e.clock.Set(t0)
-	// Allocations made by ValidateAndAllocate are real: the counters match the
+	// Allocations made by Validate with Allocate are real: the counters match the
 	// records, the CPU allocation grew to 6, the failed attempts allocated nothing.
 	for _, id := range []string{perp.ID, quar.ID, full.ID, cpu.ID, conc.ID} {
 		e.counts(id)

@@ -18,7 +18,7 @@ import (
 )
 
 // validateMachine is a rapid state machine over one pool: Validate,
-// ValidateAndAllocate, Release (into quarantine within the minimum allocation
+// Validate with Allocate, Release (into quarantine within the minimum allocation
 // time), suspension and the clock, against a model of who holds a license.
 // After every step Validate's answer for every consumer equals the model's,
 // the status pane equals the model's counts, and the stored counters equal a
