@@ -119,6 +119,9 @@ type New struct {
 	Role  license.Role `json:"role"`
 	// ExpiresAt, when set, must be in the future: the key stops working then.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// IdempotencyKey: see the license package (Idempotency). A replay answers
+	// the first key's metadata without the key.
+	IdempotencyKey string `json:"-"`
 }
 
 // Created answers a key creation. Key is the key in plain text, present only
@@ -152,10 +155,10 @@ func (s *Service) now() time.Time {
 
 // Issue creates a key bound to in.Email and in.Role in the actor's company
 // and returns it in plain text (see Created). Only owners may issue keys.
-// With idempotencyKey, a repeat of the same request answers the first key's
+// With in.IdempotencyKey, a repeat of the same request answers the first key's
 // metadata without the key (Replayed).
 // Errors: invalid, forbidden, conflict (idempotency key reused).
-func (s *Service) Issue(ctx context.Context, actor license.Actor, in New, idempotencyKey string) (Created, error) {
+func (s *Service) Issue(ctx context.Context, actor license.Actor, in New) (Created, error) {
 	if err := actor.Check(); err != nil {
 		return Created{}, err
 	}
@@ -175,7 +178,7 @@ func (s *Service) Issue(ctx context.Context, actor license.Actor, in New, idempo
 			return err
 		}
 		var err error
-		out, err = storage.Idempotent(ctx, tx, actor.Company, "apikey.create", idempotencyKey, in, now,
+		out, err = storage.Idempotent(ctx, tx, actor.Company, "apikey.create", in.IdempotencyKey, in, now,
 			func() (Created, error) {
 				ran = true
 				c, err := issue(ctx, tx, now, actor.Company, in, actor.Email)

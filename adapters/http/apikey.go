@@ -184,7 +184,8 @@ func (h *Handler) apiKeyRoutes() []Route {
 	return []Route{
 		withKey(created(op("POST", "/v1/apikeys", "apikeys", "Create an API key for the caller's company (shown once; a replay answers without it)", Owner,
 			func(c *call, req NewAPIKey) (CreatedAPIKey, error) {
-				out, err := h.cfg.APIKeys.Issue(c.r.Context(), c.actor, req, c.idem)
+				req.IdempotencyKey = c.idem
+				out, err := h.cfg.APIKeys.Issue(c.r.Context(), c.actor, req)
 				replayed(c, out.Replayed)
 				return out, err
 			}))),

@@ -113,7 +113,7 @@ func (h *Handler) subscriptionRoutes() []Route {
 			}))),
 		withKey(op("POST", "/v1/subscriptions/licenses/{id}/reissue-key", "subscriptions", "Replace a license's key: the old key stops working, the new one is shown once (a replay answers without it)", Manage,
 			func(c *call, _ none) (subscription.Reissued, error) {
-				out, err := s().ReissueKey(c.r.Context(), c.actor, c.path("id"), c.idem)
+				out, err := s().ReissueKey(c.r.Context(), c.actor, c.path("id"), subscription.ReissueRequest{IdempotencyKey: c.idem})
 				replayed(c, out.Replayed)
 				out.License = subView(c.actor.Role, out.License)
 				return out, err

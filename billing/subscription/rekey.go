@@ -20,6 +20,13 @@ type Reissued struct {
 	Replayed bool    `json:"replayed,omitempty"`
 }
 
+// ReissueRequest asks ReissueKey for a fresh key.
+type ReissueRequest struct {
+	// IdempotencyKey: see the license package (Idempotency). A replay rotates
+	// nothing and answers without a key.
+	IdempotencyKey string
+}
+
 // ReissueKey replaces the key of license id with a fresh one and returns it:
 // from then on the old key activates and validates nothing (it is unknown),
 // the new one does. The license is otherwise unchanged (its activation,
@@ -28,7 +35,8 @@ type Reissued struct {
 // Errors: invalid, forbidden (owner or admin only, by the effective role),
 // not_found, conflict
 // (idempotency key reused).
-func (s *Service) ReissueKey(ctx context.Context, actor license.Actor, id, idempotencyKey string) (Reissued, error) {
+func (s *Service) ReissueKey(ctx context.Context, actor license.Actor, id string, req ReissueRequest) (Reissued, error) {
+	idempotencyKey := req.IdempotencyKey
 	if err := checkManager(actor); err != nil {
 		return Reissued{}, err
 	}

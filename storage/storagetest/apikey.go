@@ -46,7 +46,7 @@ func keySetup(t *testing.T, newStore Factory) (*apikey.Service, *licensetest.Clo
 
 func keyIssue(t *testing.T, s *apikey.Service, by license.Actor, who license.Actor) apikey.Created {
 	t.Helper()
-	c, err := s.Issue(context.Background(), by, apikey.New{Email: who.Email, Role: who.Role}, "")
+	c, err := s.Issue(context.Background(), by, apikey.New{Email: who.Email, Role: who.Role})
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(c.Key, apikey.Prefix))
 	return c
@@ -85,14 +85,14 @@ func keyTestRoles(t *testing.T, newStore Factory, _ Features) {
 
 	before := keyDump(t, st)
 	for _, a := range []license.Actor{keyViewer, keyAdmin} {
-		_, err := s.Issue(ctx, a, apikey.New{Email: a.Email, Role: license.Owner}, "")
+		_, err := s.Issue(ctx, a, apikey.New{Email: a.Email, Role: license.Owner})
 		assert.Equal(t, license.Forbidden, license.ErrorCode(err), "%s issues a key", a.Role)
 		_, err = s.Revoke(ctx, a, owner.APIKey.ID)
 		assert.Equal(t, license.Forbidden, license.ErrorCode(err), "%s revokes the owner's key", a.Role)
 	}
 	_, err := s.Revoke(ctx, keyOther, owner.APIKey.ID)
 	assert.Equal(t, license.NotFound, license.ErrorCode(err), "another company's owner")
-	_, err = s.Issue(ctx, license.Actor{Company: "key-co", Email: "x@key.example", Role: "root"}, apikey.New{Email: "y@key.example", Role: license.Owner}, "")
+	_, err = s.Issue(ctx, license.Actor{Company: "key-co", Email: "x@key.example", Role: "root"}, apikey.New{Email: "y@key.example", Role: license.Owner})
 	assert.Equal(t, license.Invalid, license.ErrorCode(err))
 	assert.Equal(t, before, keyDump(t, st), "refusals change nothing")
 	_, _, err = s.Authenticate(ctx, owner.Key)
@@ -122,7 +122,7 @@ func keyTestRoles(t *testing.T, newStore Factory, _ Features) {
 			access.Member{Email: demoted.Email, Role: license.Viewer})
 	}))
 	before = keyDump(t, st)
-	_, err = s.Issue(ctx, demoted, apikey.New{Email: demoted.Email, Role: license.Owner}, "")
+	_, err = s.Issue(ctx, demoted, apikey.New{Email: demoted.Email, Role: license.Owner})
 	assert.Equal(t, license.Forbidden, license.ErrorCode(err), "a demoted owner issues a key")
 	_, err = s.Revoke(ctx, demoted, owner.APIKey.ID)
 	assert.Equal(t, license.Forbidden, license.ErrorCode(err), "a demoted owner revokes the owner's key")
@@ -138,16 +138,17 @@ func keyTestReplay(t *testing.T, newStore Factory, _ Features) {
 	ctx := context.Background()
 	s, _, st := keySetup(t, newStore)
 	in := apikey.New{Name: "ci", Email: "ci@key.example", Role: license.Viewer}
-	first, err := s.Issue(ctx, keyOwner, in, "create-ci")
+	in.IdempotencyKey = "create-ci"
+	first, err := s.Issue(ctx, keyOwner, in)
 	require.NoError(t, err)
 	require.NotEmpty(t, first.Key)
 	assert.False(t, first.Replayed)
-	again, err := s.Issue(ctx, keyOwner, in, "create-ci")
+	again, err := s.Issue(ctx, keyOwner, in)
 	require.NoError(t, err)
 	assert.Empty(t, again.Key, "a replay shows no key")
 	assert.True(t, again.Replayed)
 	assert.Equal(t, first.APIKey, again.APIKey)
-	_, err = s.Issue(ctx, keyOwner, apikey.New{Email: "other@key.example", Role: license.Viewer}, "create-ci")
+	_, err = s.Issue(ctx, keyOwner, apikey.New{Email: "other@key.example", Role: license.Viewer, IdempotencyKey: "create-ci"})
 	assert.Equal(t, license.Conflict, license.ErrorCode(err))
 
 	var remembered int
@@ -178,13 +179,13 @@ func keyTestExpiryRevocation(t *testing.T, newStore Factory, _ Features) {
 	s, clock, st := keySetup(t, newStore)
 	past := keyStart.Add(-time.Second)
 	before := keyDump(t, st)
-	_, err := s.Issue(ctx, keyOwner, apikey.New{Email: "x@key.example", Role: license.Viewer, ExpiresAt: &past}, "")
+	_, err := s.Issue(ctx, keyOwner, apikey.New{Email: "x@key.example", Role: license.Viewer, ExpiresAt: &past})
 	assert.Equal(t, license.Invalid, license.ErrorCode(err))
 	assert.Equal(t, "expires_at", license.ErrorField(err))
 	assert.Equal(t, before, keyDump(t, st))
 
 	until := keyStart.Add(time.Hour)
-	temp, err := s.Issue(ctx, keyOwner, apikey.New{Email: "temp@key.example", Role: license.Viewer, ExpiresAt: &until}, "")
+	temp, err := s.Issue(ctx, keyOwner, apikey.New{Email: "temp@key.example", Role: license.Viewer, ExpiresAt: &until})
 	require.NoError(t, err)
 	require.NotNil(t, temp.APIKey.ExpiresAt)
 	clock.Advance(59 * time.Minute)

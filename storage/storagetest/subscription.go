@@ -802,16 +802,16 @@ func subTestReissueKey(t *testing.T, newStore Factory, _ Features) {
 
 	before := subSnapshot(t, st, subMSP.Company, subOther.Company)
 	for _, role := range []license.Role{license.Viewer, license.Editor, license.LicenseAdmin} {
-		_, err := s.ReissueKey(ctx, license.Actor{Company: subMSP.Company, Email: "x@msp-a.example", Role: role}, id, "")
+		_, err := s.ReissueKey(ctx, license.Actor{Company: subMSP.Company, Email: "x@msp-a.example", Role: role}, id, subscription.ReissueRequest{})
 		assert.ErrorIs(t, err, license.ErrForbidden, "%s", role)
 	}
-	_, err = s.ReissueKey(ctx, subMSP, other.Licenses[0].ID, "")
+	_, err = s.ReissueKey(ctx, subMSP, other.Licenses[0].ID, subscription.ReissueRequest{})
 	assert.ErrorIs(t, err, license.ErrNotFound, "another company's license")
-	_, err = s.ReissueKey(ctx, subMSP, "not-an-id", "")
+	_, err = s.ReissueKey(ctx, subMSP, "not-an-id", subscription.ReissueRequest{})
 	assert.Equal(t, license.Invalid, license.ErrorCode(err))
 	assert.Equal(t, before, subSnapshot(t, st, subMSP.Company, subOther.Company), "refusals change nothing")
 
-	r, err := s.ReissueKey(ctx, subMSP, id, "rekey-1")
+	r, err := s.ReissueKey(ctx, subMSP, id, subscription.ReissueRequest{IdempotencyKey: "rekey-1"})
 	require.NoError(t, err)
 	assert.False(t, r.Replayed)
 	assert.Equal(t, id, r.License.ID)
@@ -831,7 +831,7 @@ func subTestReissueKey(t *testing.T, newStore Factory, _ Features) {
 	require.NoError(t, err)
 	assert.Equal(t, license.CodeInactive, v.Code, "the new key finds the license (not activated yet)")
 
-	again, err := s.ReissueKey(ctx, subMSP, id, "rekey-1")
+	again, err := s.ReissueKey(ctx, subMSP, id, subscription.ReissueRequest{IdempotencyKey: "rekey-1"})
 	require.NoError(t, err)
 	assert.True(t, again.Replayed)
 	assert.Empty(t, again.Key, "a replay shows no key")

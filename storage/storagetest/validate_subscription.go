@@ -273,6 +273,11 @@ func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
 	requireCode(t, err, license.Invalid, "license")
 	_, err = e.svc.ValidateKey(e.ctx, subMSP, "ABCD", license.ValidationRequest{Consumer: license.Consumer{CPUs: -1}})
 	requireCode(t, err, license.Invalid, "consumer.cpus")
+	// Subscription licenses are assigned, never allocated on validation.
+	_, err = e.svc.Validate(e.ctx, subMSP, l.ID, license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-1"}, Allocate: true})
+	requireCode(t, err, license.Invalid, "allocate")
+	_, err = e.svc.ValidateKey(e.ctx, subMSP, "ABCD", license.ValidationRequest{Consumer: license.Consumer{Asset: "pc-1"}, Allocate: true})
+	requireCode(t, err, license.Invalid, "allocate")
 	require.Equal(t, before, subValSnap(t, e.st, subMSP.Company), "refused changes change nothing")
 
 	tm, err := e.svc.SetTerms(e.ctx, subMSP, l.ID, subscription.TermsInput{Entitlements: []string{"sso", " sso", "backup"}, GraceDays: 3})
