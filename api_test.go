@@ -80,10 +80,11 @@ func TestGoAPIHasOneShape(t *testing.T) {
 	gone := map[string][]string{
 		"pool": {"Service.CreateWithKey", "Service.ReassignWithKey", "Service.AddCommentWithKey",
 			"Service.ValidateAndAllocate", "Service.ValidateRequest", "Service.ValidateRequestAndAllocate",
-			"Consumer", "ValidationRequest", "RequestOf", "AllocateIn", "PoolIn", "CheckEntitlements"},
+			"Consumer", "ValidationRequest", "RequestOf", "AllocateIn", "PoolIn", "CheckEntitlements",
+			"MaxEntitlementLength", "MaxEntitlements"},
 		"billing": {"Service.EnrollWithKey", "Service.UnenrollWithKey", "LoadSite", "LoadSiteForUpdate",
 			"SaveSite", "ListSites", "EffectiveRole"},
-		"billing/subscription": {"Consumer"},
+		"billing/subscription": {"Consumer", "MaxEntitlementLength", "MaxEntitlements"},
 		"topup":                {"Policy"},
 		"license":              {"FakeClock", "NewFakeClock"},
 		"eventlog":             {"HashEvent", "SortKey", "ChainTimeLayout", "TimeKeyLayout"},

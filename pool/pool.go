@@ -16,22 +16,20 @@ const (
 
 // Limits of pool attributes.
 const (
-	MaxNameLength        = 250                          // characters (runes), not bytes
-	MaxTextLength        = 250                          // references, person names, order numbers
-	MaxDescription       = 4000                         // characters
-	MaxComment           = 4000                         // characters
-	MaxMinAllocDays      = 3650                         // minimum allocation time, days
-	MaxAttachmentSize    = 10 << 20                     // bytes per attachment
-	MaxAttachments       = 50                           // per pool
-	MaxComments          = 1000                         // per pool
-	MaxCount             = 1_000_000_000                // licenses in one transaction or allocation
-	MaxEntitlementLength = license.MaxEntitlementLength // characters of one entitlement code
-	MaxEntitlements      = license.MaxEntitlements      // entitlement codes per pool
-	MaxGraceDays         = 365                          // grace period after expiry, days
-	DefaultLeaseTTL      = 5 * time.Minute
-	MinLeaseTTL          = 10 * time.Second
-	MaxLeaseTTL          = 24 * time.Hour
-	maxSoftwarePerPool   = 100
+	MaxNameLength      = 250           // characters (runes), not bytes
+	MaxTextLength      = 250           // references, person names, order numbers
+	MaxDescription     = 4000          // characters
+	MaxComment         = 4000          // characters
+	MaxMinAllocDays    = 3650          // minimum allocation time, days
+	MaxAttachmentSize  = 10 << 20      // bytes per attachment
+	MaxAttachments     = 50            // per pool
+	MaxComments        = 1000          // per pool
+	MaxCount           = 1_000_000_000 // licenses in one transaction or allocation
+	MaxGraceDays       = 365           // grace period after expiry, days
+	DefaultLeaseTTL    = 5 * time.Minute
+	MinLeaseTTL        = 10 * time.Second
+	MaxLeaseTTL        = 24 * time.Hour
+	maxSoftwarePerPool = 100
 )
 
 // Status is the lifecycle state of a pool.
@@ -122,7 +120,7 @@ type Spec struct {
 	LeaseTTL time.Duration `json:"lease_ttl,omitempty"`
 	// Entitlements are the feature codes the pool grants (checked by
 	// Service.Validate against the features a consumer asks for): each
-	// non-empty, at most MaxEntitlementLength characters, no spaces;
+	// non-empty, at most license.MaxEntitlementLength characters, no spaces;
 	// duplicates are dropped.
 	Entitlements []string `json:"entitlements,omitempty"`
 	// GraceDays is how long after a rental pool expires validation still

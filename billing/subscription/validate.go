@@ -25,10 +25,8 @@ const (
 
 // Limits of terms.
 const (
-	MaxEntitlementLength = license.MaxEntitlementLength // characters of one entitlement code
-	MaxEntitlements      = license.MaxEntitlements      // codes per license
-	MaxGraceDays         = 365
-	MaxSuspendReason     = 250
+	MaxGraceDays     = 365
+	MaxSuspendReason = 250
 )
 
 // Terms are what the vendor attaches to a license for validation.
@@ -105,7 +103,7 @@ func (s *Service) changeTerms(ctx context.Context, actor license.Actor, id strin
 }
 
 // SetTerms sets the entitlements (feature codes: each non-empty, at most
-// MaxEntitlementLength characters, no spaces; duplicates dropped) and the
+// license.MaxEntitlementLength characters, no spaces; duplicates dropped) and the
 // grace period (0 to MaxGraceDays days) of license id. Owner or admin only.
 // Appends subscription.terms_changed.
 // Errors: invalid (entitlements, grace_days, license), forbidden, not_found.

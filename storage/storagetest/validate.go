@@ -451,11 +451,11 @@ func validateTestInput(t *testing.T, newStore Factory, _ Features) {
 		mut  func(*pool.Spec)
 	}{
 		{"empty code", func(s *pool.Spec) { s.Entitlements = []string{"sso", "  "} }},
-		{"65 characters", func(s *pool.Spec) { s.Entitlements = []string{strings.Repeat("x", pool.MaxEntitlementLength+1)} }},
+		{"65 characters", func(s *pool.Spec) { s.Entitlements = []string{strings.Repeat("x", license.MaxEntitlementLength+1)} }},
 		{"space inside", func(s *pool.Spec) { s.Entitlements = []string{"single sign-on"} }},
 		{"too many", func(s *pool.Spec) {
 			s.Entitlements = nil
-			for i := 0; i <= pool.MaxEntitlements; i++ {
+			for i := 0; i <= license.MaxEntitlements; i++ {
 				s.Entitlements = append(s.Entitlements, fmt.Sprintf("f%d", i))
 			}
 		}},
@@ -476,7 +476,7 @@ func validateTestInput(t *testing.T, newStore Factory, _ Features) {
 	poolCode(t, err, license.Invalid, "grace_days")
 	require.Equal(t, before, poolSnap(t, e.store, "acme"), "bad input changes nothing")
 
-	ok := strings.Repeat("x", pool.MaxEntitlementLength)
+	ok := strings.Repeat("x", license.MaxEntitlementLength)
 	s.Entitlements = []string{ok}
 	up, err := e.svc.Update(e.ctx, e.admin, p.ID, s)
 	require.NoError(t, err)

@@ -247,7 +247,7 @@ func subValTestTerms(t *testing.T, newStore Factory, _ Features) {
 		in    subscription.TermsInput
 	}{
 		{"entitlements", subscription.TermsInput{Entitlements: []string{"ok", ""}}},
-		{"entitlements", subscription.TermsInput{Entitlements: []string{strings.Repeat("x", subscription.MaxEntitlementLength+1)}}},
+		{"entitlements", subscription.TermsInput{Entitlements: []string{strings.Repeat("x", license.MaxEntitlementLength+1)}}},
 		{"entitlements", subscription.TermsInput{Entitlements: []string{"two words"}}},
 		{"grace_days", subscription.TermsInput{GraceDays: -1}},
 		{"grace_days", subscription.TermsInput{GraceDays: subscription.MaxGraceDays + 1}},
