@@ -25,6 +25,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensetest"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
@@ -88,7 +89,7 @@ func newSlowFixture(t *testing.T, store storage.Store, tune func(*lkhttp.Config)
 func newSlowFixtureBuffers(t *testing.T, store storage.Store, tune func(*lkhttp.Config), buffers int) *slowFixture {
 	t.Helper()
 	e := &slowFixture{watched: &watchedStore{Store: store}, buffers: buffers}
-	f := &fixture{t: t, store: e.watched, clock: license.NewFakeClock(testStart), logs: &bytes.Buffer{}}
+	f := &fixture{t: t, store: e.watched, clock: licensetest.NewClock(testStart), logs: &bytes.Buffer{}}
 	cfg := lkhttp.Config{Store: f.store, Clock: f.clock, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}}
 	if tune != nil {
