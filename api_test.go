@@ -87,8 +87,9 @@ func TestGoAPIHasOneShape(t *testing.T) {
 		"billing/subscription": {"Consumer", "MaxEntitlementLength", "MaxEntitlements"},
 		"topup":                {"Policy"},
 		"license":              {"FakeClock", "NewFakeClock"},
-		"eventlog":             {"HashEvent", "SortKey", "ChainTimeLayout", "TimeKeyLayout"},
-		"storage/memory":       {"SortKey"},
+		"eventlog": {"HashEvent", "SortKey", "ChainTimeLayout", "TimeKeyLayout",
+			"Fold", "FoldRune", "ContainsFold", "SearchText", "SearchSeparator"},
+		"storage/memory": {"SortKey"},
 	}
 	dirs := []string{"access", "apikey", "billing", "billing/subscription", "billing/volume", "eventlog",
 		"license", "pool", "topup", "storage", "storage/memory", "storage/sqlite", "storage/postgres"}

@@ -6,7 +6,7 @@
 // to CSV, either the current view or all original data, streaming with flat memory
 // and neutralising spreadsheet formulas.
 //
-// Search ignores case by Unicode simple case folding ([Fold]: "école" finds
+// Search ignores case by Unicode simple case folding ("école" finds
 // "École", σ finds ς and Σ, but "straße" does not find "STRASSE"), and every
 // store applies that one rule, so a query selects the same events on each.
 //

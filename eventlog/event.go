@@ -81,7 +81,7 @@ type Filter struct {
 	Company string // required
 	// Search, when set, keeps events where any of type, source, target, actor,
 	// subject, or the decimal text of count contains it, ignoring case by
-	// Unicode simple case folding (see Fold; Filter.Matches is the reference).
+	// Unicode simple case folding (Filter.Matches is the reference).
 	Search string
 	Types  []Type // when set, only these types
 	Sort   Column // "" means ColTime; ties are always broken by Seq in the same direction

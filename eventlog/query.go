@@ -79,7 +79,7 @@ func Cell(e Event, c Column) string {
 // their order, sort, and a page.
 type Request struct {
 	// Search keeps events where any of the chosen Columns' text (Cell) contains
-	// it, ignoring case by Unicode simple case folding (see Fold).
+	// it, ignoring case by Unicode simple case folding (see Filter.Matches).
 	Search string `json:"search,omitempty"`
 	// Types, when set, keeps only these event types.
 	Types []Type `json:"types,omitempty"`
@@ -146,7 +146,7 @@ func DecodeCursor(s string, sort Column, desc bool) (Cursor, error) {
 type view struct {
 	filter  Filter
 	columns []Column
-	needle  string // folded search (Fold)
+	needle  string // folded search
 	limit   int
 }
 
@@ -187,7 +187,7 @@ func (req Request) validate(company string) (view, error) {
 	v := view{
 		filter:  Filter{Company: company, Types: slices.Clone(req.Types), Sort: sort, Desc: req.Desc},
 		columns: slices.Clone(cols),
-		needle:  Fold(req.Search),
+		needle:  eventcore.Fold(req.Search),
 		limit:   req.Limit,
 	}
 	if v.limit == 0 {
@@ -214,7 +214,7 @@ func (v view) matches(e Event) bool {
 		return true
 	}
 	for _, c := range v.columns {
-		if strings.Contains(Fold(Cell(e, c)), v.needle) {
+		if strings.Contains(eventcore.Fold(Cell(e, c)), v.needle) {
 			return true
 		}
 	}

@@ -394,7 +394,7 @@ func cmpInt(a, b int64) int {
 }
 
 // matches is the store's filter: eventlog's reference rule, whose case
-// folding (eventlog.Fold) every store shares.
+// folding (eventcore.Fold) every store shares.
 func matches(e eventlog.Event, f eventlog.Filter) bool { return f.Matches(e) }
 
 // selectEvents returns pointers to the selected events, sorted and paged. Only

@@ -11,6 +11,7 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/storage/internal/chain"
 	"github.com/licensekit/licensekit/storage/postgres"
 )
 
@@ -58,7 +59,7 @@ func TestOpenBackfillsEventSearch(t *testing.T) {
 		var typ, search string
 		require.NoError(t, rows.Scan(&typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &search))
 		e.Type = eventlog.Type(typ)
-		assert.Equal(t, eventlog.SearchText(e), search, "event %d", n)
+		assert.Equal(t, chain.SearchText(e), search, "event %d", n)
 		n++
 	}
 	require.NoError(t, rows.Err())

@@ -718,7 +718,7 @@ func matchesSearch(e eventlog.Event, search string) bool {
 
 // containsEqualFold reports whether some run of text's characters equals
 // needle under strings.EqualFold: the search rule, written without
-// eventlog.Fold so that the suite checks the stores against an independent
+// eventcore.Fold so that the suite checks the stores against an independent
 // model. (Simple case folding maps one character to one, so a match has as
 // many characters as needle.)
 func containsEqualFold(text, needle string) bool {

@@ -1,8 +1,8 @@
-// Package chain applies the event log's chain hash and cursor sort key to
-// eventlog.Event for the stores (memory, SQLite, PostgreSQL, the shared
-// checkpoint code and the conformance suite), which link events into a
-// company's chain and page through them. It is the same rule package eventlog
-// verifies with.
+// Package chain applies the event log's rules to eventlog.Event for the stores
+// (memory, SQLite, PostgreSQL, the shared checkpoint code and the conformance
+// suite): the hash that links events into a company's chain, the cursor sort
+// key, and the folded search text. They are the rules package eventlog
+// verifies, pages and searches with (internal/eventcore).
 package chain
 
 import (
@@ -24,3 +24,7 @@ func fields(e eventlog.Event) eventcore.Fields {
 		Source: e.Source, Target: e.Target, Count: e.Count, Actor: e.Actor, Subject: e.Subject,
 		Details: e.Details, Chain: e.Chain}
 }
+
+// SearchText returns the folded text a store's Filter.Search looks in (the
+// SQL stores keep it in a column written at append).
+func SearchText(e eventlog.Event) string { return eventcore.SearchText(fields(e)) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // Migration is one numbered schema change, applied in its own transaction.
@@ -69,7 +70,7 @@ func backfillEventSearch(ctx context.Context, c Conn) error {
 			e.Type = eventlog.Type(typ)
 			n++
 			after = e.Seq
-			if want := eventlog.SearchText(e); want != cur {
+			if want := chain.SearchText(e); want != cur {
 				fixes = append(fixes, fix{e.Seq, want})
 			}
 		}
