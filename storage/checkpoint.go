@@ -12,7 +12,6 @@ import (
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // The kinds that hold a company's signed event-chain checkpoints.
@@ -29,7 +28,7 @@ const (
 const checkpointHeadID = "head"
 
 // checkpointHead locates the latest checkpoint: its chain position, and the
-// chain sort key of its head event (chain.SortKey), from which the next
+// chain sort key of its head event (CursorKey), from which the next
 // checkpoint walks on. It is not signed; a wrong one makes the next
 // checkpoint refuse, and verification does not use it.
 type checkpointHead struct {
@@ -133,7 +132,7 @@ func Checkpoint(ctx context.Context, s Store, company string, signer crypto.Sign
 			return err
 		}
 		fresh = true
-		head = checkpointHead{Chain: cp.Chain, Key: chain.SortKey(last, eventlog.ColChain)}
+		head = checkpointHead{Chain: cp.Chain, Key: CursorKey(last, eventlog.ColChain)}
 		if exists {
 			return Save(ctx, tx, headRec, head)
 		}
@@ -151,7 +150,7 @@ func chainLink(prev string, e eventlog.Event) string {
 	switch {
 	case e.PrevHash != prev:
 		return fmt.Sprintf("event %d does not link to the event before it", e.Seq)
-	case e.Hash != chain.Hash(e.PrevHash, e):
+	case e.Hash != ChainHash(e.PrevHash, e):
 		return fmt.Sprintf("event %d does not match its hash", e.Seq)
 	}
 	return ""

@@ -10,7 +10,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // TestChainDetectsEditsInMemory tampers with the memory store's committed
@@ -27,11 +26,11 @@ func TestChainDetectsEditsInMemory(t *testing.T) {
 	}{
 		{"previous hash relinked", func(evs []eventlog.Event) {
 			evs[2].PrevHash = evs[0].Hash
-			evs[2].Hash = chain.Hash(evs[2].PrevHash, evs[2])
+			evs[2].Hash = storage.ChainHash(evs[2].PrevHash, evs[2])
 		}, 2, "link to the previous event"},
 		{"previous hash emptied", func(evs []eventlog.Event) {
 			evs[3].PrevHash = ""
-			evs[3].Hash = chain.Hash("", evs[3])
+			evs[3].Hash = storage.ChainHash("", evs[3])
 		}, 3, "link to the previous event"},
 		{"count changed", func(evs []eventlog.Event) { evs[1].Count = 999 }, 1, "content does not match"},
 	} {

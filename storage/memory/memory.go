@@ -18,7 +18,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 type tableKey struct {
@@ -304,7 +303,7 @@ func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 			break
 		}
 	}
-	e.Hash = chain.Hash(e.PrevHash, e)
+	e.Hash = storage.ChainHash(e.PrevHash, e)
 	t.events = append(t.events, e)
 	return e.Seq, nil
 }
@@ -356,12 +355,12 @@ func (t *tx) commit() {
 }
 
 // sortKey returns the text form of e's value in column c used by cursors
-// (chain.SortKey; in this store chain order is append order).
+// (storage.CursorKey; in this store chain order is append order).
 func sortKey(e eventlog.Event, c eventlog.Column) string {
 	if c == eventlog.ColChain {
 		c = eventlog.ColSeq
 	}
-	return chain.SortKey(e, c)
+	return storage.CursorKey(e, c)
 }
 
 // compareKey compares two events on column c, then on Seq.
@@ -394,7 +393,7 @@ func cmpInt(a, b int64) int {
 }
 
 // matches is the store's filter: eventlog's reference rule, whose case
-// folding (eventcore.Fold) every store shares.
+// folding (storage.FoldSearch) every store shares.
 func matches(e eventlog.Event, f eventlog.Filter) bool { return f.Matches(e) }
 
 // selectEvents returns pointers to the selected events, sorted and paged. Only

@@ -11,7 +11,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 	"github.com/licensekit/licensekit/storage/postgres"
 )
 
@@ -59,7 +58,7 @@ func TestOpenBackfillsEventSearch(t *testing.T) {
 		var typ, search string
 		require.NoError(t, rows.Scan(&typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &search))
 		e.Type = eventlog.Type(typ)
-		assert.Equal(t, chain.SearchText(e), search, "event %d", n)
+		assert.Equal(t, storage.SearchText(e), search, "event %d", n)
 		n++
 	}
 	require.NoError(t, rows.Err())

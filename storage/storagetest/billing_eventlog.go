@@ -17,7 +17,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 func init() {
@@ -54,7 +53,7 @@ func eventlogReference(evs []eventlog.Event, company string, req eventlog.Reques
 		case eventlog.ColTime:
 			c = a.Time.Compare(b.Time)
 		default:
-			c = strings.Compare(chain.SortKey(a, sortCol), chain.SortKey(b, sortCol))
+			c = strings.Compare(storage.CursorKey(a, sortCol), storage.CursorKey(b, sortCol))
 		}
 		c = cmp.Or(c, cmp.Compare(a.Seq, b.Seq))
 		if req.Desc {

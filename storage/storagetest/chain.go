@@ -12,7 +12,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 func init() {
@@ -75,7 +74,7 @@ func testChainLinks(t *testing.T, newStore Factory, _ Features) {
 		t.Fatalf("first event of a company must have an empty PrevHash: %+v", evs)
 	}
 	for i := 1; i < len(evs); i++ {
-		if evs[i].PrevHash != evs[i-1].Hash || evs[i].Hash != chain.Hash(evs[i].PrevHash, evs[i]) {
+		if evs[i].PrevHash != evs[i-1].Hash || evs[i].Hash != storage.ChainHash(evs[i].PrevHash, evs[i]) {
 			t.Fatalf("event %d does not link to event %d", evs[i].Seq, evs[i-1].Seq)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 func init() {
@@ -195,7 +194,7 @@ func testCheckpointForged(t *testing.T, newStore Factory, _ Features) {
 			r.Data = keepData
 		}, "signature"},
 		{"hash changed to fit a rewritten chain", func(r *storage.Record, cp *eventlog.Checkpoint) {
-			cp.Hash = chain.Hash("x", eventlog.Event{})
+			cp.Hash = storage.ChainHash("x", eventlog.Event{})
 			r.Data = keepData
 		}, "signature"},
 		{"re-signed with another key", func(r *storage.Record, cp *eventlog.Checkpoint) {
@@ -316,7 +315,7 @@ func CheckpointTampering(t *testing.T, s storage.Store, tamper Tamper) {
 			if i > 0 {
 				evs[i].PrevHash = evs[i-1].Hash
 			}
-			evs[i].Hash = chain.Hash(evs[i].PrevHash, evs[i])
+			evs[i].Hash = storage.ChainHash(evs[i].PrevHash, evs[i])
 		}
 		tamper.Rewrite(t, evs[pos-1:])
 		return evs

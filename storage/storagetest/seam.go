@@ -19,7 +19,6 @@ import (
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // The "seam" suite checks the record-level contract of storage.Store and
@@ -656,7 +655,7 @@ func genEvents(t testing.TB, s storage.Store, rnd *rand.Rand, company string, n 
 // (the cursor rule of package eventlog): count and seq as decimals, time as UTC with nine
 // fractional digits ("2006-01-02T15:04:05.000000000Z"), the other columns as
 // they are.
-func cursorKey(e eventlog.Event, c eventlog.Column) string { return chain.SortKey(e, c) }
+func cursorKey(e eventlog.Event, c eventlog.Column) string { return storage.CursorKey(e, c) }
 
 // compareEvents orders a and b by column c (count numerically, text by bytes),
 // then by Seq.
@@ -718,7 +717,7 @@ func matchesSearch(e eventlog.Event, search string) bool {
 
 // containsEqualFold reports whether some run of text's characters equals
 // needle under strings.EqualFold: the search rule, written without
-// eventcore.Fold so that the suite checks the stores against an independent
+// storage.FoldSearch so that the suite checks the stores against an independent
 // model. (Simple case folding maps one character to one, so a match has as
 // many characters as needle.)
 func containsEqualFold(text, needle string) bool {

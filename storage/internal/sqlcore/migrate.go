@@ -12,7 +12,7 @@ import (
 
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
-	"github.com/licensekit/licensekit/storage/internal/chain"
+	"github.com/licensekit/licensekit/storage"
 )
 
 // Migration is one numbered schema change, applied in its own transaction.
@@ -70,7 +70,7 @@ func backfillEventSearch(ctx context.Context, c Conn) error {
 			e.Type = eventlog.Type(typ)
 			n++
 			after = e.Seq
-			if want := chain.SearchText(e); want != cur {
+			if want := storage.SearchText(e); want != cur {
 				fixes = append(fixes, fix{e.Seq, want})
 			}
 		}

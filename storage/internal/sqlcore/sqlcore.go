@@ -18,7 +18,6 @@ import (
 	"github.com/licensekit/licensekit/internal/eventcore"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
-	"github.com/licensekit/licensekit/storage/internal/chain"
 )
 
 // Rows is the part of *sql.Rows / pgx.Rows the core uses.
@@ -144,7 +143,7 @@ type chainHead struct {
 // link chains e (Seq seq) after h and moves h to it.
 func (h *chainHead) link(e *eventlog.Event, seq int64) {
 	e.PrevHash = h.hash
-	e.Hash = chain.Hash(h.hash, *e)
+	e.Hash = storage.ChainHash(h.hash, *e)
 	h.hash, h.pos, h.seq = e.Hash, h.pos+1, seq
 }
 
@@ -484,10 +483,10 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 		return 0, t.err(err, "read the event chain head")
 	}
 	e.PrevHash = prev
-	e.Hash = chain.Hash(prev, e)
+	e.Hash = storage.ChainHash(prev, e)
 	seq, err := t.queryInt(ctx, `INSERT INTO events (id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash, search)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
-		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, chain.SearchText(e))
+		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, storage.SearchText(e))
 	if err != nil {
 		return 0, t.err(err, "append event")
 	}
@@ -773,7 +772,7 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 	if h := t.heads[e.Company]; h != nil {
 		h.link(&e, 0) // the Seq comes back from the insert
 		seq, err := t.queryInt(ctx, insertEventLink,
-			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, chain.SearchText(e))
+			e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, storage.SearchText(e))
 		if err != nil {
 			return 0, t.err(err, "append event")
 		}
@@ -805,14 +804,14 @@ func (t *Tx) appendPipelined(ctx context.Context, p Pipeliner, e eventlog.Event,
 		// of the company to take the head, links this event once both have
 		// committed (trying again before COMMIT would cost a round trip for
 		// the same work).
-		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil, chain.SearchText(e)}, queuedCheck(t, "append event", 1))
+		p.Queue(insertEventCols, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, "", "", nil, storage.SearchText(e)}, queuedCheck(t, "append event", 1))
 		return seq, nil
 	}
 	if err := t.linkBacklog(ctx, p, e.Company, h, try.backlog); err != nil {
 		return 0, err
 	}
 	h.link(&e, seq)
-	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, chain.SearchText(e)}, queuedCheck(t, "append event", 1))
+	p.Queue(insertEventMoveHead, []any{seq, e.ID, e.Company, at, string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, h.pos, storage.SearchText(e)}, queuedCheck(t, "append event", 1))
 	t.holdHead(e.Company, h)
 	return seq, nil
 }
@@ -946,7 +945,7 @@ func eventWhere(f eventlog.Filter) (string, []any, error) {
 		// search holds the event's searchable fields folded in Go
 		// (eventlog.SearchText), so that every store ignores case alike:
 		// SQL's lower() folds only ASCII under the C collation.
-		args = append(args, "%"+escapeLike(eventcore.Fold(f.Search))+"%")
+		args = append(args, "%"+escapeLike(storage.FoldSearch(f.Search))+"%")
 		fmt.Fprintf(&sb, ` AND search LIKE $%d ESCAPE '\'`, len(args))
 	}
 	return sb.String(), args, nil
@@ -956,7 +955,7 @@ func eventWhere(f eventlog.Filter) (string, []any, error) {
 // the search column, so that it could match across two fields there: the
 // column then only narrows the scan and f.Matches decides.
 func searchSpansFields(f eventlog.Filter) bool {
-	return f.Search != "" && strings.Contains(eventcore.Fold(f.Search), eventcore.SearchSeparator)
+	return f.Search != "" && strings.Contains(storage.FoldSearch(f.Search), eventcore.SearchSeparator)
 }
 
 const eventCols = `seq, id, company, "time", "type", source, target, "count", actor, subject, details, prev_hash, hash`
@@ -1150,7 +1149,7 @@ func scanEvents(rows Rows) ([]eventlog.Event, error) {
 }
 
 // cursorKey is the stored text of e's sort column (see eventlog.Cursor).
-func cursorKey(e eventlog.Event, c eventlog.Column) string { return chain.SortKey(e, c) }
+func cursorKey(e eventlog.Event, c eventlog.Column) string { return storage.CursorKey(e, c) }
 
 // CountEvents implements storage.Tx.
 func (t *Tx) CountEvents(ctx context.Context, f eventlog.Filter) (int64, error) {
