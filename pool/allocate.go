@@ -59,7 +59,7 @@ type AllocateRequest struct {
 	// FromForm marks an allocation made from an asset or user form; pools with
 	// FormAllocations off refuse it with Forbidden.
 	FromForm bool
-	// IdempotencyKey, when set, makes a retry return the first result.
+	// IdempotencyKey: see the license package (Idempotency).
 	IdempotencyKey string
 }
 

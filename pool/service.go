@@ -369,7 +369,7 @@ type TransactionInput struct {
 	Period      license.Period // rental period (bounded) or maintenance period
 	OrderNumber string
 	Note        string
-	// IdempotencyKey, when set, makes a retry return the first result.
+	// IdempotencyKey: see the license package (Idempotency).
 	IdempotencyKey string
 }
 

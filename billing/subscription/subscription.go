@@ -54,7 +54,8 @@ type Purchase struct {
 	// purchase e-mail differs from the user's login); otherwise they are
 	// activated at once.
 	ManualActivation bool
-	IdempotencyKey   string
+	// IdempotencyKey: see the license package (Idempotency).
+	IdempotencyKey string
 }
 
 // Issued is the result of a purchase or a trial: the licenses and their keys.
@@ -159,7 +160,8 @@ type TrialRequest struct {
 	Quantity int
 	// EndsOn is the last day of the trial: the trial ends at the end of that day
 	// in UTC (license.EndOfDay; a time in another zone is first resolved to UTC).
-	EndsOn         time.Time
+	EndsOn time.Time
+	// IdempotencyKey: see the license package (Idempotency).
 	IdempotencyKey string
 }
 

@@ -111,8 +111,9 @@ type NewLicense struct {
 	Seats   int64
 	// RenewalDate is resolved to UTC; a time at exactly midnight UTC is a date
 	// and means the end of that day (license.EndOfDay).
-	RenewalDate    time.Time
-	PricePerUser   license.Money
+	RenewalDate  time.Time
+	PricePerUser license.Money
+	// IdempotencyKey: see the license package (Idempotency).
 	IdempotencyKey string
 }
 
@@ -225,7 +226,8 @@ type Onboarding struct {
 	LegalName string
 	// Allocations lists at least one license with the customer's seats on it
 	// (0 seats lists the customer on the license page without users yet).
-	Allocations    []Seats
+	Allocations []Seats
+	// IdempotencyKey: see the license package (Idempotency).
 	IdempotencyKey string
 }
 
