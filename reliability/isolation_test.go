@@ -142,10 +142,10 @@ func northwind(s *server) *tenant {
 	a.ids["subLicense"] = issued.Licenses[0].ID
 	a.req(200, "POST", "/v1/subscriptions/activate", map[string]any{"key": issued.Keys[0]}, nil)
 	a.req(200, "POST", "/v1/subscriptions/assign", map[string]any{"type": "computer", "license": issued.Licenses[0].ID,
-		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}}, nil)
+		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}}, nil)
 	// B replays the unassign of this assignment and the activation of an unused key.
 	a.bodies["POST /v1/subscriptions/unassign"] = map[string]any{"type": "computer",
-		"consumer": map[string]string{"kind": "computer", "id": "northwind-pc", "user": "northwind-user-3"}}
+		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}}
 	a.bodies["POST /v1/subscriptions/activate"] = map[string]any{"key": issued.Keys[1]}
 	a.req(200, "POST", "/v1/subscriptions/validate-key", map[string]any{"key": issued.Keys[0],
 		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}}, nil)
