@@ -276,7 +276,7 @@ func linCall(ctx context.Context, api *client.ClientWithResponses, parts []linPa
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	q := client.PostV1SitesIdPurchaseJSONRequestBody{Quantity: client.Ptr(int(in.N))}
-	consumer := &client.PoolConsumerInput{User: client.Ptr(user(in.A))}
+	consumer := &client.LicenseConsumerInput{User: client.Ptr(user(in.A))}
 	var res *http.Response
 	var err error
 	switch in.Op {

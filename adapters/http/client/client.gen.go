@@ -1044,42 +1044,6 @@ func (e SubscriptionChargeType) Valid() bool {
 	}
 }
 
-// Defines values for SubscriptionConsumerKind.
-const (
-	SubscriptionConsumerKindComputer SubscriptionConsumerKind = "computer"
-	SubscriptionConsumerKindUser     SubscriptionConsumerKind = "user"
-)
-
-// Valid indicates whether the value is a known member of the SubscriptionConsumerKind enum.
-func (e SubscriptionConsumerKind) Valid() bool {
-	switch e {
-	case SubscriptionConsumerKindComputer:
-		return true
-	case SubscriptionConsumerKindUser:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for SubscriptionConsumerInputKind.
-const (
-	SubscriptionConsumerInputKindComputer SubscriptionConsumerInputKind = "computer"
-	SubscriptionConsumerInputKindUser     SubscriptionConsumerInputKind = "user"
-)
-
-// Valid indicates whether the value is a known member of the SubscriptionConsumerInputKind enum.
-func (e SubscriptionConsumerInputKind) Valid() bool {
-	switch e {
-	case SubscriptionConsumerInputKindComputer:
-		return true
-	case SubscriptionConsumerInputKindUser:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for SubscriptionIssuedBillingPeriod.
 const (
 	SubscriptionIssuedBillingPeriodMonthly SubscriptionIssuedBillingPeriod = "monthly"
@@ -1663,17 +1627,17 @@ type HttpActivateBodyInput struct {
 
 // HttpAllocateBodyInput defines model for http.AllocateBodyInput.
 type HttpAllocateBodyInput struct {
-	Amount   *int               `json:"amount,omitempty"`
-	Consumer *PoolConsumerInput `json:"consumer,omitempty"`
-	FromForm *bool              `json:"from_form,omitempty"`
-	Software *string            `json:"software,omitempty"`
+	Amount   *int                  `json:"amount,omitempty"`
+	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
+	FromForm *bool                 `json:"from_form,omitempty"`
+	Software *string               `json:"software,omitempty"`
 }
 
 // HttpAssignBodyInput defines model for http.AssignBodyInput.
 type HttpAssignBodyInput struct {
-	Consumer *SubscriptionConsumerInput `json:"consumer,omitempty"`
-	License  *string                    `json:"license,omitempty"`
-	Type     *HttpAssignBodyInputType   `json:"type,omitempty"`
+	Consumer *LicenseConsumerInput    `json:"consumer,omitempty"`
+	License  *string                  `json:"license,omitempty"`
+	Type     *HttpAssignBodyInputType `json:"type,omitempty"`
 }
 
 // HttpAssignBodyInputType defines model for HttpAssignBodyInput.Type.
@@ -1749,8 +1713,8 @@ type HttpIncrementBodyInput struct {
 
 // HttpLeaseBodyInput defines model for http.LeaseBodyInput.
 type HttpLeaseBodyInput struct {
-	Consumer *PoolConsumerInput `json:"consumer,omitempty"`
-	FromForm *bool              `json:"from_form,omitempty"`
+	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
+	FromForm *bool                 `json:"from_form,omitempty"`
 }
 
 // HttpLeaseView defines model for http.LeaseView.
@@ -2127,7 +2091,7 @@ type HttpTrialBodyInputType string
 
 // HttpUnassignBodyInput defines model for http.UnassignBodyInput.
 type HttpUnassignBodyInput struct {
-	Consumer *SubscriptionConsumerInput `json:"consumer,omitempty"`
+	Consumer *LicenseConsumerInput      `json:"consumer,omitempty"`
 	Type     *HttpUnassignBodyInputType `json:"type,omitempty"`
 }
 
@@ -2155,7 +2119,9 @@ type HttpUsageReported struct {
 // HttpValidateKeyBodyInput defines model for http.ValidateKeyBodyInput.
 type HttpValidateKeyBodyInput struct {
 	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
+	Features *[]string             `json:"features,omitempty"`
 	Key      *string               `json:"key,omitempty"`
+	Software *string               `json:"software,omitempty"`
 }
 
 // HttpVolumeLicenseView defines model for http.VolumeLicenseView.
@@ -2194,14 +2160,36 @@ type HttpVolumePageView struct {
 	Metrics   HttpVolumeMetricsView `json:"metrics"`
 }
 
+// LicenseConsumer defines model for license.Consumer.
+type LicenseConsumer struct {
+	Asset        *string   `json:"asset,omitempty"`
+	AssetGroups  *[]string `json:"asset_groups,omitempty"`
+	Contracts    *[]string `json:"contracts,omitempty"`
+	CostCenter   *string   `json:"cost_center,omitempty"`
+	Cpus         *int      `json:"cpus,omitempty"`
+	Fingerprint  *string   `json:"fingerprint,omitempty"`
+	Location     *string   `json:"location,omitempty"`
+	NamedCompany *string   `json:"named_company,omitempty"`
+	Organisation *string   `json:"organisation,omitempty"`
+	Server       *string   `json:"server,omitempty"`
+	User         *string   `json:"user,omitempty"`
+	UserAssets   *[]string `json:"user_assets,omitempty"`
+}
+
 // LicenseConsumerInput defines model for license.ConsumerInput.
 type LicenseConsumerInput struct {
-	Asset       *string   `json:"asset,omitempty"`
-	Cpus        *int      `json:"cpus,omitempty"`
-	Features    *[]string `json:"features,omitempty"`
-	Fingerprint *string   `json:"fingerprint,omitempty"`
-	Software    *string   `json:"software,omitempty"`
-	User        *string   `json:"user,omitempty"`
+	Asset        *string   `json:"asset,omitempty"`
+	AssetGroups  *[]string `json:"asset_groups,omitempty"`
+	Contracts    *[]string `json:"contracts,omitempty"`
+	CostCenter   *string   `json:"cost_center,omitempty"`
+	Cpus         *int      `json:"cpus,omitempty"`
+	Fingerprint  *string   `json:"fingerprint,omitempty"`
+	Location     *string   `json:"location,omitempty"`
+	NamedCompany *string   `json:"named_company,omitempty"`
+	Organisation *string   `json:"organisation,omitempty"`
+	Server       *string   `json:"server,omitempty"`
+	User         *string   `json:"user,omitempty"`
+	UserAssets   *[]string `json:"user_assets,omitempty"`
 }
 
 // LicenseMoney An amount of money in one currency.
@@ -2239,12 +2227,19 @@ type LicenseValidation struct {
 // LicenseValidationCode defines model for LicenseValidation.Code.
 type LicenseValidationCode string
 
+// LicenseValidationRequestInput defines model for license.ValidationRequestInput.
+type LicenseValidationRequestInput struct {
+	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
+	Features *[]string             `json:"features,omitempty"`
+	Software *string               `json:"software,omitempty"`
+}
+
 // PoolAllocation defines model for pool.Allocation.
 type PoolAllocation struct {
 	AllocatedAt time.Time           `json:"allocated_at"`
 	Automatic   bool                `json:"automatic"`
 	By          string              `json:"by"`
-	Consumer    PoolConsumer        `json:"consumer"`
+	Consumer    LicenseConsumer     `json:"consumer"`
 	Covers      *[]string           `json:"covers,omitempty"`
 	Id          string              `json:"id"`
 	Installs    *[]string           `json:"installs,omitempty"`
@@ -2312,36 +2307,6 @@ type PoolComment struct {
 	Time   time.Time          `json:"time"`
 }
 
-// PoolConsumer defines model for pool.Consumer.
-type PoolConsumer struct {
-	Asset        *string   `json:"asset,omitempty"`
-	AssetGroups  *[]string `json:"asset_groups,omitempty"`
-	Contracts    *[]string `json:"contracts,omitempty"`
-	CostCenter   *string   `json:"cost_center,omitempty"`
-	Cpus         *int      `json:"cpus,omitempty"`
-	Location     *string   `json:"location,omitempty"`
-	NamedCompany *string   `json:"named_company,omitempty"`
-	Organisation *string   `json:"organisation,omitempty"`
-	Server       *string   `json:"server,omitempty"`
-	User         *string   `json:"user,omitempty"`
-	UserAssets   *[]string `json:"user_assets,omitempty"`
-}
-
-// PoolConsumerInput defines model for pool.ConsumerInput.
-type PoolConsumerInput struct {
-	Asset        *string   `json:"asset,omitempty"`
-	AssetGroups  *[]string `json:"asset_groups,omitempty"`
-	Contracts    *[]string `json:"contracts,omitempty"`
-	CostCenter   *string   `json:"cost_center,omitempty"`
-	Cpus         *int      `json:"cpus,omitempty"`
-	Location     *string   `json:"location,omitempty"`
-	NamedCompany *string   `json:"named_company,omitempty"`
-	Organisation *string   `json:"organisation,omitempty"`
-	Server       *string   `json:"server,omitempty"`
-	User         *string   `json:"user,omitempty"`
-	UserAssets   *[]string `json:"user_assets,omitempty"`
-}
-
 // PoolCounts defines model for pool.Counts.
 type PoolCounts struct {
 	Allocated              int `json:"allocated"`
@@ -2355,12 +2320,12 @@ type PoolCounts struct {
 
 // PoolFactInput defines model for pool.FactInput.
 type PoolFactInput struct {
-	Consumer     *PoolConsumerInput `json:"consumer,omitempty"`
-	Contract     *string            `json:"contract,omitempty"`
-	Kind         *PoolFactInputKind `json:"kind,omitempty"`
-	Package      *string            `json:"package,omitempty"`
-	PreviousUser *string            `json:"previous_user,omitempty"`
-	Software     *string            `json:"software,omitempty"`
+	Consumer     *LicenseConsumerInput `json:"consumer,omitempty"`
+	Contract     *string               `json:"contract,omitempty"`
+	Kind         *PoolFactInputKind    `json:"kind,omitempty"`
+	Package      *string               `json:"package,omitempty"`
+	PreviousUser *string               `json:"previous_user,omitempty"`
+	Software     *string               `json:"software,omitempty"`
 }
 
 // PoolFactInputKind defines model for PoolFactInput.Kind.
@@ -2476,13 +2441,6 @@ type PoolTransactionKind string
 // PoolTransactionStatus defines model for PoolTransaction.Status.
 type PoolTransactionStatus string
 
-// PoolValidationRequestInput defines model for pool.ValidationRequestInput.
-type PoolValidationRequestInput struct {
-	Consumer *PoolConsumerInput `json:"consumer,omitempty"`
-	Features *[]string          `json:"features,omitempty"`
-	Software *string            `json:"software,omitempty"`
-}
-
 // SubscriptionAllocation defines model for subscription.Allocation.
 type SubscriptionAllocation struct {
 	Limit int                        `json:"limit"`
@@ -2503,7 +2461,7 @@ type SubscriptionAllocationInputMode string
 
 // SubscriptionAssignment defines model for subscription.Assignment.
 type SubscriptionAssignment struct {
-	Consumer SubscriptionConsumer       `json:"consumer"`
+	Consumer LicenseConsumer            `json:"consumer"`
 	License  string                     `json:"license"`
 	Type     SubscriptionAssignmentType `json:"type"`
 }
@@ -2555,26 +2513,6 @@ type SubscriptionCompanySettingsInput struct {
 	Company    *string                      `json:"company,omitempty"`
 }
 
-// SubscriptionConsumer defines model for subscription.Consumer.
-type SubscriptionConsumer struct {
-	Id   string                   `json:"id"`
-	Kind SubscriptionConsumerKind `json:"kind"`
-	User string                   `json:"user"`
-}
-
-// SubscriptionConsumerKind defines model for SubscriptionConsumer.Kind.
-type SubscriptionConsumerKind string
-
-// SubscriptionConsumerInput defines model for subscription.ConsumerInput.
-type SubscriptionConsumerInput struct {
-	Id   *string                        `json:"id,omitempty"`
-	Kind *SubscriptionConsumerInputKind `json:"kind,omitempty"`
-	User *string                        `json:"user,omitempty"`
-}
-
-// SubscriptionConsumerInputKind defines model for SubscriptionConsumerInput.Kind.
-type SubscriptionConsumerInputKind string
-
 // SubscriptionIssued defines model for subscription.Issued.
 type SubscriptionIssued struct {
 	BillingPeriod *SubscriptionIssuedBillingPeriod `json:"billing_period,omitempty"`
@@ -2590,7 +2528,7 @@ type SubscriptionIssuedBillingPeriod string
 type SubscriptionLicense struct {
 	Activated      bool                              `json:"activated"`
 	ActivatedAt    *time.Time                        `json:"activated_at,omitempty"`
-	Assignee       *SubscriptionConsumer             `json:"assignee,omitempty"`
+	Assignee       *LicenseConsumer                  `json:"assignee,omitempty"`
 	AutoRenew      bool                              `json:"auto_renew"`
 	BillingPeriod  *SubscriptionLicenseBillingPeriod `json:"billing_period,omitempty"`
 	Company        string                            `json:"company"`
@@ -3898,10 +3836,10 @@ type PostV1PoolsIdSuspendJSONRequestBody = HttpSuspendBodyInput
 type PostV1PoolsIdTransactionsJSONRequestBody = HttpTransactionBodyInput
 
 // PostV1PoolsIdValidateJSONRequestBody defines body for PostV1PoolsIdValidate for application/json ContentType.
-type PostV1PoolsIdValidateJSONRequestBody = PoolValidationRequestInput
+type PostV1PoolsIdValidateJSONRequestBody = LicenseValidationRequestInput
 
 // PostV1PoolsIdValidateAndAllocateJSONRequestBody defines body for PostV1PoolsIdValidateAndAllocate for application/json ContentType.
-type PostV1PoolsIdValidateAndAllocateJSONRequestBody = PoolValidationRequestInput
+type PostV1PoolsIdValidateAndAllocateJSONRequestBody = LicenseValidationRequestInput
 
 // PostV1ReconcileJSONRequestBody defines body for PostV1Reconcile for application/json ContentType.
 type PostV1ReconcileJSONRequestBody = PoolFactInput
@@ -3955,7 +3893,7 @@ type PostV1SubscriptionsLicensesIdSuspendJSONRequestBody = HttpSuspendBodyInput
 type PutV1SubscriptionsLicensesIdTermsJSONRequestBody = SubscriptionTermsInputInput
 
 // PostV1SubscriptionsLicensesIdValidateJSONRequestBody defines body for PostV1SubscriptionsLicensesIdValidate for application/json ContentType.
-type PostV1SubscriptionsLicensesIdValidateJSONRequestBody = LicenseConsumerInput
+type PostV1SubscriptionsLicensesIdValidateJSONRequestBody = LicenseValidationRequestInput
 
 // PostV1SubscriptionsPurchaseJSONRequestBody defines body for PostV1SubscriptionsPurchase for application/json ContentType.
 type PostV1SubscriptionsPurchaseJSONRequestBody = HttpSubscriptionPurchaseInput
