@@ -2002,7 +2002,7 @@ type HttpSiteViewPaymentType string
 type HttpSubscriptionLicenseView struct {
 	Activated      bool                                      `json:"activated"`
 	ActivatedAt    *time.Time                                `json:"activated_at,omitempty"`
-	Assignee       *SubscriptionConsumer                     `json:"assignee,omitempty"`
+	Assignee       *LicenseConsumer                          `json:"assignee,omitempty"`
 	AutoRenew      bool                                      `json:"auto_renew"`
 	BillingPeriod  *HttpSubscriptionLicenseViewBillingPeriod `json:"billing_period,omitempty"`
 	Company        string                                    `json:"company"`
