@@ -39,7 +39,7 @@ func (f *fixture) populateLists() world {
 		f.ok(201, "POST", "/v1/subscriptions/purchase", f.owner, map[string]any{"type": "user", "quantity": 1, "billing_period": "monthly",
 			"unit_price": map[string]string{"amount": "5.00", "currency": "USD"}}, nil)
 		f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "user",
-			"consumer": map[string]string{"kind": "user", "id": fmt.Sprintf("user-%d", i), "user": fmt.Sprintf("user-%d", i)}}, nil)
+			"consumer": map[string]string{"user": fmt.Sprintf("user-%d", i)}}, nil)
 	}
 	return w
 }
