@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/licensekit/licensekit/adapters/console"
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
@@ -234,6 +235,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	ui, err := console.New(console.Config{Store: store, Clock: clock, Logger: log, Billing: svc.Billing,
+		TopUp: svc.TopUp, APIKeys: svc.APIKeys})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -241,7 +247,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := "http://" + ln.Addr().String()
 	printWelcome(stdout, base, what, d, fresh, key)
 
-	srv := newServer(api, log)
+	srv := newServer(withConsole(api, ui), log)
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -287,6 +293,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return err
+}
+
+// withConsole serves the REST API's routes (and every path under /v1/, so an
+// unknown API path is the API's JSON 404) with api, and everything else with
+// the web console.
+func withConsole(api *lkhttp.Handler, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") || api.Matches(r) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // newServer is the HTTP server of the reference server. Every phase of a
@@ -349,6 +368,7 @@ func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key owner
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "\nMore keys: curl -s -X POST %s/v1/apikeys -H \"Authorization: Bearer $LK\" -H 'Content-Type: application/json' -d '{\"email\":\"ci@demo.example\",\"role\":\"viewer\"}'\n", base)
+	fmt.Fprintf(w, "Web console: open %s/ in a browser and sign in with the owner API key ($LK).\n", base)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n\n")
 }
 

@@ -1,0 +1,329 @@
+package console_test
+
+import (
+	"context"
+	"crypto/tls"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/adapters/console"
+	"github.com/licensekit/licensekit/apikey"
+	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage/memory"
+)
+
+type fixture struct {
+	srv     *httptest.Server
+	bill    *billing.Service
+	owner   license.Actor
+	site    billing.Site // 30 licenses, 20 enrolled
+	other   billing.Site // 10 licenses, 0 enrolled
+	keys    map[license.Role]string
+	store   *memory.Store
+	company string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	store := memory.New()
+	clock := license.SystemClock{}
+	f := &fixture{bill: &billing.Service{Store: store, Clock: clock}, keys: map[license.Role]string{}, store: store}
+	f.company = license.NewID()
+	f.owner = license.Actor{Company: f.company, Email: "owner@msp.example", Role: license.Owner}
+	_, err := f.bill.CreateCompany(ctx, f.owner, "MSP")
+	require.NoError(t, err)
+	price, err := license.ParseMoney("2.50", "EUR")
+	require.NoError(t, err)
+	thirty, ten := int64(30), int64(10)
+	f.site, err = f.bill.CreateSite(ctx, f.owner, billing.NewSite{Name: "Helsinki", Plan: "Pro", UnitPrice: price, PaymentType: billing.MonthlyInvoice, Group: "Nordics", Licenses: &thirty})
+	require.NoError(t, err)
+	f.other, err = f.bill.CreateSite(ctx, f.owner, billing.NewSite{Name: "Tampere", Plan: "Pro", UnitPrice: price, PaymentType: billing.Card, Group: "Nordics", Licenses: &ten})
+	require.NoError(t, err)
+	_, err = f.bill.Enroll(ctx, f.owner, f.site.ID, 20)
+	require.NoError(t, err)
+	for role, email := range map[license.Role]string{license.Owner: "owner@msp.example", license.Admin: "admin@msp.example", license.Viewer: "viewer@msp.example"} {
+		c, err := apikey.IssueFor(ctx, store, clock, f.company, apikey.New{Email: email, Role: role}, license.SystemEmail)
+		require.NoError(t, err)
+		f.keys[role] = c.Key
+	}
+	h, err := console.New(console.Config{Store: store, Clock: clock, Billing: f.bill})
+	require.NoError(t, err)
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fixture) licenses(t *testing.T, id string) int64 {
+	t.Helper()
+	s, err := f.bill.GetSite(context.Background(), f.owner, id)
+	require.NoError(t, err)
+	return s.LicenseCount()
+}
+
+// browser is a client with a cookie jar that does not follow redirects.
+func browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	require.NotNil(t, m, "no CSRF token in the page")
+	return m[1]
+}
+
+// signIn signs c in with key and returns the CSRF token of the session.
+func (f *fixture) signIn(t *testing.T, c *http.Client, key string) string {
+	t.Helper()
+	_, page := get(t, c, f.srv.URL+"/signin")
+	resp, _ := post(t, c, f.srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, page)}, "key": {key}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/licenses", resp.Header.Get("Location"))
+	status, page := get(t, c, f.srv.URL+"/licenses")
+	require.Equal(t, http.StatusOK, status)
+	return csrfOf(t, page)
+}
+
+func TestSignInSetsSessionCookieAndSignOutEndsIt(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	status, _ := get(t, c, f.srv.URL+"/licenses")
+	require.Equal(t, http.StatusSeeOther, status, "no session: sent to sign in")
+
+	_, page := get(t, c, f.srv.URL+"/signin")
+	resp, _ := post(t, c, f.srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, page)}, "key": {f.keys[license.Owner]}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == console.SessionCookie {
+			cookie = ck
+		}
+	}
+	require.NotNil(t, cookie)
+	assert.True(t, cookie.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, cookie.SameSite)
+	assert.False(t, cookie.Secure, "plain HTTP: not Secure")
+	assert.NotContains(t, cookie.Value, f.keys[license.Owner], "the cookie is not the key")
+
+	status, page = get(t, c, f.srv.URL+"/licenses")
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, page, "Helsinki")
+	assert.Contains(t, page, "owner@msp.example")
+
+	resp, _ = post(t, c, f.srv.URL+"/signout", url.Values{"csrf": {csrfOf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	status, _ = get(t, c, f.srv.URL+"/licenses")
+	assert.Equal(t, http.StatusSeeOther, status, "signed out")
+
+	// The old cookie value is dead on the server too, not only in the jar.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/licenses", nil)
+	req.AddCookie(&http.Cookie{Name: console.SessionCookie, Value: cookie.Value})
+	r2, err := browser(t).Do(req)
+	require.NoError(t, err)
+	r2.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, r2.StatusCode)
+}
+
+func TestSessionCookieIsSecureOverTLS(t *testing.T) {
+	store := memory.New()
+	h, err := console.New(console.Config{Store: store})
+	require.NoError(t, err)
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	ctx := context.Background()
+	company := license.NewID()
+	_, err = (&billing.Service{Store: store}).CreateCompany(ctx, license.Actor{Company: company, Email: "o@x.example", Role: license.Owner}, "X")
+	require.NoError(t, err)
+	k, err := apikey.IssueFor(ctx, store, license.SystemClock{}, company, apikey.New{Email: "o@x.example", Role: license.Owner}, license.SystemEmail)
+	require.NoError(t, err)
+	c := srv.Client()
+	jar, _ := cookiejar.New(nil)
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test server
+	_, page := get(t, c, srv.URL+"/signin")
+	resp, _ := post(t, c, srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, page)}, "key": {k.Key}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	found := false
+	for _, ck := range resp.Cookies() {
+		if ck.Name == console.SessionCookie {
+			found = true
+			assert.True(t, ck.Secure)
+			assert.True(t, ck.HttpOnly)
+		}
+	}
+	assert.True(t, found)
+}
+
+func TestSignInRefusesUnknownKeyAndMissingToken(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	_, page := get(t, c, f.srv.URL+"/signin")
+	resp, body := post(t, c, f.srv.URL+"/signin", url.Values{"csrf": {csrfOf(t, page)}, "key": {"lk_nope"}})
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, body, `role="alert"`)
+	assert.Contains(t, body, "not known")
+
+	resp, _ = post(t, c, f.srv.URL+"/signin", url.Values{"key": {f.keys[license.Owner]}})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "sign-in without its CSRF token")
+	for _, ck := range resp.Cookies() {
+		assert.NotEqual(t, console.SessionCookie, ck.Name)
+	}
+}
+
+func TestPostWithoutOrWithWrongCSRFTokenIsRefused(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Owner])
+	for name, form := range map[string]url.Values{
+		"missing": {"site": {f.site.ID}, "quantity": {"5"}},
+		"wrong":   {"site": {f.site.ID}, "quantity": {"5"}, "csrf": {token + "x"}},
+	} {
+		resp, body := post(t, c, f.srv.URL+"/licenses/purchase", form)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, name)
+		assert.Contains(t, body, "CSRF", name)
+	}
+	assert.Equal(t, int64(30), f.licenses(t, f.site.ID), "nothing bought")
+
+	resp, body := post(t, c, f.srv.URL+"/licenses/purchase", url.Values{"site": {f.site.ID}, "quantity": {"5"}, "csrf": {token}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, int64(35), f.licenses(t, f.site.ID))
+	assert.Contains(t, body, "Bought 5 licenses")
+}
+
+func TestViewerSeesNoPurchaseAndForgedPostIsRefused(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Viewer])
+	_, page := get(t, c, f.srv.URL+"/licenses")
+	assert.NotContains(t, page, "dialog=purchase")
+	assert.NotContains(t, page, "2.50 EUR", "a viewer sees no prices")
+	assert.NotContains(t, page, "Invoice estimate")
+	resp, body := post(t, c, f.srv.URL+"/licenses/purchase", url.Values{"site": {f.site.ID}, "quantity": {"5"}, "csrf": {token}})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Contains(t, body, "viewer")
+	assert.Equal(t, int64(30), f.licenses(t, f.site.ID))
+
+	// The admin sees both.
+	c2 := browser(t)
+	f.signIn(t, c2, f.keys[license.Admin])
+	_, page = get(t, c2, f.srv.URL+"/licenses")
+	assert.Contains(t, page, "dialog=purchase")
+	assert.Contains(t, page, "2.50 EUR")
+}
+
+func TestDemotionTakesEffectAtTheNextRequest(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Admin])
+	_, err := f.bill.AddMember(context.Background(), f.owner, "admin@msp.example", license.Viewer)
+	require.NoError(t, err)
+	_, page := get(t, c, f.srv.URL+"/licenses")
+	assert.NotContains(t, page, "dialog=purchase")
+	resp, _ := post(t, c, f.srv.URL+"/licenses/purchase", url.Values{"site": {f.site.ID}, "quantity": {"5"}, "csrf": {token}})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, int64(30), f.licenses(t, f.site.ID))
+}
+
+func TestDomainRefusalIsShownNextToTheField(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Owner])
+	// 30 licenses, 20 enrolled: removing 15 would leave 15 < 20.
+	resp, body := post(t, c, f.srv.URL+"/licenses/decrease", url.Values{"site": {f.site.ID}, "quantity": {"15"}, "csrf": {token}})
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	_, derr := f.bill.PreviewDecrease(context.Background(), f.owner, billing.DecreaseRequest{Site: f.site.ID, Quantity: 15})
+	require.Error(t, derr)
+	want := regexp.MustCompile(`<p id="quantity-error" class="error" role="alert"\s*>([^<]*)</p>`).FindStringSubmatch(body)
+	require.NotNil(t, want, body)
+	assert.Equal(t, html.EscapeString(license.ErrorMessage(derr)), want[1], "the domain's message, on the field")
+	assert.Regexp(t, `id="quantity"[^>]*aria-describedby="quantity-error preview"[^>]*aria-invalid="true"`, body)
+	assert.Equal(t, int64(30), f.licenses(t, f.site.ID))
+}
+
+func TestPreviewAnswersTheBillingPreview(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Owner])
+	req, _ := http.NewRequest("POST", f.srv.URL+"/licenses/preview", strings.NewReader(url.Values{"kind": {"purchase"}, "site": {f.site.ID}, "quantity": {"10"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-CSRF-Token", token)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	q, err := f.bill.PreviewPurchase(context.Background(), f.owner, billing.PurchaseRequest{Site: f.site.ID, Quantity: 10})
+	require.NoError(t, err)
+	assert.Contains(t, string(b), q.AddedCost.String())
+	assert.Contains(t, string(b), q.EstimatedTotal.String())
+	assert.Equal(t, int64(30), f.licenses(t, f.site.ID), "a preview changes nothing")
+}
+
+func TestRevokedKeyEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Admin])
+	ctx := context.Background()
+	keys, err := (&apikey.Service{Store: f.store}).List(ctx, f.owner)
+	require.NoError(t, err)
+	for _, k := range keys {
+		if k.Email == "admin@msp.example" {
+			_, err := (&apikey.Service{Store: f.store}).Revoke(ctx, f.owner, k.ID)
+			require.NoError(t, err)
+		}
+	}
+	status, body := get(t, c, f.srv.URL+"/licenses")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.Contains(t, body, "revoked")
+}
+
+func TestEventLogExportHasTheVisibleColumns(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Owner])
+	status, page := get(t, c, f.srv.URL+"/events?cols=type&cols=actor&sort=type")
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, page, "Hash chain: intact")
+	// The choice is remembered for this person.
+	_, page = get(t, c, f.srv.URL+"/events")
+	assert.Regexp(t, `name="cols" value="type"`, page)
+	status, csv := get(t, c, f.srv.URL+"/events/export?view=current&cols=type&cols=actor")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "Event type,Initiated by", strings.SplitN(csv, "\n", 2)[0][:len("Event type,Initiated by")])
+	assert.Equal(t, "Event type,Initiated by", strings.TrimRight(strings.SplitN(csv, "\n", 2)[0], "\r"))
+}

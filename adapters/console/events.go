@@ -1,0 +1,187 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/licensekit/licensekit/access"
+	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/storage"
+)
+
+// columnPrefs remembers each person's chosen event-log columns (by company
+// and e-mail) for as long as the process runs.
+type columnPrefs struct {
+	mu sync.Mutex
+	m  map[string][]eventlog.Column
+}
+
+func (c *columnPrefs) get(who string) []eventlog.Column {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[who]
+}
+
+func (c *columnPrefs) set(who string, cols []eventlog.Column) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string][]eventlog.Column{}
+	}
+	c.m[who] = cols
+}
+
+// eventRequest reads the view of the log from the query: search, sort, desc,
+// cursor and the chosen columns (cols, repeated, in order; else the person's
+// remembered choice; else the default).
+func (h *Handler) eventRequest(q url.Values, u *user) (eventlog.Request, error) {
+	req := eventlog.Request{Search: q.Get("q"), Cursor: q.Get("cursor"), Desc: q.Get("desc") == "1", Limit: 25}
+	if s := q.Get("sort"); s != "" {
+		c, err := eventlog.ParseColumn(s)
+		if err != nil {
+			return req, license.Errorf(license.Invalid, "sort", "unknown sort column %q", s)
+		}
+		req.Sort = c
+	}
+	who := u.company + "\x00" + strings.ToLower(u.actor.Email)
+	if q.Has("cols") {
+		for _, s := range q["cols"] {
+			c, err := eventlog.ParseColumn(s)
+			if err != nil {
+				return req, err
+			}
+			req.Columns = append(req.Columns, c)
+		}
+		if len(req.Columns) == 0 {
+			return req, license.Errorf(license.Invalid, "cols", "choose at least one column")
+		}
+		h.columns.set(who, req.Columns)
+	} else if cols := h.columns.get(who); cols != nil {
+		req.Columns = cols
+	}
+	if len(req.Columns) == 0 {
+		req.Columns = eventlog.DefaultColumns
+	}
+	return req, nil
+}
+
+// colView is a column of the table or of the chooser.
+type colView struct {
+	Code, Title string
+	Shown       bool
+	Href        string // the table header's sort link
+}
+
+func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	req, err := h.eventRequest(q, u)
+	var page eventlog.Page
+	if err == nil {
+		err = h.cfg.Store.View(ctx, func(tx storage.Tx) error {
+			var err error
+			page, err = access.QueryEvents(ctx, tx, u.actor, req)
+			return err
+		})
+	}
+	if err != nil {
+		if license.ErrorCode(err) == license.Forbidden || statusOf(err) >= 500 {
+			h.fail(w, r, u, statusOf(err), message(err))
+			return
+		}
+		// A bad cursor or column: show the first page of the default view with the message.
+		h.render(w, "events", statusOf(err), h.base(u, "Event log", r, map[string]any{"Error": message(err), "Query": url.Values{}}))
+		return
+	}
+	shown := map[eventlog.Column]bool{}
+	var cols []colView
+	for _, c := range req.Columns {
+		shown[c] = true
+		cols = append(cols, colView{Code: string(c), Title: c.Title(), Shown: true})
+	}
+	var chooser []colView
+	chooser = append(chooser, cols...)
+	for _, c := range eventlog.AllColumns {
+		if !shown[c] {
+			chooser = append(chooser, colView{Code: string(c), Title: c.Title()})
+		}
+	}
+	view := url.Values{}
+	if req.Search != "" {
+		view.Set("q", req.Search)
+	}
+	if req.Sort != "" {
+		view.Set("sort", string(req.Sort))
+	}
+	if req.Desc {
+		view.Set("desc", "1")
+	}
+	for _, c := range req.Columns {
+		view.Add("cols", string(c))
+	}
+	sortCol := req.Sort
+	if sortCol == "" {
+		sortCol = eventlog.ColTime
+	}
+	for i := range cols {
+		v := url.Values{}
+		for k, vs := range view {
+			v[k] = vs
+		}
+		v.Set("sort", cols[i].Code)
+		v.Del("desc")
+		if cols[i].Code == string(sortCol) && !req.Desc {
+			v.Set("desc", "1")
+		}
+		cols[i].Href = "/events?" + v.Encode()
+	}
+	data := map[string]any{"Columns": cols, "Chooser": chooser, "Rows": page.Rows, "Next": page.Next,
+		"Search": req.Search, "Sort": string(sortCol), "Desc": req.Desc, "Query": view, "First": req.Cursor == ""}
+	if u.role == license.Owner {
+		v, err := eventlog.Verify(ctx, storeReader{h.cfg.Store}, u.company, h.cfg.Clock.Now().UTC())
+		if err == nil {
+			data["Verify"] = v
+		} else {
+			data["VerifyError"] = message(err)
+		}
+	}
+	h.render(w, "events", http.StatusOK, h.base(u, "Event log", r, data))
+}
+
+// storeReader reads events in a read transaction per call.
+type storeReader struct{ store storage.Store }
+
+func (s storeReader) Events(ctx context.Context, f eventlog.Filter, fn func(eventlog.Event) error) error {
+	return s.store.View(ctx, func(tx storage.Tx) error { return tx.Events(ctx, f, fn) })
+}
+
+// eventsExport downloads the current view (view=current: the chosen columns
+// in their order, the search and the sort, every page) or all original data.
+func (h *Handler) eventsExport(w http.ResponseWriter, r *http.Request, u *user) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	req, err := h.eventRequest(q, u)
+	mode := eventlog.CurrentView
+	name := "event-log-current-view.csv"
+	if q.Get("view") == "original" {
+		mode, name = eventlog.OriginalData, "event-log-original-data.csv"
+	}
+	req.Cursor, req.Limit = "", 0
+	if err == nil {
+		var buf strings.Builder
+		err = h.cfg.Store.View(ctx, func(tx storage.Tx) error {
+			return access.ExportEvents(ctx, tx, u.actor, mode, req, &buf)
+		})
+		if err == nil {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+			_, _ = w.Write([]byte(buf.String()))
+			return
+		}
+	}
+	h.fail(w, r, u, statusOf(err), message(err))
+}

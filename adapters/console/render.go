@@ -1,0 +1,78 @@
+package console
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/licensekit/licensekit/license"
+)
+
+var pages = []string{"signin", "error", "licenses", "topup", "events"}
+
+func (h *Handler) parseTemplates() error {
+	funcs := template.FuncMap{
+		"money": func(m license.Money) string { return m.String() },
+		"lower": strings.ToLower,
+		"query": func(base url.Values, kv ...string) string {
+			q := url.Values{}
+			for k, v := range base {
+				q[k] = append([]string(nil), v...)
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i+1] == "" {
+					q.Del(kv[i])
+				} else {
+					q.Set(kv[i], kv[i+1])
+				}
+			}
+			if len(q) == 0 {
+				return "?"
+			}
+			return "?" + q.Encode()
+		},
+	}
+	for _, p := range pages {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html")
+		if err != nil {
+			return license.Wrap(license.Internal, err, "console: parse template %s", p)
+		}
+		h.tmpl[p] = t
+	}
+	return nil
+}
+
+// base fills the data every signed-in page needs.
+func (h *Handler) base(u *user, title string, r *http.Request, data map[string]any) map[string]any {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"] = title
+	data["Path"] = r.URL.Path
+	if u != nil {
+		data["User"] = map[string]any{"Email": u.actor.Email, "Role": string(u.role), "Company": u.company}
+		data["CSRF"] = u.csrf
+		data["CanManage"] = u.role.CanManageLicenses()
+		data["CanSeePrices"] = u.role.CanSeePrices()
+		data["IsOwner"] = u.role == license.Owner
+	}
+	return data
+}
+
+// render executes the page template into a buffer first, so that a template
+// failure is a clean 500 and not half a page.
+func (h *Handler) render(w http.ResponseWriter, page string, status int, data map[string]any) {
+	var buf bytes.Buffer
+	if err := h.tmpl[page].Execute(&buf, data); err != nil {
+		h.cfg.Logger.Error("console template", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+	_, _ = w.Write(buf.Bytes())
+}
