@@ -50,7 +50,7 @@ const (
 
 // TermsVersion is the version of the automatic top-up terms the console asks
 // a person to accept before enabling top-up.
-const TermsVersion = "2024-01"
+const TermsVersion = "2026-01"
 
 // Config configures the console. Store is required; services left nil are
 // built from Store and Clock with their defaults (the billing service then

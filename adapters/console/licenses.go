@@ -122,6 +122,9 @@ func (h *Handler) showLicenses(w http.ResponseWriter, r *http.Request, u *user, 
 	if d != nil && d.Kind != "" && !u.role.CanManageLicenses() {
 		data["Dialog"] = nil
 	}
+	if c, err := h.cfg.Billing.GetCompany(ctx, u.actor); err == nil {
+		data["Company"] = c.Name
+	}
 	if u.role.CanSeePrices() {
 		inv, err := h.cfg.Billing.Estimate(ctx, u.actor, billing.EstimateOptions{})
 		if err == nil {

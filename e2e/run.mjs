@@ -1,0 +1,358 @@
+// Browser tests of the licensekit web console. They build and start the
+// reference server on a fresh SQLite file and a free port, read the owner API
+// key from the file the server writes (-owner-key-file), and drive Debian's
+// chromium headless with playwright-core. Every test saves a screenshot in
+// e2e/artifacts/, and axe-core checks every page: a serious or critical
+// violation fails the run. Exit status 0 only when every test passed.
+import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import assert from "node:assert/strict";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const artifacts = join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on("error", reject);
+  });
+}
+
+async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), "lk-console-e2e-"));
+  const bin = join(dir, "server");
+  execFileSync("go", ["build", "-o", bin, "./examples/server"], { cwd: root, stdio: "inherit" });
+  const port = await freePort();
+  const keyFile = join(dir, "owner.key");
+  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-sqlite", join(dir, "lk.db"), "-owner-key-file", keyFile, "-interval", "1s"],
+    { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout.on("data", (b) => { out += b; });
+  let err = "";
+  proc.stderr.on("data", (b) => { err += b; });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if (out.includes("Stop with Ctrl-C") && existsSync(keyFile)) break;
+    if (proc.exitCode !== null) throw new Error("server exited: " + err);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(out.includes(`${base}/`), "the startup text says where the console is:\n" + out);
+  const ids = Object.fromEntries([...out.matchAll(/(HELSINKI|TAMPERE|OULU)=(\S+)/g)].map((m) => [m[1], m[2]]));
+  return { proc, base, ownerKey: readFileSync(keyFile, "utf8").trim(), ids, log: () => err };
+}
+
+const srv = await startServer();
+const api = async (method, path, body, key = srv.ownerKey) => {
+  const r = await fetch(srv.base + path, {
+    method, headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+};
+
+const browser = await chromium.launch({ executablePath: chromiumPath, args: flags, headless: true });
+const axeResults = [];
+
+async function axe(page, name) {
+  const res = await new AxeBuilder({ page }).analyze();
+  const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  axeResults.push({ name, url: page.url(), violations: res.violations.length, serious: bad.length });
+  assert.equal(bad.length, 0, `axe on ${name}: ` + bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("; "));
+}
+
+async function signIn(page, key) {
+  await page.goto(srv.base + "/");
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/licenses/);
+}
+
+function row(page, site) {
+  return page.locator("#sites tbody tr", { has: page.locator("th", { hasText: site }) });
+}
+
+async function cell(page, site, header) {
+  const heads = await page.locator("#sites thead th").allInnerTexts();
+  const i = heads.findIndex((h) => h.replace(/[▲▼]/g, "").trim() === header);
+  assert.ok(i >= 0, `no column ${header} in ${heads}`);
+  return (await row(page, site).locator("th, td").nth(i).innerText()).trim();
+}
+
+const results = [];
+let ownerContext;
+
+async function test(name, fn, { viewport = { width: 1280, height: 800 }, context } = {}) {
+  const ctx = context || (await browser.newContext({ viewport, acceptDownloads: true }));
+  const page = await ctx.newPage();
+  const t0 = Date.now();
+  try {
+    await fn(page, ctx);
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    results.push({ name, ok: false, error: e.message });
+    console.log(`FAIL ${name}\n     ${e.message.split("\n").join("\n     ")}`);
+  } finally {
+    await page.screenshot({ path: join(artifacts, name.replace(/[^a-z0-9]+/gi, "-").toLowerCase() + ".png"), fullPage: true }).catch(() => {});
+    await page.close();
+    if (!context) await ctx.close();
+  }
+}
+
+try {
+  ownerContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+
+  await test("sign in", async (page) => {
+    await page.goto(srv.base + "/");
+    await page.waitForURL(/\/signin/);
+    await axe(page, "sign-in");
+    await page.getByLabel("API key").fill("lk_not-a-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "not known" }).waitFor());
+    await signIn(page, srv.ownerKey);
+    await page.getByRole("heading", { name: "License management" }).waitFor();
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === "lk_session");
+    assert.ok(session && session.httpOnly && session.sameSite === "Lax", "HttpOnly SameSite=Lax session cookie");
+    await axe(page, "licenses");
+  }, { context: ownerContext });
+
+  await test("buy 30 licenses for Oulu with the preview", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    await page.getByRole("link", { name: "Purchase licenses for Oulu" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    await dialog.getByLabel("Licenses to buy").fill("30");
+    const preview = dialog.locator("#preview");
+    await preview.getByText("Estimated monthly total").waitFor();
+    const text = await preview.innerText();
+    assert.match(text, /Minimum purchase\s+20/);
+    assert.match(text, /Licenses after\s+30/);
+    assert.match(text, /Added cost/);
+    await axe(page, "purchase dialog");
+    await page.screenshot({ path: join(artifacts, "purchase-preview.png") });
+    await dialog.getByRole("button", { name: "Purchase" }).click();
+    await page.getByRole("status").filter({ hasText: "Bought 30 licenses for Oulu" }).waitFor();
+    assert.equal(await cell(page, "Oulu", "Licenses"), "30");
+    assert.equal(await cell(page, "Oulu", "Available"), "10");
+  }, { context: ownerContext });
+
+  await test("decrease below enrolled devices is refused with the message", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    await page.getByRole("link", { name: "Decrease licenses of Helsinki" }).click();
+    const dialog = page.getByRole("dialog");
+    const qty = dialog.getByLabel("Licenses to remove");
+    await qty.fill("15");
+    const err = dialog.locator("#quantity-error");
+    await err.waitFor({ state: "visible" });
+    assert.match(await err.innerText(), /enrolled/i, "the live preview shows the domain's refusal");
+    await dialog.getByRole("button", { name: "Decrease" }).click();
+    const alert = page.locator("#quantity-error");
+    await alert.waitFor({ state: "visible" });
+    assert.match(await alert.innerText(), /enrolled/i);
+    assert.equal(await alert.getAttribute("role"), "alert");
+    assert.match(await page.getByLabel("Licenses to remove").getAttribute("aria-describedby"), /quantity-error/);
+    assert.equal(await page.getByLabel("Licenses to remove").getAttribute("aria-invalid"), "true");
+    await axe(page, "decrease refused");
+    await page.getByRole("link", { name: "Cancel" }).click();
+    assert.equal(await cell(page, "Helsinki", "Licenses"), "30", "nothing changed");
+  }, { context: ownerContext });
+
+  await test("transfer licenses between sites", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    await page.getByRole("link", { name: "Transfer licenses from Helsinki" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("To site").selectOption({ label: "Tampere" });
+    await dialog.getByLabel("Licenses to move").fill("5");
+    await dialog.locator("#preview").getByText("To after").waitFor();
+    assert.match(await dialog.locator("#preview").innerText(), /Tampere: 15 licenses/);
+    await axe(page, "transfer dialog");
+    await dialog.getByRole("button", { name: "Transfer" }).click();
+    await page.getByRole("status").filter({ hasText: "Moved 5 licenses from Helsinki to Tampere" }).waitFor();
+    assert.equal(await cell(page, "Helsinki", "Licenses"), "25");
+    assert.equal(await cell(page, "Tampere", "Licenses"), "15");
+  }, { context: ownerContext });
+
+  await test("sort and search the sites table", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    const licHead = page.locator("#sites thead th a", { hasText: "Licenses" });
+    await licHead.click();
+    await page.waitForURL(/sort=licenses/);
+    let names = await page.locator("#sites tbody th").allInnerTexts();
+    assert.deepEqual(names, ["Tampere", "Helsinki", "Oulu"]);
+    await licHead.click();
+    await page.waitForURL(/desc=1/);
+    names = await page.locator("#sites tbody th").allInnerTexts();
+    assert.deepEqual(names, ["Oulu", "Helsinki", "Tampere"]);
+    await page.getByLabel("Search sites").fill("tamp");
+    await page.getByRole("button", { name: "Search" }).click();
+    names = await page.locator("#sites tbody th").allInnerTexts();
+    assert.deepEqual(names, ["Tampere"]);
+  }, { context: ownerContext });
+
+  await test("top-up blocked by a prerequisite, then enabled, then a top-up in the log", async (page) => {
+    await api("PATCH", `/v1/sites/${srv.ids.OULU}`, { payment_type: "card" });
+    await page.goto(srv.base + "/topup");
+    const oulu = page.locator("tr", { has: page.locator("th", { hasText: "Oulu" }) });
+    await oulu.getByText("Blocked").waitFor();
+    assert.match(await oulu.innerText(), /monthly invoice payment type/);
+    await axe(page, "top-up blocked");
+    await page.screenshot({ path: join(artifacts, "topup-blocked.png"), fullPage: true });
+    await page.getByLabel(/I accept the automatic top-up terms/).check();
+    await page.getByRole("button", { name: "Turn automatic top-up on" }).click();
+    const err = page.locator("#enable-error");
+    await err.waitFor();
+    assert.match(await err.innerText(), /Oulu/);
+    await api("PATCH", `/v1/sites/${srv.ids.OULU}`, { payment_type: "monthly_invoice" });
+    await page.goto(srv.base + "/topup");
+    await page.getByText("Every site meets the prerequisites.").waitFor();
+    await page.getByLabel(/I accept the automatic top-up terms/).check();
+    await page.getByRole("button", { name: "Turn automatic top-up on" }).click();
+    await page.getByRole("status").filter({ hasText: "Automatic top-up is on" }).waitFor();
+    // Increments in steps of 5: 7 is refused with the domain's message.
+    await page.getByLabel("Increment for Tampere").fill("7");
+    await page.getByRole("button", { name: "Save increment for Tampere" }).click();
+    await page.locator("[id^=inc-error-]").waitFor();
+    await page.getByLabel("Increment for Tampere").fill("10");
+    await page.getByRole("button", { name: "Save increment for Tampere" }).click();
+    await page.getByRole("status").filter({ hasText: "Increment saved" }).waitFor();
+    assert.equal(await page.getByLabel("Increment for Tampere").inputValue(), "10");
+    // Recipients: add, refuse a bad address, remove.
+    await page.getByLabel("Add a recipient").fill("not-an-address");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.locator("#email-error").waitFor();
+    await page.getByLabel("Add a recipient").fill("billing@demo.example");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.getByRole("button", { name: "Remove billing@demo.example" }).waitFor();
+    await axe(page, "top-up enabled");
+    // Tampere: 15 licenses, 8 enrolled; enrolling 10 through the API tops it up.
+    const res = await api("POST", `/v1/sites/${srv.ids.TAMPERE}/enroll`, { quantity: 10 });
+    assert.ok(res.topped_up > 0, "topped up");
+    await page.goto(srv.base + "/events?q=topup.triggered");
+    await page.locator("#events tbody td", { hasText: "topup.triggered" }).first().waitFor();
+  }, { context: ownerContext });
+
+  await test("event log: search, sort, hide a column, export the current view", async (page) => {
+    await page.goto(srv.base + "/events");
+    assert.match(await page.getByRole("status").first().innerText(), /Hash chain: intact/);
+    await axe(page, "event log");
+    await page.getByLabel("Search events").fill("site.");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL(/q=site/);
+    await page.locator("#events thead th[data-col=type] a").click();
+    await page.waitForURL(/sort=type/);
+    const types = await page.locator("#events tbody tr td:nth-child(2)").allInnerTexts();
+    assert.ok(types.length > 1);
+    await page.locator("summary", { hasText: "Columns" }).click();
+    await page.getByLabel("Details", { exact: true }).uncheck();
+    await page.getByRole("button", { name: "Apply columns" }).click();
+    await page.waitForURL(/cols=/);
+    const visible = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());
+    assert.ok(!visible.includes("Details"), "Details hidden");
+    // Remembered for this person.
+    await page.goto(srv.base + "/events");
+    const again = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());
+    assert.deepEqual(again, visible);
+    await page.getByLabel("Search events").fill("site.");
+    await page.getByRole("button", { name: "Search" }).click();
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export current view" }).click()]);
+    const csv = readFileSync(await dl.path(), "utf8").replace(/^\uFEFF/, "");
+    const header = csv.split(/\r?\n/)[0].split(",");
+    assert.deepEqual(header, visible, "the CSV has exactly the visible columns");
+    const rows = csv.trim().split(/\r?\n/).slice(1);
+    assert.ok(rows.length > 0 && rows.every((r) => /site\./.test(r)), "only the searched events");
+    await page.screenshot({ path: join(artifacts, "event-log.png"), fullPage: true });
+  }, { context: ownerContext });
+
+  await test("CSRF token missing is refused", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    const r = await page.request.post(srv.base + "/licenses/purchase", { form: { site: srv.ids.HELSINKI, quantity: "5" } });
+    assert.equal(r.status(), 403);
+    await page.setContent(await r.text());
+    await page.goto(srv.base + "/licenses");
+    assert.equal(await cell(page, "Helsinki", "Licenses"), "25", "nothing bought");
+  }, { context: ownerContext });
+
+  await test("viewer sees no purchase and a forged POST is refused", async (page) => {
+    const created = await api("POST", "/v1/apikeys", { email: "viewer@demo.example", role: "viewer" });
+    await signIn(page, created.key);
+    assert.equal(await page.getByRole("link", { name: /Purchase licenses/ }).count(), 0);
+    assert.equal(await page.getByText("Invoice estimate").count(), 0);
+    const heads = await page.locator("#sites thead th").allInnerTexts();
+    assert.ok(!heads.some((h) => h.includes("Unit price")), "no prices for a viewer");
+    await axe(page, "licenses as viewer");
+    const csrf = await page.locator("input[name=csrf]").first().inputValue();
+    const r = await page.request.post(srv.base + "/licenses/purchase", { form: { csrf, site: srv.ids.HELSINKI, quantity: "5" } });
+    assert.equal(r.status(), 403);
+    assert.match(await r.text(), /viewer/);
+    const site = await api("GET", `/v1/sites/${srv.ids.HELSINKI}`);
+    assert.equal(site.licenses, 25, "nothing bought");
+  });
+
+  await test("phone layout 390x844", async (page) => {
+    await signIn(page, srv.ownerKey);
+    await page.getByRole("heading", { name: "License management" }).waitFor();
+    await axe(page, "licenses on a phone");
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `no horizontal page scroll (scrollWidth ${width})`);
+    await page.goto(srv.base + "/topup");
+    await axe(page, "top-up on a phone");
+    await page.goto(srv.base + "/events");
+    await axe(page, "event log on a phone");
+  }, { viewport: { width: 390, height: 844 } });
+
+  await test("keyboard: focus is visible and the skip link works", async (page) => {
+    await signIn(page, srv.ownerKey);
+    await page.keyboard.press("Tab");
+    const skip = page.locator(":focus");
+    assert.equal(await skip.innerText(), "Skip to content");
+    const outline = await skip.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.notEqual(outline, "none", "visible focus");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Tab");
+    assert.notEqual(await page.locator(":focus").evaluate((el) => getComputedStyle(el).outlineStyle), "none");
+  });
+
+  await test("sign out", async (page) => {
+    await page.goto(srv.base + "/licenses");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/signin/);
+    await page.goto(srv.base + "/licenses");
+    await page.waitForURL(/\/signin/);
+  }, { context: ownerContext });
+
+  // The README's screenshot of the license management page.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await ctx.newPage();
+    await signIn(page, srv.ownerKey);
+    await page.screenshot({ path: join(artifacts, "console-sites.png"), fullPage: true });
+    await ctx.close();
+  }
+} finally {
+  await browser.close();
+  srv.proc.kill("SIGTERM");
+}
+
+console.log("\naxe-core (serious or critical violations / all violations) per page:");
+for (const a of axeResults) console.log(`  ${a.name}: ${a.serious} / ${a.violations}`);
+const failed = results.filter((r) => !r.ok);
+console.log(`\n${results.length - failed.length} passed, ${failed.length} failed; screenshots in ${artifacts}`);
+if (failed.length) {
+  console.log(srv.log().split("\n").slice(-20).join("\n"));
+  process.exit(1);
+}
