@@ -46,10 +46,12 @@
 //     the OpenAPI document.
 //   - adapters/http/client: the typed Go client of the REST API, generated
 //     from that document (go generate ./... regenerates it).
+//   - adapters/console: the MSP web console (sign-in with an API key, licenses,
+//     automatic top-up, event log), server-rendered over the same services.
 //   - adapters/notify: top-up notifications by SMTP or to a log, and the loop
 //     that dispatches them.
-//   - examples/server: the reference server (REST API over SQLite or PostgreSQL,
-//     demo data, background jobs).
+//   - examples/server: the reference server (REST API and web console over
+//     SQLite or PostgreSQL, demo data, background jobs).
 //   - examples/pools: a walkthrough of pools without HTTP.
 //   - examples/vendor: a product checking its license at start-up, online and
 //     offline.
