@@ -238,6 +238,11 @@ try {
     await page.getByLabel("Add a recipient").fill("billing@demo.example");
     await page.getByRole("button", { name: "Add", exact: true }).click();
     await page.getByRole("button", { name: "Remove billing@demo.example" }).waitFor();
+    await page.getByLabel("Add a recipient").fill("ops@demo.example");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.getByRole("button", { name: "Remove ops@demo.example" }).click();
+    await page.getByRole("status").filter({ hasText: "Recipient removed" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Remove ops@demo.example" }).count(), 0);
     await axe(page, "top-up enabled");
     // Tampere: 15 licenses, 8 enrolled; enrolling 10 through the API tops it up.
     const res = await api("POST", `/v1/sites/${srv.ids.TAMPERE}/enroll`, { quantity: 10 });
@@ -250,6 +255,15 @@ try {
     await page.goto(srv.base + "/events");
     assert.match(await page.getByRole("status").first().innerText(), /Hash chain: intact/);
     await axe(page, "event log");
+    // Keyset paging (25 events a page by default; 10 here).
+    await page.goto(srv.base + "/events?limit=10");
+    assert.equal(await page.locator("#events tbody tr").count(), 10);
+    const firstPage = await page.locator("#events tbody tr").first().innerText();
+    await page.getByRole("link", { name: "Next page" }).click();
+    await page.waitForURL(/cursor=/);
+    assert.ok((await page.locator("#events tbody tr").count()) > 0);
+    assert.notEqual(await page.locator("#events tbody tr").first().innerText(), firstPage);
+    await page.getByRole("link", { name: "First page" }).click();
     await page.getByLabel("Search events").fill("site.");
     await page.getByRole("button", { name: "Search" }).click();
     await page.waitForURL(/q=site/);
@@ -261,8 +275,16 @@ try {
     await page.getByLabel("Details", { exact: true }).uncheck();
     await page.getByRole("button", { name: "Apply columns" }).click();
     await page.waitForURL(/cols=/);
-    const visible = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());
+    let visible = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());
     assert.ok(!visible.includes("Details"), "Details hidden");
+    // Order: move "Event type" one place earlier.
+    const before = visible.indexOf("Event type");
+    await page.locator("summary", { hasText: "Columns" }).click();
+    await page.getByRole("link", { name: "Move Event type one place earlier" }).click();
+    await page.waitForURL(/chooser=1/);
+    visible = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());
+    assert.equal(visible.indexOf("Event type"), before - 1, "moved one place earlier");
+    await axe(page, "event log column chooser");
     // Remembered for this person.
     await page.goto(srv.base + "/events");
     const again = (await page.locator("#events thead th").allInnerTexts()).map((s) => s.replace(/[▲▼]/g, "").trim());

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -58,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		require.NoError(t, err)
 		f.keys[role] = c.Key
 	}
-	h, err := console.New(console.Config{Store: store, Clock: clock, Billing: f.bill})
+	h, err := console.New(console.Config{Store: store, Clock: clock, Billing: f.bill, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -220,9 +221,29 @@ func TestPostWithoutOrWithWrongCSRFTokenIsRefused(t *testing.T) {
 	assert.Equal(t, int64(30), f.licenses(t, f.site.ID), "nothing bought")
 
 	resp, body := post(t, c, f.srv.URL+"/licenses/purchase", url.Values{"site": {f.site.ID}, "quantity": {"5"}, "csrf": {token}})
-	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	assert.Equal(t, int64(35), f.licenses(t, f.site.ID))
-	assert.Contains(t, body, "Bought 5 licenses")
+	_, page := get(t, c, f.srv.URL+resp.Header.Get("Location"))
+	assert.Contains(t, page, "Bought 5 licenses")
+	_, page = get(t, c, f.srv.URL+resp.Header.Get("Location"))
+	assert.NotContains(t, page, "Bought 5 licenses", "the notice is shown once")
+}
+
+func TestDoubleSubmitOfOneDialogBuysOnce(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Owner])
+	_, page := get(t, c, f.srv.URL+"/licenses?dialog=purchase&site="+f.site.ID)
+	idem := regexp.MustCompile(`name="idem" value="([^"]+)"`).FindStringSubmatch(page)
+	require.NotNil(t, idem, "the dialog carries an idempotency token")
+	form := url.Values{"site": {f.site.ID}, "quantity": {"5"}, "csrf": {csrfOf(t, page)}, "idem": {idem[1]}}
+	for range 2 {
+		resp, body := post(t, c, f.srv.URL+"/licenses/purchase", form)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	}
+	assert.Equal(t, int64(35), f.licenses(t, f.site.ID), "bought once")
+	_, page2 := get(t, c, f.srv.URL+"/licenses?dialog=purchase&site="+f.site.ID)
+	assert.NotContains(t, page2, idem[1], "each rendering has its own token")
 }
 
 func TestViewerSeesNoPurchaseAndForgedPostIsRefused(t *testing.T) {
@@ -326,4 +347,21 @@ func TestEventLogExportHasTheVisibleColumns(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "Event type,Initiated by", strings.SplitN(csv, "\n", 2)[0][:len("Event type,Initiated by")])
 	assert.Equal(t, "Event type,Initiated by", strings.TrimRight(strings.SplitN(csv, "\n", 2)[0], "\r"))
+}
+
+func TestEventLogColumnOrderCanBeChanged(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Owner])
+	_, page := get(t, c, f.srv.URL+"/events?cols=time&cols=type&cols=actor")
+	m := regexp.MustCompile(`href="([^"]+)" aria-label="Move Event type one place earlier"`).FindStringSubmatch(page)
+	require.NotNil(t, m, page)
+	status, page := get(t, c, f.srv.URL+html.UnescapeString(m[1]))
+	require.Equal(t, http.StatusOK, status)
+	heads := regexp.MustCompile(`<th scope="col" data-col="([a-z_]+)"`).FindAllStringSubmatch(page, -1)
+	var order []string
+	for _, h := range heads {
+		order = append(order, h[1])
+	}
+	assert.Equal(t, []string{"type", "time", "actor"}, order)
 }

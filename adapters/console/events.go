@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -36,10 +37,17 @@ func (c *columnPrefs) set(who string, cols []eventlog.Column) {
 }
 
 // eventRequest reads the view of the log from the query: search, sort, desc,
-// cursor and the chosen columns (cols, repeated, in order; else the person's
+// cursor, limit (page size, 25 by default) and the chosen columns (cols, repeated, in order; else the person's
 // remembered choice; else the default).
 func (h *Handler) eventRequest(q url.Values, u *user) (eventlog.Request, error) {
 	req := eventlog.Request{Search: q.Get("q"), Cursor: q.Get("cursor"), Desc: q.Get("desc") == "1", Limit: 25}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			return req, license.Errorf(license.Invalid, "limit", "limit must be a number of events between 1 and 200")
+		}
+		req.Limit = n
+	}
 	if s := q.Get("sort"); s != "" {
 		c, err := eventlog.ParseColumn(s)
 		if err != nil {
@@ -74,6 +82,7 @@ type colView struct {
 	Code, Title string
 	Shown       bool
 	Href        string // the table header's sort link
+	Left, Right string // links that move a shown column one place earlier or later
 }
 
 func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
@@ -120,12 +129,39 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
 	if req.Desc {
 		view.Set("desc", "1")
 	}
+	if req.Limit != 25 {
+		view.Set("limit", strconv.Itoa(req.Limit))
+	}
 	for _, c := range req.Columns {
 		view.Add("cols", string(c))
 	}
 	sortCol := req.Sort
 	if sortCol == "" {
 		sortCol = eventlog.ColTime
+	}
+	// Move links of the chooser: the same view with two neighbours swapped.
+	moved := func(i, j int) string {
+		v := url.Values{}
+		for k, vs := range view {
+			if k != "cols" {
+				v[k] = vs
+			}
+		}
+		order := append([]eventlog.Column(nil), req.Columns...)
+		order[i], order[j] = order[j], order[i]
+		for _, c := range order {
+			v.Add("cols", string(c))
+		}
+		v.Set("chooser", "1")
+		return "/events?" + v.Encode()
+	}
+	for i := range req.Columns {
+		if i > 0 {
+			chooser[i].Left = moved(i, i-1)
+		}
+		if i+1 < len(req.Columns) {
+			chooser[i].Right = moved(i, i+1)
+		}
 	}
 	for i := range cols {
 		v := url.Values{}
@@ -140,9 +176,10 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
 		cols[i].Href = "/events?" + v.Encode()
 	}
 	data := map[string]any{"Columns": cols, "Chooser": chooser, "Rows": page.Rows, "Next": page.Next,
-		"Search": req.Search, "Sort": string(sortCol), "Desc": req.Desc, "Query": view, "First": req.Cursor == ""}
+		"Search": req.Search, "Sort": string(sortCol), "Desc": req.Desc, "Query": view, "First": req.Cursor == "",
+		"ChooserOpen": q.Get("chooser") == "1"}
 	if u.role == license.Owner {
-		v, err := eventlog.Verify(ctx, storeReader{h.cfg.Store}, u.company, h.cfg.Clock.Now().UTC())
+		v, err := storage.VerifyChain(ctx, h.cfg.Store, u.company, h.cfg.Clock.Now().UTC())
 		if err == nil {
 			data["Verify"] = v
 		} else {
@@ -171,17 +208,48 @@ func (h *Handler) eventsExport(w http.ResponseWriter, r *http.Request, u *user) 
 		mode, name = eventlog.OriginalData, "event-log-original-data.csv"
 	}
 	req.Cursor, req.Limit = "", 0
+	// The effective role is resolved in a transaction of its own; the export
+	// then reads the log in short transactions and writes each page after its
+	// transaction has ended, so a slow download holds no store connection.
 	if err == nil {
-		var buf strings.Builder
+		var eff license.Actor
 		err = h.cfg.Store.View(ctx, func(tx storage.Tx) error {
-			return access.ExportEvents(ctx, tx, u.actor, mode, req, &buf)
+			var err error
+			eff, err = access.Resolve(ctx, tx, u.actor)
+			return err
 		})
 		if err == nil {
-			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-			_, _ = w.Write([]byte(buf.String()))
-			return
+			lw := &lazyCSV{w: w, filename: name}
+			err = eventlog.Export(ctx, storeReader{h.cfg.Store}, eff, mode, req, lw)
+			if err != nil && lw.started {
+				h.cfg.Logger.Error("console: event export failed mid-stream", "error_code", string(license.ErrorCode(err)))
+				panic(http.ErrAbortHandler)
+			}
+			if err == nil {
+				if !lw.started { // cannot happen: an export writes at least its header
+					_, _ = lw.Write(nil)
+				}
+				return
+			}
 		}
 	}
 	h.fail(w, r, u, statusOf(err), message(err))
+}
+
+// lazyCSV sets the download headers at the first write, so that an error
+// found before any row is still answered as a page.
+type lazyCSV struct {
+	w        http.ResponseWriter
+	filename string
+	started  bool
+}
+
+func (l *lazyCSV) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		l.w.Header().Set("Content-Disposition", `attachment; filename="`+l.filename+`"`)
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
 }

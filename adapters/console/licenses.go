@@ -47,10 +47,11 @@ type dialog struct {
 	To       string
 	Error    string
 	Field    string // the form field the error is about (quantity, to)
+	Idem     string // the idempotency token of this rendering of the form
 }
 
 func (h *Handler) licensesPage(w http.ResponseWriter, r *http.Request, u *user) {
-	h.showLicenses(w, r, u, http.StatusOK, nil, "")
+	h.showLicenses(w, r, u, http.StatusOK, nil, h.sessions.popFlash(u.token))
 }
 
 // showLicenses renders the license management page; d, when set, is a dialog
@@ -153,7 +154,7 @@ func dialogFromQuery(q url.Values, sites []billing.Site) *dialog {
 	}
 	for _, s := range sites {
 		if s.ID == q.Get("site") {
-			return &dialog{Kind: kind, Site: s}
+			return &dialog{Kind: kind, Site: s, Idem: randomToken()}
 		}
 	}
 	return nil
@@ -186,7 +187,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, u *user, kind stri
 		h.fail(w, r, u, statusOf(err), message(err))
 		return
 	}
-	d := &dialog{Kind: kind, Site: site, Quantity: r.PostFormValue("quantity"), To: r.PostFormValue("to")}
+	d := &dialog{Kind: kind, Site: site, Quantity: r.PostFormValue("quantity"), To: r.PostFormValue("to"), Idem: randomToken()}
 	n, err := formQuantity(r)
 	var notice string
 	if err == nil {
@@ -201,7 +202,21 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, u *user, kind stri
 		h.showLicenses(w, r, u, statusOf(err), d, "")
 		return
 	}
-	h.showLicenses(w, r, u, http.StatusOK, nil, notice)
+	// Post/redirect/get: reloading the page shows it again, never repeats the change.
+	h.sessions.setFlash(u.token, notice)
+	back, _ := url.ParseQuery(r.PostFormValue("back"))
+	http.Redirect(w, r, "/licenses?"+keep(back, "q", "sort", "desc").Encode(), http.StatusSeeOther)
+}
+
+// idempotencyKey is the key of a license change: the random token the
+// dialog was rendered with, so a double submit of one dialog (a double click,
+// a resent form) makes the change once and answers the same outcome.
+func idempotencyKey(r *http.Request) string {
+	v := r.PostFormValue("idem")
+	if v == "" || len(v) > 64 {
+		return ""
+	}
+	return "console-" + v
 }
 
 // fieldOf names the form field an error belongs to: the domain's field when
@@ -216,7 +231,7 @@ func fieldOf(err error) string {
 
 func (h *Handler) purchase(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "purchase", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Purchase(r.Context(), u.actor, billing.PurchaseRequest{Site: site.ID, Quantity: n}, "")
+		q, err := h.cfg.Billing.Purchase(r.Context(), u.actor, billing.PurchaseRequest{Site: site.ID, Quantity: n}, idempotencyKey(r))
 		if err != nil {
 			return "", err
 		}
@@ -226,7 +241,7 @@ func (h *Handler) purchase(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) decrease(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "decrease", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Decrease(r.Context(), u.actor, billing.DecreaseRequest{Site: site.ID, Quantity: n}, "")
+		q, err := h.cfg.Billing.Decrease(r.Context(), u.actor, billing.DecreaseRequest{Site: site.ID, Quantity: n}, idempotencyKey(r))
 		if err != nil {
 			return "", err
 		}
@@ -236,7 +251,7 @@ func (h *Handler) decrease(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "transfer", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Transfer(r.Context(), u.actor, billing.TransferRequest{From: site.ID, To: r.PostFormValue("to"), Quantity: n}, "")
+		q, err := h.cfg.Billing.Transfer(r.Context(), u.actor, billing.TransferRequest{From: site.ID, To: r.PostFormValue("to"), Quantity: n}, idempotencyKey(r))
 		if err != nil {
 			return "", err
 		}

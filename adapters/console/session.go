@@ -18,6 +18,7 @@ type session struct {
 	keyHash string
 	csrf    string
 	expires time.Time
+	flash   string // a notice to show once, after a redirect
 }
 
 type sessions struct {
@@ -83,4 +84,28 @@ func (s *sessions) delete(tok string) {
 // sameToken compares two tokens in constant time; empty never matches.
 func sameToken(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// setFlash keeps msg for the next page the session shows.
+func (s *sessions) setFlash(tok, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if se, ok := s.m[tokenHash(tok)]; ok {
+		se.flash = msg
+		s.m[tokenHash(tok)] = se
+	}
+}
+
+// popFlash returns the session's notice and forgets it.
+func (s *sessions) popFlash(tok string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se, ok := s.m[tokenHash(tok)]
+	if !ok {
+		return ""
+	}
+	msg := se.flash
+	se.flash = ""
+	s.m[tokenHash(tok)] = se
+	return msg
 }

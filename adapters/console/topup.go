@@ -22,7 +22,7 @@ type topUpForm struct {
 }
 
 func (h *Handler) topUpPage(w http.ResponseWriter, r *http.Request, u *user) {
-	h.showTopUp(w, r, u, http.StatusOK, nil, "")
+	h.showTopUp(w, r, u, http.StatusOK, nil, h.sessions.popFlash(u.token))
 }
 
 func (h *Handler) showTopUp(w http.ResponseWriter, r *http.Request, u *user, status int, f *topUpForm, notice string) {
@@ -74,7 +74,8 @@ func (h *Handler) topUpDone(w http.ResponseWriter, r *http.Request, u *user, err
 		h.showTopUp(w, r, u, statusOf(err), &f, "")
 		return
 	}
-	h.showTopUp(w, r, u, http.StatusOK, nil, notice)
+	h.sessions.setFlash(u.token, notice)
+	http.Redirect(w, r, "/topup", http.StatusSeeOther)
 }
 
 func (h *Handler) topUpEnable(w http.ResponseWriter, r *http.Request, u *user) {

@@ -4,6 +4,12 @@
 // service's preview and changes nothing.
 (function () {
   "use strict";
+  // Escape closes an open dialog (its Cancel link).
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var cancel = document.querySelector("[role=dialog] a.ghost");
+    if (cancel) cancel.click();
+  });
   var form = document.querySelector("form[data-preview]");
   if (!form) return;
   var out = document.getElementById("preview");
