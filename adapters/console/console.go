@@ -19,10 +19,13 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/licensekit/licensekit/access"
@@ -60,9 +63,13 @@ type Config struct {
 	Clock      license.Clock
 	Logger     *slog.Logger
 	SessionTTL time.Duration
-	Billing    *billing.Service
-	TopUp      *topup.Service
-	APIKeys    *apikey.Service
+	// SignInLimiter limits sign-in attempts per client address (the peer
+	// address of the connection); nil means 20 at once and 10 a minute.
+	// Beyond it the sign-in form answers 429 with Retry-After.
+	SignInLimiter license.Limiter
+	Billing       *billing.Service
+	TopUp         *topup.Service
+	APIKeys       *apikey.Service
 }
 
 // Handler serves the console. It implements net/http.Handler.
@@ -87,6 +94,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.SignInLimiter == nil {
+		cfg.SignInLimiter = license.NewTokenBucket(10.0/60, 20)
 	}
 	if cfg.Billing == nil {
 		cfg.Billing = &billing.Service{Store: cfg.Store, Clock: cfg.Clock, Overflow: topup.Policy{}}
@@ -255,6 +265,13 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !sameToken(r.PostFormValue("csrf"), c.Value) {
 		h.render(w, "error", http.StatusForbidden, map[string]any{"Title": "Refused", "Status": http.StatusForbidden,
 			"Message": "The sign-in form has expired or did not come from this console (CSRF token missing or wrong). Reload the page and try again."})
+		return
+	}
+	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ok, wait := h.cfg.SignInLimiter.Allow("console-signin:"+addr, time.Now()); !ok {
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.renderSignIn(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts from this address; try again in %d seconds.", secs))
 		return
 	}
 	k, hash, err := h.cfg.APIKeys.Authenticate(r.Context(), r.PostFormValue("key"))

@@ -365,3 +365,22 @@ func TestEventLogColumnOrderCanBeChanged(t *testing.T) {
 	}
 	assert.Equal(t, []string{"type", "time", "actor"}, order)
 }
+
+func TestSignInAttemptsAreLimited(t *testing.T) {
+	store := memory.New()
+	h, err := console.New(console.Config{Store: store, SignInLimiter: license.NewTokenBucket(0.001, 3), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := browser(t)
+	_, page := get(t, c, srv.URL+"/signin")
+	token := csrfOf(t, page)
+	var last *http.Response
+	var body string
+	for range 4 {
+		last, body = post(t, c, srv.URL+"/signin", url.Values{"csrf": {token}, "key": {"lk_wrong"}})
+	}
+	assert.Equal(t, http.StatusTooManyRequests, last.StatusCode)
+	assert.NotEmpty(t, last.Header.Get("Retry-After"))
+	assert.Contains(t, body, "Too many sign-in attempts")
+}
