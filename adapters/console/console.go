@@ -67,6 +67,10 @@ type Config struct {
 	// address of the connection); nil means 20 at once and 10 a minute.
 	// Beyond it the sign-in form answers 429 with Retry-After.
 	SignInLimiter license.Limiter
+	// SecureCookies marks the cookies Secure even on plain HTTP requests, for
+	// a console behind a proxy that terminates TLS (without it, cookies are
+	// Secure when the request itself came over TLS).
+	SecureCookies bool
 	Billing       *billing.Service
 	TopUp         *topup.Service
 	APIKeys       *apikey.Service
@@ -236,7 +240,7 @@ func (h *Handler) toSignIn(w http.ResponseWriter, r *http.Request, msg string) {
 	h.renderSignIn(w, r, http.StatusUnauthorized, msg)
 }
 
-func secure(r *http.Request) bool { return r.TLS != nil }
+func (h *Handler) secure(r *http.Request) bool { return r.TLS != nil || h.cfg.SecureCookies }
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
 	h.renderSignIn(w, r, http.StatusOK, "")
@@ -253,7 +257,7 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	} else {
 		pre = randomToken()
 		http.SetCookie(w, &http.Cookie{Name: preCookie, Value: pre, Path: "/signin", HttpOnly: true,
-			Secure: secure(r), SameSite: http.SameSiteLaxMode, MaxAge: 3600})
+			Secure: h.secure(r), SameSite: http.SameSiteLaxMode, MaxAge: 3600})
 	}
 	h.render(w, "signin", status, map[string]any{"CSRF": pre, "Error": msg, "Title": "Sign in"})
 }
@@ -285,8 +289,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, _ := h.sessions.create(hash, time.Now().Add(h.cfg.SessionTTL))
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", HttpOnly: true,
-		Secure: secure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(h.cfg.SessionTTL / time.Second)})
-	http.SetCookie(w, &http.Cookie{Name: preCookie, Value: "", Path: "/signin", MaxAge: -1, HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+		Secure: h.secure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(h.cfg.SessionTTL / time.Second)})
+	http.SetCookie(w, &http.Cookie{Name: preCookie, Value: "", Path: "/signin", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	h.cfg.Logger.Info("console sign-in", "company", k.Company, "email", k.Email, "key_id", k.ID)
 	http.Redirect(w, r, "/licenses", http.StatusSeeOther)
 }
@@ -294,7 +298,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, u *user) {
 	h.sessions.delete(u.token)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: secure(r), SameSite: http.SameSiteLaxMode})
+		Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 

@@ -384,3 +384,18 @@ func TestSignInAttemptsAreLimited(t *testing.T) {
 	assert.NotEmpty(t, last.Header.Get("Retry-After"))
 	assert.Contains(t, body, "Too many sign-in attempts")
 }
+
+func TestSecureCookiesBehindATLSProxy(t *testing.T) {
+	h, err := console.New(console.Config{Store: memory.New(), SecureCookies: true})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/signin")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NotEmpty(t, resp.Cookies())
+	for _, ck := range resp.Cookies() {
+		assert.True(t, ck.Secure, ck.Name)
+		assert.True(t, ck.HttpOnly, ck.Name)
+	}
+}
