@@ -399,3 +399,33 @@ func TestSecureCookiesBehindATLSProxy(t *testing.T) {
 		assert.True(t, ck.HttpOnly, ck.Name)
 	}
 }
+
+func TestEventLogColumnsAreRememberedAcrossRestartsAndBadChoicesAreNot(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Owner])
+	status, _ := get(t, c, f.srv.URL+"/events?cols=type&cols=type")
+	assert.Equal(t, http.StatusUnprocessableEntity, status, "a repeated column is the domain's refusal")
+	status, page := get(t, c, f.srv.URL+"/events")
+	require.Equal(t, http.StatusOK, status, "a refused choice is not remembered")
+	assert.Contains(t, page, `<th scope="col" data-col="time"`, "the default columns")
+
+	status, _ = get(t, c, f.srv.URL+"/events?cols=actor&cols=type")
+	require.Equal(t, http.StatusOK, status)
+
+	// A second console process (sessions and memory of its own) on the same store.
+	h2, err := console.New(console.Config{Store: f.store, Billing: f.bill, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	srv2 := httptest.NewServer(h2)
+	defer srv2.Close()
+	f2 := *f
+	f2.srv = srv2
+	f2.signIn(t, c, f.keys[license.Owner])
+	_, page = get(t, c, srv2.URL+"/events")
+	heads := regexp.MustCompile(`<th scope="col" data-col="([a-z_]+)"`).FindAllStringSubmatch(page, -1)
+	var order []string
+	for _, h := range heads {
+		order = append(order, h[1])
+	}
+	assert.Equal(t, []string{"actor", "type"}, order)
+}

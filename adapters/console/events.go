@@ -2,8 +2,11 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +42,7 @@ func (c *columnPrefs) set(who string, cols []eventlog.Column) {
 // eventRequest reads the view of the log from the query: search, sort, desc,
 // cursor, limit (page size, 25 by default) and the chosen columns (cols, repeated, in order; else the person's
 // remembered choice; else the default).
-func (h *Handler) eventRequest(q url.Values, u *user) (eventlog.Request, error) {
+func (h *Handler) eventRequest(r *http.Request, q url.Values, u *user) (eventlog.Request, error) {
 	req := eventlog.Request{Search: q.Get("q"), Cursor: q.Get("cursor"), Desc: q.Get("desc") == "1", Limit: 25}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -67,14 +70,38 @@ func (h *Handler) eventRequest(q url.Values, u *user) (eventlog.Request, error) 
 		if len(req.Columns) == 0 {
 			return req, license.Errorf(license.Invalid, "cols", "choose at least one column")
 		}
-		h.columns.set(who, req.Columns)
 	} else if cols := h.columns.get(who); cols != nil {
 		req.Columns = cols
+	} else if c, err := r.Cookie(columnsCookie(u)); err == nil {
+		for _, s := range strings.Split(c.Value, ".") {
+			if col, err := eventlog.ParseColumn(s); err == nil && !slices.Contains(req.Columns, col) {
+				req.Columns = append(req.Columns, col)
+			}
+		}
 	}
 	if len(req.Columns) == 0 {
 		req.Columns = eventlog.DefaultColumns
 	}
 	return req, nil
+}
+
+// columnsCookie names the cookie that remembers a person's columns in this
+// browser across server restarts (one per company and e-mail).
+func columnsCookie(u *user) string {
+	h := sha256.Sum256([]byte(u.company + "\x00" + strings.ToLower(u.actor.Email)))
+	return "lk_cols_" + hex.EncodeToString(h[:6])
+}
+
+// rememberColumns keeps a valid choice of columns for the person: in the
+// process and in a cookie of the browser.
+func (h *Handler) rememberColumns(w http.ResponseWriter, r *http.Request, u *user, cols []eventlog.Column) {
+	h.columns.set(u.company+"\x00"+strings.ToLower(u.actor.Email), cols)
+	codes := make([]string, len(cols))
+	for i, c := range cols {
+		codes[i] = string(c)
+	}
+	http.SetCookie(w, &http.Cookie{Name: columnsCookie(u), Value: strings.Join(codes, "."), Path: "/events",
+		MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 }
 
 // colView is a column of the table or of the chooser.
@@ -88,7 +115,7 @@ type colView struct {
 func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	req, err := h.eventRequest(q, u)
+	req, err := h.eventRequest(r, q, u)
 	var page eventlog.Page
 	if err == nil {
 		err = h.cfg.Store.View(ctx, func(tx storage.Tx) error {
@@ -103,8 +130,11 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, u *user) {
 			return
 		}
 		// A bad cursor or column: show the first page of the default view with the message.
-		h.render(w, "events", statusOf(err), h.base(u, "Event log", r, map[string]any{"Error": message(err), "Query": url.Values{}}))
+		h.render(w, "events", statusOf(err), h.base(u, "Event log", r, map[string]any{"Error": message(err), "Query": url.Values{}, "Columns": []colView{}, "First": true}))
 		return
+	}
+	if q.Has("cols") {
+		h.rememberColumns(w, r, u, req.Columns)
 	}
 	shown := map[eventlog.Column]bool{}
 	var cols []colView
@@ -203,7 +233,7 @@ func (s storeReader) Events(ctx context.Context, f eventlog.Filter, fn func(even
 func (h *Handler) eventsExport(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	req, err := h.eventRequest(q, u)
+	req, err := h.eventRequest(r, q, u)
 	mode := eventlog.CurrentView
 	name := "event-log-current-view.csv"
 	if q.Get("view") == "original" {
