@@ -309,6 +309,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case license.NotFound:
 		return http.StatusNotFound
+	case license.Conflict:
+		return http.StatusConflict
 	case license.Unauthenticated, license.KeyExpired, license.KeyRevoked:
 		return http.StatusUnauthorized
 	case license.Unavailable:

@@ -429,3 +429,67 @@ func TestEventLogColumnsAreRememberedAcrossRestartsAndBadChoicesAreNot(t *testin
 	}
 	assert.Equal(t, []string{"actor", "type"}, order)
 }
+
+func TestTopUpRefusalsAreShownNextToTheirFields(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Owner])
+	// Tampere pays by card: the domain refuses to enable top-up and says why.
+	resp, body := post(t, c, f.srv.URL+"/topup/enable", url.Values{"csrf": {token}, "accept": {console.TermsVersion}})
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	m := regexp.MustCompile(`<p id="enable-error" class="error" role="alert">([^<]*)</p>`).FindStringSubmatch(body)
+	require.NotNil(t, m, body)
+	assert.Contains(t, html.UnescapeString(m[1]), "Tampere")
+	assert.Contains(t, html.UnescapeString(m[1]), "monthly invoice")
+	assert.Regexp(t, `id="accept"[^>]*aria-invalid="true" aria-describedby="enable-error"`, body)
+
+	// Without the terms accepted, nothing is asked of the domain.
+	resp, body = post(t, c, f.srv.URL+"/topup/enable", url.Values{"csrf": {token}})
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, body, "accept the automatic top-up terms")
+
+	// Once Tampere pays by monthly invoice, top-up can be enabled.
+	card := billing.MonthlyInvoice
+	_, err := f.bill.UpdateSite(context.Background(), f.owner, f.other.ID, billing.SiteChange{PaymentType: &card})
+	require.NoError(t, err)
+	resp, _ = post(t, c, f.srv.URL+"/topup/enable", url.Values{"csrf": {token}, "accept": {console.TermsVersion}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, page := get(t, c, f.srv.URL+"/topup")
+	assert.Contains(t, page, "Automatic top-up is on")
+	assert.Contains(t, page, "Automatic top-up is <strong>on</strong>")
+
+	// An increment that is not a multiple of 5 is the domain's refusal, on its field.
+	resp, body = post(t, c, f.srv.URL+"/topup/increment", url.Values{"csrf": {token}, "site": {f.site.ID}, "increment": {"7"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Regexp(t, `<p id="inc-error-\d+" class="error" role="alert">[^<]*5`, body)
+	resp, _ = post(t, c, f.srv.URL+"/topup/increment", url.Values{"csrf": {token}, "site": {f.site.ID}, "increment": {"10"}})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	// Recipients: a bad address is refused on the field; a good one is added and removed.
+	resp, body = post(t, c, f.srv.URL+"/topup/recipients", url.Values{"csrf": {token}, "email": {"nope"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, body, `id="email-error"`)
+	resp, _ = post(t, c, f.srv.URL+"/topup/recipients", url.Values{"csrf": {token}, "email": {"ops@msp.example"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, page = get(t, c, f.srv.URL+"/topup")
+	assert.Contains(t, page, "Remove ops@msp.example")
+	resp, _ = post(t, c, f.srv.URL+"/topup/recipients/remove", url.Values{"csrf": {token}, "email": {"ops@msp.example"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, page = get(t, c, f.srv.URL+"/topup")
+	assert.NotContains(t, page, "Remove ops@msp.example")
+}
+
+func TestViewerCannotChangeTopUpNorReadTheLog(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	token := f.signIn(t, c, f.keys[license.Viewer])
+	_, page := get(t, c, f.srv.URL+"/topup")
+	assert.NotContains(t, page, `action="/topup/enable"`)
+	assert.NotContains(t, page, `href="/events"`)
+	resp, _ := post(t, c, f.srv.URL+"/topup/recipients", url.Values{"csrf": {token}, "email": {"x@msp.example"}})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	status, _ := get(t, c, f.srv.URL+"/events")
+	assert.Equal(t, http.StatusForbidden, status)
+	status, _ = get(t, c, f.srv.URL+"/events/export?view=original")
+	assert.Equal(t, http.StatusForbidden, status)
+}
