@@ -168,6 +168,7 @@ try {
     assert.match(await page.getByLabel("Licenses to remove").getAttribute("aria-describedby"), /quantity-error/);
     assert.equal(await page.getByLabel("Licenses to remove").getAttribute("aria-invalid"), "true");
     await axe(page, "decrease refused");
+    await page.screenshot({ path: join(artifacts, "decrease-refused.png") });
     await page.getByRole("link", { name: "Cancel" }).click();
     assert.equal(await cell(page, "Helsinki", "Licenses"), "30", "nothing changed");
   }, { context: ownerContext });
@@ -244,6 +245,7 @@ try {
     await page.getByRole("status").filter({ hasText: "Recipient removed" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Remove ops@demo.example" }).count(), 0);
     await axe(page, "top-up enabled");
+    await page.screenshot({ path: join(artifacts, "topup-enabled.png"), fullPage: true });
     // Tampere: 15 licenses, 8 enrolled; enrolling 10 through the API tops it up.
     const res = await api("POST", `/v1/sites/${srv.ids.TAMPERE}/enroll`, { quantity: 10 });
     assert.ok(res.topped_up > 0, "topped up");

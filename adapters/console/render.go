@@ -14,8 +14,9 @@ var pages = []string{"signin", "error", "licenses", "topup", "events"}
 
 func (h *Handler) parseTemplates() error {
 	funcs := template.FuncMap{
-		"money": func(m license.Money) string { return m.String() },
-		"lower": strings.ToLower,
+		"money":   func(m license.Money) string { return m.String() },
+		"lower":   strings.ToLower,
+		"payment": paymentLabel,
 		"query": func(base url.Values, kv ...string) string {
 			q := url.Values{}
 			for k, v := range base {
