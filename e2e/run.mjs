@@ -333,10 +333,13 @@ try {
     await axe(page, "licenses on a phone");
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `no horizontal page scroll (scrollWidth ${width})`);
-    await page.goto(srv.base + "/topup");
-    await axe(page, "top-up on a phone");
-    await page.goto(srv.base + "/events");
-    await axe(page, "event log on a phone");
+    for (const [path, name] of [["/topup", "top-up on a phone"], ["/events", "event log on a phone"],
+      [`/licenses?dialog=purchase&site=${srv.ids.HELSINKI}`, "purchase dialog on a phone"]]) {
+      await page.goto(srv.base + path);
+      await axe(page, name);
+      const w = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(w <= 390, `${name}: no horizontal page scroll (scrollWidth ${w})`);
+    }
   }, { viewport: { width: 390, height: 844 } });
 
   await test("keyboard: focus is visible and the skip link works", async (page) => {
