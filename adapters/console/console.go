@@ -103,7 +103,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.SignInLimiter = license.NewTokenBucket(10.0/60, 20)
 	}
 	if cfg.Billing == nil {
-		cfg.Billing = &billing.Service{Store: cfg.Store, Clock: cfg.Clock, Overflow: topup.Policy{}}
+		cfg.Billing = &billing.Service{Store: cfg.Store, Clock: cfg.Clock, Overflow: topup.Overflow()}
 	}
 	if cfg.TopUp == nil {
 		cfg.TopUp = &topup.Service{Store: cfg.Store, Clock: cfg.Clock}

@@ -52,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f.other, err = f.bill.CreateSite(ctx, f.owner, billing.NewSite{Name: "Tampere", Plan: "Pro", UnitPrice: price, PaymentType: billing.Card, Group: "Nordics", Licenses: &ten})
 	require.NoError(t, err)
-	_, err = f.bill.Enroll(ctx, f.owner, f.site.ID, 20)
+	_, err = f.bill.Enroll(ctx, f.owner, billing.EnrollRequest{Site: f.site.ID, Devices: 20})
 	require.NoError(t, err)
 	for role, email := range map[license.Role]string{license.Owner: "owner@msp.example", license.Admin: "admin@msp.example", license.Viewer: "viewer@msp.example"} {
 		c, err := apikey.IssueFor(ctx, store, clock, f.company, apikey.New{Email: email, Role: role}, license.SystemEmail)

@@ -231,7 +231,7 @@ func fieldOf(err error) string {
 
 func (h *Handler) purchase(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "purchase", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Purchase(r.Context(), u.actor, billing.PurchaseRequest{Site: site.ID, Quantity: n}, idempotencyKey(r))
+		q, err := h.cfg.Billing.Purchase(r.Context(), u.actor, billing.PurchaseRequest{Site: site.ID, Quantity: n, IdempotencyKey: idempotencyKey(r)})
 		if err != nil {
 			return "", err
 		}
@@ -241,7 +241,7 @@ func (h *Handler) purchase(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) decrease(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "decrease", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Decrease(r.Context(), u.actor, billing.DecreaseRequest{Site: site.ID, Quantity: n}, idempotencyKey(r))
+		q, err := h.cfg.Billing.Decrease(r.Context(), u.actor, billing.DecreaseRequest{Site: site.ID, Quantity: n, IdempotencyKey: idempotencyKey(r)})
 		if err != nil {
 			return "", err
 		}
@@ -251,7 +251,7 @@ func (h *Handler) decrease(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, u *user) {
 	h.act(w, r, u, "transfer", func(site billing.Site, n int64) (string, error) {
-		q, err := h.cfg.Billing.Transfer(r.Context(), u.actor, billing.TransferRequest{From: site.ID, To: r.PostFormValue("to"), Quantity: n}, idempotencyKey(r))
+		q, err := h.cfg.Billing.Transfer(r.Context(), u.actor, billing.TransferRequest{From: site.ID, To: r.PostFormValue("to"), Quantity: n, IdempotencyKey: idempotencyKey(r)})
 		if err != nil {
 			return "", err
 		}
