@@ -134,3 +134,20 @@ func ViewRole(ctx context.Context, store storage.Store, actor license.Actor) (li
 	})
 	return role, err
 }
+
+// Update runs fn in one store.Update after checking, with check, the actor's
+// effective role in that transaction ([Resolve]): a member demoted since its
+// key was issued acts with the stored role at once. Services call it for
+// every mutation whose role rule is a plain predicate of the role.
+func Update(ctx context.Context, store storage.Store, actor license.Actor, check func(license.Actor) error, fn func(tx storage.Tx) error) error {
+	return store.Update(ctx, func(tx storage.Tx) error {
+		eff, err := Resolve(ctx, tx, actor)
+		if err != nil {
+			return err
+		}
+		if err := check(eff); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}

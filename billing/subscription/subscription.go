@@ -530,20 +530,10 @@ func checkEditor(actor license.Actor) error {
 }
 
 // updateAs runs fn in one Store.Update after checking, with check, the
-// actor's effective role in that transaction (access.Resolve: a member
-// demoted since its key was issued acts with the stored role at once). The
-// methods check the claimed role before the transaction too, to answer early.
+// actor's effective role in that transaction (access.Update). The methods
+// check the claimed role before the transaction too, to answer early.
 func (s *Service) updateAs(ctx context.Context, actor license.Actor, check func(license.Actor) error, fn func(tx storage.Tx) error) error {
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
-		eff, err := access.Resolve(ctx, tx, actor)
-		if err != nil {
-			return err
-		}
-		if err := check(eff); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+	return access.Update(ctx, s.Store, actor, check, fn)
 }
 
 func ptr[T any](v T) *T { return &v }
