@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -492,4 +493,18 @@ func TestViewerCannotChangeTopUpNorReadTheLog(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, status)
 	status, _ = get(t, c, f.srv.URL+"/events/export?view=original")
 	assert.Equal(t, http.StatusForbidden, status)
+}
+
+func TestEventLogShowsTimesToTheSecond(t *testing.T) {
+	f := newFixture(t)
+	c := browser(t)
+	f.signIn(t, c, f.keys[license.Owner])
+	status, page := get(t, c, f.srv.URL+"/events?cols=time&cols=type")
+	require.Equal(t, http.StatusOK, status)
+	m := regexp.MustCompile(`<td><time datetime="([^"]+)">(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC</time></td>`).FindStringSubmatch(page)
+	require.NotNil(t, m, "a time cell shown to the second, the exact value kept in datetime")
+	exact, err := time.Parse(time.RFC3339Nano, m[1])
+	require.NoError(t, err)
+	assert.Equal(t, exact.UTC().Format("2006-01-02 15:04:05"), m[2])
+	assert.NotRegexp(t, `<td>\d{4}-\d\d-\d\dT[^<]*Z</td>`, page, "no raw RFC 3339 time is shown as a cell")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -17,6 +18,7 @@ func (h *Handler) parseTemplates() error {
 		"money":   func(m license.Money) string { return m.String() },
 		"lower":   strings.ToLower,
 		"payment": paymentLabel,
+		"cell":    eventCell,
 		"query": func(base url.Values, kv ...string) string {
 			q := url.Values{}
 			for k, v := range base {
@@ -76,4 +78,15 @@ func (h *Handler) render(w http.ResponseWriter, page string, status int, data ma
 		w.WriteHeader(status)
 	}
 	_, _ = w.Write(buf.Bytes())
+}
+
+// eventCell shows an event-log cell: a time in the log's RFC 3339 form is
+// shown to the second in UTC inside a <time> element that keeps the exact
+// value; any other cell is shown as it is (escaped).
+func eventCell(v string) template.HTML {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return template.HTML(`<time datetime="` + template.HTMLEscapeString(v) + `">` +
+			t.UTC().Format("2006-01-02 15:04:05") + ` UTC</time>`)
+	}
+	return template.HTML(template.HTMLEscapeString(v))
 }
