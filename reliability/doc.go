@@ -19,7 +19,7 @@
 // routes and bodies from the OpenAPI document or replay a request byte for
 // byte, which a client with one method per route cannot express.
 //
-// Fuzz targets (go test -fuzz; their seed corpora under testdata/fuzz run as
+// Fuzz targets (go test -fuzz; their checked-in corpora under testdata/fuzz run as
 // unit tests, and reliability/fuzz.sh runs each briefly):
 //
 //   - adapters/http: FuzzDecodeJSON, FuzzRequestBodies (request decoders),

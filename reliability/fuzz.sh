@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
 # fuzz.sh runs every go test -fuzz target of licensekit for a short time each
-# and prints the executions per target. CI runs the seed corpora (testdata/fuzz)
+# and prints the executions per target. CI runs the checked-in corpora (testdata/fuzz)
 # as ordinary unit tests; this script explores beyond them.
 #
 #   reliability/fuzz.sh              # 10s per target
@@ -8,7 +8,7 @@
 #   reliability/fuzz.sh ./eventlog   # only these packages
 #
 # A failing input is written to the package's testdata/fuzz/FuzzXxx/ and the
-# script exits non-zero; commit the input with the fix, as a regression seed.
+# script exits non-zero; commit the input with the fix, as a regression input.
 set -eu
 cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-10s}"

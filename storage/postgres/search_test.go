@@ -3,15 +3,11 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/licensekit/licensekit/eventlog"
-	"github.com/licensekit/licensekit/license"
-	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 // TestOpenBackfillsEventSearch makes a schema as the version before migration
@@ -23,21 +19,7 @@ func TestOpenBackfillsEventSearch(t *testing.T) {
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema))
 	require.NoError(t, err)
-	at := time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC)
-	evs := []eventlog.Event{
-		{Type: "site.created", Target: "École Paris", Actor: "admin@acme.example", Count: 3},
-		{Type: "site.created", Target: "Ääni Oy", Actor: "ADMIN@acme.example"},
-		{Type: "site.created", Target: "plain", Actor: "admin@acme.example"},
-	}
-	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
-		for i := range evs {
-			evs[i].Company, evs[i].ID, evs[i].Time = "acme", license.NewID(), at
-			if _, err := tx.AppendEvent(ctx, evs[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	n := storagetest.AppendSearchUpgradeEvents(t, s)
 	require.NoError(t, s.Close())
 	for _, q := range []string{
 		`ALTER TABLE ` + schema + `.events DROP COLUMN search`,
@@ -52,22 +34,5 @@ func TestOpenBackfillsEventSearch(t *testing.T) {
 	defer s.Close()
 	rows, err := admin.Query(ctx, `SELECT "type", source, target, "count", actor, subject, search FROM `+schema+`.events ORDER BY seq`)
 	require.NoError(t, err)
-	n := 0
-	for rows.Next() {
-		var e eventlog.Event
-		var typ, search string
-		require.NoError(t, rows.Scan(&typ, &e.Source, &e.Target, &e.Count, &e.Actor, &e.Subject, &search))
-		e.Type = eventlog.Type(typ)
-		assert.Equal(t, storage.SearchText(e), search, "event %d", n)
-		n++
-	}
-	require.NoError(t, rows.Err())
-	assert.Equal(t, len(evs), n)
-	for search, want := range map[string]int64{"école": 1, "ÄÄNI": 1, "admin@": 3, "PLAIN": 1} {
-		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
-			got, err := tx.CountEvents(ctx, eventlog.Filter{Company: "acme", Search: search})
-			assert.Equal(t, want, got, "search %q", search)
-			return err
-		}))
-	}
+	storagetest.CheckBackfilledSearch(t, s, rows, n)
 }
