@@ -21,6 +21,7 @@ import (
 type Client struct {
 	api      *api.ClientWithResponses
 	hc       *http.Client
+	apiKey   string
 	consumer Consumer
 	software string
 	features []string
@@ -63,13 +64,13 @@ func WithAPIKey(key string) Option {
 		if key == "" || strings.ContainsAny(key, "\r\n") {
 			return errors.New("client: the API key is empty or malformed")
 		}
-		c.hc = withBearer(c.hc, key)
+		c.apiKey = key
 		return nil
 	}
 }
 
 // WithHTTPClient sends the requests with hc (its transport, TLS settings and
-// timeout). Give it before WithAPIKey.
+// timeout).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -204,7 +205,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.consumer.User == "" {
 		c.consumer.User = c.consumer.AssetID()
 	}
-	a, err := api.NewClientWithResponses(baseURL, api.WithHTTPClient(c.hc))
+	hc := c.hc
+	if c.apiKey != "" {
+		hc = withBearer(hc, c.apiKey)
+	}
+	a, err := api.NewClientWithResponses(baseURL, api.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensefile"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
@@ -49,6 +50,11 @@ type config struct {
 	newOwnerKey bool
 	// sqliteSync is the SQLite file's synchronous setting (Full or Normal).
 	sqliteSync sqlite.Synchronous
+	// licenseKey is the Ed25519 key file that signs borrowed seats' license
+	// files ("" = borrowing off).
+	licenseKey string
+	// offlineGrace is how long a valid validation answer may be relied on offline.
+	offlineGrace time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -96,6 +102,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; none by default: the peer address is the client (env LICENSEKIT_TRUSTED_PROXIES)")
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", def("LICENSEKIT_CHECKPOINT_KEY", ""), "Ed25519 key file (PEM) that signs event-chain checkpoints, created with mode 0600 if missing; keep it off the database host (env LICENSEKIT_CHECKPOINT_KEY; empty: no checkpoints)")
 	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", time.Hour, "period of the event-chain checkpoints (with -checkpoint-key)")
+	fs.StringVar(&c.licenseKey, "license-key", def("LICENSEKIT_LICENSE_KEY", ""), "Ed25519 key file (PEM) that signs the license files of borrowed seats, created with mode 0600 if missing; its key id and public key are logged at start for the product to ship (env LICENSEKIT_LICENSE_KEY; empty: borrowing answers 503)")
+	fs.DurationVar(&c.offlineGrace, "offline-grace", lkhttp.DefaultOfflineGrace, "how long a product may rely on a valid validation answer while it cannot reach the server (offline_until); negative: none")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -229,9 +237,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"public_key", hex.EncodeToString(k.Public().(ed25519.PublicKey)), "every", c.checkpointEvery)
 	}
 
+	var licKey ed25519.PrivateKey
+	if c.licenseKey != "" {
+		k, created, err := loadKeyFile(c.licenseKey, "license")
+		if err != nil {
+			return err
+		}
+		licKey = k
+		pub := k.Public().(ed25519.PublicKey)
+		log.Info("license files of borrowed seats", "key", c.licenseKey, "created", created, "key_id", licensefile.KeyID(pub),
+			"public_key", hex.EncodeToString(pub))
+	}
+
 	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
 	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
-		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey)})
+		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey),
+		LicenseKey: licKey, OfflineGrace: c.offlineGrace})
 	if err != nil {
 		return err
 	}
