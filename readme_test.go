@@ -3,10 +3,15 @@ package licensekit_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
@@ -56,6 +61,82 @@ func TestREADMEEmbeddingSnippetIsTheExample(t *testing.T) {
 	if snippet != code {
 		line, inREADME, inExample := diffLine(snippet, code)
 		t.Errorf("README.md's Embedding snippet differs from embedding_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
+			line, inREADME, inExample)
+	}
+}
+
+// Example_forVendors runs runLicensed, the README's "For vendors" snippet
+// (vendors_test.go after its package clause), against the reference API in
+// this process.
+func Example_forVendors() {
+	ctx := context.Background()
+	store := memory.New()
+	h, err := lkhttp.New(lkhttp.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	vendor := license.Actor{Company: license.NewID(), Email: "licensing@vendor.example", Role: license.Owner}
+	pools := &pool.Service{Store: store}
+	p, err := pools.Create(ctx, vendor, pool.CreateRequest{Spec: pool.Spec{Name: "Acme CAD", Model: license.Perpetual,
+		Metric: license.ConcurrentUser, Software: []string{"acme-cad"}, Entitlements: []string{"export"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := pools.AddTransaction(ctx, vendor, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 5}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	key, err := lkhttp.IssueKey(ctx, store, license.SystemClock{}, vendor.Company, "product@vendor.example", license.Editor, "", license.SystemEmail)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "licensekit-vendor")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	seats := func() int64 {
+		pane, _ := pools.Status(ctx, vendor, p.ID)
+		return pane.Counts.Allocated
+	}
+	err = runLicensed(ctx, srv.URL, key.Key, p.ID, filepath.Join(dir, "license.json"), func(context.Context) error {
+		fmt.Println("working; seats taken:", seats())
+		return nil
+	})
+	fmt.Println("done:", err, "; seats taken:", seats())
+	// Output:
+	// working; seats taken: 1
+	// done: <nil> ; seats taken: 0
+}
+
+// The README's "For vendors" code block is vendors_test.go without its
+// package clause.
+func TestREADMEVendorSnippetIsTheExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet, err := codeBlockAfter(string(readme), "## For vendors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("vendors_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, ok := strings.CutPrefix(string(src), "package licensekit_test\n\n")
+	if !ok {
+		t.Fatal("vendors_test.go does not start with its package clause")
+	}
+	if snippet != code {
+		line, inREADME, inExample := diffLine(snippet, code)
+		t.Errorf("README.md's For vendors snippet differs from vendors_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
 			line, inREADME, inExample)
 	}
 }

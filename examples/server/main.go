@@ -49,6 +49,12 @@
 // -checkpoint-interval, so that GET /v1/events/verify also exposes a log
 // rewritten with its hashes recomputed (see the README).
 //
+// With -license-key FILE (LICENSEKIT_LICENSE_KEY) it signs the license files
+// of borrowed seats (POST /v1/pools/{id}/borrow) with that Ed25519 key,
+// created if missing, and logs its key id and public key for products to
+// ship. -offline-grace (default 24h) is how long a product may rely on a
+// valid validation answer while it cannot reach the server.
+//
 // In the background it delivers top-up notifications (to the log; a product
 // plugs in its own topup.Notifier) and runs the subscription tick. SIGINT or
 // SIGTERM stops it gracefully: the HTTP server drains, the background loops
