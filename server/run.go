@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"cmp"
@@ -191,7 +191,7 @@ func signerOf(key ed25519.PrivateKey) crypto.Signer {
 }
 
 // started is told the address and the demo key once the server listens (tests use it).
-type started func(addr string, d demo)
+type started func(addr string, d Demo)
 
 // run starts the server and blocks until ctx is cancelled, then shuts down.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
@@ -208,7 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer store.Close()
 
-	d, fresh, err := ensureDemo(ctx, store, clock)
+	d, fresh, err := EnsureDemo(ctx, store, clock)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
@@ -220,7 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var cpKey ed25519.PrivateKey
 	if c.checkpointKey != "" {
-		k, created, err := loadCheckpointKey(c.checkpointKey)
+		k, created, err := LoadCheckpointKey(c.checkpointKey)
 		if err != nil {
 			return err
 		}
@@ -341,7 +341,7 @@ func loop(ctx context.Context, every time.Duration, log *slog.Logger, name strin
 	}
 }
 
-func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key ownerKey) {
+func printWelcome(w io.Writer, base, store string, d Demo, fresh bool, key ownerKey) {
 	if fresh {
 		fmt.Fprintf(w, "licensekit: created demo data in %s (company %q, owner %s)\n", store, d.CompanyName, d.Owner)
 	} else {
@@ -374,7 +374,7 @@ func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key owner
 
 // curlCommands are the walkthrough: purchase preview, purchase, transfer,
 // top-up, event log export. The README shows them and a test runs them.
-func curlCommands(base string, d demo) []string {
+func curlCommands(base string, d Demo) []string {
 	auth := `-H "Authorization: Bearer $LK"`
 	js := `-H 'Content-Type: application/json'`
 	return []string{
