@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/adapters/console"
-	"github.com/licensekit/licensekit/adapters/metrics"
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/metrics"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"

@@ -60,7 +60,7 @@ func New() *Metrics {
 	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "licensekit_store_group_commit_batch_size",
 		Help: "Writes that shared one committed SQLite group-commit transaction.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64}})
 	m.lockWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "licensekit_store_lock_wait_seconds",
-		Help: "Time a write waited for the right to write (the SQLite writer's turn, a PostgreSQL pool connection).",
+		Help:    "Time a write waited for the right to write (the SQLite writer's turn, a PostgreSQL pool connection).",
 		Buckets: []float64{.0001, .0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 5}})
 	m.outbox = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "licensekit_topup_outbox",
 		Help: "Top-up notifications in the outbox, by status (pending, failed), at the last refresh."}, []string{"status"})
