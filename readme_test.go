@@ -41,27 +41,34 @@ func Example_embedding() {
 // package clause, so the snippet a reader copies is the code Example_embedding
 // compiles and runs.
 func TestREADMEEmbeddingSnippetIsTheExample(t *testing.T) {
+	snippetIsFile(t, "## Embedding", "embedding_test.go")
+}
+
+// snippetIsFile fails unless the first go block under heading in README.md
+// is file without its package clause.
+func snippetIsFile(t *testing.T, heading, file string) {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	snippet, err := codeBlockAfter(string(readme), "## Embedding")
+	snippet, err := codeBlockAfter(string(readme), heading)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile("embedding_test.go")
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const clause = "package licensekit_test\n\n"
 	code, ok := strings.CutPrefix(string(src), clause)
 	if !ok {
-		t.Fatalf("embedding_test.go does not start with %q", clause)
+		t.Fatalf("%s does not start with %q", file, clause)
 	}
 	if snippet != code {
 		line, inREADME, inExample := diffLine(snippet, code)
-		t.Errorf("README.md's Embedding snippet differs from embedding_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
-			line, inREADME, inExample)
+		t.Errorf("README.md's %s snippet differs from %s after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
+			strings.TrimPrefix(heading, "## "), file, line, inREADME, inExample)
 	}
 }
 
@@ -118,27 +125,7 @@ func Example_forVendors() {
 // The README's "For vendors" code block is vendors_test.go without its
 // package clause.
 func TestREADMEVendorSnippetIsTheExample(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	snippet, err := codeBlockAfter(string(readme), "## For vendors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("vendors_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, ok := strings.CutPrefix(string(src), "package licensekit_test\n\n")
-	if !ok {
-		t.Fatal("vendors_test.go does not start with its package clause")
-	}
-	if snippet != code {
-		line, inREADME, inExample := diffLine(snippet, code)
-		t.Errorf("README.md's For vendors snippet differs from vendors_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
-			line, inREADME, inExample)
-	}
+	snippetIsFile(t, "## For vendors", "vendors_test.go")
 }
 
 // codeBlockAfter returns the body of the first ```go block after heading in
