@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/licensekit/licensekit/client"
@@ -43,11 +44,16 @@ func main() {
 	flag.StringVar(&o.Server, "server", "http://127.0.0.1:8080", "the licensekit server")
 	flag.StringVar(&o.Key, "key", os.Getenv("LK"), "API key of the product (env LK)")
 	flag.StringVar(&o.Pool, "pool", "", "the vendor's concurrent-user pool")
+	flag.StringVar(&o.Software, "software", "AutoCAD", "the software this product is, as the pool grants it (the demo pool grants AutoCAD)")
+	features := flag.String("features", "", "comma-separated features the product needs (entitlements)")
 	flag.StringVar(&o.State, "state", "vendor-state.json", "where the product keeps its cached answer and borrowed seats")
 	licenseFile := flag.String("license-file", "", "signed license file for offline use (optional)")
 	publicKey := flag.String("public-key", "", "the vendor's Ed25519 public key, hex (the server logs it at start)")
 	flag.DurationVar(&o.Every, "every", 30*time.Second, "how often the product checks its license")
 	flag.Parse()
+	if *features != "" {
+		o.Features = strings.Split(*features, ",")
+	}
 	if *licenseFile != "" {
 		b, err := os.ReadFile(*licenseFile)
 		if err != nil {
@@ -75,7 +81,9 @@ func main() {
 // Options configure the product.
 type Options struct {
 	Server, Key, Pool string
-	State             string // state file ("" keeps it in memory)
+	Software          string   // the software the pool must grant
+	Features          []string // the entitlements the product needs
+	State             string   // state file ("" keeps it in memory)
 	Every             time.Duration
 	LicenseFile       []byte
 	PublicKeys        map[string]ed25519.PublicKey
@@ -89,7 +97,7 @@ type Options struct {
 }
 
 func (o Options) client() (*client.Client, error) {
-	opts := []client.Option{client.WithAPIKey(o.Key), client.WithProduct("acme-cad", "export"), client.WithPublicKeys(o.PublicKeys)}
+	opts := []client.Option{client.WithAPIKey(o.Key), client.WithProduct(o.Software, o.Features...), client.WithPublicKeys(o.PublicKeys)}
 	if o.State != "" {
 		opts = append(opts, client.WithState(client.FileState(o.State)))
 	}
@@ -122,21 +130,7 @@ func run(ctx context.Context, w io.Writer, o Options) error {
 		return fmt.Errorf("not licensed: %s: %s", v.Code, v.Message)
 	}
 	fmt.Fprintln(w, "activated:", describe(v, err))
-	seat, err := c.Lease(ctx, o.Pool)
-	if err != nil {
-		fmt.Fprintln(w, "no floating seat:", err)
-	} else {
-		fmt.Fprintln(w, "seat: held")
-		go func() {
-			for e := range seat.Events() {
-				if e.Err != nil {
-					fmt.Fprintf(w, "seat: %s (%v)\n", e.Kind, e.Err)
-				} else {
-					fmt.Fprintf(w, "seat: %s\n", e.Kind)
-				}
-			}
-		}()
-	}
+	seat := takeSeat(ctx, w, c, o.Pool)
 	checks := o.Checks
 	if checks == nil {
 		t := time.NewTicker(o.Every)
@@ -154,18 +148,42 @@ func run(ctx context.Context, w io.Writer, o Options) error {
 		case <-checks:
 		}
 		v, err := c.Validate(ctx, lic)
+		if seat == nil && err == nil && !v.Cached {
+			seat = takeSeat(ctx, w, c, o.Pool) // started offline: take the seat now
+		}
 		if err == nil || !errors.Is(err, client.ErrOfflineExpired) {
 			fmt.Fprintln(w, "check:", describe(v, err))
 			continue
 		}
 		// The server has been gone longer than its grace: the license file.
-		res, ferr := c.VerifyFile(o.LicenseFile, licensefile.Request{Fingerprint: c.Consumer().Fingerprint, Entitlements: []string{"export"}})
+		res, ferr := c.VerifyFile(o.LicenseFile, licensefile.Request{Fingerprint: c.Consumer().Fingerprint, Entitlements: o.Features})
 		if ferr != nil {
 			fmt.Fprintln(w, "check: not licensed:", ferr)
 			continue
 		}
 		fmt.Fprintf(w, "check: licensed by the license file %s until %s (offline)\n", res.Claims.LicenseID, res.Claims.ExpiresAt.Format(time.DateOnly))
 	}
+}
+
+// takeSeat takes a floating seat and prints its events; nil when none could
+// be taken (the server is unreachable or every seat is taken).
+func takeSeat(ctx context.Context, w io.Writer, c *client.Client, pool string) *client.Lease {
+	seat, err := c.Lease(ctx, pool)
+	if err != nil {
+		fmt.Fprintln(w, "no floating seat:", err)
+		return nil
+	}
+	fmt.Fprintln(w, "seat: held")
+	go func() {
+		for e := range seat.Events() {
+			if e.Err != nil {
+				fmt.Fprintf(w, "seat: %s (%v)\n", e.Kind, e.Err)
+			} else {
+				fmt.Fprintf(w, "seat: %s\n", e.Kind)
+			}
+		}
+	}()
+	return seat
 }
 
 func describe(v client.Validation, err error) string {

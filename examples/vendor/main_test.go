@@ -101,6 +101,7 @@ func TestProductSurvivesServerStopAndFallsBackToItsFile(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(pctx, w, Options{Server: "http://" + addr, Key: key.Key, Pool: p.ID, LicenseFile: file,
+			Software: "acme-cad", Features: []string{"export"},
 			PublicKeys: map[string]ed25519.PublicKey{licensefile.KeyID(pub): pub},
 			Consumer:   client.Consumer{User: "ws-7", Fingerprint: "fp-ws-7"},
 			State:      filepath.Join(t.TempDir(), "state.json"),
