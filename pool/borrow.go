@@ -53,8 +53,8 @@ type Borrowed struct {
 // checkout: it renews for the pool's TTL from now. Appends
 // pool.lease_acquired (or pool.lease_heartbeat) and pool.lease_borrowed.
 //
-// Errors: those of AcquireLease, Invalid (days, the signer), Expired (a rental
-// pool past its expiry).
+// Errors: those of AcquireLease, Invalid (days), Unavailable (no signing
+// key), Expired (a rental pool past its expiry).
 func (s *Service) Borrow(ctx context.Context, a license.Actor, poolID string, req BorrowRequest, signer FileSigner) (Borrowed, error) {
 	if err := checkEditor(a); err != nil {
 		return Borrowed{}, err
@@ -68,10 +68,7 @@ func (s *Service) Borrow(ctx context.Context, a license.Actor, poolID string, re
 	if req.Days < 1 || req.Days > MaxBorrowDays {
 		return Borrowed{}, license.Errorf(license.Invalid, "days", "a seat is borrowed for 1 to %d days", MaxBorrowDays)
 	}
-	if len(signer.Key) != ed25519.PrivateKeySize {
-		return Borrowed{}, license.Errorf(license.Unavailable, "signer", "this server has no key to sign license files of borrowed seats")
-	}
-	if signer.KeyID == "" {
+	if signer.KeyID == "" && len(signer.Key) == ed25519.PrivateKeySize {
 		signer.KeyID = licensefile.KeyID(signer.Key.Public().(ed25519.PublicKey))
 	}
 	now := s.now()
@@ -92,6 +89,14 @@ func (s *Service) Borrow(ctx context.Context, a license.Actor, poolID string, re
 }
 
 func borrowIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string, req BorrowRequest, signer FileSigner, now time.Time) (Borrowed, error) {
+	// The pool first: another company's pool is not found, whatever this
+	// server's configuration.
+	if _, _, err := loadPool(ctx, tx, a.Company, poolID, false); err != nil {
+		return Borrowed{}, err
+	}
+	if len(signer.Key) != ed25519.PrivateKeySize {
+		return Borrowed{}, license.Errorf(license.Unavailable, "signer", "this server has no key to sign license files of borrowed seats")
+	}
 	l, err := acquireLeaseIn(ctx, tx, a, poolID, LeaseRequest{Consumer: req.Consumer}, now)
 	if err != nil {
 		return Borrowed{}, err
