@@ -133,9 +133,9 @@ func newSalt() (string, error) {
 // answer only; a replay of the creation (same idempotency key) answers
 // without it and sets Replayed.
 type Created struct {
-	Endpoint Endpoint `json:"endpoint"`
-	Secret   string   `json:"secret,omitempty"`
-	Replayed bool     `json:"replayed,omitempty"`
+	Endpoint
+	Secret   string `json:"secret,omitempty"`
+	Replayed bool   `json:"replayed,omitempty"`
 }
 
 // CreateRequest registers an endpoint.
@@ -176,7 +176,7 @@ func (s *Service) now() time.Time {
 
 func (s *Service) checkKey() error {
 	if len(s.Key) < 32 {
-		return license.Errorf(license.Internal, "key", "webhook: the service needs a key of at least 32 bytes")
+		return license.Errorf(license.Unavailable, "webhooks", "webhooks are not configured on this server (it has no webhook key of at least 32 bytes)")
 	}
 	return nil
 }
@@ -428,16 +428,16 @@ func (s *Service) Update(ctx context.Context, actor license.Actor, id string, re
 	return st.Endpoint, err
 }
 
-// Delete removes an endpoint; its pending deliveries fail when the
+// Delete removes an endpoint and returns it as it was; its pending deliveries fail when the
 // dispatcher reaches them. Owners only. Errors: forbidden, not_found.
-func (s *Service) Delete(ctx context.Context, actor license.Actor, id string) error {
-	_, err := s.mutate(ctx, actor, id, "deleting a webhook", func(tx storage.Tx, st *stored, now time.Time) (eventlog.Event, error) {
+func (s *Service) Delete(ctx context.Context, actor license.Actor, id string) (Endpoint, error) {
+	st, err := s.mutate(ctx, actor, id, "deleting a webhook", func(tx storage.Tx, st *stored, now time.Time) (eventlog.Event, error) {
 		if err := tx.Delete(ctx, actor.Company, KindEndpoint, st.ID); err != nil {
 			return eventlog.Event{}, err
 		}
 		return event(actor.Company, actor.Email, now, EventDeleted, st.ID, st.URL, map[string]any{"url": st.URL}), nil
 	})
-	return err
+	return st.Endpoint, err
 }
 
 // RotateSecret makes a new secret for the endpoint and returns it (shown this

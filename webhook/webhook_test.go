@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	clock := licensetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	return &fixture{
 		store: store, clock: clock,
-		svc:   &webhook.Service{Store: store, Clock: clock, Key: testKey, AllowHTTP: true},
+		svc: &webhook.Service{Store: store, Clock: clock, Key: testKey, AllowHTTP: true},
 		disp: &webhook.Dispatcher{Store: store, Key: testKey, AllowHTTP: true, Timeout: 200 * time.Millisecond,
 			MaxAttempts: 3, Rand: func() float64 { return 0 }},
 		owner: license.Actor{Company: "c1", Email: "owner@example.com", Role: license.Owner},
@@ -124,8 +124,8 @@ func TestDeliveredSignedOnceAndOnlyWanted(t *testing.T) {
 	require.True(t, strings.HasPrefix(c.Secret, webhook.SecretPrefix))
 
 	ev := f.change(t, "c1", "site.created")
-	f.change(t, "c1", "site.deleted")   // not wanted
-	f.change(t, "c2", "site.created")   // another company
+	f.change(t, "c1", "site.deleted")    // not wanted
+	f.change(t, "c2", "site.created")    // another company
 	f.change(t, "c1", "webhook.created") // never delivered
 
 	rep := f.run(t)
