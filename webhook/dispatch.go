@@ -29,7 +29,8 @@ type Dispatcher struct {
 	Timeout time.Duration
 	// ClaimTimeout is how long a claimed attempt may take before another
 	// dispatcher retries it: a process killed mid-send loses nothing
-	// (default 2 × Timeout + 10 s).
+	// (default 2 × Timeout: the attempt and the
+	// transaction recording its outcome).
 	ClaimTimeout time.Duration
 	// MaxAttempts is how many failed attempts fail a delivery (default 8).
 	MaxAttempts int
@@ -77,7 +78,7 @@ func (d *Dispatcher) claimTimeout() time.Duration {
 	if d.ClaimTimeout > 0 {
 		return d.ClaimTimeout
 	}
-	return 2*d.timeout() + 10*time.Second
+	return 2 * d.timeout()
 }
 
 func orDefault(v, def int) int {
@@ -109,7 +110,8 @@ func (d *Dispatcher) client() *http.Client {
 }
 
 // RunOnce sends every queued delivery, of every company, that is due at
-// now. A failing endpoint is not an error of RunOnce; a failing store is, and
+// now, one after the other; when ctx ends it finishes the attempt in progress
+// and returns, leaving the rest to the next run. A failing endpoint is not an error of RunOnce; a failing store is, and
 // stops the run.
 func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Report, error) {
 	var rep Report
@@ -127,11 +129,16 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Report, error)
 			return rep, err
 		}
 		for _, r := range page {
+			if ctx.Err() != nil {
+				return rep, nil // the rest waits for the next run
+			}
 			var q queued
 			if json.Unmarshal(r.Data, &q) == nil && q.NextAttempt.After(now) {
 				continue // backing off or claimed
 			}
-			if err := d.deliver(ctx, r.Company, r.ID, now, &rep); err != nil {
+			// A started attempt runs to its end, bounded by Timeout, even
+			// when ctx ends meanwhile: its claim is not left dangling.
+			if err := d.deliver(context.WithoutCancel(ctx), r.Company, r.ID, now, &rep); err != nil {
 				return rep, err
 			}
 		}

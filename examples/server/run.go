@@ -28,6 +28,7 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/webhook"
 )
 
 // config is what the flags and the environment choose.
@@ -49,6 +50,7 @@ type config struct {
 	newOwnerKey bool
 	// sqliteSync is the SQLite file's synchronous setting (Full or Normal).
 	sqliteSync sqlite.Synchronous
+	webhooks   *webhookConfig
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -96,6 +98,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; none by default: the peer address is the client (env LICENSEKIT_TRUSTED_PROXIES)")
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", def("LICENSEKIT_CHECKPOINT_KEY", ""), "Ed25519 key file (PEM) that signs event-chain checkpoints, created with mode 0600 if missing; keep it off the database host (env LICENSEKIT_CHECKPOINT_KEY; empty: no checkpoints)")
 	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", time.Hour, "period of the event-chain checkpoints (with -checkpoint-key)")
+	c.webhooks = webhookFlags(fs, def)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,6 +132,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			c.blobs = "licensekit-attachments"
 		}
 	}
+	c.webhooks.defaults(c)
 	if c.interval <= 0 {
 		return c, errors.New("-interval must be positive")
 	}
@@ -207,6 +211,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
+	whKey, err := loadWebhookKey(c.webhooks.keyFile)
+	if err != nil {
+		return err
+	}
+	store = webhook.Wrap(store) // every change's events get their webhook deliveries
 
 	d, fresh, err := ensureDemo(ctx, store, clock)
 	if err != nil {
@@ -229,7 +238,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"public_key", hex.EncodeToString(k.Public().(ed25519.PublicKey)), "every", c.checkpointEvery)
 	}
 
-	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
+	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}},
+		Webhooks: webhookService(store, clock, whKey, c.webhooks)}
 	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
 		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey)})
 	if err != nil {
@@ -252,6 +262,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	loops := backgroundLoops(store, clock, log)
+	loops["webhook-deliveries"] = webhookLoop(store, clock, whKey, c.webhooks, log)
 	for name, once := range loops {
 		wg.Add(1)
 		go func() {
