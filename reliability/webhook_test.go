@@ -29,7 +29,7 @@ type hookReceiver struct {
 	mu      sync.Mutex
 	got     []webhook.Body
 	ok      map[string]bool // event subjects of requests answered 2xx
-	bad     []string // requests whose signature did not verify
+	bad     []string        // requests whose signature did not verify
 	hanging bool
 	hung    chan struct{} // closed at the first held request
 }
