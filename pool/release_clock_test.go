@@ -25,6 +25,7 @@ func TestReleaseStampedBeforeItsAllocationWithoutMinimumTime(t *testing.T) {
 	require.NoError(t, err)
 	_, err = svc.AddTransaction(ctx, exampleAdmin, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 1})
 	require.NoError(t, err)
+	clock.Advance(time.Second)
 	al, err := svc.Allocate(ctx, exampleAdmin, p.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "ann"}})
 	require.NoError(t, err)
 	clock.Advance(-time.Millisecond) // the releasing process's clock read came first
