@@ -54,6 +54,7 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 	store := webhook.Wrap(pg)
 
 	rc := newHookReceiver(t, false)
+	rc.delay = 10 * time.Millisecond
 	var linCompany, linKey, hookID string
 	checkLinearizable(t, store, linOptions{bases: bases, clients: 32, onWorld: func(company, key string) {
 		linCompany, linKey = company, key

@@ -32,6 +32,7 @@ type hookReceiver struct {
 	bad     []string        // requests whose signature did not verify
 	hanging bool
 	hung    chan struct{} // closed at the first held request
+	delay   time.Duration // before each answer: widens the window in which a second sender could claim the same delivery
 }
 
 func newHookReceiver(t *testing.T, hanging bool) *hookReceiver {
@@ -57,6 +58,7 @@ func newHookReceiver(t *testing.T, hanging bool) *hookReceiver {
 			<-req.Context().Done()
 			return
 		}
+		time.Sleep(r.delay)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(r.Close)
