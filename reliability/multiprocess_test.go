@@ -34,8 +34,8 @@ import (
 //   - every background job does each item once across the processes: each
 //     webhook delivery reaches the receiver once (one attempt each), each
 //     top-up notification is sent once (one attempt, one log line), a due
-//     subscription renews once, and each event-chain checkpoint is made
-//     (and logged) by one process.
+//     subscription renews once, and each event-chain checkpoint (one per
+//     chain position) is made by one process.
 func TestThreeServersOnOnePostgres(t *testing.T) {
 	dsn, _ := postgresDatabase(t)
 	dir := t.TempDir()
@@ -55,9 +55,9 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 
 	rc := newHookReceiver(t, false)
 	rc.delay = 10 * time.Millisecond
-	var linCompany, linKey, hookID string
+	var linCompany, hookID string
 	checkLinearizable(t, store, linOptions{bases: bases, clients: 32, onWorld: func(company, key string) {
-		linCompany, linKey = company, key
+		linCompany = company
 		var c webhook.Created
 		r := mustCall(t, bases[1], "POST", "/v1/webhooks", key, map[string]any{"url": rc.URL, "events": []string{"*"}}, 201)
 		require.NoError(t, json.Unmarshal(r.body, &c))
@@ -93,6 +93,7 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 		}))
 	}
 
+	waitStart := time.Now()
 	var state string
 	defer func() {
 		if t.Failed() {
@@ -141,6 +142,7 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 		state = fmt.Sprintf("err %v, webhook deliveries queued %d, top-ups pending %d, renewed %d, checkpoints %v", err, queued, pendingTopUps, renewed, cps)
 		return err == nil && queued == 0 && pendingTopUps == 0 && renewed == 2 && cps[0] > 0 && cps[1] > 0
 	})
+	drained := time.Since(waitStart)
 	for _, p := range procs {
 		p.stop(t)
 	}
@@ -161,6 +163,9 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 		assert.Equal(t, 1, ids[d.ID], "delivery %s reached the receiver %d times", d.ID, ids[d.ID])
 	}
 
+	t.Logf("three servers: %d webhook deliveries (receiver answering after %v), each sent once; the background jobs were done %v after the last request",
+		len(ids), rc.delay, drained.Round(time.Millisecond))
+
 	// Top-up notifications: one attempt and one log line each.
 	outbox, err := storage.ViewList[topup.OutboxEntry](ctx, store, storage.ListQuery{Company: company, Kind: topup.KindOutbox})
 	require.NoError(t, err)
@@ -180,8 +185,10 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 	}))
 	assert.Equal(t, int64(2), renewals, "two due licenses, two renewals")
 
-	// Checkpoints: each made by one process, which logged it.
-	assert.NotContains(t, logs, "checkpoint refused")
+	// Checkpoints: one per chain position, whichever process made it (a
+	// round cut short by its deadline may fail, as unavailable, and the next
+	// one carries on; a conflict would mean a chain that broke).
+	assert.NotRegexp(t, `checkpoint refused.*error_code=conflict`, logs)
 	for _, c := range []string{linCompany, company} {
 		var cps []eventlog.Checkpoint
 		require.NoError(t, store.View(ctx, func(tx storage.Tx) error {
@@ -189,10 +196,20 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 			cps, err = storage.Checkpoints(ctx, tx, c)
 			return err
 		}))
-		made := regexp.MustCompile(`msg="event chain checkpoint" company=`+c+` `).FindAllString(logs, -1)
-		assert.Len(t, made, len(cps), "checkpoints of %s", c)
+		stored := map[string]bool{}
+		for _, cp := range cps {
+			stored[fmt.Sprint(cp.Chain)] = true
+		}
+		logged := map[string]int{}
+		for _, m := range regexp.MustCompile(`msg="event chain checkpoint" company=`+c+` chain=(\d+) `).FindAllStringSubmatch(logs, -1) {
+			logged[m[1]]++
+		}
+		require.NotEmpty(t, logged)
+		for chain, n := range logged {
+			assert.Equal(t, 1, n, "checkpoint %s of %s made by %d processes", chain, c, n)
+			assert.True(t, stored[chain], "checkpoint %s of %s logged, not stored", chain, c)
+		}
 	}
-	_ = linKey
 }
 
 // checkRevocation issues a key, has each process authenticate it (so each
