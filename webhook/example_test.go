@@ -83,4 +83,3 @@ func ExampleDispatcher_RunOnce() {
 	// true true
 	// 1 site.created
 }
-
