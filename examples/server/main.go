@@ -49,8 +49,17 @@
 // -checkpoint-interval, so that GET /v1/events/verify also exposes a log
 // rewritten with its hashes recomputed (see the README).
 //
+// Owners register webhook endpoints under /v1/webhooks. Their signing secrets
+// derive from the key in -webhook-key FILE (LICENSEKIT_WEBHOOK_KEY; created
+// with mode 0600 if missing, by default next to the SQLite file or
+// ./licensekit-webhook.key with PostgreSQL), which every process of one
+// database must share; -webhook-timeout bounds one attempt, and
+// -webhook-allow-http accepts http:// endpoints (tests only).
+//
 // In the background it delivers top-up notifications (to the log; a product
-// plugs in its own topup.Notifier) and runs the subscription tick. SIGINT or
+// plugs in its own topup.Notifier) and webhook deliveries, and runs the
+// subscription tick. Several processes may run on one PostgreSQL database:
+// each background job claims every item in a transaction first. SIGINT or
 // SIGTERM stops it gracefully: the HTTP server drains, the background loops
 // finish their round, and the store is closed.
 package main
