@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -83,14 +83,16 @@ func webhookService(store storage.Store, clock license.Clock, key []byte, w *web
 	return &webhook.Service{Store: store, Clock: clock, Key: key, AllowHTTP: w.allowHTTP}
 }
 
-// webhookLoop is the background round sending due webhook deliveries.
-func webhookLoop(store storage.Store, clock license.Clock, key []byte, w *webhookConfig, log *slog.Logger) func(context.Context) error {
+// webhookLoop is the background round sending due webhook deliveries, every
+// -interval.
+func webhookLoop(store storage.Store, clock license.Clock, key []byte, c config, log *slog.Logger) bgLoop {
+	w := c.webhooks
 	d := &webhook.Dispatcher{Store: store, Key: key, Timeout: w.timeout, AllowHTTP: w.allowHTTP}
-	return func(ctx context.Context) error {
+	return bgLoop{"webhook-deliveries", c.interval, func(ctx context.Context) error {
 		r, err := d.RunOnce(ctx, clock.Now())
 		if r.Delivered+r.Retrying+r.Failed+r.Disabled > 0 {
 			log.Info("webhook deliveries", "delivered", r.Delivered, "retrying", r.Retrying, "failed", r.Failed, "endpoints_disabled", r.Disabled)
 		}
 		return err
-	}
+	}}
 }
