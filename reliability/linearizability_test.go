@@ -558,7 +558,7 @@ func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 	if opt.faults != nil {
 		t.Logf("faults injected during the run: %d", opt.faults.Injected())
 	}
-	t.Logf("linearizability: %d operations checked (%d clients on %d servers, %d parts, recorded in %v, checked in %v); outcomes %v",
+	t.Logf("linearizability: %d operations checked (%d clients on %d server(s), %d parts, recorded in %v, checked in %v); outcomes %v",
 		len(history), clients, len(bases), len(parts), recorded.Round(time.Millisecond), time.Since(checkStart).Round(time.Millisecond), counts)
 
 	// The final state read directly agrees with the model's bounds: transfers
