@@ -39,6 +39,13 @@ func serverBinary(t *testing.T) string {
 	return built.path
 }
 
+// removeServerBinary removes what serverBinary built (TestMain calls it).
+func removeServerBinary() {
+	if built.path != "" {
+		_ = os.RemoveAll(filepath.Dir(built.path))
+	}
+}
+
 // proc is one running server process.
 type proc struct {
 	cmd    *exec.Cmd
