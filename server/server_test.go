@@ -271,7 +271,8 @@ func TestREADMEWalkthroughOnPostgres(t *testing.T) {
 		u.User = url.User(cfg.User)
 	}
 	dir := t.TempDir()
-	walkthrough(t, dir, map[string]string{"LICENSEKIT_POSTGRES": u.String(), "LICENSEKIT_ATTACHMENTS": filepath.Join(dir, "attachments")})
+	walkthrough(t, dir, map[string]string{"LICENSEKIT_POSTGRES": u.String(), "LICENSEKIT_ATTACHMENTS": filepath.Join(dir, "attachments"),
+		"LICENSEKIT_WEBHOOK_KEY": filepath.Join(dir, "webhook.key")})
 }
 
 func walkthrough(t *testing.T, dir string, env0 map[string]string) {
@@ -546,13 +547,14 @@ func send(t *testing.T, c *http.Client, base, key string, headers ...string) *cl
 }
 
 // The reference server limits failed authentications by default (here tuned
-// by the environment to a burst of 5): 500 wrong keys from one address are
+// by the environment to a burst of 5 and one more every 100 minutes, so that
+// no refill happens however slowly the machine runs the test): 500 wrong keys from one address are
 // refused with 429 and Retry-After after the burst, while another address is
 // still answered and the good key still works from the refused address.
 // Behind a trusted proxy each X-Forwarded-For client has its own limit.
 func TestServerLimitsFailedAuthentication(t *testing.T) {
 	env := map[string]string{"LICENSEKIT_SQLITE": filepath.Join(t.TempDir(), "lk.db"),
-		"LICENSEKIT_AUTH_FAIL_BURST": "5", "LICENSEKIT_TRUSTED_PROXIES": "127.0.0.3"}
+		"LICENSEKIT_AUTH_FAIL_BURST": "5", "LICENSEKIT_AUTH_FAIL_RATE": "0.01", "LICENSEKIT_TRUSTED_PROXIES": "127.0.0.3"}
 	r := start(t, env)
 	defer r.stop(t)
 	base := r.base
@@ -567,7 +569,7 @@ func TestServerLimitsFailedAuthentication(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[int]int{401: 5, 429: 495}, codes)
-	assert.Equal(t, "6", retryAfter, "10 a minute by default: the next in 6 s")
+	assert.Equal(t, "6000", retryAfter, "0.01 a minute: the next in 6,000 s")
 	assert.Equal(t, 401, send(t, from(t, "127.0.0.2"), base, "lk_other00"+strings.Repeat("x", 36)).StatusCode(), "another address is served")
 	assert.Equal(t, 200, send(t, attacker, base, r.demo.Key).StatusCode(), "the good key works from the refused address")
 	assert.Regexp(t, `msg="http request" [^\n]*client=127\.0\.0\.1 [^\n]*status=401`, r.logs.String())
