@@ -95,7 +95,12 @@ async function cell(page, site, header) {
 const results = [];
 let ownerContext;
 
+// ONLY=<regular expression> runs only the tests whose names match (while
+// working on some; later tests may need what earlier ones did).
+const only = process.env.ONLY ? new RegExp(process.env.ONLY, "i") : null;
+
 async function test(name, fn, { viewport = { width: 1280, height: 800 }, context } = {}) {
+  if (only && !only.test(name)) return;
   const ctx = context || (await browser.newContext({ viewport, acceptDownloads: true }));
   const page = await ctx.newPage();
   const t0 = Date.now();
@@ -353,6 +358,211 @@ try {
     await page.keyboard.press("Tab");
     assert.notEqual(await page.locator(":focus").evaluate((el) => getComputedStyle(el).outlineStyle), "none");
   });
+
+  // License pools: the pool form and its status pane.
+  let poolURL = "";
+  const pane = async (page, id) => (await page.locator(`#pane-${id}`).innerText()).trim();
+  const lastMonth = (page) => page.locator("#pool-chart g.month").last();
+
+  await test("pool: create a perpetual named-user pool, buy 25, allocate; the pane and the chart change", async (page) => {
+    await page.goto(srv.base + "/pools");
+    if (page.url().includes("/signin")) await signIn(page, srv.ownerKey); // when run with ONLY
+    await page.goto(srv.base + "/pools");
+    await page.getByRole("heading", { name: "License pools" }).waitFor();
+    await axe(page, "pool list");
+    await page.getByRole("link", { name: "New pool" }).click();
+    await page.getByLabel("Name", { exact: true }).fill("Visio Plan 2");
+    await page.getByLabel("License model").selectOption("perpetual");
+    await page.getByLabel("Licensed by").selectOption("named_user");
+    await page.getByLabel(/Grants to use software/).fill("Visio");
+    await page.getByLabel("Minimum allocation time (days)").fill("30");
+    await axe(page, "new pool form");
+    await page.getByRole("button", { name: "Create pool" }).click();
+    await page.getByRole("status").filter({ hasText: "Pool created" }).waitFor();
+    poolURL = page.url().replace(/#.*$/, "");
+    assert.equal(await pane(page, "total"), "0");
+    assert.equal(await lastMonth(page).getAttribute("data-licenses"), "0");
+    await page.getByLabel("Licenses", { exact: true }).fill("25");
+    await page.getByLabel("Order number").fill("PO-E2E-1");
+    await page.getByRole("button", { name: "Add transaction" }).click();
+    await page.getByRole("status").filter({ hasText: "Recorded purchase of 25 licenses" }).waitFor();
+    assert.equal(await pane(page, "total"), "25");
+    assert.equal(await pane(page, "available"), "25");
+    const month = new Date().toISOString().slice(0, 7);
+    assert.equal(await lastMonth(page).getAttribute("data-month"), month);
+    assert.equal(await lastMonth(page).getAttribute("data-licenses"), "25", "the chart's bar for this month shows the purchase");
+    assert.equal((await lastMonth(page).locator(".value-licenses").textContent()).trim(), "25", "the bar is labelled with its value");
+    await page.getByLabel("User", { exact: true }).fill("bob");
+    await page.getByRole("button", { name: "Allocate", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Allocated 1 license(s) to bob" }).waitFor();
+    assert.equal(await pane(page, "manual"), "1");
+    assert.equal(await pane(page, "available"), "24");
+    assert.equal(await lastMonth(page).getAttribute("data-allocated"), "1", "the chart's allocation for this month");
+    assert.equal((await lastMonth(page).locator(".value-allocated").textContent()).trim(), "1");
+    const table = await page.locator("#chart-data tbody tr").last().innerText();
+    assert.match(table, /25\s+1/, "the data table repeats the chart");
+    assert.match(await page.locator("#pool-chart title").first().textContent(), /Licenses and allocations per month/);
+    await axe(page, "pool form");
+  }, { context: ownerContext });
+
+  await test("pool: an early release is quarantined and the pane shows it", async (page) => {
+    await page.goto(poolURL);
+    await page.getByRole("button", { name: "Release bob" }).click();
+    await page.getByRole("status").filter({ hasText: "quarantined" }).waitFor();
+    assert.equal(await pane(page, "quarantined"), "1");
+    assert.equal(await pane(page, "manual"), "0");
+    assert.equal(await pane(page, "available"), "24", "25 total - 1 quarantined");
+  }, { context: ownerContext });
+
+  await test("pool: a metric change with an allocation present is refused with the message", async (page) => {
+    await page.goto(poolURL);
+    await page.getByLabel("User", { exact: true }).fill("carol");
+    await page.getByRole("button", { name: "Allocate", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "carol" }).waitFor();
+    await page.getByLabel("Licensed by").selectOption("installed_instance");
+    await page.getByRole("button", { name: "Save pool" }).click();
+    const err = page.locator("#spec-metric-error");
+    await err.waitFor();
+    assert.match(await err.innerText(), /unallocate/i);
+    assert.equal(await err.getAttribute("role"), "alert");
+    assert.equal(await page.getByLabel("Licensed by").getAttribute("aria-invalid"), "true");
+    await axe(page, "pool form refused");
+    await page.goto(poolURL);
+    assert.equal(await page.getByLabel("Licensed by").inputValue(), "named_user", "nothing changed");
+  }, { context: ownerContext });
+
+  await test("pool: attachments within the size limit, comments", async (page) => {
+    await page.goto(poolURL);
+    await page.getByLabel(/^File/).setInputFiles({ name: "order.txt", mimeType: "text/plain", buffer: Buffer.from("PO-E2E-1 order confirmation") });
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByRole("status").filter({ hasText: "Attached order.txt" }).waitFor();
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "order.txt" }).click()]);
+    assert.equal(readFileSync(await dl.path(), "utf8"), "PO-E2E-1 order confirmation");
+    await page.getByLabel(/^File/).setInputFiles({ name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(10 * 1024 * 1024 + 1) });
+    await page.getByRole("button", { name: "Upload" }).click();
+    const err = page.locator("#attach-attachment-error");
+    await err.waitFor();
+    assert.match(await err.innerText(), /limit is 10485760 bytes/);
+    await page.getByLabel("Add a comment").fill("Renewal quote requested.");
+    await page.getByRole("button", { name: "Add comment" }).click();
+    await page.getByRole("status").filter({ hasText: "Comment added" }).waitFor();
+    await page.locator(".comment", { hasText: "Renewal quote requested." }).waitFor();
+    await page.screenshot({ path: join(root, "docs", "console-pool.png") });
+  }, { context: ownerContext });
+
+  // Volume licenses.
+  await test("volume: onboarding beyond the unallocated seats is refused; within, the figures update; edit, offboard, export", async (page) => {
+    await api("POST", "/v1/volume-licenses", { product: "Cloud Backup add-on", seats: 50, renewal_date: "2027-06-30", price_per_user: { amount: "1.50", currency: "USD" } });
+    await page.goto(srv.base + "/volume");
+    await page.getByRole("heading", { name: "Volume licenses" }).waitFor();
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "1790");
+    await axe(page, "volume licenses");
+    await page.getByLabel("Legal name").fill("Initech Oy");
+    await page.getByLabel(/Seats on MDR Complete/).fill("1800");
+    await page.getByRole("button", { name: "Onboard" }).click();
+    const err = page.locator("[id^='onboard-seats-'][id$='-error']");
+    await err.waitFor();
+    assert.match(await err.innerText(), /1790|unallocated|seats/i);
+    assert.equal(await err.getAttribute("role"), "alert");
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "1790", "nothing allocated");
+    await axe(page, "volume onboarding refused");
+    await page.getByLabel(/Seats on MDR Complete/).fill("90");
+    await page.getByLabel(/Seats on Cloud Backup add-on/).fill("20");
+    await page.getByRole("button", { name: "Onboard" }).click();
+    await page.getByRole("status").filter({ hasText: "Onboarded Initech Oy" }).waitFor();
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "1700");
+    assert.equal((await page.locator("#m-customers").innerText()).trim(), "3");
+    // A multi-license edit: both allocations in one change.
+    await page.getByRole("link", { name: "Edit Initech Oy" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel(/MDR Complete: seats/).fill("100");
+    await dialog.getByLabel(/Cloud Backup add-on: seats/).fill("30");
+    await axe(page, "volume edit dialog");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved Initech Oy" }).waitFor();
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "1690");
+    await page.getByRole("link", { name: "Cloud Backup add-on" }).click();
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "20");
+    await page.getByRole("link", { name: "MDR Complete" }).click();
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export CSV" }).click()]);
+    const text = readFileSync(await csv.path(), "utf8");
+    assert.match(text.split(/\r?\n/)[0], /^Legal name,Allocated users/);
+    assert.match(text, /Initech Oy,100,/);
+    assert.ok(!/USD|Price/i.test(text), "no prices in the export");
+    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export XLSX" }).click()]);
+    const sheet = execFileSync("unzip", ["-p", await xlsx.path(), "xl/worksheets/sheet1.xml"]).toString();
+    assert.match(sheet, /Initech Oy/);
+    assert.ok(!/<f[ >]/.test(sheet), "no live formulas in the workbook");
+    await page.getByRole("link", { name: "Offboard Initech Oy" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Offboard Initech Oy" }).click();
+    await page.getByRole("status").filter({ hasText: "Offboarded Initech Oy" }).waitFor();
+    assert.equal((await page.locator("#m-unallocated").innerText()).trim(), "1790");
+  }, { context: ownerContext });
+
+  // Subscriptions.
+  await test("subscriptions: activation by key; bulk delete states the count and deletes it", async (page) => {
+    const bought = await api("POST", "/v1/subscriptions/purchase", { type: "user", quantity: 1, unit_price: { amount: "5.00", currency: "USD" }, manual_activation: true });
+    await page.goto(srv.base + "/subscriptions");
+    await axe(page, "subscriptions");
+    await page.getByLabel("License key").fill("NOT-A-REAL-KEY");
+    await page.getByRole("button", { name: "Activate" }).click();
+    await page.locator("#activate-key-error").filter({ hasText: "no license matches" }).waitFor();
+    await page.getByLabel("License key").fill(bought.keys[0]);
+    await page.getByRole("button", { name: "Activate" }).click();
+    await page.getByRole("status").filter({ hasText: "Activated a user license" }).waitFor();
+    // The demo's licenses bought three months ago expire at the first tick.
+    const unassigned = page.getByRole("link", { name: /Expired and unassigned \(\d+\)/ });
+    for (let i = 0; i < 50 && !(await unassigned.innerText()).includes("(4)"); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      await page.reload();
+    }
+    assert.match(await unassigned.innerText(), /\(4\)/);
+    const before = await page.locator("#subs tbody tr").count();
+    await unassigned.click();
+    const dialog = page.getByRole("dialog");
+    assert.match(await dialog.locator("#del-count").innerText(), /deletes 4 license\(s\)/);
+    await axe(page, "bulk delete confirmation");
+    await dialog.getByRole("button", { name: "Delete 4 license(s)" }).click();
+    await page.getByRole("status").filter({ hasText: "Deleted 4 expired license(s)" }).waitFor();
+    assert.equal(await page.locator("#subs tbody tr").count(), before - 4);
+    assert.equal(await page.locator("#subs tbody tr[data-state=expired]").count(), 1, "the assigned expired license stays");
+    // Company pool settings.
+    await page.locator("#cs-company").fill("Contoso Oy");
+    await page.locator("#cs-mode").selectOption("user");
+    await page.locator("#cs-limit").fill("2");
+    await page.getByRole("button", { name: "Save company settings" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved the settings of Contoso Oy" }).waitFor();
+    await page.getByText("Contoso Oy: user pool, at most 2 paid licenses").waitFor();
+    await page.getByRole("button", { name: "Turn automatic exchange off" }).click();
+    await page.getByRole("status").filter({ hasText: "Automatic exchange is off" }).waitFor();
+  }, { context: ownerContext });
+
+  await test("a viewer sees no unit price anywhere", async (page) => {
+    const created = await api("POST", "/v1/apikeys", { email: "viewer2@demo.example", role: "viewer" });
+    await signIn(page, created.key);
+    for (const [path, name] of [["/licenses", "licenses"], ["/pools", "pool list"], [poolURL.replace(srv.base, ""), "pool form"],
+      ["/volume", "volume licenses"], ["/subscriptions", "subscriptions"]]) {
+      await page.goto(srv.base + path);
+      const text = await page.locator("body").innerText();
+      assert.ok(!/unit price|price per user|\bUSD\b|\d\.\d\d /i.test(text), `${name} shows no price to a viewer`);
+      await axe(page, name + " as viewer");
+    }
+    const r = await page.request.get(srv.base + "/volume/export.csv");
+    assert.ok(!/USD|price/i.test(await r.text()), "no price in the viewer's export");
+  });
+
+  await test("pool, volume and subscription pages fit a phone (390x844)", async (page) => {
+    await signIn(page, srv.ownerKey);
+    for (const [path, name] of [["/pools", "pool list on a phone"], [poolURL.replace(srv.base, ""), "pool form on a phone"],
+      ["/volume", "volume licenses on a phone"], ["/subscriptions", "subscriptions on a phone"]]) {
+      await page.goto(srv.base + path);
+      await axe(page, name);
+      const w = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(w <= 390, `${name}: no horizontal page scroll (scrollWidth ${w})`);
+    }
+    await page.goto(poolURL);
+    await page.screenshot({ path: join(artifacts, "pool-phone.png"), fullPage: true });
+  }, { viewport: { width: 390, height: 844 } });
 
   await test("sign out", async (page) => {
     await page.goto(srv.base + "/licenses");

@@ -43,7 +43,7 @@ func (f *formState) Checked(form, name string, def bool) bool {
 
 // fieldID is the element ID of a form's field message.
 func fieldID(form, field string) string {
-	return form + "-" + strings.NewReplacer(".", "-", "_", "-").Replace(field) + "-error"
+	return form + "-" + strings.NewReplacer(".", "-", "_", "-", ":", "-").Replace(field) + "-error"
 }
 
 // invalidAttrs marks an input refused: aria-invalid and the message's ID.

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -17,12 +18,15 @@ var pages = []string{"signin", "error", "licenses", "topup", "events", "pools", 
 
 func (h *Handler) parseTemplates() error {
 	funcs := template.FuncMap{
-		"money":        func(m license.Money) string { return m.String() },
-		"lower":        strings.ToLower,
-		"payment":      paymentLabel,
-		"cell":         eventCell,
-		"inv":          invalidAttrs,
-		"hasPrefix":    strings.HasPrefix,
+		"money":     func(m license.Money) string { return m.String() },
+		"lower":     strings.ToLower,
+		"payment":   paymentLabel,
+		"cell":      eventCell,
+		"inv":       invalidAttrs,
+		"hasPrefix": strings.HasPrefix,
+		// code is the stored value of a string enum, not its display name
+		// (license.Metric and license.Model print as "Named user").
+		"code":         func(v any) string { return reflect.ValueOf(v).String() },
 		"restrictions": restrictionFields,
 		"maxUploadMiB": func() int { return pool.MaxAttachmentSize >> 20 },
 		"errp":         errorPara,

@@ -54,7 +54,8 @@ func (h *Handler) showVolume(w http.ResponseWriter, r *http.Request, u *user, st
 		id = ls[0].ID
 	}
 	data := map[string]any{"Licenses": ls, "F": f, "Notice": notice, "Search": vq.Search, "Sort": string(vq.Sort), "Desc": vq.Desc,
-		"Back": keep(q, "license", "q", "sort", "desc").Encode(), "Idem": randomToken()}
+		"Back": keep(q, "license", "q", "sort", "desc").Encode(), "BackHref": "/volume?" + keep(q, "license", "q", "sort", "desc").Encode(),
+		"Idem": randomToken()}
 	if id != "" {
 		p, err := h.cfg.Volume.Page(ctx, u.actor, id, vq)
 		if err != nil {
@@ -64,7 +65,8 @@ func (h *Handler) showVolume(w http.ResponseWriter, r *http.Request, u *user, st
 		data["Page"] = p
 		view := keep(q, "q", "sort", "desc")
 		view.Set("license", id)
-		data["View"] = view.Encode()
+		data["CSV"] = "/volume/export.csv?" + view.Encode()
+		data["XLSX"] = "/volume/export.xlsx?" + view.Encode()
 		var heads []head
 		for _, c := range []head{{"name", "Legal name", "", ""}, {"seats", "Allocated users", "num", ""}, {"usage", "Usage", "num", ""}, {"created", "Onboarded", "", ""}} {
 			v := keep(q, "q")
@@ -212,6 +214,14 @@ func (h *Handler) setSeats(w http.ResponseWriter, r *http.Request, u *user) {
 // is neutralised there; the exports carry no prices).
 func (h *Handler) volumeExport(w http.ResponseWriter, r *http.Request, u *user) {
 	id, vq := volumeQuery(r.URL.Query())
+	if id == "" { // the page shows the first license by default; so does its export
+		ls, err := h.cfg.Volume.Licenses(r.Context(), u.actor)
+		if err != nil || len(ls) == 0 {
+			h.fail(w, r, u, http.StatusNotFound, "There is no volume license to export.")
+			return
+		}
+		id = ls[0].ID
+	}
 	var buf bytes.Buffer
 	xlsx := strings.HasSuffix(r.URL.Path, ".xlsx")
 	var err error
