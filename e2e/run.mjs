@@ -70,7 +70,8 @@ const axeResults = [];
 async function axe(page, name) {
   const res = await new AxeBuilder({ page }).analyze();
   const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  axeResults.push({ name, url: page.url(), violations: res.violations.length, serious: bad.length });
+  axeResults.push({ name, url: page.url(), violations: res.violations.length, serious: bad.length,
+    minor: res.violations.map((v) => `${v.id} (${v.impact})`).join(", ") });
   assert.equal(bad.length, 0, `axe on ${name}: ` + bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("; "));
 }
 
@@ -586,7 +587,7 @@ try {
 }
 
 console.log("\naxe-core (serious or critical violations / all violations) per page:");
-for (const a of axeResults) console.log(`  ${a.name}: ${a.serious} / ${a.violations}`);
+for (const a of axeResults) console.log(`  ${a.name}: ${a.serious} / ${a.violations}${a.minor ? ` — ${a.minor}` : ""}`);
 const failed = results.filter((r) => !r.ok);
 console.log(`\n${results.length - failed.length} passed, ${failed.length} failed; screenshots in ${artifacts}`);
 if (failed.length) {
