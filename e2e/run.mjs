@@ -453,7 +453,6 @@ try {
     await page.getByRole("button", { name: "Add comment" }).click();
     await page.getByRole("status").filter({ hasText: "Comment added" }).waitFor();
     await page.locator(".comment", { hasText: "Renewal quote requested." }).waitFor();
-    await page.screenshot({ path: join(root, "docs", "console-pool.png") });
   }, { context: ownerContext });
 
   // Volume licenses.
@@ -568,6 +567,13 @@ try {
     }
     await page.goto(poolURL);
     await page.screenshot({ path: join(artifacts, "pool-phone.png"), fullPage: true });
+    // The README's screenshot: the demo pool's form with its status pane and
+    // five months of history.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(srv.base + "/pools");
+    await page.getByRole("link", { name: "Microsoft 365 E3" }).click();
+    await page.locator("#pool-chart").waitFor();
+    await page.screenshot({ path: join(root, "docs", "console-pool.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1120 } });
   }, { viewport: { width: 390, height: 844 } });
 
   await test("sign out", async (page) => {
