@@ -94,6 +94,17 @@ func (h *Handler) done(w http.ResponseWriter, r *http.Request, u *user, err erro
 	show(statusOf(err), &formState{Form: form, Field: field, Error: message(err), Values: vals})
 }
 
+// viewQuery is the view of the page a request shows (search, sort,
+// filters): the URL's query on a GET, the form's "back" field on a POST that
+// shows the page again with a refusal.
+func viewQuery(r *http.Request) url.Values {
+	if r.Method == http.MethodGet {
+		return r.URL.Query()
+	}
+	q, _ := url.ParseQuery(r.PostFormValue("back"))
+	return q
+}
+
 // formInt reads a whole number from field name; a malformed one is an
 // Invalid error on field.
 func formInt(r *http.Request, name, field string, what string) (int64, error) {

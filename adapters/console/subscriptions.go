@@ -57,10 +57,7 @@ func (h *Handler) subscriptionsPage(w http.ResponseWriter, r *http.Request, u *u
 
 func (h *Handler) showSubscriptions(w http.ResponseWriter, r *http.Request, u *user, status int, f *formState, notice string) {
 	ctx := r.Context()
-	q := r.URL.Query()
-	if r.Method != http.MethodGet {
-		q, _ = url.ParseQuery(r.PostFormValue("back"))
-	}
+	q := viewQuery(r)
 	ls, err := h.cfg.Subscriptions.Licenses(ctx, u.actor)
 	if err != nil {
 		h.fail(w, r, u, statusOf(err), message(err))

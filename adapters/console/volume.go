@@ -40,10 +40,7 @@ func (h *Handler) volumePage(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) showVolume(w http.ResponseWriter, r *http.Request, u *user, status int, f *formState, notice string) {
 	ctx := r.Context()
-	q := r.URL.Query()
-	if r.Method != http.MethodGet {
-		q, _ = url.ParseQuery(r.PostFormValue("back"))
-	}
+	q := viewQuery(r)
 	ls, err := h.cfg.Volume.Licenses(ctx, u.actor)
 	if err != nil {
 		h.fail(w, r, u, statusOf(err), message(err))
