@@ -83,6 +83,12 @@ async function signIn(page, key) {
   await page.waitForURL(/\/licenses/);
 }
 
+// ensureSignedIn signs the owner in when an earlier test did not (ONLY).
+async function ensureSignedIn(page) {
+  await page.goto(srv.base + "/licenses");
+  if (page.url().includes("/signin")) await signIn(page, srv.ownerKey);
+}
+
 function row(page, site) {
   return page.locator("#sites tbody tr", { has: page.locator("th", { hasText: site }) });
 }
@@ -388,8 +394,7 @@ try {
   const lastMonth = (page) => page.locator("#pool-chart g.month").last();
 
   await test("pool: create a perpetual named-user pool, buy 25, allocate; the pane and the chart change", async (page) => {
-    await page.goto(srv.base + "/pools");
-    if (page.url().includes("/signin")) await signIn(page, srv.ownerKey); // when run with ONLY
+    await ensureSignedIn(page);
     await page.goto(srv.base + "/pools");
     await page.getByRole("heading", { name: "License pools" }).waitFor();
     await axe(page, "pool list");
@@ -479,6 +484,7 @@ try {
 
   // Volume licenses.
   await test("volume: onboarding beyond the unallocated seats is refused; within, the figures update; edit, offboard, export", async (page) => {
+    await ensureSignedIn(page);
     await api("POST", "/v1/volume-licenses", { product: "Cloud Backup add-on", seats: 50, renewal_date: "2027-06-30", price_per_user: { amount: "1.50", currency: "USD" } });
     await page.goto(srv.base + "/volume");
     await page.getByRole("heading", { name: "Volume licenses" }).waitFor();
@@ -528,6 +534,7 @@ try {
 
   // Subscriptions.
   await test("subscriptions: activation by key; bulk delete states the count and deletes it", async (page) => {
+    await ensureSignedIn(page);
     const bought = await api("POST", "/v1/subscriptions/purchase", { type: "user", quantity: 1, unit_price: { amount: "5.00", currency: "USD" }, manual_activation: true });
     await page.goto(srv.base + "/subscriptions");
     await axe(page, "subscriptions");
