@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/billing/subscription"
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
@@ -97,9 +98,18 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 		return d, err
 	}
 	seatPrice, _ := license.ParseMoney("32.00", "USD")
-	if _, err := p.AddTransaction(ctx, owner, office.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 50,
-		UnitPrice: &seatPrice, OrderNumber: "PO-1001"}); err != nil {
-		return d, err
+	// 40 bought five months ago and 10 more two months ago: the status pane's
+	// chart has a history to show.
+	now := clock.Now().UTC()
+	for _, buy := range []struct {
+		n      int64
+		months int
+		order  string
+	}{{40, -5, "PO-1001"}, {10, -2, "PO-1003"}} {
+		if _, err := p.AddTransaction(ctx, owner, office.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: buy.n,
+			UnitPrice: &seatPrice, OrderNumber: buy.order, Date: license.AddMonths(now, buy.months)}); err != nil {
+			return d, err
+		}
 	}
 	if _, err := p.Allocate(ctx, owner, office.ID, pool.AllocateRequest{Consumer: license.Consumer{User: "anna"}}); err != nil {
 		return d, err
@@ -129,5 +139,45 @@ func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 		}
 		d.Customers = append(d.Customers, c.ID)
 	}
+	if err := demoSubscriptions(ctx, store, clock, owner); err != nil {
+		return d, err
+	}
 	return d, nil
 }
+
+// demoSubscriptions buys subscription licenses three months ago (so the
+// subscription tick expires them at the server's first round) and today:
+// three computer licenses without auto-renewal, one assigned; two host
+// trials that ended; two user licenses running now, one assigned. The bulk
+// delete modes then select 5 (every expired), 2 (expired with auto-renewal:
+// the trials) and 4 (expired unassigned).
+func demoSubscriptions(ctx context.Context, store storage.Store, clock license.Clock, owner license.Actor) error {
+	past := subscription.New(store, offsetClock{clock, -92 * 24 * time.Hour})
+	price, _ := license.ParseMoney("5.00", "USD")
+	if _, err := past.Purchase(ctx, owner, subscription.Purchase{Type: subscription.PerComputer, Quantity: 3, Period: subscription.Monthly,
+		UnitPrice: price, NoAutoRenew: true}); err != nil {
+		return err
+	}
+	if _, err := past.Assign(ctx, owner, subscription.AssignRequest{Type: subscription.PerComputer,
+		Consumer: license.Consumer{User: "anna", Asset: "anna-laptop"}}); err != nil {
+		return err
+	}
+	if _, err := past.StartTrial(ctx, owner, subscription.TrialRequest{Type: subscription.PerHost, Quantity: 2,
+		EndsOn: clock.Now().UTC().Add(-78 * 24 * time.Hour)}); err != nil {
+		return err
+	}
+	cur := subscription.New(store, clock)
+	if _, err := cur.Purchase(ctx, owner, subscription.Purchase{Type: subscription.PerUser, Quantity: 2, UnitPrice: price}); err != nil {
+		return err
+	}
+	_, err := cur.Assign(ctx, owner, subscription.AssignRequest{Type: subscription.PerUser, Consumer: license.Consumer{User: "anna"}})
+	return err
+}
+
+// offsetClock is a clock moved by d (the demo's past purchases).
+type offsetClock struct {
+	license.Clock
+	d time.Duration
+}
+
+func (c offsetClock) Now() time.Time { return c.Clock.Now().Add(c.d) }

@@ -365,7 +365,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	ui, err := console.New(console.Config{Store: store, Clock: clock, Logger: log, Billing: svc.Billing,
-		TopUp: svc.TopUp, APIKeys: svc.APIKeys})
+		TopUp: svc.TopUp, APIKeys: svc.APIKeys, Pools: svc.Pools, Volume: svc.Volume, Subscriptions: svc.Subscriptions})
 	if err != nil {
 		return err
 	}

@@ -26,12 +26,16 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/licensekit/licensekit/access"
 	"github.com/licensekit/licensekit/apikey"
 	"github.com/licensekit/licensekit/billing"
+	"github.com/licensekit/licensekit/billing/subscription"
+	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/topup"
 )
@@ -44,6 +48,10 @@ var staticFS embed.FS
 
 // DefaultSessionTTL is the session lifetime when Config.SessionTTL is 0.
 const DefaultSessionTTL = 8 * time.Hour
+
+// maxUpload bounds a multipart request: one attachment at the pool
+// service's limit plus the form's other fields.
+const maxUpload = pool.MaxAttachmentSize + 1<<16
 
 // Cookie names.
 const (
@@ -74,6 +82,11 @@ type Config struct {
 	Billing       *billing.Service
 	TopUp         *topup.Service
 	APIKeys       *apikey.Service
+	// Pools serves the license pool pages; give it a BlobStore for
+	// attachments (without one, uploads are refused as unavailable).
+	Pools         *pool.Service
+	Volume        *volume.Service
+	Subscriptions *subscription.Service
 }
 
 // Handler serves the console. It implements net/http.Handler.
@@ -111,6 +124,15 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.APIKeys == nil {
 		cfg.APIKeys = &apikey.Service{Store: cfg.Store, Clock: cfg.Clock}
 	}
+	if cfg.Pools == nil {
+		cfg.Pools = &pool.Service{Store: cfg.Store, Clock: cfg.Clock}
+	}
+	if cfg.Volume == nil {
+		cfg.Volume = volume.New(cfg.Store, cfg.Clock)
+	}
+	if cfg.Subscriptions == nil {
+		cfg.Subscriptions = subscription.New(cfg.Store, cfg.Clock)
+	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), tmpl: map[string]*template.Template{}}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
@@ -136,6 +158,9 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /topup/recipients/remove", h.authed(h.topUpRemoveRecipient))
 	h.mux.HandleFunc("GET /events", h.authed(h.eventsPage))
 	h.mux.HandleFunc("GET /events/export", h.authed(h.eventsExport))
+	h.poolRoutes()
+	h.volumeRoutes()
+	h.subscriptionRoutes()
 	return h, nil
 }
 
@@ -196,7 +221,15 @@ func (h *Handler) authed(next func(http.ResponseWriter, *http.Request, *user)) h
 		if r.Method == http.MethodPost {
 			got := r.Header.Get("X-CSRF-Token")
 			if got == "" {
-				r.Body = http.MaxBytesReader(w, r.Body, 1<<16)
+				limit := int64(1 << 16)
+				if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+					limit = maxUpload // an attachment upload
+					if r.ContentLength > limit {
+						h.fail(w, r, u, http.StatusRequestEntityTooLarge, fmt.Sprintf("The file is larger than the attachment limit of %d MiB; nothing was uploaded.", pool.MaxAttachmentSize>>20))
+						return
+					}
+				}
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
 				got = r.PostFormValue("csrf")
 			}
 			if !sameToken(got, se.csrf) {

@@ -63,10 +63,7 @@ func (h *Handler) showLicenses(w http.ResponseWriter, r *http.Request, u *user, 
 		h.fail(w, r, u, statusOf(err), message(err))
 		return
 	}
-	q := r.URL.Query()
-	if r.Method != http.MethodGet {
-		q, _ = url.ParseQuery(r.PostFormValue("back"))
-	}
+	q := viewQuery(r)
 	search := strings.TrimSpace(q.Get("q"))
 	sortBy := q.Get("sort")
 	if _, ok := siteSorts[sortBy]; !ok {

@@ -2,23 +2,43 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/pool"
 )
 
-var pages = []string{"signin", "error", "licenses", "topup", "events"}
+var pages = []string{"signin", "error", "licenses", "topup", "events", "pools", "pool", "volume", "subscriptions"}
 
 func (h *Handler) parseTemplates() error {
 	funcs := template.FuncMap{
-		"money":   func(m license.Money) string { return m.String() },
-		"lower":   strings.ToLower,
-		"payment": paymentLabel,
-		"cell":    eventCell,
+		"money":     func(m license.Money) string { return m.String() },
+		"lower":     strings.ToLower,
+		"payment":   paymentLabel,
+		"cell":      eventCell,
+		"inv":       invalidAttrs,
+		"hasPrefix": strings.HasPrefix,
+		// code is the stored value of a string enum, not its display name
+		// (license.Metric and license.Model print as "Named user").
+		"code":         func(v any) string { return reflect.ValueOf(v).String() },
+		"restrictions": restrictionFields,
+		"maxUploadMiB": func() int { return pool.MaxAttachmentSize >> 20 },
+		"errp":         errorPara,
+		"day":          day,
+		"words":        func(s any) string { return strings.ReplaceAll(fmt.Sprint(s), "_", " ") },
+		"join":         func(v []string) string { return strings.Join(v, "\n") },
+		"pct": func(part, total int64) int64 {
+			if total <= 0 {
+				return 0
+			}
+			return part * 100 / total
+		},
 		"query": func(base url.Values, kv ...string) string {
 			q := url.Values{}
 			for k, v := range base {
@@ -89,4 +109,19 @@ func eventCell(v string) template.HTML {
 			t.UTC().Format("2006-01-02 15:04:05") + ` UTC</time>`)
 	}
 	return template.HTML(template.HTMLEscapeString(v))
+}
+
+// restrictionField is one restriction list of the pool form.
+type restrictionField struct {
+	Key, Label string
+	Values     []string
+}
+
+func restrictionFields(r pool.Restrictions) []restrictionField {
+	return []restrictionField{
+		{"asset_group", "Asset groups", r.AssetGroups}, {"location", "Locations", r.Locations},
+		{"organisation", "Organisations", r.Organisations}, {"user", "Users", r.Users},
+		{"contract", "Contracts", r.Contracts}, {"cost_center", "Cost centers", r.CostCenters},
+		{"company", "Named companies", r.Companies},
+	}
 }

@@ -226,7 +226,7 @@ func (s *Service) BulkDelete(ctx context.Context, actor license.Actor, mode Dele
 			return err
 		}
 		for _, l := range ls {
-			if l.State != Expired || (mode == ExpiredAutoRenew && !l.AutoRenew) || (mode == ExpiredUnassigned && l.Assignee != nil) {
+			if !mode.Selects(*l) {
 				continue
 			}
 			l, err := b.lock(l.ID)
