@@ -243,7 +243,7 @@ func TestTLSWithReloadOnHangup(t *testing.T) {
 func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "lk.db")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a bug that serves would block here
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a bug that serves would block here
 	defer cancel()
 	err := run(ctx, []string{"-addr", "0.0.0.0:0", "-sqlite", db}, func(string) string { return "" }, io.Discard, io.Discard, nil)
 	require.ErrorIs(t, err, errPlainHTTP)
