@@ -71,6 +71,22 @@ type config struct {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	return parseFlags(args, getenv, stderr, nil)
+}
+
+// FlagNames returns the names of Run's flags, for a configuration file
+// shared with other commands (see ApplyConfigFile).
+func FlagNames() []string {
+	var names []string
+	_, _ = parseFlags(nil, func(string) string { return "" }, io.Discard, func(fs *flag.FlagSet) {
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	})
+	return names
+}
+
+// parseFlags parses args; with inspect set it only defines the flags and
+// hands them to inspect.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer, inspect func(*flag.FlagSet)) (config, error) {
 	def := func(env, fallback string) string {
 		if v := getenv(env); v != "" {
 			return v
@@ -92,7 +108,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var c config
 	var authRate, authBurst, valRate, valBurst float64
 	var proxies string
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", def("LICENSEKIT_ADDR", "127.0.0.1:8080"), "listen address (env LICENSEKIT_ADDR)")
 	fs.StringVar(&c.sqlite, "sqlite", def("LICENSEKIT_SQLITE", "licensekit.db"), "SQLite database file (env LICENSEKIT_SQLITE)")
@@ -122,13 +138,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key", def("LICENSEKIT_TLS_KEY", ""), "PEM private key file of -tls-cert (env LICENSEKIT_TLS_KEY)")
 	fs.BoolVar(&c.insecureHTTP, "insecure-http", envBool(getenv, "LICENSEKIT_INSECURE_HTTP", &envErr), "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy); without it such an address needs -tls-cert (env LICENSEKIT_INSECURE_HTTP)")
 	fs.StringVar(&c.configFile, "config", def("LICENSEKIT_CONFIG", ""), "file of flag values, one name = value a line; a flag or an environment variable wins over it (env LICENSEKIT_CONFIG)")
+	if inspect != nil {
+		inspect(fs)
+		return c, nil
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if envErr != nil {
 		return c, envErr
 	}
-	if err := ApplyConfigFile(fs, c.configFile, getenv); err != nil {
+	if err := ApplyConfigFile(fs, c.configFile, getenv, nil); err != nil {
 		return c, err
 	}
 	switch c.logFormat {
@@ -252,6 +272,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return run(ctx, args, getenv, stdout, stderr, nil)
 }
 
+// UsageError is Run's error for a mistake in its arguments, the environment
+// or the config file: nothing was started.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
 // newLogger is the server's logger in format ("text" or "json").
 func newLogger(format string, w io.Writer) *slog.Logger {
 	if format == "json" {
@@ -264,7 +291,10 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
 	c, err := parseConfig(args, getenv, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
 	}
 	log := newLogger(c.logFormat, stderr)
 	clock := license.SystemClock{}
