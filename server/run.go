@@ -312,7 +312,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer ln.Close()
 	if err := checkExposure(ln, cert != nil, c.insecureHTTP); err != nil {
-		return err
+		return UsageError{err}
 	}
 	var m *metrics.Metrics
 	var mln net.Listener
@@ -323,7 +323,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer mln.Close()
 		if err := checkExposure(mln, cert != nil, c.insecureHTTP); err != nil {
-			return fmt.Errorf("-metrics-addr: %w", err)
+			return UsageError{fmt.Errorf("-metrics-addr: %w", err)}
 		}
 		m = metrics.New()
 		o := m.StoreObserver()

@@ -447,4 +447,3 @@ func demo(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		})
 	}
 }
-
