@@ -298,6 +298,10 @@ func TestCommandConfigPrecedence(t *testing.T) {
 	code, _, _ = cli(t, none, map[string]string{"LICENSEKIT_CONFIG": conf, "LICENSEKIT_SQLITE": fromEnv}, "migrate", "up", "-sqlite", fromFlag)
 	require.Equal(t, exitOK, code)
 	assert.True(t, exists(fromFlag), "the flag wins over both")
+	flagOnly := filepath.Join(dir, "flag-only.db")
+	code, _, _ = cli(t, none, map[string]string{"LICENSEKIT_CONFIG": conf}, "migrate", "up", "-sqlite", flagOnly)
+	require.Equal(t, exitOK, code)
+	assert.True(t, exists(flagOnly), "the flag wins over the file")
 
 	require.NoError(t, os.WriteFile(conf, []byte("sqlite-typo = x.db\n"), 0o600))
 	code, _, errOut = cli(t, none, nil, "migrate", "status", "-config", conf)
