@@ -340,3 +340,20 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// The README's config file example names only flags the commands know.
+func TestREADMEConfigExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, block, found := strings.Cut(string(b), "# /etc/licensekit.conf\n")
+	require.True(t, found)
+	block, _, _ = strings.Cut(block, "```")
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(block), "\n") {
+		name, _, ok := strings.Cut(l, "=")
+		require.True(t, ok, l)
+		assert.True(t, knownElsewhere(strings.TrimSpace(name)), "the README's config example sets %q, which no command knows", name)
+		n++
+	}
+	assert.Positive(t, n)
+}
