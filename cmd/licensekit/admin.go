@@ -323,25 +323,9 @@ func printVerification(w io.Writer, company string, v eventlog.Verification, ok 
 // allCompanies lists every company ID of the store, in pages.
 func allCompanies(ctx context.Context, s storage.Store) ([]string, error) {
 	var out []string
-	after := ""
-	for {
-		var page []storage.Record
-		err := s.View(ctx, func(tx storage.Tx) error {
-			var err error
-			page, err = tx.List(ctx, storage.ListQuery{AllCompanies: true, Kind: billing.KindCompany, AfterID: after, Limit: 500})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range page {
-			out = append(out, r.ID)
-		}
-		if len(page) < 500 {
-			return out, nil
-		}
-		after = page[len(page)-1].ID
-	}
+	err := storage.ForEachRecord(ctx, s, storage.ListQuery{AllCompanies: true, Kind: billing.KindCompany}, 500,
+		func(r storage.Record) error { out = append(out, r.ID); return nil })
+	return out, err
 }
 
 // shortReads reads each page of an export in a read transaction of its own.

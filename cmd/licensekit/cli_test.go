@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 // backend is a store the commands run against: its flags, how to open it
@@ -57,35 +56,7 @@ func sqliteBackend(t *testing.T) backend {
 // postgresBackend is a database created for the test; it runs when
 // LICENSEKIT_TEST_POSTGRES_DSN is set (always under CI=true).
 func postgresBackend(t *testing.T) backend {
-	dsn := os.Getenv("LICENSEKIT_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LICENSEKIT_TEST_POSTGRES_DSN is not set; under CI the PostgreSQL tests must run (see .ci/run)")
-		}
-		t.Skip("set LICENSEKIT_TEST_POSTGRES_DSN to run the commands on PostgreSQL")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("lk_cli_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	cfg, err := pgx.ParseConfig(dsn)
-	require.NoError(t, err)
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password),
-		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
-	if cfg.Password == "" {
-		u.User = url.User(cfg.User)
-	}
-	db := u.String()
+	db := storagetest.PostgresDatabase(t)
 	return backend{name: "postgres", flags: []string{"-postgres", db},
 		open: func(t *testing.T) storage.Store {
 			s, err := postgres.Open(context.Background(), db)
