@@ -406,10 +406,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 	if cert != nil {
+		// Subscribed before the server is up, so that a SIGHUP from then on
+		// reloads (and never takes the default action, ending the process).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reloadOnHangup(bg, cert, log)
+			reloadOnHangup(bg, hup, cert, log)
 		}()
 	}
 
@@ -476,11 +481,9 @@ func metricsHandler(m *metrics.Metrics, withPprof bool) http.Handler {
 	return mux
 }
 
-// reloadOnHangup reads the TLS certificate again on every SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, cert *certificate, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHangup reads the TLS certificate again on every signal of hup
+// until ctx ends.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, cert *certificate, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
