@@ -54,8 +54,13 @@
 //     automatic top-up, event log), server-rendered over the same services.
 //   - adapters/notify: top-up notifications by SMTP or to a log, and the loop
 //     that dispatches them.
-//   - examples/server: the reference server (REST API and web console over
-//     SQLite or PostgreSQL, demo data, background jobs).
+//   - adapters/metrics: Prometheus metrics of a server (HTTP requests by route,
+//     store transactions, retries and group commits, the outbox, domain totals).
+//   - server: the reference server (REST API and web console over SQLite or
+//     PostgreSQL, demo data, background jobs, TLS, metrics), importable.
+//   - cmd/licensekit: the admin CLI: serve, keys, companies, migrations,
+//     chain verification, event export, backups, demo data.
+//   - examples/server: the reference server as a program (package server).
 //   - examples/pools: a walkthrough of pools without HTTP.
 //   - client: the SDK a vendor's shipped product links in: activate, validate
 //     and deactivate, floating seats with background heartbeats, borrowing,

@@ -80,18 +80,8 @@ func loadKeyFile(path, what string) (ed25519.PrivateKey, bool, error) {
 func checkpointRound(store storage.Store, clock license.Clock, key ed25519.PrivateKey, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		var failed error
-		after := ""
-		for {
-			var cs []storage.Record
-			err := store.View(ctx, func(tx storage.Tx) error {
-				var err error
-				cs, err = tx.List(ctx, storage.ListQuery{AllCompanies: true, Kind: billing.KindCompany, AfterID: after, Limit: 500})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			for _, c := range cs {
+		err := storage.ForEachRecord(ctx, store, storage.ListQuery{AllCompanies: true, Kind: billing.KindCompany}, 500,
+			func(c storage.Record) error {
 				cp, fresh, err := storage.Checkpoint(ctx, store, c.ID, key, clock.Now())
 				switch {
 				case err != nil:
@@ -100,11 +90,11 @@ func checkpointRound(store storage.Store, clock license.Clock, key ed25519.Priva
 				case fresh:
 					log.Info("event chain checkpoint", "company", cp.Company, "chain", cp.Chain, "seq", cp.Seq, "hash", cp.Hash, "key_id", cp.KeyID)
 				}
-			}
-			if len(cs) < 500 {
-				return failed
-			}
-			after = cs[len(cs)-1].ID
+				return nil
+			})
+		if err != nil {
+			return err
 		}
+		return failed
 	}
 }

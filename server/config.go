@@ -34,9 +34,10 @@ func EnvOf(f *flag.Flag) string {
 // double quotes, Go syntax), unless the flag was given on the command line or
 // its environment variable (EnvOf) is set: the precedence is flags, then the
 // environment, then the file, then the defaults. An unknown name, a bad value
-// or a repeated name is an error naming the line. An empty path does nothing.
-// fs must have been parsed.
-func ApplyConfigFile(fs *flag.FlagSet, path string, getenv func(string) string) error {
+// or a repeated name is an error naming the line, except that a name
+// alsoKnown accepts (the flags of other commands sharing the file) is
+// skipped. An empty path does nothing. fs must have been parsed.
+func ApplyConfigFile(fs *flag.FlagSet, path string, getenv func(string) string, alsoKnown func(name string) bool) error {
 	if path == "" {
 		return nil
 	}
@@ -75,6 +76,9 @@ func ApplyConfigFile(fs *flag.FlagSet, path string, getenv func(string) string) 
 			value = v
 		}
 		fl := fs.Lookup(name)
+		if fl == nil && alsoKnown != nil && alsoKnown(name) {
+			continue
+		}
 		if fl == nil || name == "config" {
 			return fmt.Errorf("config file %s:%d: no flag %q", path, n, name)
 		}

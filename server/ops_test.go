@@ -243,7 +243,9 @@ func TestTLSWithReloadOnHangup(t *testing.T) {
 func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "lk.db")
-	err := run(context.Background(), []string{"-addr", "0.0.0.0:0", "-sqlite", db}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a bug that serves would block here
+	defer cancel()
+	err := run(ctx, []string{"-addr", "0.0.0.0:0", "-sqlite", db}, func(string) string { return "" }, io.Discard, io.Discard, nil)
 	require.ErrorIs(t, err, errPlainHTTP)
 	_, statErr := os.Stat(db)
 	assert.True(t, os.IsNotExist(statErr), "nothing was created")

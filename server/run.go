@@ -79,6 +79,22 @@ type config struct {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	return parseFlags(args, getenv, stderr, nil)
+}
+
+// FlagNames returns the names of Run's flags, for a configuration file
+// shared with other commands (see ApplyConfigFile).
+func FlagNames() []string {
+	var names []string
+	_, _ = parseFlags(nil, func(string) string { return "" }, io.Discard, func(fs *flag.FlagSet) {
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	})
+	return names
+}
+
+// parseFlags parses args; with inspect set it only defines the flags and
+// hands them to inspect.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer, inspect func(*flag.FlagSet)) (config, error) {
 	def := func(env, fallback string) string {
 		if v := getenv(env); v != "" {
 			return v
@@ -100,7 +116,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var c config
 	var authRate, authBurst, valRate, valBurst float64
 	var proxies string
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", def("LICENSEKIT_ADDR", "127.0.0.1:8080"), "listen address (env LICENSEKIT_ADDR)")
 	fs.StringVar(&c.sqlite, "sqlite", def("LICENSEKIT_SQLITE", "licensekit.db"), "SQLite database file (env LICENSEKIT_SQLITE)")
@@ -133,13 +149,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.licenseKey, "license-key", def("LICENSEKIT_LICENSE_KEY", ""), "Ed25519 key file (PEM) that signs the license files of borrowed seats, created with mode 0600 if missing; its key id and public key are logged at start for the product to ship (env LICENSEKIT_LICENSE_KEY; empty: borrowing answers 503)")
 	fs.DurationVar(&c.offlineGrace, "offline-grace", lkhttp.DefaultOfflineGrace, "how long a product may rely on a valid validation answer while it cannot reach the server (offline_until); negative: none")
 	c.webhooks = webhookFlags(fs, def)
+	if inspect != nil {
+		inspect(fs)
+		return c, nil
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if envErr != nil {
 		return c, envErr
 	}
-	if err := ApplyConfigFile(fs, c.configFile, getenv); err != nil {
+	if err := ApplyConfigFile(fs, c.configFile, getenv, nil); err != nil {
 		return c, err
 	}
 	switch c.logFormat {
@@ -264,6 +284,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return run(ctx, args, getenv, stdout, stderr, nil)
 }
 
+// UsageError is Run's error for a mistake in its arguments, the environment
+// or the config file: nothing was started.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
 // newLogger is the server's logger in format ("text" or "json").
 func newLogger(format string, w io.Writer) *slog.Logger {
 	if format == "json" {
@@ -276,7 +303,10 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
 	c, err := parseConfig(args, getenv, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
 	}
 	log := newLogger(c.logFormat, stderr)
 	clock := license.SystemClock{}
@@ -294,7 +324,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer ln.Close()
 	if err := checkExposure(ln, cert != nil, c.insecureHTTP); err != nil {
-		return err
+		return UsageError{err}
 	}
 	var m *metrics.Metrics
 	var mln net.Listener
@@ -305,7 +335,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer mln.Close()
 		if err := checkExposure(mln, cert != nil, c.insecureHTTP); err != nil {
-			return fmt.Errorf("-metrics-addr: %w", err)
+			return UsageError{fmt.Errorf("-metrics-addr: %w", err)}
 		}
 		m = metrics.New()
 		o := m.StoreObserver()
@@ -409,10 +439,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}()
 	}
 	if cert != nil {
+		// Subscribed before the server is up, so that a SIGHUP from then on
+		// reloads (and never takes the default action, ending the process).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reloadOnHangup(bg, cert, log)
+			reloadOnHangup(bg, hup, cert, log)
 		}()
 	}
 
@@ -479,11 +514,9 @@ func metricsHandler(m *metrics.Metrics, withPprof bool) http.Handler {
 	return mux
 }
 
-// reloadOnHangup reads the TLS certificate again on every SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, cert *certificate, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHangup reads the TLS certificate again on every signal of hup
+// until ctx ends.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, cert *certificate, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

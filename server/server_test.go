@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,12 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
 	"github.com/licensekit/licensekit/adapters/http/client"
+	"github.com/licensekit/licensekit/storage/storagetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -242,36 +241,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 // The same walkthrough on PostgreSQL, in a database created for the test.
 // It runs when LICENSEKIT_TEST_POSTGRES_DSN is set (always under CI=true).
 func TestREADMEWalkthroughOnPostgres(t *testing.T) {
-	dsn := os.Getenv("LICENSEKIT_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LICENSEKIT_TEST_POSTGRES_DSN is not set; under CI the PostgreSQL tests must run (see .ci/run)")
-		}
-		t.Skip("set LICENSEKIT_TEST_POSTGRES_DSN to run the walkthrough on PostgreSQL")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("lk_server_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	cfg, err := pgx.ParseConfig(dsn)
-	require.NoError(t, err)
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password),
-		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
-	if cfg.Password == "" {
-		u.User = url.User(cfg.User)
-	}
+	db := storagetest.PostgresDatabase(t)
 	dir := t.TempDir()
-	walkthrough(t, dir, map[string]string{"LICENSEKIT_POSTGRES": u.String(), "LICENSEKIT_ATTACHMENTS": filepath.Join(dir, "attachments"),
+	walkthrough(t, dir, map[string]string{"LICENSEKIT_POSTGRES": db, "LICENSEKIT_ATTACHMENTS": filepath.Join(dir, "attachments"),
 		"LICENSEKIT_WEBHOOK_KEY": filepath.Join(dir, "webhook.key")})
 }
 

@@ -191,30 +191,15 @@ const refreshPage = 1000
 func (m *Metrics) Refresh(ctx context.Context, store storage.Store, now time.Time) error {
 	count := func(kind storage.Kind, parent string, each func(storage.Record) error) (int64, error) {
 		var n int64
-		after := ""
-		for {
-			var page []storage.Record
-			err := store.View(ctx, func(tx storage.Tx) error {
-				var err error
-				page, err = tx.List(ctx, storage.ListQuery{AllCompanies: true, Kind: kind, Parent: parent, AfterID: after, Limit: refreshPage})
-				return err
-			})
-			if err != nil {
-				return n, err
-			}
-			for _, r := range page {
+		err := storage.ForEachRecord(ctx, store, storage.ListQuery{AllCompanies: true, Kind: kind, Parent: parent}, refreshPage,
+			func(r storage.Record) error {
+				n++
 				if each != nil {
-					if err := each(r); err != nil {
-						return n, err
-					}
+					return each(r)
 				}
-			}
-			n += int64(len(page))
-			if len(page) < refreshPage {
-				return n, nil
-			}
-			after = page[len(page)-1].ID
-		}
+				return nil
+			})
+		return n, err
 	}
 	var licenses, enrolled int64
 	sites, err := count(billing.KindSite, "", func(r storage.Record) error {
