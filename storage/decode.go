@@ -114,10 +114,17 @@ func decodeRecord[T any](r Record) (T, error) {
 	return v, nil
 }
 
-// DecodeCacheStats returns how many decodes the cache saved (hits) and how
-// many it did not (misses) since the process started, for benchmarks and
-// tests.
-func DecodeCacheStats() (hits, misses int64) { return cacheHits.Load(), cacheMiss.Load() }
+// cacheSize returns the entries and document bytes the cache holds.
+func cacheSize() (entries, size int) {
+	for i := range decoded {
+		sh := &decoded[i]
+		sh.mu.Lock()
+		entries += len(sh.m)
+		size += sh.bytes
+		sh.mu.Unlock()
+	}
+	return entries, size
+}
 
 // decode wraps decodeRecord's error the way Load always has.
 func decode[T any](r Record) (T, error) {
