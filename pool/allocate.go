@@ -385,7 +385,7 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 				}
 			}
 			out = l
-			return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, p.ID, 0, map[string]any{"lease": l.ID, "user": l.User})
+			return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, p.ID, 0, leaseEvent{l.ID, l.User})
 		} else if !storage.IsNotFound(err) {
 			return err
 		}
@@ -409,7 +409,7 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 			return err
 		}
 		out = l
-		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, leaseEvent{l.ID, l.User})
 	}()
 	return out, err
 }
@@ -491,7 +491,7 @@ func (s *Service) Heartbeat(ctx context.Context, a license.Actor, poolID, leaseI
 			return err
 		}
 		out = l
-		return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, poolID, 0, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, poolID, 0, leaseEvent{l.ID, l.User})
 	})
 	return out, err
 }
@@ -541,7 +541,7 @@ func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, lea
 		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, a, now, EventLeaseReleased, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseReleased, p.ID, 1, leaseEvent{l.ID, l.User})
 	})
 	if err == nil {
 		clearFull(a.Company, poolID)
