@@ -233,7 +233,8 @@ func (h *Handler) eventRoutes() []Route {
 			}
 			if err != nil && lw.started {
 				// Headers are gone: log it and cut the stream short.
-				h.cfg.Logger.Error("event export failed mid-stream", "request_id", RequestID(c.r.Context()), "error_code", string(license.ErrorCode(err)))
+				h.cfg.Logger.Error("event export failed mid-stream", "request_id", RequestID(c.r.Context()), "route", c.rt.Method+" "+c.rt.Path,
+					"company", c.actor.Company, "error_code", string(license.ErrorCode(err)))
 				panic(http.ErrAbortHandler)
 			}
 			return err

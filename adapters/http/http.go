@@ -159,9 +159,14 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 
 // Matches reports whether the mux has a route for r (not a 404 or 405 of the mux).
-func (h *Handler) Matches(r *http.Request) bool {
+func (h *Handler) Matches(r *http.Request) bool { return h.Pattern(r) != "" }
+
+// Pattern returns the route pattern that serves r, such as
+// "GET /v1/sites/{id}", or "" when no route does. Metrics and logs label a
+// request with it: a bounded set of values, unlike the path.
+func (h *Handler) Pattern(r *http.Request) string {
 	_, pattern := h.mux.Handler(r)
-	return pattern != ""
+	return pattern
 }
 
 type ctxKey int
@@ -238,7 +243,8 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP assigns the request id, logs the request (never its Authorization
-// header) and dispatches to the route; the mux's own 404 and 405 answers are
+// header; its line carries the request id, the route pattern and, once
+// authenticated, the company and the API key's id) and dispatches to the route; the mux's own 404 and 405 answers are
 // rewritten as problem details (keeping the Allow header).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -256,20 +262,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 	sw := &statusWriter{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
+	handler, pattern := h.mux.Handler(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.cfg.Logger.Error("panic", "request_id", id, "panic", fmt.Sprint(p))
+			h.cfg.Logger.Error("panic", "request_id", id, "route", pattern, "panic", fmt.Sprint(p))
 			if sw.status == 0 {
 				writeError(sw, license.Errorf(license.Internal, "", "internal error"))
 			}
 		}
 		attrs := []any{"request_id", id, "client", h.clientAddr(r), "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
+			"route", pattern, "status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
 		if sw.actor.Company != "" {
-			attrs = append(attrs, "company", sw.actor.Company, "actor", sw.actor.Email, "role", string(sw.actor.Role))
+			attrs = append(attrs, "company", sw.actor.Company, "key_id", sw.keyID, "actor", sw.actor.Email, "role", string(sw.actor.Role))
 		}
 		if sw.code != "" {
 			attrs = append(attrs, "error_code", string(sw.code))
@@ -280,7 +287,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.cfg.Logger.Log(r.Context(), level, "http request", attrs...)
 	}()
-	handler, pattern := h.mux.Handler(r)
 	sw.refused = func(status int) { h.auditRefusal(r, sw, pattern, status) }
 	if pattern == "" {
 		// The mux would answer 404 or 405 in plain text: find out which, answer JSON.

@@ -282,8 +282,8 @@ func (h *Handler) auditRefusal(r *http.Request, sw *statusWriter, pattern string
 			return err
 		})
 		if err != nil {
-			h.cfg.Logger.Error("audit event not written", "company", sw.actor.Company, "client", client,
-				"route", pattern, "error_code", string(license.ErrorCode(err)), "error", license.ErrorMessage(err))
+			h.cfg.Logger.Error("audit event not written", "company", sw.actor.Company, "key_id", sw.keyID, "client", client,
+				"route", pattern, "request_id", RequestID(r.Context()), "error_code", string(license.ErrorCode(err)), "error", license.ErrorMessage(err))
 		}
 	}
 }

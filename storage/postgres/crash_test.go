@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,7 +25,13 @@ func TestHelperWriter(t *testing.T) {
 	if schema == "" {
 		return
 	}
-	s, err := postgres.Open(context.Background(), os.Getenv(dsnEnv), postgres.WithSchema(schema), postgres.WithMaxConns(2))
+	// The writer's sessions carry the schema's name, so that the test can wait
+	// for the server to finish what the killed process had sent.
+	named := postgres.WithPoolConfig(func(c *pgxpool.Config) {
+		c.MaxConns = 2
+		c.ConnConfig.RuntimeParams["application_name"] = schema
+	})
+	s, err := postgres.Open(context.Background(), os.Getenv(dsnEnv), postgres.WithSchema(schema), named)
 	require.NoError(t, err)
 	err = storagetest.CrashWriter(context.Background(), s, os.Stdout)
 	t.Fatalf("writer stopped: %v", err)
@@ -35,12 +42,33 @@ func TestCrashSafety(t *testing.T) {
 	var all []int64
 	for round := range 3 {
 		reported := storagetest.RunCrash(t, "TestHelperWriter", []string{writerEnv + "=" + schema})
+		waitWriterGone(t, schema)
 		s, err := postgres.Open(context.Background(), dsn, postgres.WithSchema(schema), postgres.WithMaxConns(2))
 		require.NoError(t, err, "reopen after kill %d", round)
 		all = append(all, reported...)
 		storagetest.CheckCrash(t, s, all)
 		all = append(all, all[len(all)-1]+1)
 		require.NoError(t, s.Close())
+	}
+}
+
+// waitWriterGone waits until the database has no session left of the killed
+// writer. SIGKILL ends the client at once, but a COMMIT it had already sent
+// still completes on the server; checking before that would read the store
+// half-way between two snapshots (the counter before the commit, the chain
+// after it).
+func waitWriterGone(t *testing.T, schema string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		require.NoError(t, admin.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, schema).Scan(&n))
+		if n == 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "the killed writer's %d sessions are still open after 30 s", n)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

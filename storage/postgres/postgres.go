@@ -28,6 +28,7 @@ type config struct {
 	retries     int
 	openTimeout time.Duration
 	poolConfig  func(*pgxpool.Config)
+	observer    *storage.Observer
 }
 
 // Option configures Open.
@@ -48,6 +49,10 @@ func WithPoolConfig(fn func(*pgxpool.Config)) Option { return func(c *config) { 
 // serialization failure or deadlock (10 by default).
 func WithRetries(n int) Option { return func(c *config) { c.retries = n } }
 
+// WithObserver reports the store's transactions, retries and waits for a
+// pool connection to o (for metrics).
+func WithObserver(o storage.Observer) Option { return func(c *config) { c.observer = &o } }
+
 // WithOpenTimeout bounds how long Open waits for the database (10s by default).
 func WithOpenTimeout(d time.Duration) Option { return func(c *config) { c.openTimeout = d } }
 
@@ -55,6 +60,7 @@ func WithOpenTimeout(d time.Duration) Option { return func(c *config) { c.openTi
 type Store struct {
 	pool    *pgxpool.Pool
 	retries int
+	obs     *storage.Observer // nil: none
 }
 
 var (
@@ -147,7 +153,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, license.Wrap(license.Unavailable, err, "postgres: cannot connect to %s", where)
 	}
-	s := &Store{pool: pool, retries: cfg.retries}
+	s := &Store{pool: pool, retries: cfg.retries, obs: cfg.observer}
 	if err := pool.Ping(octx); err != nil {
 		pool.Close()
 		return nil, license.Wrap(license.Unavailable, err, "postgres: cannot reach the database at %s:%d", where, pc.ConnConfig.Port)
@@ -451,14 +457,18 @@ func (r rows) Close() error { r.Rows.Close(); return nil }
 
 // Update implements storage.Store: a READ COMMITTED transaction, re-run after a
 // serialization failure or deadlock at most the configured number of times.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	var err error
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	if s.obs != nil {
+		start := time.Now()
+		defer func() { s.obs.ObserveTransaction(true, err, start) }()
+	}
 	var fromFn bool
 	for attempt := 0; ; attempt++ {
 		fromFn, err = s.once(ctx, fn)
 		if err == nil || !isRetryable(err) || attempt >= s.retries || ctx.Err() != nil {
 			break
 		}
+		s.obs.ObserveRetry("conflict")
 		backoff := time.Duration(1+rand.IntN(5)) * time.Millisecond << min(attempt, 6)
 		select {
 		case <-ctx.Done():
@@ -474,10 +484,12 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 
 // once runs fn in one transaction; fromFn says whether err is fn's.
 func (s *Store) once(ctx context.Context, fn func(storage.Tx) error) (fromFn bool, err error) {
+	waited := time.Now()
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
+	s.obs.ObserveLockWait(waited)
 	// Release closes the connection instead of pooling it if a transaction
 	// is still open on it (say, ROLLBACK could not be sent).
 	defer pc.Release()
@@ -542,7 +554,11 @@ func (s *Store) SealPending(ctx context.Context) (int, error) {
 }
 
 // View implements storage.Store.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	if s.obs != nil {
+		start := time.Now()
+		defer func() { s.obs.ObserveTransaction(false, err, start) }()
+	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return mapError(err, "begin read")

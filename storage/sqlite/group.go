@@ -91,8 +91,10 @@ func (s *Store) groupTx(ctx context.Context, fn func(sqlcore.Conn) error) error 
 	w := &waiter{turn: make(chan *batch, 1)}
 	g.queue = append(g.queue, w)
 	g.mu.Unlock()
+	waited := time.Now()
 	select {
 	case b := <-w.turn:
+		s.obs.ObserveLockWait(waited)
 		return s.turn(ctx, b, fn)
 	case <-ctx.Done():
 	}
@@ -235,6 +237,7 @@ func (s *Store) endTurn(b *batch) {
 			}
 			if err == nil {
 				s.commits.Add(1)
+				s.obs.ObserveBatch(len(b.members))
 			} else {
 				// Leave the connection outside any transaction; every
 				// member gets the error (see Update).

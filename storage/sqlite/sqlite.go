@@ -43,6 +43,7 @@ type config struct {
 	readers     int
 	retries     int
 	group       bool
+	observer    *storage.Observer
 }
 
 // Option configures Open.
@@ -61,6 +62,10 @@ func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTi
 // of its own.
 func WithGroupCommit(on bool) Option { return func(c *config) { c.group = on } }
 
+// WithObserver reports the store's transactions, retries, group-commit batch
+// sizes and writer waits to o (for metrics).
+func WithObserver(o storage.Observer) Option { return func(c *config) { c.observer = &o } }
+
 // WithReaders sets the number of read connections (4 by default).
 func WithReaders(n int) Option { return func(c *config) { c.readers = n } }
 
@@ -70,6 +75,7 @@ type Store struct {
 	w       *sql.DB // the writer's pool: one connection
 	r       *sql.DB // query_only connections for View
 	retries int
+	obs     *storage.Observer // nil: none
 
 	wmu   sync.Mutex // serialises write transactions on wc
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
@@ -170,7 +176,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge}
+	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge, obs: cfg.observer}
 	ctx := context.Background()
 	if err := s.setup(ctx); err != nil {
 		s.closeWriter()
@@ -391,8 +397,9 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 // at once, and its fn does not run. When the COMMIT fails, every caller of the batch
 // gets the error, as each would have alone (a busy database is then retried by
 // each caller, as without group commit).
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	var err error
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	start := time.Now()
+	defer func() { s.obs.ObserveTransaction(true, err, start) }()
 	var fromFn bool
 	run := s.inTx
 	if s.group {
@@ -409,11 +416,13 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 			if attempt >= s.retries || ctx.Err() != nil {
 				return license.Wrap(license.Unavailable, err, "sqlite: update")
 			}
+			s.obs.ObserveRetry("batch_lost")
 			continue // another caller's failure lost the batch: run again at once
 		}
 		if err == nil || !isBusy(err) || attempt >= s.retries || ctx.Err() != nil {
 			break
 		}
+		s.obs.ObserveRetry("busy")
 		backoff := time.Duration(1+rand.IntN(10)) * time.Millisecond << min(attempt, 5)
 		select {
 		case <-ctx.Done():
@@ -428,7 +437,11 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 }
 
 // View implements storage.Store.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	if s.obs != nil {
+		start := time.Now()
+		defer func() { s.obs.ObserveTransaction(false, err, start) }()
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return mapError(err, "begin read")

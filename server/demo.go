@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/licensekit/licensekit/storage"
 )
 
-// demo is the demo data's identifiers, remembered in the store (never the key).
-type demo struct {
+// Demo is the demo data's identifiers, remembered in the store (never the key).
+type Demo struct {
 	Company       string   `json:"company"`
 	CompanyName   string   `json:"company_name"`
 	Owner         string   `json:"owner"`
@@ -28,14 +28,14 @@ type demo struct {
 
 const kindDemo storage.Kind = "demo"
 
-// ensureDemo returns the demo data, creating it when the store has none
+// EnsureDemo returns the demo data, creating it when the store has none
 // (fresh reports that). The marker record is written last, so a start that
 // failed half-way creates a new demo company next time.
-func ensureDemo(ctx context.Context, store storage.Store, clock license.Clock) (demo, bool, error) {
-	var d demo
+func EnsureDemo(ctx context.Context, store storage.Store, clock license.Clock) (Demo, bool, error) {
+	var d Demo
 	err := store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		d, _, err = storage.Load[demo](ctx, tx, storage.SystemCompany, kindDemo, "demo", false)
+		d, _, err = storage.Load[Demo](ctx, tx, storage.SystemCompany, kindDemo, "demo", false)
 		return err
 	})
 	if err == nil {
@@ -55,8 +55,8 @@ func ensureDemo(ctx context.Context, store storage.Store, clock license.Clock) (
 	return d, true, err
 }
 
-func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (demo, error) {
-	d := demo{Company: license.NewID(), CompanyName: "Demo MSP", Owner: "owner@demo.example"}
+func createDemo(ctx context.Context, store storage.Store, clock license.Clock) (Demo, error) {
+	d := Demo{Company: license.NewID(), CompanyName: "Demo MSP", Owner: "owner@demo.example"}
 	owner := license.Actor{Company: d.Company, Email: d.Owner, Role: license.Owner}
 	b := &billing.Service{Store: store, Clock: clock}
 	if _, err := b.CreateCompany(ctx, owner, d.CompanyName); err != nil {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -22,7 +22,7 @@ type ownerKey struct {
 // or a further one when c.newOwnerKey asks for it. With c.ownerKeyFile the key
 // is written to that file (mode 0600) inside the issuing transaction, so a
 // key that could not be written is not issued either.
-func issueOwnerKey(ctx context.Context, store storage.Store, clock license.Clock, c config, d demo) (ownerKey, error) {
+func issueOwnerKey(ctx context.Context, store storage.Store, clock license.Clock, c config, d Demo) (ownerKey, error) {
 	out := ownerKey{file: c.ownerKeyFile}
 	wrote := false
 	deliver := func(k apikey.Created) error {

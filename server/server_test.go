@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 type running struct {
 	base   string
-	demo   demo
+	demo   Demo
 	out    *syncBuffer
 	logs   *syncBuffer
 	cancel context.CancelFunc
@@ -59,7 +59,7 @@ func start(t *testing.T, env map[string]string, args ...string) *running {
 	args = append([]string{"-addr", "127.0.0.1:0", "-interval", "50ms"}, args...)
 	go func() {
 		r.done <- run(ctx, args, func(k string) string { return env[k] },
-			r.out, r.logs, func(base string, d demo) { r.base, r.demo = base, d; close(ready) })
+			r.out, r.logs, func(base string, d Demo) { r.base, r.demo = base, d; close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -189,7 +189,7 @@ func curl(t *testing.T, line, dir string, env map[string]string) (int, []byte) {
 // readmeCommands returns the curl lines of the README's quick start.
 func readmeCommands(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
 	require.NoError(t, err)
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -20,24 +20,24 @@ import (
 // refused when others may read it or when it holds no Ed25519 key.
 func TestCheckpointKeyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "checkpoint.key")
-	k1, created, err := loadCheckpointKey(path)
+	k1, created, err := LoadCheckpointKey(path)
 	require.NoError(t, err)
 	assert.True(t, created)
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
-	k2, created, err := loadCheckpointKey(path)
+	k2, created, err := LoadCheckpointKey(path)
 	require.NoError(t, err)
 	assert.False(t, created)
 	assert.True(t, k1.Equal(k2), "the stored key is read back")
 
 	require.NoError(t, os.Chmod(path, 0o644))
-	_, _, err = loadCheckpointKey(path)
+	_, _, err = LoadCheckpointKey(path)
 	assert.ErrorContains(t, err, "readable by others")
 
 	bad := filepath.Join(t.TempDir(), "bad.key")
 	require.NoError(t, os.WriteFile(bad, []byte("not a key"), 0o600))
-	_, _, err = loadCheckpointKey(bad)
+	_, _, err = LoadCheckpointKey(bad)
 	assert.ErrorContains(t, err, "not a PEM private key")
 }
 

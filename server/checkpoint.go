@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"github.com/licensekit/licensekit/storage"
 )
 
-// loadCheckpointKey reads the Ed25519 private key of the event-chain
+// LoadCheckpointKey reads the Ed25519 private key of the event-chain
 // checkpoints from path (PKCS #8 in PEM, as openssl genpkey -algorithm
 // ed25519 writes it), creating a new one with mode 0600 when the file does
 // not exist. A key file that others than its owner may read is refused: the
 // key is what lets checkpoints prove the log was not rewritten, and anyone
 // who can read it can sign a rewritten log.
-func loadCheckpointKey(path string) (ed25519.PrivateKey, bool, error) {
+func LoadCheckpointKey(path string) (ed25519.PrivateKey, bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		_, key, err := ed25519.GenerateKey(rand.Reader)

@@ -1,10 +1,11 @@
-package main
+package server
 
 import (
 	"cmp"
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,14 +15,19 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/licensekit/licensekit/adapters/console"
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
+	"github.com/licensekit/licensekit/adapters/metrics"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
@@ -49,6 +55,19 @@ type config struct {
 	newOwnerKey bool
 	// sqliteSync is the SQLite file's synchronous setting (Full or Normal).
 	sqliteSync sqlite.Synchronous
+	// logFormat is "text" or "json".
+	logFormat string
+	// metricsAddr is the listen address of /metrics ("" = no metrics);
+	// pprof also serves net/http/pprof there.
+	metricsAddr string
+	pprof       bool
+	// tlsCert and tlsKey are the PEM files of the server's certificate
+	// (both or neither); insecureHTTP allows plain HTTP on a non-loopback
+	// address.
+	tlsCert, tlsKey string
+	insecureHTTP    bool
+	// configFile is the optional file of flag values (-config).
+	configFile string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -96,11 +115,32 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; none by default: the peer address is the client (env LICENSEKIT_TRUSTED_PROXIES)")
 	fs.StringVar(&c.checkpointKey, "checkpoint-key", def("LICENSEKIT_CHECKPOINT_KEY", ""), "Ed25519 key file (PEM) that signs event-chain checkpoints, created with mode 0600 if missing; keep it off the database host (env LICENSEKIT_CHECKPOINT_KEY; empty: no checkpoints)")
 	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", time.Hour, "period of the event-chain checkpoints (with -checkpoint-key)")
+	fs.StringVar(&c.logFormat, "log-format", def("LICENSEKIT_LOG_FORMAT", "text"), "log format: text (key=value) or json, one object a line (env LICENSEKIT_LOG_FORMAT)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", def("LICENSEKIT_METRICS_ADDR", ""), "listen address of GET /metrics (Prometheus) and, with -pprof, /debug/pprof/; keep it reachable by operators only (env LICENSEKIT_METRICS_ADDR; empty: no metrics)")
+	fs.BoolVar(&c.pprof, "pprof", envBool(getenv, "LICENSEKIT_PPROF", &envErr), "serve net/http/pprof under /debug/pprof/ on -metrics-addr (env LICENSEKIT_PPROF)")
+	fs.StringVar(&c.tlsCert, "tls-cert", def("LICENSEKIT_TLS_CERT", ""), "PEM certificate chain file: serve HTTPS (with -tls-key; both files are read again on SIGHUP) (env LICENSEKIT_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", def("LICENSEKIT_TLS_KEY", ""), "PEM private key file of -tls-cert (env LICENSEKIT_TLS_KEY)")
+	fs.BoolVar(&c.insecureHTTP, "insecure-http", envBool(getenv, "LICENSEKIT_INSECURE_HTTP", &envErr), "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy); without it such an address needs -tls-cert (env LICENSEKIT_INSECURE_HTTP)")
+	fs.StringVar(&c.configFile, "config", def("LICENSEKIT_CONFIG", ""), "file of flag values, one name = value a line; a flag or an environment variable wins over it (env LICENSEKIT_CONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if envErr != nil {
 		return c, envErr
+	}
+	if err := ApplyConfigFile(fs, c.configFile, getenv); err != nil {
+		return c, err
+	}
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return c, fmt.Errorf("-log-format must be text or json, not %q", c.logFormat)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, errors.New("-tls-cert and -tls-key go together")
+	}
+	if c.pprof && c.metricsAddr == "" {
+		return c, errors.New("-pprof needs -metrics-addr (profiles are served there only)")
 	}
 	switch strings.ToLower(syncFlag) {
 	case "full":
@@ -173,12 +213,22 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func openStore(ctx context.Context, c config) (storage.Store, string, error) {
+// openStore opens the store c chooses, reporting its transactions to obs
+// when set.
+func openStore(ctx context.Context, c config, obs *storage.Observer) (storage.Store, string, error) {
 	if c.postgres != "" {
-		s, err := postgres.Open(ctx, c.postgres)
+		var opts []postgres.Option
+		if obs != nil {
+			opts = append(opts, postgres.WithObserver(*obs))
+		}
+		s, err := postgres.Open(ctx, c.postgres, opts...)
 		return s, "PostgreSQL", err
 	}
-	s, err := sqlite.Open(c.sqlite, sqlite.WithSynchronous(cmp.Or(c.sqliteSync, sqlite.Full)))
+	opts := []sqlite.Option{sqlite.WithSynchronous(cmp.Or(c.sqliteSync, sqlite.Full))}
+	if obs != nil {
+		opts = append(opts, sqlite.WithObserver(*obs))
+	}
+	s, err := sqlite.Open(c.sqlite, opts...)
 	return s, "SQLite " + c.sqlite + " (synchronous " + string(cmp.Or(c.sqliteSync, sqlite.Full)) + ")", err
 }
 
@@ -191,7 +241,24 @@ func signerOf(key ed25519.PrivateKey) crypto.Signer {
 }
 
 // started is told the address and the demo key once the server listens (tests use it).
-type started func(addr string, d demo)
+type started func(addr string, d Demo)
+
+// Run runs the reference server with the command-line arguments args (the
+// flags the package documentation lists; getenv supplies the environment
+// fallbacks, usually os.Getenv) until ctx is cancelled, then shuts it down
+// gracefully. The welcome text (the demo data and how to try it) goes to
+// stdout, the log to stderr.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return run(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// newLogger is the server's logger in format ("text" or "json").
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
 
 // run starts the server and blocks until ctx is cancelled, then shuts down.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onStart started) error {
@@ -199,16 +266,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(c.logFormat, stderr)
 	clock := license.SystemClock{}
 
-	store, what, err := openStore(ctx, c)
+	var cert *certificate
+	if c.tlsCert != "" {
+		if cert, err = loadCertificate(c.tlsCert, c.tlsKey); err != nil {
+			return err
+		}
+	}
+	// Listen before touching the store: an address refused here changes nothing.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if err := checkExposure(ln, cert != nil, c.insecureHTTP); err != nil {
+		return err
+	}
+	var m *metrics.Metrics
+	var mln net.Listener
+	var obs *storage.Observer
+	if c.metricsAddr != "" {
+		if mln, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		defer mln.Close()
+		if err := checkExposure(mln, cert != nil, c.insecureHTTP); err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		m = metrics.New()
+		o := m.StoreObserver()
+		obs = &o
+	}
+
+	store, what, err := openStore(ctx, c, obs)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	d, fresh, err := ensureDemo(ctx, store, clock)
+	d, fresh, err := EnsureDemo(ctx, store, clock)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
@@ -220,7 +318,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var cpKey ed25519.PrivateKey
 	if c.checkpointKey != "" {
-		k, created, err := loadCheckpointKey(c.checkpointKey)
+		k, created, err := LoadCheckpointKey(c.checkpointKey)
 		if err != nil {
 			return err
 		}
@@ -240,59 +338,131 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
 	}
-	base := "http://" + ln.Addr().String()
+	base := scheme + "://" + ln.Addr().String()
 	printWelcome(stdout, base, what, d, fresh, key)
 
-	srv := newServer(withConsole(api, ui), log)
+	var h http.Handler = withConsole(api, ui)
+	if m != nil {
+		h = m.Middleware(h, routeOf(api))
+	}
+	if cert != nil {
+		h = withHSTS(h)
+	}
+	srv := newServer(h, log)
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if m != nil {
+		ms := newServer(metricsHandler(m, c.pprof), log)
+		servers, listeners = append(servers, ms), append(listeners, mln)
+		log.Info("metrics", "addr", scheme+"://"+mln.Addr().String()+"/metrics", "pprof", c.pprof)
+	}
+	if cert != nil {
+		for i, l := range listeners {
+			listeners[i] = tls.NewListener(l, cert.config())
+		}
+	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	loops := backgroundLoops(store, clock, log)
-	for name, once := range loops {
+	for _, l := range backgroundLoops(store, clock, log, c, cpKey, m) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loop(bg, c.interval, log, name, once)
+			loop(bg, l.every, log, l.name, l.once)
 		}()
 	}
-
-	if cpKey != nil {
+	if cert != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loop(bg, c.checkpointEvery, log, "event-checkpoints", checkpointRound(store, clock, cpKey, log))
+			reloadOnHangup(bg, cert, log)
 		}()
 	}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { serveErr <- s.Serve(listeners[i]) }()
+	}
 	if onStart != nil {
 		onStart(base, d)
 	}
-	log.Info("listening", "addr", base, "store", what)
+	log.Info("listening", "addr", base, "store", what, "tls", cert != nil)
 
+	var failed error
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		stopBG()
-		wg.Wait()
-		return err
+	case failed = <-serveErr:
 	}
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutCtx)
+	for _, s := range servers {
+		err = errors.Join(err, s.Shutdown(shutCtx))
+	}
 	stopBG()
 	wg.Wait()
-	if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
+	n := len(servers)
+	if failed != nil {
+		n--
+	}
+	for range n {
+		if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) && failed == nil {
+			failed = e
+		}
 	}
 	log.Info("stopped")
-	return err
+	return cmp.Or(failed, err)
+}
+
+// routeOf labels a request for the metrics: the API route's pattern, the
+// console, or none (metrics.Unmatched).
+func routeOf(api *lkhttp.Handler) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if p := api.Pattern(r); p != "" {
+			return p
+		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			return ""
+		}
+		return "console"
+	}
+}
+
+// metricsHandler serves /metrics and, with withPprof, net/http/pprof.
+func metricsHandler(m *metrics.Metrics, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// reloadOnHangup reads the TLS certificate again on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, cert *certificate, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := cert.reload(); err != nil {
+				log.Error("TLS certificate not reloaded; the current one stays", "error", err.Error())
+				continue
+			}
+			log.Info("TLS certificate reloaded", "cert", cert.certFile)
+		}
+	}
 }
 
 // withConsole serves the REST API's routes (and every path under /v1/, so an
@@ -341,7 +511,7 @@ func loop(ctx context.Context, every time.Duration, log *slog.Logger, name strin
 	}
 }
 
-func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key ownerKey) {
+func printWelcome(w io.Writer, base, store string, d Demo, fresh bool, key ownerKey) {
 	if fresh {
 		fmt.Fprintf(w, "licensekit: created demo data in %s (company %q, owner %s)\n", store, d.CompanyName, d.Owner)
 	} else {
@@ -374,7 +544,7 @@ func printWelcome(w io.Writer, base, store string, d demo, fresh bool, key owner
 
 // curlCommands are the walkthrough: purchase preview, purchase, transfer,
 // top-up, event log export. The README shows them and a test runs them.
-func curlCommands(base string, d demo) []string {
+func curlCommands(base string, d Demo) []string {
 	auth := `-H "Authorization: Bearer $LK"`
 	js := `-H 'Content-Type: application/json'`
 	return []string{
