@@ -53,8 +53,12 @@
 //   - examples/server: the reference server (REST API and web console over
 //     SQLite or PostgreSQL, demo data, background jobs).
 //   - examples/pools: a walkthrough of pools without HTTP.
-//   - examples/vendor: a product checking its license at start-up, online and
-//     offline.
+//   - client: the SDK a vendor's shipped product links in: activate, validate
+//     and deactivate, floating seats with background heartbeats, borrowing,
+//     an offline cache bounded by the server's grace, license-file checks. It
+//     uses only the standard library, license/licensefile and the generated
+//     API client.
+//   - examples/vendor: a small licensed product on package client alone.
 //
 // Tests and measurements:
 //

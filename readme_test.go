@@ -3,10 +3,15 @@ package licensekit_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	lkhttp "github.com/licensekit/licensekit/adapters/http"
 
 	"github.com/licensekit/licensekit/billing"
 	"github.com/licensekit/licensekit/license"
@@ -36,28 +41,91 @@ func Example_embedding() {
 // package clause, so the snippet a reader copies is the code Example_embedding
 // compiles and runs.
 func TestREADMEEmbeddingSnippetIsTheExample(t *testing.T) {
+	snippetIsFile(t, "## Embedding", "embedding_test.go")
+}
+
+// snippetIsFile fails unless the first go block under heading in README.md
+// is file without its package clause.
+func snippetIsFile(t *testing.T, heading, file string) {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	snippet, err := codeBlockAfter(string(readme), "## Embedding")
+	snippet, err := codeBlockAfter(string(readme), heading)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile("embedding_test.go")
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const clause = "package licensekit_test\n\n"
 	code, ok := strings.CutPrefix(string(src), clause)
 	if !ok {
-		t.Fatalf("embedding_test.go does not start with %q", clause)
+		t.Fatalf("%s does not start with %q", file, clause)
 	}
 	if snippet != code {
 		line, inREADME, inExample := diffLine(snippet, code)
-		t.Errorf("README.md's Embedding snippet differs from embedding_test.go after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
-			line, inREADME, inExample)
+		t.Errorf("README.md's %s snippet differs from %s after its package clause; first difference at line %d:\nREADME:  %q\nexample: %q",
+			strings.TrimPrefix(heading, "## "), file, line, inREADME, inExample)
 	}
+}
+
+// Example_forVendors runs runLicensed, the README's "For vendors" snippet
+// (vendors_test.go after its package clause), against the reference API in
+// this process.
+func Example_forVendors() {
+	ctx := context.Background()
+	store := memory.New()
+	h, err := lkhttp.New(lkhttp.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	vendor := license.Actor{Company: license.NewID(), Email: "licensing@vendor.example", Role: license.Owner}
+	pools := &pool.Service{Store: store}
+	p, err := pools.Create(ctx, vendor, pool.CreateRequest{Spec: pool.Spec{Name: "Acme CAD", Model: license.Perpetual,
+		Metric: license.ConcurrentUser, Software: []string{"acme-cad"}, Entitlements: []string{"export"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := pools.AddTransaction(ctx, vendor, p.ID, pool.TransactionInput{Kind: pool.TxPurchase, Count: 5}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	key, err := lkhttp.IssueKey(ctx, store, license.SystemClock{}, vendor.Company, "product@vendor.example", license.Editor, "", license.SystemEmail)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "licensekit-vendor")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	seats := func() int64 {
+		pane, _ := pools.Status(ctx, vendor, p.ID)
+		return pane.Counts.Allocated
+	}
+	err = runLicensed(ctx, srv.URL, key.Key, p.ID, filepath.Join(dir, "license.json"), func(context.Context) error {
+		fmt.Println("working; seats taken:", seats())
+		return nil
+	})
+	fmt.Println("done:", err, "; seats taken:", seats())
+	// Output:
+	// working; seats taken: 1
+	// done: <nil> ; seats taken: 0
+}
+
+// The README's "For vendors" code block is vendors_test.go without its
+// package clause.
+func TestREADMEVendorSnippetIsTheExample(t *testing.T) {
+	snippetIsFile(t, "## For vendors", "vendors_test.go")
 }
 
 // codeBlockAfter returns the body of the first ```go block after heading in

@@ -24,6 +24,12 @@ import (
 // key is what lets checkpoints prove the log was not rewritten, and anyone
 // who can read it can sign a rewritten log.
 func LoadCheckpointKey(path string) (ed25519.PrivateKey, bool, error) {
+	return loadKeyFile(path, "checkpoint")
+}
+
+// loadKeyFile is LoadCheckpointKey for the key named what ("checkpoint",
+// "license"), which the error messages name.
+func loadKeyFile(path, what string) (ed25519.PrivateKey, bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		_, key, err := ed25519.GenerateKey(rand.Reader)
@@ -36,31 +42,31 @@ func LoadCheckpointKey(path string) (ed25519.PrivateKey, bool, error) {
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			return nil, false, fmt.Errorf("create the checkpoint key: %w", err)
+			return nil, false, fmt.Errorf("create the %s key: %w", what, err)
 		}
 		if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
 			f.Close()
-			return nil, false, fmt.Errorf("write the checkpoint key: %w", err)
+			return nil, false, fmt.Errorf("write the %s key: %w", what, err)
 		}
 		return key, true, f.Close()
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read the checkpoint key: %w", err)
+		return nil, false, fmt.Errorf("read the %s key: %w", what, err)
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("the checkpoint key %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
+		return nil, false, fmt.Errorf("the %s key %s is readable by others (mode %v); chmod 600 it", what, path, st.Mode().Perm())
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, false, fmt.Errorf("the checkpoint key %s is not a PEM private key", path)
+		return nil, false, fmt.Errorf("the %s key %s is not a PEM private key", what, path)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
-		return nil, false, fmt.Errorf("the checkpoint key %s: %w", path, err)
+		return nil, false, fmt.Errorf("the %s key %s: %w", what, path, err)
 	}
 	key, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, false, fmt.Errorf("the checkpoint key %s is not an Ed25519 key", path)
+		return nil, false, fmt.Errorf("the %s key %s is not an Ed25519 key", what, path)
 	}
 	return key, false, nil
 }

@@ -55,6 +55,13 @@
 // -checkpoint-interval, so that GET /v1/events/verify also exposes a log
 // rewritten with its hashes recomputed (see the README).
 //
+// With -license-key FILE (LICENSEKIT_LICENSE_KEY) it signs the license files
+// of borrowed seats (POST /v1/pools/{id}/borrow) with that Ed25519 key,
+// created with mode 0600 if missing, and logs its key id and public key for
+// products to ship; without it borrowing answers 503. -offline-grace
+// (default 24h) is how long a product may rely on a valid validation answer
+// while it cannot reach the server (offline_until).
+//
 // TLS: -tls-cert and -tls-key (PEM files) serve HTTPS, with
 // Strict-Transport-Security on every answer; SIGHUP reads both files again
 // (a renewed certificate without a restart). Plain HTTP is served on a

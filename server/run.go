@@ -30,6 +30,7 @@ import (
 	"github.com/licensekit/licensekit/adapters/metrics"
 	"github.com/licensekit/licensekit/eventlog"
 	"github.com/licensekit/licensekit/license"
+	"github.com/licensekit/licensekit/license/licensefile"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
@@ -68,6 +69,11 @@ type config struct {
 	insecureHTTP    bool
 	// configFile is the optional file of flag values (-config).
 	configFile string
+	// licenseKey is the Ed25519 key file that signs borrowed seats' license
+	// files ("" = borrowing off).
+	licenseKey string
+	// offlineGrace is how long a valid validation answer may be relied on offline.
+	offlineGrace time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -122,6 +128,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key", def("LICENSEKIT_TLS_KEY", ""), "PEM private key file of -tls-cert (env LICENSEKIT_TLS_KEY)")
 	fs.BoolVar(&c.insecureHTTP, "insecure-http", envBool(getenv, "LICENSEKIT_INSECURE_HTTP", &envErr), "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy); without it such an address needs -tls-cert (env LICENSEKIT_INSECURE_HTTP)")
 	fs.StringVar(&c.configFile, "config", def("LICENSEKIT_CONFIG", ""), "file of flag values, one name = value a line; a flag or an environment variable wins over it (env LICENSEKIT_CONFIG)")
+	fs.StringVar(&c.licenseKey, "license-key", def("LICENSEKIT_LICENSE_KEY", ""), "Ed25519 key file (PEM) that signs the license files of borrowed seats, created with mode 0600 if missing; its key id and public key are logged at start for the product to ship (env LICENSEKIT_LICENSE_KEY; empty: borrowing answers 503)")
+	fs.DurationVar(&c.offlineGrace, "offline-grace", lkhttp.DefaultOfflineGrace, "how long a product may rely on a valid validation answer while it cannot reach the server (offline_until); negative: none")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -327,9 +335,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"public_key", hex.EncodeToString(k.Public().(ed25519.PublicKey)), "every", c.checkpointEvery)
 	}
 
+	var licKey ed25519.PrivateKey
+	if c.licenseKey != "" {
+		k, created, err := loadKeyFile(c.licenseKey, "license")
+		if err != nil {
+			return err
+		}
+		licKey = k
+		pub := k.Public().(ed25519.PublicKey)
+		log.Info("license files of borrowed seats", "key", c.licenseKey, "created", created, "key_id", licensefile.KeyID(pub),
+			"public_key", hex.EncodeToString(pub))
+	}
+
 	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
 	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
-		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey)})
+		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey),
+		LicenseKey: licKey, OfflineGrace: c.offlineGrace})
 	if err != nil {
 		return err
 	}

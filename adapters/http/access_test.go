@@ -93,6 +93,8 @@ var expectedAccess = map[string][]license.Role{
 	"DELETE /v1/pools/{id}/attachments/{attachment}":       editors,
 	"POST /v1/pools/{id}/validate":                         everyone,
 	"POST /v1/pools/{id}/validate-and-allocate":            editors,
+	"POST /v1/pools/{id}/deactivate":                       editors,
+	"POST /v1/pools/{id}/borrow":                           editors,
 	"POST /v1/pools/{id}/suspend":                          managers,
 	"POST /v1/pools/{id}/unsuspend":                        managers,
 

@@ -3,6 +3,7 @@ package http_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -38,6 +39,9 @@ type fixture struct {
 
 var testStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 
+// testLicenseKey signs the files of borrowed seats in tests.
+var testLicenseKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
 func newFixture(t *testing.T) *fixture { return newFixtureOn(t, memory.New()) }
 
 // newFixtureOn is newFixture over the given store.
@@ -45,7 +49,7 @@ func newFixtureOn(t *testing.T, store storage.Store) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: store, clock: licensetest.NewClock(testStart), logs: &bytes.Buffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock,
-		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10,
+		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10, LicenseKey: testLicenseKey,
 		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})
 	require.NoError(t, err)
 	f.h = h

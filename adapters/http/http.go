@@ -90,6 +90,17 @@ type Config struct {
 	// run a read transaction within it is reported saturated (503). 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// LicenseKey, when set, signs the license files of borrowed seats
+	// (POST /v1/pools/{id}/borrow; key id licensefile.KeyID of its public
+	// key). Without it the route answers 503 unavailable. Keep it outside the
+	// store: whoever holds it can issue license files.
+	LicenseKey ed25519.PrivateKey
+	// OfflineGrace is how long a product may rely on a valid validation
+	// answer while it cannot reach the server: every valid answer of the
+	// validation routes carries offline_until, now plus OfflineGrace (never
+	// past the license's expiry). 0 means DefaultOfflineGrace; a negative
+	// value sets none.
+	OfflineGrace time.Duration
 	Services
 }
 
@@ -137,6 +148,12 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.OfflineGrace == 0 {
+		cfg.OfflineGrace = DefaultOfflineGrace
+	}
+	if cfg.LicenseKey != nil && len(cfg.LicenseKey) != ed25519.PrivateKeySize {
+		return nil, license.Errorf(license.Invalid, "license_key", "http: the license key is not an Ed25519 private key")
 	}
 	cfg.Services.fill(cfg.Store, cfg.Clock)
 	lim := newLimits(cfg.Limits)

@@ -28,6 +28,7 @@ func (h *Handler) table() []Route {
 	rs = append(rs, h.volumeRoutes()...)
 	rs = append(rs, h.subscriptionRoutes()...)
 	rs = append(rs, h.validateRoutes()...)
+	rs = append(rs, h.vendorRoutes()...)
 	rs = append(rs, h.eventRoutes()...)
 	return rs
 }

@@ -63,6 +63,8 @@ func sampleBodies(w world) map[string]any {
 		"PUT /v1/volume-licenses/{id}/seats":                   map[string]int64{"seats": 3000},
 		"POST /v1/reconcile":                                   map[string]any{"kind": "installed", "software": "office", "consumer": map[string]string{"user": "u", "asset": "a"}},
 		"POST /v1/pools/{id}/leases":                           map[string]any{"consumer": map[string]string{"user": "u-other"}},
+		"POST /v1/pools/{id}/deactivate":                       map[string]any{"consumer": map[string]string{"user": "northwind-user-9"}},
+		"POST /v1/pools/{id}/borrow":                           map[string]any{"consumer": map[string]string{"user": "u-other"}, "days": 3},
 		"POST /v1/volume-licenses":                             map[string]any{"product": "Other MDR", "seats": 5, "renewal_date": "2027-01-31", "price_per_user": map[string]string{"amount": "1", "currency": "USD"}},
 		"POST /v1/customers":                                   map[string]any{"legal_name": "Other Customer", "allocations": []map[string]any{{"license": w.volumeLicense, "seats": 1}}},
 		"PATCH /v1/customers/{id}":                             map[string]string{"legal_name": "Renamed Oy"},

@@ -30,13 +30,13 @@ func (h *Handler) validateRoutes() []Route {
 	sub := func() *subscription.Service { return h.cfg.Subscriptions }
 	return []Route{
 		op("POST", "/v1/pools/{id}/validate", "validation", "Validate a consumer against a pool: valid or one typed code, in the documented order (never changes state)", Member,
-			func(c *call, req license.ValidationRequest) (license.Validation, error) {
-				return p().Validate(c.r.Context(), c.actor, c.path("id"), req)
+			func(c *call, req license.ValidationRequest) (ValidationAnswer, error) {
+				return h.answer(p().Validate(c.r.Context(), c.actor, c.path("id"), req))
 			}),
 		op("POST", "/v1/pools/{id}/validate-and-allocate", "validation", "Validate a consumer and, when it only lacks an allocation and a license is free, allocate it in the same transaction", Editor,
-			func(c *call, req license.ValidationRequest) (license.Validation, error) {
+			func(c *call, req license.ValidationRequest) (ValidationAnswer, error) {
 				req.Allocate = true
-				return p().Validate(c.r.Context(), c.actor, c.path("id"), req)
+				return h.answer(p().Validate(c.r.Context(), c.actor, c.path("id"), req))
 			}),
 		op("POST", "/v1/pools/{id}/suspend", "pools", "Suspend a pool: validation answers suspended, no new allocations", Manage,
 			func(c *call, req SuspendBody) (PoolView, error) {
@@ -49,12 +49,12 @@ func (h *Handler) validateRoutes() []Route {
 				return poolView(pl, 0), err
 			}),
 		op("POST", "/v1/subscriptions/licenses/{id}/validate", "validation", "Validate a consumer against a subscription license (never changes state)", Member,
-			func(c *call, req license.ValidationRequest) (license.Validation, error) {
-				return sub().Validate(c.r.Context(), c.actor, c.path("id"), req)
+			func(c *call, req license.ValidationRequest) (ValidationAnswer, error) {
+				return h.answer(sub().Validate(c.r.Context(), c.actor, c.path("id"), req))
 			}),
 		op("POST", "/v1/subscriptions/validate-key", "validation", "Validate a consumer against the subscription license of a key (never changes state)", Member,
-			func(c *call, req ValidateKeyBody) (license.Validation, error) {
-				return sub().ValidateKey(c.r.Context(), c.actor, req.Key, req.ValidationRequest)
+			func(c *call, req ValidateKeyBody) (ValidationAnswer, error) {
+				return h.answer(sub().ValidateKey(c.r.Context(), c.actor, req.Key, req.ValidationRequest))
 			}),
 		op("GET", "/v1/subscriptions/licenses/{id}/terms", "subscriptions", "A license's vendor terms: entitlements, grace days, suspension", Member,
 			func(c *call, _ none) (subscription.Terms, error) {

@@ -54,6 +54,10 @@ type Claims struct {
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 	// GraceSeconds after ExpiresAt the license is still accepted, with InGrace set.
 	GraceSeconds int64 `json:"grace_seconds,omitempty"`
+	// Pool is set on a borrowed seat's file: the floating-license pool the
+	// seat was checked out from (LicenseID is then the seat's lease), so the
+	// product can return it early.
+	Pool string `json:"pool,omitempty"`
 }
 
 // Code classifies verification failures.
@@ -97,7 +101,16 @@ func GenerateKey() (keyID string, pub ed25519.PublicKey, priv ed25519.PrivateKey
 	if err != nil {
 		return "", nil, nil, err
 	}
-	return b64.EncodeToString(pub[:12]), pub, priv, nil
+	return KeyID(pub), pub, priv, nil
+}
+
+// KeyID is the key id GenerateKey derives from a public key: its first 12
+// bytes, base64url. A key made elsewhere (a PEM file) gets its id here.
+func KeyID(pub ed25519.PublicKey) string {
+	if len(pub) < 12 {
+		return ""
+	}
+	return b64.EncodeToString(pub[:12])
 }
 
 // Issue signs c with priv under keyID and returns the file (with a trailing newline).

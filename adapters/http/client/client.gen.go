@@ -717,45 +717,45 @@ func (e HttpUnassignBodyInputType) Valid() bool {
 	}
 }
 
-// Defines values for LicenseValidationCode.
+// Defines values for HttpValidationAnswerCode.
 const (
-	LicenseValidationCodeEntitlementsMissing LicenseValidationCode = "entitlements_missing"
-	LicenseValidationCodeExpired             LicenseValidationCode = "expired"
-	LicenseValidationCodeInGrace             LicenseValidationCode = "in_grace"
-	LicenseValidationCodeInactive            LicenseValidationCode = "inactive"
-	LicenseValidationCodeNoAllocation        LicenseValidationCode = "no_allocation"
-	LicenseValidationCodeNotFound            LicenseValidationCode = "not_found"
-	LicenseValidationCodeOutsideRestrictions LicenseValidationCode = "outside_restrictions"
-	LicenseValidationCodeQuarantined         LicenseValidationCode = "quarantined"
-	LicenseValidationCodeSeatsExhausted      LicenseValidationCode = "seats_exhausted"
-	LicenseValidationCodeSuspended           LicenseValidationCode = "suspended"
-	LicenseValidationCodeValid               LicenseValidationCode = "valid"
+	HttpValidationAnswerCodeEntitlementsMissing HttpValidationAnswerCode = "entitlements_missing"
+	HttpValidationAnswerCodeExpired             HttpValidationAnswerCode = "expired"
+	HttpValidationAnswerCodeInGrace             HttpValidationAnswerCode = "in_grace"
+	HttpValidationAnswerCodeInactive            HttpValidationAnswerCode = "inactive"
+	HttpValidationAnswerCodeNoAllocation        HttpValidationAnswerCode = "no_allocation"
+	HttpValidationAnswerCodeNotFound            HttpValidationAnswerCode = "not_found"
+	HttpValidationAnswerCodeOutsideRestrictions HttpValidationAnswerCode = "outside_restrictions"
+	HttpValidationAnswerCodeQuarantined         HttpValidationAnswerCode = "quarantined"
+	HttpValidationAnswerCodeSeatsExhausted      HttpValidationAnswerCode = "seats_exhausted"
+	HttpValidationAnswerCodeSuspended           HttpValidationAnswerCode = "suspended"
+	HttpValidationAnswerCodeValid               HttpValidationAnswerCode = "valid"
 )
 
-// Valid indicates whether the value is a known member of the LicenseValidationCode enum.
-func (e LicenseValidationCode) Valid() bool {
+// Valid indicates whether the value is a known member of the HttpValidationAnswerCode enum.
+func (e HttpValidationAnswerCode) Valid() bool {
 	switch e {
-	case LicenseValidationCodeEntitlementsMissing:
+	case HttpValidationAnswerCodeEntitlementsMissing:
 		return true
-	case LicenseValidationCodeExpired:
+	case HttpValidationAnswerCodeExpired:
 		return true
-	case LicenseValidationCodeInGrace:
+	case HttpValidationAnswerCodeInGrace:
 		return true
-	case LicenseValidationCodeInactive:
+	case HttpValidationAnswerCodeInactive:
 		return true
-	case LicenseValidationCodeNoAllocation:
+	case HttpValidationAnswerCodeNoAllocation:
 		return true
-	case LicenseValidationCodeNotFound:
+	case HttpValidationAnswerCodeNotFound:
 		return true
-	case LicenseValidationCodeOutsideRestrictions:
+	case HttpValidationAnswerCodeOutsideRestrictions:
 		return true
-	case LicenseValidationCodeQuarantined:
+	case HttpValidationAnswerCodeQuarantined:
 		return true
-	case LicenseValidationCodeSeatsExhausted:
+	case HttpValidationAnswerCodeSeatsExhausted:
 		return true
-	case LicenseValidationCodeSuspended:
+	case HttpValidationAnswerCodeSuspended:
 		return true
-	case LicenseValidationCodeValid:
+	case HttpValidationAnswerCodeValid:
 		return true
 	default:
 		return false
@@ -1643,6 +1643,18 @@ type HttpAssignBodyInput struct {
 // HttpAssignBodyInputType defines model for HttpAssignBodyInput.Type.
 type HttpAssignBodyInputType string
 
+// HttpBorrowBodyInput defines model for http.BorrowBodyInput.
+type HttpBorrowBodyInput struct {
+	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
+	Days     *int                  `json:"days,omitempty"`
+}
+
+// HttpBorrowView defines model for http.BorrowView.
+type HttpBorrowView struct {
+	File  string        `json:"file"`
+	Lease HttpLeaseView `json:"lease"`
+}
+
 // HttpBulkDeleteBodyInput defines model for http.BulkDeleteBodyInput.
 type HttpBulkDeleteBodyInput struct {
 	Mode *HttpBulkDeleteBodyInputMode `json:"mode,omitempty"`
@@ -1676,6 +1688,11 @@ type HttpCustomerView struct {
 	LegalName   string              `json:"legal_name"`
 	UpdatedAt   time.Time           `json:"updated_at"`
 	Version     int                 `json:"version"`
+}
+
+// HttpDeactivateBodyInput defines model for http.DeactivateBodyInput.
+type HttpDeactivateBodyInput struct {
+	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
 }
 
 // HttpEditBodyInput defines model for http.EditBodyInput.
@@ -2124,6 +2141,21 @@ type HttpValidateKeyBodyInput struct {
 	Software *string               `json:"software,omitempty"`
 }
 
+// HttpValidationAnswer defines model for http.ValidationAnswer.
+type HttpValidationAnswer struct {
+	Code         HttpValidationAnswerCode `json:"code"`
+	ExpiresAt    *time.Time               `json:"expires_at,omitempty"`
+	Failed       *string                  `json:"failed,omitempty"`
+	GraceEnds    *time.Time               `json:"grace_ends,omitempty"`
+	Message      string                   `json:"message"`
+	Missing      *[]string                `json:"missing,omitempty"`
+	OfflineUntil *time.Time               `json:"offline_until,omitempty"`
+	Valid        bool                     `json:"valid"`
+}
+
+// HttpValidationAnswerCode defines model for HttpValidationAnswer.Code.
+type HttpValidationAnswerCode string
+
 // HttpVolumeLicenseView defines model for http.VolumeLicenseView.
 type HttpVolumeLicenseView struct {
 	Allocated int                `json:"allocated"`
@@ -2212,20 +2244,6 @@ type LicensePeriodInput struct {
 	End   *time.Time `json:"end,omitempty"`
 	Start *time.Time `json:"start,omitempty"`
 }
-
-// LicenseValidation defines model for license.Validation.
-type LicenseValidation struct {
-	Code      LicenseValidationCode `json:"code"`
-	ExpiresAt *time.Time            `json:"expires_at,omitempty"`
-	Failed    *string               `json:"failed,omitempty"`
-	GraceEnds *time.Time            `json:"grace_ends,omitempty"`
-	Message   string                `json:"message"`
-	Missing   *[]string             `json:"missing,omitempty"`
-	Valid     bool                  `json:"valid"`
-}
-
-// LicenseValidationCode defines model for LicenseValidation.Code.
-type LicenseValidationCode string
 
 // LicenseValidationRequestInput defines model for license.ValidationRequestInput.
 type LicenseValidationRequestInput struct {
@@ -2316,6 +2334,12 @@ type PoolCounts struct {
 	Quarantined            int `json:"quarantined"`
 	Shortfall              int `json:"shortfall"`
 	Total                  int `json:"total"`
+}
+
+// PoolDeactivation defines model for pool.Deactivation.
+type PoolDeactivation struct {
+	Release  *PoolRelease `json:"release,omitempty"`
+	Released bool         `json:"released"`
 }
 
 // PoolFactInput defines model for pool.FactInput.
@@ -3136,6 +3160,15 @@ type GetV1PoolsIdAuditParams struct {
 	XRequestId *string `json:"X-Request-Id,omitempty"`
 }
 
+// PostV1PoolsIdBorrowParams defines parameters for PostV1PoolsIdBorrow.
+type PostV1PoolsIdBorrowParams struct {
+	// IdempotencyKey Repeating a request with the same key returns the first result and changes nothing; the same key with another request is a conflict.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
 // PostV1PoolsIdCloseParams defines parameters for PostV1PoolsIdClose.
 type PostV1PoolsIdCloseParams struct {
 	// IdempotencyKey Accepted and not needed: repeating this request cannot apply it twice.
@@ -3148,6 +3181,15 @@ type PostV1PoolsIdCloseParams struct {
 // PostV1PoolsIdCommentsParams defines parameters for PostV1PoolsIdComments.
 type PostV1PoolsIdCommentsParams struct {
 	// IdempotencyKey Repeating a request with the same key returns the first result and changes nothing; the same key with another request is a conflict.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// PostV1PoolsIdDeactivateParams defines parameters for PostV1PoolsIdDeactivate.
+type PostV1PoolsIdDeactivateParams struct {
+	// IdempotencyKey Accepted and not needed: repeating this request cannot apply it twice.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 
 	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
@@ -3820,8 +3862,14 @@ type PostV1PoolsIdAllocationsJSONRequestBody = HttpAllocateBodyInput
 // PostV1PoolsIdAllocationsPreviewJSONRequestBody defines body for PostV1PoolsIdAllocationsPreview for application/json ContentType.
 type PostV1PoolsIdAllocationsPreviewJSONRequestBody = HttpAllocateBodyInput
 
+// PostV1PoolsIdBorrowJSONRequestBody defines body for PostV1PoolsIdBorrow for application/json ContentType.
+type PostV1PoolsIdBorrowJSONRequestBody = HttpBorrowBodyInput
+
 // PostV1PoolsIdCommentsJSONRequestBody defines body for PostV1PoolsIdComments for application/json ContentType.
 type PostV1PoolsIdCommentsJSONRequestBody = HttpCommentBodyInput
+
+// PostV1PoolsIdDeactivateJSONRequestBody defines body for PostV1PoolsIdDeactivate for application/json ContentType.
+type PostV1PoolsIdDeactivateJSONRequestBody = HttpDeactivateBodyInput
 
 // PostV1PoolsIdLeasesJSONRequestBody defines body for PostV1PoolsIdLeases for application/json ContentType.
 type PostV1PoolsIdLeasesJSONRequestBody = HttpLeaseBodyInput
@@ -4358,6 +4406,24 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/pools/{id}/audit (the `GetV1PoolsIdAudit` operationId).
 	GetV1PoolsIdAudit(ctx context.Context, id string, params *GetV1PoolsIdAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// PostV1PoolsIdBorrowWithBody Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+	//
+	// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+	PostV1PoolsIdBorrowWithBody(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1PoolsIdBorrow Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+	//
+	// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+	PostV1PoolsIdBorrow(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, body PostV1PoolsIdBorrowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1PoolsIdClose Close a pool (viewable, no new allocations)
 	//
 	// Close a pool (viewable, no new allocations). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
@@ -4382,6 +4448,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/pools/{id}/comments (the `PostV1PoolsIdComments` operationId).
 	PostV1PoolsIdComments(ctx context.Context, id string, params *PostV1PoolsIdCommentsParams, body PostV1PoolsIdCommentsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1PoolsIdDeactivateWithBody Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+	//
+	// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+	PostV1PoolsIdDeactivateWithBody(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1PoolsIdDeactivate Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+	//
+	// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+	PostV1PoolsIdDeactivate(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, body PostV1PoolsIdDeactivateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetV1PoolsIdLeases List a concurrent-user pool's leases
 	//
@@ -6022,6 +6106,44 @@ func (c *Client) GetV1PoolsIdAudit(ctx context.Context, id string, params *GetV1
 	return c.Client.Do(req)
 }
 
+// PostV1PoolsIdBorrowWithBody Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+//
+// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+func (c *Client) PostV1PoolsIdBorrowWithBody(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1PoolsIdBorrowRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1PoolsIdBorrow Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+//
+// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+func (c *Client) PostV1PoolsIdBorrow(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, body PostV1PoolsIdBorrowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1PoolsIdBorrowRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1PoolsIdClose Close a pool (viewable, no new allocations)
 //
 // Close a pool (viewable, no new allocations). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
@@ -6067,6 +6189,44 @@ func (c *Client) PostV1PoolsIdCommentsWithBody(ctx context.Context, id string, p
 // Corresponds with POST /v1/pools/{id}/comments (the `PostV1PoolsIdComments` operationId).
 func (c *Client) PostV1PoolsIdComments(ctx context.Context, id string, params *PostV1PoolsIdCommentsParams, body PostV1PoolsIdCommentsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1PoolsIdCommentsRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1PoolsIdDeactivateWithBody Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+//
+// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+func (c *Client) PostV1PoolsIdDeactivateWithBody(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1PoolsIdDeactivateRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1PoolsIdDeactivate Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+//
+// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+func (c *Client) PostV1PoolsIdDeactivate(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, body PostV1PoolsIdDeactivateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1PoolsIdDeactivateRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10329,6 +10489,79 @@ func NewGetV1PoolsIdAuditRequest(server string, id string, params *GetV1PoolsIdA
 	return req, nil
 }
 
+// NewPostV1PoolsIdBorrowRequest calls the generic PostV1PoolsIdBorrow builder with application/json body
+func NewPostV1PoolsIdBorrowRequest(server string, id string, params *PostV1PoolsIdBorrowParams, body PostV1PoolsIdBorrowJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1PoolsIdBorrowRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPostV1PoolsIdBorrowRequestWithBody constructs an http.Request for the PostV1PoolsIdBorrow method, with any body, and a specified content type
+func NewPostV1PoolsIdBorrowRequestWithBody(server string, id string, params *PostV1PoolsIdBorrowParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/pools/%s/borrow", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewPostV1PoolsIdCloseRequest constructs an http.Request for the PostV1PoolsIdClose method
 func NewPostV1PoolsIdCloseRequest(server string, id string, params *PostV1PoolsIdCloseParams) (*http.Request, error) {
 	var err error
@@ -10417,6 +10650,79 @@ func NewPostV1PoolsIdCommentsRequestWithBody(server string, id string, params *P
 	}
 
 	operationPath := fmt.Sprintf("/v1/pools/%s/comments", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1PoolsIdDeactivateRequest calls the generic PostV1PoolsIdDeactivate builder with application/json body
+func NewPostV1PoolsIdDeactivateRequest(server string, id string, params *PostV1PoolsIdDeactivateParams, body PostV1PoolsIdDeactivateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1PoolsIdDeactivateRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPostV1PoolsIdDeactivateRequestWithBody constructs an http.Request for the PostV1PoolsIdDeactivate method, with any body, and a specified content type
+func NewPostV1PoolsIdDeactivateRequestWithBody(server string, id string, params *PostV1PoolsIdDeactivateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/pools/%s/deactivate", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -15381,6 +15687,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/pools/{id}/audit (the `GetV1PoolsIdAudit` operationId).
 	GetV1PoolsIdAuditWithResponse(ctx context.Context, id string, params *GetV1PoolsIdAuditParams, reqEditors ...RequestEditorFn) (*GetV1PoolsIdAuditResponse, error)
 
+	// PostV1PoolsIdBorrowWithBodyWithResponse Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+	//
+	// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+	PostV1PoolsIdBorrowWithBodyWithResponse(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1PoolsIdBorrowResponse, error)
+
+	// PostV1PoolsIdBorrowWithResponse Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+	//
+	// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+	PostV1PoolsIdBorrowWithResponse(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, body PostV1PoolsIdBorrowJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1PoolsIdBorrowResponse, error)
+
 	// PostV1PoolsIdCloseWithResponse Close a pool (viewable, no new allocations)
 	//
 	// Close a pool (viewable, no new allocations). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
@@ -15407,6 +15731,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/pools/{id}/comments (the `PostV1PoolsIdComments` operationId).
 	PostV1PoolsIdCommentsWithResponse(ctx context.Context, id string, params *PostV1PoolsIdCommentsParams, body PostV1PoolsIdCommentsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1PoolsIdCommentsResponse, error)
+
+	// PostV1PoolsIdDeactivateWithBodyWithResponse Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+	//
+	// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+	PostV1PoolsIdDeactivateWithBodyWithResponse(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1PoolsIdDeactivateResponse, error)
+
+	// PostV1PoolsIdDeactivateWithResponse Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+	//
+	// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+	PostV1PoolsIdDeactivateWithResponse(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, body PostV1PoolsIdDeactivateJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1PoolsIdDeactivateResponse, error)
 
 	// GetV1PoolsIdLeasesWithResponse List a concurrent-user pool's leases
 	//
@@ -20417,6 +20759,143 @@ func (r GetV1PoolsIdAuditResponse) ContentType() string {
 	return ""
 }
 
+// PostV1PoolsIdBorrowResponse200Headers the declared response headers of an HTTP 200 response for PostV1PoolsIdBorrow
+type PostV1PoolsIdBorrowResponse200Headers struct {
+	XRequestId *string
+}
+
+// PostV1PoolsIdBorrowResponse401Headers the declared response headers of an HTTP 401 response for PostV1PoolsIdBorrow
+type PostV1PoolsIdBorrowResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostV1PoolsIdBorrowResponse429Headers the declared response headers of an HTTP 429 response for PostV1PoolsIdBorrow
+type PostV1PoolsIdBorrowResponse429Headers struct {
+	RetryAfter int
+}
+
+type PostV1PoolsIdBorrowResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HttpBorrowView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem415
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1PoolsIdBorrowResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1PoolsIdBorrowResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1PoolsIdBorrowResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1PoolsIdBorrowResponse) GetJSON200() *HttpBorrowView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON415() *Problem415 {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1PoolsIdBorrowResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1PoolsIdBorrowResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1PoolsIdBorrowResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1PoolsIdBorrowResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PostV1PoolsIdBorrowResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1PoolsIdBorrowResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1PoolsIdCloseResponse200Headers the declared response headers of an HTTP 200 response for PostV1PoolsIdClose
 type PostV1PoolsIdCloseResponse200Headers struct {
 	XRequestId *string
@@ -20685,6 +21164,143 @@ func (r PostV1PoolsIdCommentsResponse) Bytes() []byte {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1PoolsIdCommentsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1PoolsIdDeactivateResponse200Headers the declared response headers of an HTTP 200 response for PostV1PoolsIdDeactivate
+type PostV1PoolsIdDeactivateResponse200Headers struct {
+	XRequestId *string
+}
+
+// PostV1PoolsIdDeactivateResponse401Headers the declared response headers of an HTTP 401 response for PostV1PoolsIdDeactivate
+type PostV1PoolsIdDeactivateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostV1PoolsIdDeactivateResponse429Headers the declared response headers of an HTTP 429 response for PostV1PoolsIdDeactivate
+type PostV1PoolsIdDeactivateResponse429Headers struct {
+	RetryAfter int
+}
+
+type PostV1PoolsIdDeactivateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PoolDeactivation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem415
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1PoolsIdDeactivateResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1PoolsIdDeactivateResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1PoolsIdDeactivateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1PoolsIdDeactivateResponse) GetJSON200() *PoolDeactivation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON415() *Problem415 {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1PoolsIdDeactivateResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1PoolsIdDeactivateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1PoolsIdDeactivateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1PoolsIdDeactivateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PostV1PoolsIdDeactivateResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1PoolsIdDeactivateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -22176,7 +22792,7 @@ type PostV1PoolsIdValidateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *LicenseValidation
+	JSON200 *HttpValidationAnswer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -22206,7 +22822,7 @@ type PostV1PoolsIdValidateResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdValidateResponse) GetJSON200() *LicenseValidation {
+func (r PostV1PoolsIdValidateResponse) GetJSON200() *HttpValidationAnswer {
 	return r.JSON200
 }
 
@@ -22313,7 +22929,7 @@ type PostV1PoolsIdValidateAndAllocateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *LicenseValidation
+	JSON200 *HttpValidationAnswer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -22343,7 +22959,7 @@ type PostV1PoolsIdValidateAndAllocateResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1PoolsIdValidateAndAllocateResponse) GetJSON200() *LicenseValidation {
+func (r PostV1PoolsIdValidateAndAllocateResponse) GetJSON200() *HttpValidationAnswer {
 	return r.JSON200
 }
 
@@ -25966,7 +26582,7 @@ type PostV1SubscriptionsLicensesIdValidateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *LicenseValidation
+	JSON200 *HttpValidationAnswer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -25996,7 +26612,7 @@ type PostV1SubscriptionsLicensesIdValidateResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1SubscriptionsLicensesIdValidateResponse) GetJSON200() *LicenseValidation {
+func (r PostV1SubscriptionsLicensesIdValidateResponse) GetJSON200() *HttpValidationAnswer {
 	return r.JSON200
 }
 
@@ -26913,7 +27529,7 @@ type PostV1SubscriptionsValidateKeyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *LicenseValidation
+	JSON200 *HttpValidationAnswer
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem400
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -26943,7 +27559,7 @@ type PostV1SubscriptionsValidateKeyResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PostV1SubscriptionsValidateKeyResponse) GetJSON200() *LicenseValidation {
+func (r PostV1SubscriptionsValidateKeyResponse) GetJSON200() *HttpValidationAnswer {
 	return r.JSON200
 }
 
@@ -29744,6 +30360,36 @@ func (c *ClientWithResponses) GetV1PoolsIdAuditWithResponse(ctx context.Context,
 	return ParseGetV1PoolsIdAuditResponse(rsp)
 }
 
+// PostV1PoolsIdBorrowWithBodyWithResponse Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+//
+// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+func (c *ClientWithResponses) PostV1PoolsIdBorrowWithBodyWithResponse(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1PoolsIdBorrowResponse, error) {
+	rsp, err := c.PostV1PoolsIdBorrowWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1PoolsIdBorrowResponse(rsp)
+}
+
+// PostV1PoolsIdBorrowWithResponse Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease)
+//
+// Borrow a concurrent-user seat for 1 to 30 days: the lease lives without heartbeats until then, with a signed license file for offline use (return it early with DELETE on the lease). The key's role must be one that may edit: owner, admin, editor or license administrator. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/pools/{id}/borrow (the `PostV1PoolsIdBorrow` operationId).
+func (c *ClientWithResponses) PostV1PoolsIdBorrowWithResponse(ctx context.Context, id string, params *PostV1PoolsIdBorrowParams, body PostV1PoolsIdBorrowJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1PoolsIdBorrowResponse, error) {
+	rsp, err := c.PostV1PoolsIdBorrow(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1PoolsIdBorrowResponse(rsp)
+}
+
 // PostV1PoolsIdCloseWithResponse Close a pool (viewable, no new allocations)
 //
 // Close a pool (viewable, no new allocations). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
@@ -29787,6 +30433,36 @@ func (c *ClientWithResponses) PostV1PoolsIdCommentsWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParsePostV1PoolsIdCommentsResponse(rsp)
+}
+
+// PostV1PoolsIdDeactivateWithBodyWithResponse Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+//
+// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+func (c *ClientWithResponses) PostV1PoolsIdDeactivateWithBodyWithResponse(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1PoolsIdDeactivateResponse, error) {
+	rsp, err := c.PostV1PoolsIdDeactivateWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1PoolsIdDeactivateResponse(rsp)
+}
+
+// PostV1PoolsIdDeactivateWithResponse Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none
+//
+// Undo an activation: release the consumer's allocation (or concurrent-user lease); released is false when it held none. The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/pools/{id}/deactivate (the `PostV1PoolsIdDeactivate` operationId).
+func (c *ClientWithResponses) PostV1PoolsIdDeactivateWithResponse(ctx context.Context, id string, params *PostV1PoolsIdDeactivateParams, body PostV1PoolsIdDeactivateJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1PoolsIdDeactivateResponse, error) {
+	rsp, err := c.PostV1PoolsIdDeactivate(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1PoolsIdDeactivateResponse(rsp)
 }
 
 // GetV1PoolsIdLeasesWithResponse List a concurrent-user pool's leases
@@ -35209,6 +35885,135 @@ func ParseGetV1PoolsIdAuditResponse(rsp *http.Response) (*GetV1PoolsIdAuditRespo
 	return response, nil
 }
 
+// ParsePostV1PoolsIdBorrowResponse parses an HTTP response from a PostV1PoolsIdBorrowWithResponse call
+func ParsePostV1PoolsIdBorrowResponse(rsp *http.Response) (*PostV1PoolsIdBorrowResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1PoolsIdBorrowResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HttpBorrowView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem415
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1PoolsIdBorrowResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1PoolsIdBorrowResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1PoolsIdBorrowResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1PoolsIdCloseResponse parses an HTTP response from a PostV1PoolsIdCloseWithResponse call
 func ParsePostV1PoolsIdCloseResponse(rsp *http.Response) (*PostV1PoolsIdCloseResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -35454,6 +36259,135 @@ func ParsePostV1PoolsIdCommentsResponse(rsp *http.Response) (*PostV1PoolsIdComme
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1PoolsIdCommentsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1PoolsIdDeactivateResponse parses an HTTP response from a PostV1PoolsIdDeactivateWithResponse call
+func ParsePostV1PoolsIdDeactivateResponse(rsp *http.Response) (*PostV1PoolsIdDeactivateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1PoolsIdDeactivateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PoolDeactivation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem415
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1PoolsIdDeactivateResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1PoolsIdDeactivateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1PoolsIdDeactivateResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -36866,7 +37800,7 @@ func ParsePostV1PoolsIdValidateResponse(rsp *http.Response) (*PostV1PoolsIdValid
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest LicenseValidation
+		var dest HttpValidationAnswer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -36995,7 +37929,7 @@ func ParsePostV1PoolsIdValidateAndAllocateResponse(rsp *http.Response) (*PostV1P
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest LicenseValidation
+		var dest HttpValidationAnswer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -40492,7 +41426,7 @@ func ParsePostV1SubscriptionsLicensesIdValidateResponse(rsp *http.Response) (*Po
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest LicenseValidation
+		var dest HttpValidationAnswer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -41395,7 +42329,7 @@ func ParsePostV1SubscriptionsValidateKeyResponse(rsp *http.Response) (*PostV1Sub
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest LicenseValidation
+		var dest HttpValidationAnswer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
