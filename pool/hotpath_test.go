@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -188,5 +189,29 @@ func TestRefusalOfAFullPoolTakesNoWriter(t *testing.T) {
 	e.clock.Advance(2 * time.Minute)
 	_, err = e.acquire("dan")
 	require.NoError(t, err)
+	require.EqualValues(t, 1, e.held())
+}
+
+// A seat borrowed until a rental period's end that comes before the lease's
+// TTL would have lowers the lease floor to that end.
+func TestBorrowUntilRentalEndLowersTheFloor(t *testing.T) {
+	st := &tallyStore{Store: memory.New()}
+	clock := licensetest.NewClock(t0)
+	e := &leaseEnv{t: t, ctx: context.Background(), store: st, clock: clock, svc: &pool.Service{Store: st, Clock: clock},
+		a: license.Actor{Company: license.NewID(), Email: "admin@acme.example", Role: license.Admin}}
+	p, err := e.svc.Create(e.ctx, e.a, pool.CreateRequest{Spec: pool.Spec{Name: "CAD", Model: license.Rental, Metric: license.ConcurrentUser, Software: []string{"cad"}, LeaseTTL: time.Hour}})
+	require.NoError(t, err)
+	e.pool = p.ID
+	_, err = e.svc.AddTransaction(e.ctx, e.a, p.ID, pool.TransactionInput{Kind: pool.TxRentalPeriod, Count: 5,
+		Period: license.Period{Start: t0.AddDate(0, 0, -1), End: t0.Add(10 * time.Minute)}})
+	require.NoError(t, err)
+	_, err = e.acquire("ann") // expires at t0+1h: the floor
+	require.NoError(t, err)
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	b, err := e.svc.Borrow(e.ctx, e.a, p.ID, pool.BorrowRequest{Consumer: license.Consumer{User: "bob"}, Days: 1}, pool.FileSigner{KeyID: "k1", Key: key})
+	require.NoError(t, err)
+	require.Equal(t, t0.Add(10*time.Minute-time.Nanosecond), b.Lease.ExpiresAt)
+	e.clock.Set(t0.Add(20 * time.Minute)) // bob's borrowed seat lapsed, ann's lease did not
 	require.EqualValues(t, 1, e.held())
 }
