@@ -27,6 +27,10 @@
 //     the HTTP adapter inside their transactions, that lowers the role an actor
 //     claims to the role its company has stored for it.
 //   - topup: automatic top-up of site licenses, with an outbox of notifications.
+//   - webhook: owners' HTTPS endpoints for the company's events: deliveries
+//     written in each change's transaction (Wrap), signed with HMAC-SHA256
+//     (Verify for receivers), retried with backoff, logged, redelivered, and
+//     sent once across processes by the Dispatcher.
 //   - eventlog: the audit log every change writes in its own transaction, with a
 //     hash chain; query, sort, search and CSV export.
 //

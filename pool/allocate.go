@@ -260,7 +260,10 @@ func releaseFrom(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, r
 	}
 	pruneQuarantine(p, now)
 	out := Release{Allocation: al}
-	if until := QuarantineUntil(al.AllocatedAt, p.MinAllocationDays); now.Before(until) {
+	// No minimum allocation time, no quarantine: a release whose clock was
+	// read before its allocation's (another process, the same instant) must
+	// not hold the license until the allocation's own time.
+	if until := QuarantineUntil(al.AllocatedAt, p.MinAllocationDays); p.MinAllocationDays > 0 && now.Before(until) {
 		p.Quarantine = append(p.Quarantine, QuarantineEntry{Allocation: al.ID, Consumer: al.Key, Units: al.Units, Until: until})
 		out.Quarantined, out.Until = al.Units, until
 	}

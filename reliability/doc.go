@@ -9,7 +9,12 @@
 // PostgreSQL backend killed mid-transaction, a server SIGKILLed under load and
 // restarted on its SQLite file (every request applied exactly once), and a scan
 // of logs, records and the database file for API and license keys in plain
-// text. PostgreSQL tests run in a fresh database of LICENSEKIT_TEST_POSTGRES_DSN
+// text; a webhook delivery in flight when the server is SIGKILLed, sent again
+// under its delivery ID after the restart; and three server processes (the
+// built ./examples/server) on one PostgreSQL database with 32 clients spread
+// over them: the linearizability check across processes, revocation reaching
+// every process within the key cache's bound, and each background job's items
+// done once. PostgreSQL tests run in a fresh database of LICENSEKIT_TEST_POSTGRES_DSN
 // (skipped without it, failing under CI=true).
 //
 // The tests that call particular routes (the linearizability clients, the

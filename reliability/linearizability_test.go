@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -429,12 +430,24 @@ type linOptions struct {
 	// faults, when set, is the store under the server; a fault is armed every
 	// few milliseconds during the run, and 5xx answers must be rolled back.
 	faults *storagetest.Faulty
+	// bases, when set, are the servers the clients call (client c calls
+	// bases[c % len(bases)]), all on the store; the handler over the store
+	// in this process then only sets the world up and reads it back.
+	bases []string
+	// clients is the number of concurrent clients (0: linClients).
+	clients int
+	// onWorld, when set, is called with the company and its owner key once
+	// the world is made, before the clients start.
+	onWorld func(company, key string)
 }
 
 func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 	s := newServer(t, store)
-	_, key := s.company("Linear Oy", "lin@linear.example")
+	company, key := s.company("Linear Oy", "lin@linear.example")
 	parts := linWorld(s, key)
+	if opt.onWorld != nil {
+		opt.onWorld(company, key)
+	}
 
 	var (
 		mu      sync.Mutex
@@ -446,10 +459,16 @@ func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 	deadline := epoch.Add(40 * time.Second)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: linClients}}
 	defer hc.CloseIdleConnections()
-	api, err := client.New(s.srv.URL, key, client.WithHTTPClient(hc))
-	require.NoError(t, err)
+	clients := cmp.Or(opt.clients, linClients)
+	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
+	bases := opt.bases
+	if len(bases) == 0 {
+		bases = []string{s.srv.URL}
+	}
 	var wg sync.WaitGroup
-	for c := range linClients {
+	for c := range clients {
+		api, err := client.New(bases[c%len(bases)], key, client.WithHTTPClient(hc))
+		require.NoError(t, err)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -523,13 +542,24 @@ func checkLinearizable(t *testing.T, store storage.Store, opt linOptions) {
 		if os.Getenv("LICENSEKIT_PORCUPINE_HTML") != "" {
 			_ = porcupine.VisualizePath(linModel(parts, opt.faults != nil), info, os.Getenv("LICENSEKIT_PORCUPINE_HTML"))
 		}
+		for i, p := range parts {
+			var ops []porcupine.Operation
+			for _, op := range history {
+				if op.Input.(linInput).Part == i {
+					ops = append(ops, op)
+				}
+			}
+			if !porcupine.CheckOperations(linModel(parts, opt.faults != nil), ops) {
+				t.Logf("part %d (kind %d) is not linearizable (%d operations)", i, p.kind, len(ops))
+			}
+		}
 		t.Fatalf("history of %d operations is %s (outcomes %v); set LICENSEKIT_PORCUPINE_HTML=file.html to see it", len(history), res, counts)
 	}
 	if opt.faults != nil {
 		t.Logf("faults injected during the run: %d", opt.faults.Injected())
 	}
-	t.Logf("linearizability: %d operations checked (%d clients, %d parts, recorded in %v, checked in %v); outcomes %v",
-		len(history), linClients, len(parts), recorded.Round(time.Millisecond), time.Since(checkStart).Round(time.Millisecond), counts)
+	t.Logf("linearizability: %d operations checked (%d clients on %d server(s), %d parts, recorded in %v, checked in %v); outcomes %v",
+		len(history), clients, len(bases), len(parts), recorded.Round(time.Millisecond), time.Since(checkStart).Round(time.Millisecond), counts)
 
 	// The final state read directly agrees with the model's bounds: transfers
 	// create and destroy nothing beyond purchases and decreases, pools hold no

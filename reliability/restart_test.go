@@ -43,7 +43,9 @@ func TestMain(m *testing.M) {
 		}
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeServerBinary()
+	os.Exit(code)
 }
 
 func serveSQLite(path string) error {

@@ -35,6 +35,7 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/webhook"
 )
 
 // config is what the flags and the environment choose.
@@ -74,6 +75,7 @@ type config struct {
 	licenseKey string
 	// offlineGrace is how long a valid validation answer may be relied on offline.
 	offlineGrace time.Duration
+	webhooks     *webhookConfig
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -130,6 +132,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.configFile, "config", def("LICENSEKIT_CONFIG", ""), "file of flag values, one name = value a line; a flag or an environment variable wins over it (env LICENSEKIT_CONFIG)")
 	fs.StringVar(&c.licenseKey, "license-key", def("LICENSEKIT_LICENSE_KEY", ""), "Ed25519 key file (PEM) that signs the license files of borrowed seats, created with mode 0600 if missing; its key id and public key are logged at start for the product to ship (env LICENSEKIT_LICENSE_KEY; empty: borrowing answers 503)")
 	fs.DurationVar(&c.offlineGrace, "offline-grace", lkhttp.DefaultOfflineGrace, "how long a product may rely on a valid validation answer while it cannot reach the server (offline_until); negative: none")
+	c.webhooks = webhookFlags(fs, def)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -177,6 +180,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			c.blobs = "licensekit-attachments"
 		}
 	}
+	c.webhooks.defaults(c)
 	if c.interval <= 0 {
 		return c, errors.New("-interval must be positive")
 	}
@@ -313,6 +317,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer store.Close()
+	whKey, err := loadWebhookKey(c.webhooks.keyFile)
+	if err != nil {
+		return err
+	}
+	store = webhook.Wrap(store) // every change's events get their webhook deliveries
 
 	d, fresh, err := EnsureDemo(ctx, store, clock)
 	if err != nil {
@@ -347,7 +356,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"public_key", hex.EncodeToString(pub))
 	}
 
-	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}}}
+	svc := lkhttp.Services{Pools: &pool.Service{Store: store, Clock: clock, Blobs: fileBlobs{dir: c.blobs}},
+		Webhooks: webhookService(store, clock, whKey, c.webhooks)}
 	api, err := lkhttp.New(lkhttp.Config{Store: store, Clock: clock, Logger: log, Services: svc,
 		Limits: c.limits, TrustedProxies: c.proxies, CheckpointSigner: signerOf(cpKey),
 		LicenseKey: licKey, OfflineGrace: c.offlineGrace})
@@ -389,7 +399,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	for _, l := range backgroundLoops(store, clock, log, c, cpKey, m) {
+	loops := backgroundLoops(store, clock, log, c, cpKey, m)
+	loops = append(loops, webhookLoop(store, clock, whKey, c, log))
+	for _, l := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

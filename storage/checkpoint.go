@@ -68,7 +68,18 @@ func Checkpoint(ctx context.Context, s Store, company string, signer crypto.Sign
 			return cp, false, err
 		}
 	}
-	err = s.Update(ctx, func(tx Tx) error {
+	retried := false
+	update := func(fn func(tx Tx) error) error {
+		err := s.Update(ctx, fn)
+		if !retried && (errors.Is(err, errCheckpointRace) || errors.Is(err, errChainMoved)) {
+			// Another process stored the same first checkpoint, or linked
+			// events, meanwhile: run again, which sees them.
+			retried = true
+			err = s.Update(ctx, fn)
+		}
+		return err
+	}
+	err = update(func(tx Tx) error {
 		cp, fresh = eventlog.Checkpoint{}, false
 		head, headRec, err := Load[checkpointHead](ctx, tx, company, KindCheckpointHead, checkpointHeadID, true)
 		exists := err == nil
@@ -114,6 +125,12 @@ func Checkpoint(ctx context.Context, s Store, company string, signer crypto.Sign
 			if err != nil {
 				return err
 			}
+			if found && last.Chain > head.Chain && !retried {
+				// Perhaps linked by another transaction between the two
+				// reads (PostgreSQL reads each statement afresh): walk
+				// again, once, which checks their links.
+				return errChainMoved
+			}
 			if !found || last.Seq != prev.Seq || last.Hash != prev.Hash {
 				return license.Errorf(license.Conflict, "chain", "the event chain of %s no longer ends at the head signed at position %d: events were changed or removed; verify the log", company, head.Chain)
 			}
@@ -129,6 +146,9 @@ func Checkpoint(ctx context.Context, s Store, company string, signer crypto.Sign
 			return license.Wrap(license.Internal, err, "storage: encode checkpoint")
 		}
 		if err := tx.Insert(ctx, Record{Company: company, Kind: KindCheckpoint, ID: checkpointID(cp.Chain), Data: data}); err != nil {
+			if !exists {
+				return raced(err) // two first checkpoints (no head row to lock yet)
+			}
 			return err
 		}
 		fresh = true
@@ -139,9 +159,23 @@ func Checkpoint(ctx context.Context, s Store, company string, signer crypto.Sign
 		// The first checkpoint: Insert, so that a concurrent first
 		// checkpoint of the company fails rather than forks the list.
 		b, _ := json.Marshal(head)
-		return tx.Insert(ctx, Record{Company: company, Kind: KindCheckpointHead, ID: checkpointHeadID, Data: b})
+		return raced(tx.Insert(ctx, Record{Company: company, Kind: KindCheckpointHead, ID: checkpointHeadID, Data: b}))
 	})
 	return cp, fresh, err
+}
+
+// errChainMoved says the chain grew while Checkpoint read it.
+var errChainMoved = errors.New("storage: the event chain grew while it was read")
+
+// errCheckpointRace marks an insert of Checkpoint that another transaction's
+// insert of the same record beat.
+var errCheckpointRace = errors.New("storage: a concurrent checkpoint was stored first")
+
+func raced(err error) error {
+	if license.ErrorCode(err) == license.Conflict {
+		return license.Wrap(license.Conflict, errors.Join(errCheckpointRace, err), "storage: a concurrent checkpoint was stored first")
+	}
+	return err
 }
 
 // chainLink says why e does not follow an event whose hash is prev ("" when

@@ -135,10 +135,19 @@ var expectedAccess = map[string][]license.Role{
 
 	"POST /v1/subscriptions/licenses/{id}/reissue-key": managers,
 
-	"GET /v1/events":              managers,
-	"GET /v1/events/export":       managers,
-	"GET /v1/events/verify":       owners,
-	"POST /v1/events/checkpoints": owners,
+	"GET /v1/events":        managers,
+	"GET /v1/events/export": managers,
+	"GET /v1/events/verify": owners,
+
+	"POST /v1/webhooks":                                      owners,
+	"GET /v1/webhooks":                                       owners,
+	"GET /v1/webhooks/{id}":                                  owners,
+	"PATCH /v1/webhooks/{id}":                                owners,
+	"DELETE /v1/webhooks/{id}":                               owners,
+	"POST /v1/webhooks/{id}/rotate-secret":                   owners,
+	"GET /v1/webhooks/{id}/deliveries":                       owners,
+	"POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver": owners,
+	"POST /v1/events/checkpoints":                            owners,
 }
 
 var routeParam = regexp.MustCompile(`\{[a-z_]+\}`)

@@ -22,7 +22,11 @@ import (
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/memory"
+	"github.com/licensekit/licensekit/webhook"
 )
+
+// webhookTestKey derives the webhook secrets of the tests' handlers.
+var webhookTestKey = []byte("http-tests-webhook-key-0123456789")
 
 // fixture is an API over a memory store with one company ("acme") and its
 // owner's key, served by an httptest server.
@@ -47,10 +51,12 @@ func newFixture(t *testing.T) *fixture { return newFixtureOn(t, memory.New()) }
 // newFixtureOn is newFixture over the given store.
 func newFixtureOn(t *testing.T, store storage.Store) *fixture {
 	t.Helper()
+	store = webhook.Wrap(store)
 	f := &fixture{t: t, store: store, clock: licensetest.NewClock(testStart), logs: &bytes.Buffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: f.store, Clock: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), MaxBodyBytes: 64 << 10, LicenseKey: testLicenseKey,
-		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})
+		Services: lkhttp.Services{Pools: &pool.Service{Store: f.store, Clock: f.clock, Blobs: pool.NewMemoryBlobs(1 << 20)},
+			Webhooks: &webhook.Service{Store: f.store, Clock: f.clock, Key: webhookTestKey}}})
 	require.NoError(t, err)
 	f.h = h
 	f.srv = httptest.NewServer(newConventionRecorder(t, validating(t, h)))

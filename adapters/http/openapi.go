@@ -39,6 +39,7 @@ var tagDescriptions = []struct{ name, description string }{
 	{"subscriptions", "Subscription licenses: purchase, trials, activation, assignment, renewal and settings."},
 	{"validation", "Checks whether a consumer may use a license, answering valid or one typed code."},
 	{"events", "The company's event log: query, CSV export and the verification of its hash chain."},
+	{"webhooks", "Webhook endpoints of the company (owners only): registration, signing-secret rotation, the delivery log and redelivery."},
 }
 
 // enums lists the values of the string types that appear in bodies, so the

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"github.com/licensekit/licensekit/webhook"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,17 @@ type world struct {
 	subLicense     string   // activated, assigned to northwind-pc
 	subKey         string   // key of a second license, not activated
 	attachment     string   // on pool
+	webhook        string   // an endpoint taking every event
+	delivery       string   // one of its deliveries
 	names          []string // texts that only this company's data contains
 }
 
 func (f *fixture) populate() world {
 	f.t.Helper()
 	var w world
+	var wh webhook.Created
+	f.ok(201, "POST", "/v1/webhooks", f.owner, map[string]any{"url": "https://hooks.northwind.example/licensekit", "events": []string{"*"}}, &wh)
+	w.webhook = wh.ID
 	a := f.site("Northwind HQ", ptr[int64](30))
 	b := f.site("Northwind Lab", ptr[int64](10))
 	w.siteA, w.siteB = a.ID, b.ID
@@ -89,7 +95,11 @@ func (f *fixture) populate() world {
 	f.ok(200, "POST", "/v1/subscriptions/activate", f.owner, map[string]any{"key": issued.Keys[0]}, nil)
 	f.ok(200, "POST", "/v1/subscriptions/assign", f.owner, map[string]any{"type": "computer",
 		"consumer": map[string]string{"asset": "northwind-pc", "user": "northwind-user-3"}, "license": w.subLicense}, nil)
-	w.names = []string{issued.Licenses[1].ID, att.ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
+	var ds lkhttp.List[webhook.Delivery]
+	f.ok(200, "GET", "/v1/webhooks/"+w.webhook+"/deliveries?limit=1", f.owner, nil, &ds)
+	require.Len(f.t, ds.Items, 1)
+	w.delivery = ds.Items[0].ID
+	w.names = []string{issued.Licenses[1].ID, w.webhook, w.delivery, att.ID, "Northwind", "northwind", f.company, a.ID, b.ID, p.ID, lp.ID, al.ID, ls.ID, vl.ID, cu.ID, ck.APIKey.ID}
 	return w
 }
 

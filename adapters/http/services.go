@@ -9,6 +9,7 @@ import (
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/topup"
+	"github.com/licensekit/licensekit/webhook"
 )
 
 // Services are the domain services the handler calls. A nil service is built
@@ -25,6 +26,10 @@ type Services struct {
 	Subscriptions *subscription.Service
 	// APIKeys authenticates requests and serves the API key routes.
 	APIKeys *apikey.Service
+	// Webhooks serves the webhook routes. Set it with the program's webhook
+	// key (webhook.Service.Key) over a store wrapped with webhook.Wrap; the
+	// default has no key and answers 503 to a registration or a rotation.
+	Webhooks *webhook.Service
 }
 
 func (s *Services) fill(store storage.Store, clock license.Clock) {
@@ -42,6 +47,9 @@ func (s *Services) fill(store storage.Store, clock license.Clock) {
 	}
 	if s.APIKeys == nil {
 		s.APIKeys = &apikey.Service{Store: store, Clock: clock}
+	}
+	if s.Webhooks == nil {
+		s.Webhooks = &webhook.Service{Store: store, Clock: clock}
 	}
 	if s.Volume == nil {
 		s.Volume = volume.New(store, clock)

@@ -30,6 +30,7 @@ func (h *Handler) table() []Route {
 	rs = append(rs, h.validateRoutes()...)
 	rs = append(rs, h.vendorRoutes()...)
 	rs = append(rs, h.eventRoutes()...)
+	rs = append(rs, h.webhookRoutes()...)
 	return rs
 }
 

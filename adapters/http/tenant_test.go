@@ -84,6 +84,9 @@ func sampleBodies(w world) map[string]any {
 		"PUT /v1/subscriptions/user-settings":            map[string]any{"user": "u-other", "allocation": map[string]any{"mode": "user", "limit": 1}},
 		"PUT /v1/subscriptions/company-settings":         map[string]any{"company": "Other customer", "allocation": map[string]any{"mode": "global"}},
 		"POST /v1/subscriptions/bulk-delete":             map[string]string{"mode": "expired"},
+		"POST /v1/webhooks":                              map[string]any{"url": "https://hooks.other.example/x", "events": []string{"*"}},
+		"PATCH /v1/webhooks/{id}":                        map[string]any{"enabled": false},
+		"POST /v1/webhooks/{id}/rotate-secret":           map[string]any{"overlap_seconds": 60},
 	}
 }
 
@@ -102,6 +105,8 @@ func pathValue(w world, path, name string) string {
 		return w.attachment
 	case "email":
 		return w.recipientEmail
+	case "delivery":
+		return w.delivery
 	case "id":
 		switch {
 		case strings.HasPrefix(path, "/v1/pools/{id}/leases"):
@@ -116,6 +121,8 @@ func pathValue(w world, path, name string) string {
 			return w.volumeLicense
 		case strings.HasPrefix(path, "/v1/subscriptions/licenses/"):
 			return w.subLicense
+		case strings.HasPrefix(path, "/v1/webhooks/"):
+			return w.webhook
 		case strings.HasPrefix(path, "/v1/apikeys/"):
 			return w.apiKey
 		}

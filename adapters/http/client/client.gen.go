@@ -1398,6 +1398,27 @@ func (e GetV1VolumeLicensesIdExportParamsSort) Valid() bool {
 	}
 }
 
+// Defines values for GetV1WebhooksIdDeliveriesParamsStatus.
+const (
+	GetV1WebhooksIdDeliveriesParamsStatusDelivered GetV1WebhooksIdDeliveriesParamsStatus = "delivered"
+	GetV1WebhooksIdDeliveriesParamsStatusFailed    GetV1WebhooksIdDeliveriesParamsStatus = "failed"
+	GetV1WebhooksIdDeliveriesParamsStatusPending   GetV1WebhooksIdDeliveriesParamsStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the GetV1WebhooksIdDeliveriesParamsStatus enum.
+func (e GetV1WebhooksIdDeliveriesParamsStatus) Valid() bool {
+	switch e {
+	case GetV1WebhooksIdDeliveriesParamsStatusDelivered:
+		return true
+	case GetV1WebhooksIdDeliveriesParamsStatusFailed:
+		return true
+	case GetV1WebhooksIdDeliveriesParamsStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
 // AccessMember defines model for access.Member.
 type AccessMember struct {
 	Email string           `json:"email"`
@@ -1824,6 +1845,18 @@ type HttpListVolumeCustomer struct {
 	NextCursor *string           `json:"next_cursor,omitempty"`
 }
 
+// HttpListWebhookDelivery defines model for http.List_webhook.Delivery.
+type HttpListWebhookDelivery struct {
+	Items      *[]WebhookDelivery `json:"items"`
+	NextCursor *string            `json:"next_cursor,omitempty"`
+}
+
+// HttpListWebhookEndpoint defines model for http.List_webhook.Endpoint.
+type HttpListWebhookEndpoint struct {
+	Items      *[]WebhookEndpoint `json:"items"`
+	NextCursor *string            `json:"next_cursor,omitempty"`
+}
+
 // HttpNewCompanyInput defines model for http.NewCompanyInput.
 type HttpNewCompanyInput struct {
 	Name *string `json:"name,omitempty"`
@@ -1845,6 +1878,13 @@ type HttpNewVolumeLicenseInput struct {
 	Product      *string       `json:"product,omitempty"`
 	RenewalDate  *string       `json:"renewal_date,omitempty"`
 	Seats        *int          `json:"seats,omitempty"`
+}
+
+// HttpNewWebhookBodyInput defines model for http.NewWebhookBodyInput.
+type HttpNewWebhookBodyInput struct {
+	Description *string   `json:"description,omitempty"`
+	Events      *[]string `json:"events,omitempty"`
+	Url         *string   `json:"url,omitempty"`
 }
 
 // HttpOffboarded defines model for http.Offboarded.
@@ -1988,6 +2028,11 @@ type HttpReleased struct {
 // HttpRemoved defines model for http.Removed.
 type HttpRemoved struct {
 	Removed string `json:"removed"`
+}
+
+// HttpRotateSecretBodyInput defines model for http.RotateSecretBodyInput.
+type HttpRotateSecretBodyInput struct {
+	OverlapSeconds *int `json:"overlap_seconds,omitempty"`
 }
 
 // HttpSeatsBodyInput defines model for http.SeatsBodyInput.
@@ -2753,6 +2798,71 @@ type VolumeRow struct {
 type VolumeSeatsInput struct {
 	License *string `json:"license,omitempty"`
 	Seats   *int    `json:"seats,omitempty"`
+}
+
+// WebhookAttempt defines model for webhook.Attempt.
+type WebhookAttempt struct {
+	At         time.Time `json:"at"`
+	Error      *string   `json:"error,omitempty"`
+	StatusCode *int      `json:"status_code,omitempty"`
+}
+
+// WebhookCreated defines model for webhook.Created.
+type WebhookCreated struct {
+	CreatedAt               time.Time  `json:"created_at"`
+	Description             *string    `json:"description,omitempty"`
+	DisabledReason          *string    `json:"disabled_reason,omitempty"`
+	Enabled                 bool       `json:"enabled"`
+	Events                  *[]string  `json:"events"`
+	Failures                int        `json:"failures"`
+	Id                      string     `json:"id"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	Replayed                *bool      `json:"replayed,omitempty"`
+	Secret                  *string    `json:"secret,omitempty"`
+	SecretRotatedAt         time.Time  `json:"secret_rotated_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	Url                     string     `json:"url"`
+}
+
+// WebhookDelivery defines model for webhook.Delivery.
+type WebhookDelivery struct {
+	Attempts    int               `json:"attempts"`
+	CreatedAt   time.Time         `json:"created_at"`
+	DoneAt      *time.Time        `json:"done_at,omitempty"`
+	Endpoint    string            `json:"endpoint"`
+	Event       string            `json:"event"`
+	EventType   string            `json:"event_type"`
+	Id          string            `json:"id"`
+	LastError   *string           `json:"last_error,omitempty"`
+	Log         *[]WebhookAttempt `json:"log"`
+	NextAttempt *time.Time        `json:"next_attempt,omitempty"`
+
+	// Payload Any JSON value.
+	Payload interface{} `json:"payload"`
+	Status  string      `json:"status"`
+}
+
+// WebhookEndpoint defines model for webhook.Endpoint.
+type WebhookEndpoint struct {
+	CreatedAt               time.Time  `json:"created_at"`
+	Description             *string    `json:"description,omitempty"`
+	DisabledReason          *string    `json:"disabled_reason,omitempty"`
+	Enabled                 bool       `json:"enabled"`
+	Events                  *[]string  `json:"events"`
+	Failures                int        `json:"failures"`
+	Id                      string     `json:"id"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	SecretRotatedAt         time.Time  `json:"secret_rotated_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+	Url                     string     `json:"url"`
+}
+
+// WebhookUpdateRequestInput defines model for webhook.UpdateRequestInput.
+type WebhookUpdateRequestInput struct {
+	Description *string   `json:"description,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+	Events      *[]string `json:"events,omitempty"`
+	Url         *string   `json:"url,omitempty"`
 }
 
 // Problem400 An RFC 9457 problem details object, the body of every error response.
@@ -3832,6 +3942,93 @@ type PutV1VolumeLicensesIdSeatsParams struct {
 	IfMatch *string `json:"If-Match,omitempty"`
 }
 
+// GetV1WebhooksParams defines parameters for GetV1Webhooks.
+type GetV1WebhooksParams struct {
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// PostV1WebhooksParams defines parameters for PostV1Webhooks.
+type PostV1WebhooksParams struct {
+	// IdempotencyKey Repeating a request with the same key returns the first result and changes nothing; the same key with another request is a conflict.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// DeleteV1WebhooksIdParams defines parameters for DeleteV1WebhooksId.
+type DeleteV1WebhooksIdParams struct {
+	// IdempotencyKey Accepted and not needed: repeating this request cannot apply it twice.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
+}
+
+// GetV1WebhooksIdParams defines parameters for GetV1WebhooksId.
+type GetV1WebhooksIdParams struct {
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// PatchV1WebhooksIdParams defines parameters for PatchV1WebhooksId.
+type PatchV1WebhooksIdParams struct {
+	// IdempotencyKey Accepted and not needed: repeating this request cannot apply it twice.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+
+	// IfMatch Refused (400): this operation has no version to match.
+	IfMatch *string `json:"If-Match,omitempty"`
+}
+
+// GetV1WebhooksIdDeliveriesParams defines parameters for GetV1WebhooksIdDeliveries.
+type GetV1WebhooksIdDeliveriesParams struct {
+	// Status only deliveries in this status
+	Status *GetV1WebhooksIdDeliveriesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit at most this many items (default 100, at most 1000)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the next_cursor of the previous page (opaque)
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// GetV1WebhooksIdDeliveriesParamsStatus defines parameters for GetV1WebhooksIdDeliveries.
+type GetV1WebhooksIdDeliveriesParamsStatus string
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliverParams defines parameters for PostV1WebhooksIdDeliveriesDeliveryRedeliver.
+type PostV1WebhooksIdDeliveriesDeliveryRedeliverParams struct {
+	// IdempotencyKey Refused (400): this request cannot honour a key yet, so send it without one.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
+// PostV1WebhooksIdRotateSecretParams defines parameters for PostV1WebhooksIdRotateSecret.
+type PostV1WebhooksIdRotateSecretParams struct {
+	// IdempotencyKey Refused (400): this request cannot honour a key yet, so send it without one.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId A request id of at most 128 printable ASCII characters, echoed in the response and logged; one is made up when absent or unfit.
+	XRequestId *string `json:"X-Request-Id,omitempty"`
+}
+
 // PostV1ApikeysJSONRequestBody defines body for PostV1Apikeys for application/json ContentType.
 type PostV1ApikeysJSONRequestBody = ApikeyNewInput
 
@@ -3981,6 +4178,15 @@ type PostV1VolumeLicensesJSONRequestBody = HttpNewVolumeLicenseInput
 
 // PutV1VolumeLicensesIdSeatsJSONRequestBody defines body for PutV1VolumeLicensesIdSeats for application/json ContentType.
 type PutV1VolumeLicensesIdSeatsJSONRequestBody = HttpSeatsBodyInput
+
+// PostV1WebhooksJSONRequestBody defines body for PostV1Webhooks for application/json ContentType.
+type PostV1WebhooksJSONRequestBody = HttpNewWebhookBodyInput
+
+// PatchV1WebhooksIdJSONRequestBody defines body for PatchV1WebhooksId for application/json ContentType.
+type PatchV1WebhooksIdJSONRequestBody = WebhookUpdateRequestInput
+
+// PostV1WebhooksIdRotateSecretJSONRequestBody defines body for PostV1WebhooksIdRotateSecret for application/json ContentType.
+type PostV1WebhooksIdRotateSecretJSONRequestBody = HttpRotateSecretBodyInput
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -5314,6 +5520,95 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeats(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, body PutV1VolumeLicensesIdSeatsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Webhooks List the company's webhook endpoints
+	//
+	// List the company's webhook endpoints. The key must belong to an owner. It changes nothing.
+	//
+	// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+	GetV1Webhooks(ctx context.Context, params *GetV1WebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksWithBody Register a webhook endpoint; the answer holds its signing secret, shown this once
+	//
+	// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithBody(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1Webhooks Register a webhook endpoint; the answer holds its signing secret, shown this once
+	//
+	// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1Webhooks(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteV1WebhooksId Delete a webhook endpoint (its pending deliveries fail)
+	//
+	// Delete a webhook endpoint (its pending deliveries fail). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksId` operationId).
+	DeleteV1WebhooksId(ctx context.Context, id string, params *DeleteV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1WebhooksId A webhook endpoint
+	//
+	// A webhook endpoint. The key must belong to an owner. It changes nothing.
+	//
+	// Corresponds with GET /v1/webhooks/{id} (the `GetV1WebhooksId` operationId).
+	GetV1WebhooksId(ctx context.Context, id string, params *GetV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchV1WebhooksIdWithBody Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+	//
+	// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+	PatchV1WebhooksIdWithBody(ctx context.Context, id string, params *PatchV1WebhooksIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchV1WebhooksId Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+	//
+	// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+	PatchV1WebhooksId(ctx context.Context, id string, params *PatchV1WebhooksIdParams, body PatchV1WebhooksIdJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1WebhooksIdDeliveries The endpoint's deliveries with their status and attempts
+	//
+	// The endpoint's deliveries with their status and attempts. The key must belong to an owner. It changes nothing.
+	//
+	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksIdDeliveries` operationId).
+	GetV1WebhooksIdDeliveries(ctx context.Context, id string, params *GetV1WebhooksIdDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksIdDeliveriesDeliveryRedeliver Send a delivery again, with the same delivery ID and body
+	//
+	// Send a delivery again, with the same delivery ID and body. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksIdDeliveriesDeliveryRedeliver` operationId).
+	PostV1WebhooksIdDeliveriesDeliveryRedeliver(ctx context.Context, id string, delivery string, params *PostV1WebhooksIdDeliveriesDeliveryRedeliverParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksIdRotateSecretWithBody Make a new signing secret (shown this once); the previous one also signs during the overlap
+	//
+	// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+	PostV1WebhooksIdRotateSecretWithBody(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksIdRotateSecret Make a new signing secret (shown this once); the previous one also signs during the overlap
+	//
+	// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+	PostV1WebhooksIdRotateSecret(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, body PostV1WebhooksIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetHealthz Liveness: the process answers
@@ -8075,6 +8370,205 @@ func (c *Client) PutV1VolumeLicensesIdSeatsWithBody(ctx context.Context, id stri
 // Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 func (c *Client) PutV1VolumeLicensesIdSeats(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, body PutV1VolumeLicensesIdSeatsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutV1VolumeLicensesIdSeatsRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Webhooks List the company's webhook endpoints
+//
+// List the company's webhook endpoints. The key must belong to an owner. It changes nothing.
+//
+// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+func (c *Client) GetV1Webhooks(ctx context.Context, params *GetV1WebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1WebhooksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksWithBody Register a webhook endpoint; the answer holds its signing secret, shown this once
+//
+// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *Client) PostV1WebhooksWithBody(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1Webhooks Register a webhook endpoint; the answer holds its signing secret, shown this once
+//
+// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *Client) PostV1Webhooks(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteV1WebhooksId Delete a webhook endpoint (its pending deliveries fail)
+//
+// Delete a webhook endpoint (its pending deliveries fail). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksId` operationId).
+func (c *Client) DeleteV1WebhooksId(ctx context.Context, id string, params *DeleteV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteV1WebhooksIdRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1WebhooksId A webhook endpoint
+//
+// A webhook endpoint. The key must belong to an owner. It changes nothing.
+//
+// Corresponds with GET /v1/webhooks/{id} (the `GetV1WebhooksId` operationId).
+func (c *Client) GetV1WebhooksId(ctx context.Context, id string, params *GetV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1WebhooksIdRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchV1WebhooksIdWithBody Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+//
+// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+func (c *Client) PatchV1WebhooksIdWithBody(ctx context.Context, id string, params *PatchV1WebhooksIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchV1WebhooksIdRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchV1WebhooksId Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+//
+// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+func (c *Client) PatchV1WebhooksId(ctx context.Context, id string, params *PatchV1WebhooksIdParams, body PatchV1WebhooksIdJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchV1WebhooksIdRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1WebhooksIdDeliveries The endpoint's deliveries with their status and attempts
+//
+// The endpoint's deliveries with their status and attempts. The key must belong to an owner. It changes nothing.
+//
+// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksIdDeliveries` operationId).
+func (c *Client) GetV1WebhooksIdDeliveries(ctx context.Context, id string, params *GetV1WebhooksIdDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1WebhooksIdDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliver Send a delivery again, with the same delivery ID and body
+//
+// Send a delivery again, with the same delivery ID and body. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksIdDeliveriesDeliveryRedeliver` operationId).
+func (c *Client) PostV1WebhooksIdDeliveriesDeliveryRedeliver(ctx context.Context, id string, delivery string, params *PostV1WebhooksIdDeliveriesDeliveryRedeliverParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksIdDeliveriesDeliveryRedeliverRequest(c.Server, id, delivery, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksIdRotateSecretWithBody Make a new signing secret (shown this once); the previous one also signs during the overlap
+//
+// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+func (c *Client) PostV1WebhooksIdRotateSecretWithBody(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksIdRotateSecretRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksIdRotateSecret Make a new signing secret (shown this once); the previous one also signs during the overlap
+//
+// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+func (c *Client) PostV1WebhooksIdRotateSecret(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, body PostV1WebhooksIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksIdRotateSecretRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -15247,6 +15741,597 @@ func NewPutV1VolumeLicensesIdSeatsRequestWithBody(server string, id string, para
 	return req, nil
 }
 
+// NewGetV1WebhooksRequest constructs an http.Request for the GetV1Webhooks method
+func NewGetV1WebhooksRequest(server string, params *GetV1WebhooksParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksRequest calls the generic PostV1Webhooks builder with application/json body
+func NewPostV1WebhooksRequest(server string, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksRequestWithBody constructs an http.Request for the PostV1Webhooks method, with any body, and a specified content type
+func NewPostV1WebhooksRequestWithBody(server string, params *PostV1WebhooksParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteV1WebhooksIdRequest constructs an http.Request for the DeleteV1WebhooksId method
+func NewDeleteV1WebhooksIdRequest(server string, id string, params *DeleteV1WebhooksIdParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetV1WebhooksIdRequest constructs an http.Request for the GetV1WebhooksId method
+func NewGetV1WebhooksIdRequest(server string, id string, params *GetV1WebhooksIdParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPatchV1WebhooksIdRequest calls the generic PatchV1WebhooksId builder with application/json body
+func NewPatchV1WebhooksIdRequest(server string, id string, params *PatchV1WebhooksIdParams, body PatchV1WebhooksIdJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchV1WebhooksIdRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPatchV1WebhooksIdRequestWithBody constructs an http.Request for the PatchV1WebhooksId method, with any body, and a specified content type
+func NewPatchV1WebhooksIdRequestWithBody(server string, id string, params *PatchV1WebhooksIdParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetV1WebhooksIdDeliveriesRequest constructs an http.Request for the GetV1WebhooksIdDeliveries method
+func NewGetV1WebhooksIdDeliveriesRequest(server string, id string, params *GetV1WebhooksIdDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksIdDeliveriesDeliveryRedeliverRequest constructs an http.Request for the PostV1WebhooksIdDeliveriesDeliveryRedeliver method
+func NewPostV1WebhooksIdDeliveriesDeliveryRedeliverRequest(server string, id string, delivery string, params *PostV1WebhooksIdDeliveriesDeliveryRedeliverParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery", delivery, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/deliveries/%s/redeliver", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksIdRotateSecretRequest calls the generic PostV1WebhooksIdRotateSecret builder with application/json body
+func NewPostV1WebhooksIdRotateSecretRequest(server string, id string, params *PostV1WebhooksIdRotateSecretParams, body PostV1WebhooksIdRotateSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksIdRotateSecretRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksIdRotateSecretRequestWithBody constructs an http.Request for the PostV1WebhooksIdRotateSecret method, with any body, and a specified content type
+func NewPostV1WebhooksIdRotateSecretRequestWithBody(server string, id string, params *PostV1WebhooksIdRotateSecretParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/rotate-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -16649,6 +17734,105 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/volume-licenses/{id}/seats (the `PutV1VolumeLicensesIdSeats` operationId).
 	PutV1VolumeLicensesIdSeatsWithResponse(ctx context.Context, id string, params *PutV1VolumeLicensesIdSeatsParams, body PutV1VolumeLicensesIdSeatsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutV1VolumeLicensesIdSeatsResponse, error)
+
+	// GetV1WebhooksWithResponse List the company's webhook endpoints
+	//
+	// List the company's webhook endpoints. The key must belong to an owner. It changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+	GetV1WebhooksWithResponse(ctx context.Context, params *GetV1WebhooksParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksResponse, error)
+
+	// PostV1WebhooksWithBodyWithResponse Register a webhook endpoint; the answer holds its signing secret, shown this once
+	//
+	// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithBodyWithResponse(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error)
+
+	// PostV1WebhooksWithResponse Register a webhook endpoint; the answer holds its signing secret, shown this once
+	//
+	// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithResponse(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error)
+
+	// DeleteV1WebhooksIdWithResponse Delete a webhook endpoint (its pending deliveries fail)
+	//
+	// Delete a webhook endpoint (its pending deliveries fail). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksId` operationId).
+	DeleteV1WebhooksIdWithResponse(ctx context.Context, id string, params *DeleteV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*DeleteV1WebhooksIdResponse, error)
+
+	// GetV1WebhooksIdWithResponse A webhook endpoint
+	//
+	// A webhook endpoint. The key must belong to an owner. It changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/{id} (the `GetV1WebhooksId` operationId).
+	GetV1WebhooksIdWithResponse(ctx context.Context, id string, params *GetV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksIdResponse, error)
+
+	// PatchV1WebhooksIdWithBodyWithResponse Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+	//
+	// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+	PatchV1WebhooksIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1WebhooksIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1WebhooksIdResponse, error)
+
+	// PatchV1WebhooksIdWithResponse Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+	//
+	// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+	PatchV1WebhooksIdWithResponse(ctx context.Context, id string, params *PatchV1WebhooksIdParams, body PatchV1WebhooksIdJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchV1WebhooksIdResponse, error)
+
+	// GetV1WebhooksIdDeliveriesWithResponse The endpoint's deliveries with their status and attempts
+	//
+	// The endpoint's deliveries with their status and attempts. The key must belong to an owner. It changes nothing.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksIdDeliveries` operationId).
+	GetV1WebhooksIdDeliveriesWithResponse(ctx context.Context, id string, params *GetV1WebhooksIdDeliveriesParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksIdDeliveriesResponse, error)
+
+	// PostV1WebhooksIdDeliveriesDeliveryRedeliverWithResponse Send a delivery again, with the same delivery ID and body
+	//
+	// Send a delivery again, with the same delivery ID and body. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksIdDeliveriesDeliveryRedeliver` operationId).
+	PostV1WebhooksIdDeliveriesDeliveryRedeliverWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksIdDeliveriesDeliveryRedeliverParams, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse, error)
+
+	// PostV1WebhooksIdRotateSecretWithBodyWithResponse Make a new signing secret (shown this once); the previous one also signs during the overlap
+	//
+	// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+	PostV1WebhooksIdRotateSecretWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdRotateSecretResponse, error)
+
+	// PostV1WebhooksIdRotateSecretWithResponse Make a new signing secret (shown this once); the previous one also signs during the overlap
+	//
+	// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+	PostV1WebhooksIdRotateSecretWithResponse(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, body PostV1WebhooksIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdRotateSecretResponse, error)
 }
 
 // GetHealthzResponse200Headers the declared response headers of an HTTP 200 response for GetHealthz
@@ -29700,6 +30884,1023 @@ func (r PutV1VolumeLicensesIdSeatsResponse) ContentType() string {
 	return ""
 }
 
+// GetV1WebhooksResponse200Headers the declared response headers of an HTTP 200 response for GetV1Webhooks
+type GetV1WebhooksResponse200Headers struct {
+	Link       *string
+	XRequestId *string
+}
+
+// GetV1WebhooksResponse401Headers the declared response headers of an HTTP 401 response for GetV1Webhooks
+type GetV1WebhooksResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetV1WebhooksResponse429Headers the declared response headers of an HTTP 429 response for GetV1Webhooks
+type GetV1WebhooksResponse429Headers struct {
+	RetryAfter int
+}
+
+type GetV1WebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HttpListWebhookEndpoint
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1WebhooksResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1WebhooksResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1WebhooksResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1WebhooksResponse) GetJSON200() *HttpListWebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1WebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1WebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1WebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r GetV1WebhooksResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1WebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksResponse201Headers the declared response headers of an HTTP 201 response for PostV1Webhooks
+type PostV1WebhooksResponse201Headers struct {
+	IdempotencyReplayed *string
+	Location            string
+	XRequestId          *string
+}
+
+// PostV1WebhooksResponse401Headers the declared response headers of an HTTP 401 response for PostV1Webhooks
+type PostV1WebhooksResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostV1WebhooksResponse429Headers the declared response headers of an HTTP 429 response for PostV1Webhooks
+type PostV1WebhooksResponse429Headers struct {
+	RetryAfter int
+}
+
+type PostV1WebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *WebhookCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem415
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PostV1WebhooksResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostV1WebhooksResponse) GetJSON201() *WebhookCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON415() *Problem415 {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PostV1WebhooksResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteV1WebhooksIdResponse200Headers the declared response headers of an HTTP 200 response for DeleteV1WebhooksId
+type DeleteV1WebhooksIdResponse200Headers struct {
+	XRequestId *string
+}
+
+// DeleteV1WebhooksIdResponse401Headers the declared response headers of an HTTP 401 response for DeleteV1WebhooksId
+type DeleteV1WebhooksIdResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteV1WebhooksIdResponse429Headers the declared response headers of an HTTP 429 response for DeleteV1WebhooksId
+type DeleteV1WebhooksIdResponse429Headers struct {
+	RetryAfter int
+}
+
+type DeleteV1WebhooksIdResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeleteV1WebhooksIdResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteV1WebhooksIdResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteV1WebhooksIdResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteV1WebhooksIdResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteV1WebhooksIdResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteV1WebhooksIdResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteV1WebhooksIdResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteV1WebhooksIdResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r DeleteV1WebhooksIdResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteV1WebhooksIdResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1WebhooksIdResponse200Headers the declared response headers of an HTTP 200 response for GetV1WebhooksId
+type GetV1WebhooksIdResponse200Headers struct {
+	XRequestId *string
+}
+
+// GetV1WebhooksIdResponse401Headers the declared response headers of an HTTP 401 response for GetV1WebhooksId
+type GetV1WebhooksIdResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetV1WebhooksIdResponse429Headers the declared response headers of an HTTP 429 response for GetV1WebhooksId
+type GetV1WebhooksIdResponse429Headers struct {
+	RetryAfter int
+}
+
+type GetV1WebhooksIdResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1WebhooksIdResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1WebhooksIdResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1WebhooksIdResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1WebhooksIdResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1WebhooksIdResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1WebhooksIdResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1WebhooksIdResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1WebhooksIdResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r GetV1WebhooksIdResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1WebhooksIdResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PatchV1WebhooksIdResponse200Headers the declared response headers of an HTTP 200 response for PatchV1WebhooksId
+type PatchV1WebhooksIdResponse200Headers struct {
+	XRequestId *string
+}
+
+// PatchV1WebhooksIdResponse401Headers the declared response headers of an HTTP 401 response for PatchV1WebhooksId
+type PatchV1WebhooksIdResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PatchV1WebhooksIdResponse429Headers the declared response headers of an HTTP 429 response for PatchV1WebhooksId
+type PatchV1WebhooksIdResponse429Headers struct {
+	RetryAfter int
+}
+
+type PatchV1WebhooksIdResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem415
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PatchV1WebhooksIdResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PatchV1WebhooksIdResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PatchV1WebhooksIdResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchV1WebhooksIdResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON415() *Problem415 {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PatchV1WebhooksIdResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchV1WebhooksIdResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchV1WebhooksIdResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchV1WebhooksIdResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PatchV1WebhooksIdResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchV1WebhooksIdResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1WebhooksIdDeliveriesResponse200Headers the declared response headers of an HTTP 200 response for GetV1WebhooksIdDeliveries
+type GetV1WebhooksIdDeliveriesResponse200Headers struct {
+	Link       *string
+	XRequestId *string
+}
+
+// GetV1WebhooksIdDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for GetV1WebhooksIdDeliveries
+type GetV1WebhooksIdDeliveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetV1WebhooksIdDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for GetV1WebhooksIdDeliveries
+type GetV1WebhooksIdDeliveriesResponse429Headers struct {
+	RetryAfter int
+}
+
+type GetV1WebhooksIdDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HttpListWebhookDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1WebhooksIdDeliveriesResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1WebhooksIdDeliveriesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1WebhooksIdDeliveriesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetJSON200() *HttpListWebhookDelivery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1WebhooksIdDeliveriesResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1WebhooksIdDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1WebhooksIdDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1WebhooksIdDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r GetV1WebhooksIdDeliveriesResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1WebhooksIdDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksIdDeliveriesDeliveryRedeliver
+type PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse200Headers struct {
+	XRequestId *string
+}
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse401Headers the declared response headers of an HTTP 401 response for PostV1WebhooksIdDeliveriesDeliveryRedeliver
+type PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse429Headers the declared response headers of an HTTP 429 response for PostV1WebhooksIdDeliveriesDeliveryRedeliver
+type PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse429Headers struct {
+	RetryAfter int
+}
+
+type PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetJSON200() *WebhookDelivery {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksIdRotateSecretResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksIdRotateSecret
+type PostV1WebhooksIdRotateSecretResponse200Headers struct {
+	IdempotencyReplayed *string
+	XRequestId          *string
+}
+
+// PostV1WebhooksIdRotateSecretResponse401Headers the declared response headers of an HTTP 401 response for PostV1WebhooksIdRotateSecret
+type PostV1WebhooksIdRotateSecretResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostV1WebhooksIdRotateSecretResponse429Headers the declared response headers of an HTTP 429 response for PostV1WebhooksIdRotateSecret
+type PostV1WebhooksIdRotateSecretResponse429Headers struct {
+	RetryAfter int
+}
+
+type PostV1WebhooksIdRotateSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem400
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem401
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem403
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem404
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem409
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem413
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem415
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem429
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem500
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem503
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksIdRotateSecretResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksIdRotateSecretResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksIdRotateSecretResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetJSON200() *WebhookCreated {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON400() *Problem400 {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON401() *Problem401 {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON403() *Problem403 {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON404() *Problem404 {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON409() *Problem409 {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON413() *Problem413 {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON415() *Problem415 {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON429() *Problem429 {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON500() *Problem500 {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksIdRotateSecretResponse) GetApplicationproblemJSON503() *Problem503 {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksIdRotateSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksIdRotateSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksIdRotateSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// Bytes is a convenience method to retrieve the raw bytes from the HTTP response
+func (r PostV1WebhooksIdRotateSecretResponse) Bytes() []byte {
+	return r.Body
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksIdRotateSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetHealthzWithResponse Liveness: the process answers
 //
 // Liveness: the process answers. No API key is needed. It changes nothing.
@@ -31963,6 +34164,171 @@ func (c *ClientWithResponses) PutV1VolumeLicensesIdSeatsWithResponse(ctx context
 		return nil, err
 	}
 	return ParsePutV1VolumeLicensesIdSeatsResponse(rsp)
+}
+
+// GetV1WebhooksWithResponse List the company's webhook endpoints
+//
+// List the company's webhook endpoints. The key must belong to an owner. It changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+func (c *ClientWithResponses) GetV1WebhooksWithResponse(ctx context.Context, params *GetV1WebhooksParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksResponse, error) {
+	rsp, err := c.GetV1Webhooks(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1WebhooksResponse(rsp)
+}
+
+// PostV1WebhooksWithBodyWithResponse Register a webhook endpoint; the answer holds its signing secret, shown this once
+//
+// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *ClientWithResponses) PostV1WebhooksWithBodyWithResponse(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error) {
+	rsp, err := c.PostV1WebhooksWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksResponse(rsp)
+}
+
+// PostV1WebhooksWithResponse Register a webhook endpoint; the answer holds its signing secret, shown this once
+//
+// Register a webhook endpoint; the answer holds its signing secret, shown this once. The key must belong to an owner. Send an Idempotency-Key to make retries safe: the same key with the same request returns the first result and changes nothing. It answers 201 Created with the new resource.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *ClientWithResponses) PostV1WebhooksWithResponse(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error) {
+	rsp, err := c.PostV1Webhooks(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksResponse(rsp)
+}
+
+// DeleteV1WebhooksIdWithResponse Delete a webhook endpoint (its pending deliveries fail)
+//
+// Delete a webhook endpoint (its pending deliveries fail). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksId` operationId).
+func (c *ClientWithResponses) DeleteV1WebhooksIdWithResponse(ctx context.Context, id string, params *DeleteV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*DeleteV1WebhooksIdResponse, error) {
+	rsp, err := c.DeleteV1WebhooksId(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteV1WebhooksIdResponse(rsp)
+}
+
+// GetV1WebhooksIdWithResponse A webhook endpoint
+//
+// A webhook endpoint. The key must belong to an owner. It changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/{id} (the `GetV1WebhooksId` operationId).
+func (c *ClientWithResponses) GetV1WebhooksIdWithResponse(ctx context.Context, id string, params *GetV1WebhooksIdParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksIdResponse, error) {
+	rsp, err := c.GetV1WebhooksId(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1WebhooksIdResponse(rsp)
+}
+
+// PatchV1WebhooksIdWithBodyWithResponse Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+//
+// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+func (c *ClientWithResponses) PatchV1WebhooksIdWithBodyWithResponse(ctx context.Context, id string, params *PatchV1WebhooksIdParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchV1WebhooksIdResponse, error) {
+	rsp, err := c.PatchV1WebhooksIdWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchV1WebhooksIdResponse(rsp)
+}
+
+// PatchV1WebhooksIdWithResponse Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count)
+//
+// Change a webhook endpoint's URL, event types, description or enabled state (enabling resets its failure count). The key must belong to an owner. It is safe to retry: repeating the request cannot apply it twice.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/webhooks/{id} (the `PatchV1WebhooksId` operationId).
+func (c *ClientWithResponses) PatchV1WebhooksIdWithResponse(ctx context.Context, id string, params *PatchV1WebhooksIdParams, body PatchV1WebhooksIdJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchV1WebhooksIdResponse, error) {
+	rsp, err := c.PatchV1WebhooksId(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchV1WebhooksIdResponse(rsp)
+}
+
+// GetV1WebhooksIdDeliveriesWithResponse The endpoint's deliveries with their status and attempts
+//
+// The endpoint's deliveries with their status and attempts. The key must belong to an owner. It changes nothing.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksIdDeliveries` operationId).
+func (c *ClientWithResponses) GetV1WebhooksIdDeliveriesWithResponse(ctx context.Context, id string, params *GetV1WebhooksIdDeliveriesParams, reqEditors ...RequestEditorFn) (*GetV1WebhooksIdDeliveriesResponse, error) {
+	rsp, err := c.GetV1WebhooksIdDeliveries(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1WebhooksIdDeliveriesResponse(rsp)
+}
+
+// PostV1WebhooksIdDeliveriesDeliveryRedeliverWithResponse Send a delivery again, with the same delivery ID and body
+//
+// Send a delivery again, with the same delivery ID and body. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksIdDeliveriesDeliveryRedeliver` operationId).
+func (c *ClientWithResponses) PostV1WebhooksIdDeliveriesDeliveryRedeliverWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksIdDeliveriesDeliveryRedeliverParams, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse, error) {
+	rsp, err := c.PostV1WebhooksIdDeliveriesDeliveryRedeliver(ctx, id, delivery, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksIdDeliveriesDeliveryRedeliverResponse(rsp)
+}
+
+// PostV1WebhooksIdRotateSecretWithBodyWithResponse Make a new signing secret (shown this once); the previous one also signs during the overlap
+//
+// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+func (c *ClientWithResponses) PostV1WebhooksIdRotateSecretWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdRotateSecretResponse, error) {
+	rsp, err := c.PostV1WebhooksIdRotateSecretWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksIdRotateSecretResponse(rsp)
+}
+
+// PostV1WebhooksIdRotateSecretWithResponse Make a new signing secret (shown this once); the previous one also signs during the overlap
+//
+// Make a new signing secret (shown this once); the previous one also signs during the overlap. The key must belong to an owner. A retry applies it again, so a request carrying an Idempotency-Key is refused.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksIdRotateSecret` operationId).
+func (c *ClientWithResponses) PostV1WebhooksIdRotateSecretWithResponse(ctx context.Context, id string, params *PostV1WebhooksIdRotateSecretParams, body PostV1WebhooksIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksIdRotateSecretResponse, error) {
+	rsp, err := c.PostV1WebhooksIdRotateSecret(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksIdRotateSecretResponse(rsp)
 }
 
 // ParseGetHealthzResponse parses an HTTP response from a GetHealthzWithResponse call
@@ -44403,6 +46769,989 @@ func ParsePutV1VolumeLicensesIdSeatsResponse(rsp *http.Response) (*PutV1VolumeLi
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers PutV1VolumeLicensesIdSeatsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1WebhooksResponse parses an HTTP response from a GetV1WebhooksWithResponse call
+func ParseGetV1WebhooksResponse(rsp *http.Response) (*GetV1WebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1WebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HttpListWebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1WebhooksResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1WebhooksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1WebhooksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksResponse parses an HTTP response from a PostV1WebhooksWithResponse call
+func ParsePostV1WebhooksResponse(rsp *http.Response) (*PostV1WebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest WebhookCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem415
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers PostV1WebhooksResponse201Headers
+		if values := rsp.Header.Values("Idempotency-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotency-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotencyReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: "uri-reference"}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteV1WebhooksIdResponse parses an HTTP response from a DeleteV1WebhooksIdWithResponse call
+func ParseDeleteV1WebhooksIdResponse(rsp *http.Response) (*DeleteV1WebhooksIdResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteV1WebhooksIdResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeleteV1WebhooksIdResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteV1WebhooksIdResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteV1WebhooksIdResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1WebhooksIdResponse parses an HTTP response from a GetV1WebhooksIdWithResponse call
+func ParseGetV1WebhooksIdResponse(rsp *http.Response) (*GetV1WebhooksIdResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1WebhooksIdResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1WebhooksIdResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1WebhooksIdResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1WebhooksIdResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePatchV1WebhooksIdResponse parses an HTTP response from a PatchV1WebhooksIdWithResponse call
+func ParsePatchV1WebhooksIdResponse(rsp *http.Response) (*PatchV1WebhooksIdResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchV1WebhooksIdResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem415
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PatchV1WebhooksIdResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PatchV1WebhooksIdResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PatchV1WebhooksIdResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1WebhooksIdDeliveriesResponse parses an HTTP response from a GetV1WebhooksIdDeliveriesWithResponse call
+func ParseGetV1WebhooksIdDeliveriesResponse(rsp *http.Response) (*GetV1WebhooksIdDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1WebhooksIdDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HttpListWebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1WebhooksIdDeliveriesResponse200Headers
+		if values := rsp.Header.Values("Link"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Link", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Link = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1WebhooksIdDeliveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1WebhooksIdDeliveriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksIdDeliveriesDeliveryRedeliverResponse parses an HTTP response from a PostV1WebhooksIdDeliveriesDeliveryRedeliverWithResponse call
+func ParsePostV1WebhooksIdDeliveriesDeliveryRedeliverResponse(rsp *http.Response) (*PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksIdDeliveriesDeliveryRedeliverResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksIdRotateSecretResponse parses an HTTP response from a PostV1WebhooksIdRotateSecretWithResponse call
+func ParsePostV1WebhooksIdRotateSecretResponse(rsp *http.Response) (*PostV1WebhooksIdRotateSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksIdRotateSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem409
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem415
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem500
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksIdRotateSecretResponse200Headers
+		if values := rsp.Header.Values("Idempotency-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotency-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotencyReplayed = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksIdRotateSecretResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksIdRotateSecretResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
