@@ -2,12 +2,9 @@ package bench
 
 import (
 	"context"
-	"database/sql"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/pool"
@@ -42,57 +39,6 @@ func BenchmarkSQLiteAllocate(b *testing.B) {
 				}
 			}
 		})
-		b.Run(prefix+"base-tx", func(b *testing.B) {
-			ctx := context.Background()
-			path := filepath.Join(b.TempDir(), "bare.db")
-			s, err := sqlite.Open(path) // the store's schema: events table, indexes
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.Close()
-			q := url.Values{}
-			q.Add("_pragma", "busy_timeout(5000)")
-			q.Add("_pragma", "foreign_keys(1)")
-			q.Add("_pragma", "journal_mode(WAL)")
-			q.Add("_pragma", "synchronous("+string(sync)+")")
-			db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			db.SetMaxOpenConns(1)
-			c, err := db.Conn(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := c.ExecContext(ctx, `CREATE TABLE counters (id TEXT PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counters VALUES ('p1', 0)`); err != nil {
-				b.Fatal(err)
-			}
-			upd, err := c.PrepareContext(ctx, `UPDATE counters SET n = n + 1 WHERE id = ?`)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ins, err := c.PrepareContext(ctx, `INSERT INTO events (id, company, "time", "type", "count", actor, subject) VALUES (?, 'acme', ?, 'pool.allocated', 1, 'bench@acme.example', 'p1')`)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := upd.ExecContext(ctx, "p1"); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := ins.ExecContext(ctx, license.NewID(), time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(prefix+"base-tx", func(b *testing.B) { bareSQLiteLoop(b, sync) })
 	}
 }

@@ -328,13 +328,34 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 		return Lease{}, err
 	}
 	now := s.now()
+	if err := s.refuseLease(ctx, a, poolID, req, now); err != nil {
+		return Lease{}, err
+	}
 	var out Lease
 	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		var err error
 		out, err = acquireLeaseIn(ctx, tx, a, poolID, req, now)
 		return err
 	})
+	if isCapacity(err) {
+		markFull(a.Company, poolID)
+	}
 	return out, err
+}
+
+// leaseChecks are the checks of an acquire that need only the pool: they
+// return the consumer's demand.
+func leaseChecks(p *Pool, req LeaseRequest) (Demand, error) {
+	if p.Metric != license.ConcurrentUser {
+		return Demand{}, license.Errorf(license.Invalid, "metric", "pool %q is licensed by %s, not concurrent users: allocate instead", p.Name, p.Metric)
+	}
+	if req.FromForm && !p.FormAllocations {
+		return Demand{}, license.Errorf(license.Forbidden, "form_allocations", "pool %q does not allow allocations from the asset or user form", p.Name)
+	}
+	if err := CheckUsable(p, req.Consumer, ""); err != nil {
+		return Demand{}, err
+	}
+	return DemandOf(p.Metric, req.Consumer)
 }
 
 // acquireLeaseIn is AcquireLease inside a caller's transaction at now.
@@ -345,20 +366,12 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 		if err != nil {
 			return err
 		}
-		if p.Metric != license.ConcurrentUser {
-			return license.Errorf(license.Invalid, "metric", "pool %q is licensed by %s, not concurrent users: allocate instead", p.Name, p.Metric)
-		}
-		if req.FromForm && !p.FormAllocations {
-			return license.Errorf(license.Forbidden, "form_allocations", "pool %q does not allow allocations from the asset or user form", p.Name)
-		}
-		if err := CheckUsable(p, req.Consumer, ""); err != nil {
-			return err
-		}
-		d, err := DemandOf(p.Metric, req.Consumer)
+		d, err := leaseChecks(p, req)
 		if err != nil {
 			return err
 		}
-		if _, err := cullLeases(ctx, tx, a, p, now); err != nil {
+		_, culled, err := cullLeases(ctx, tx, a, p, now)
+		if err != nil {
 			return err
 		}
 		id := AllocationID(p.ID, "lease:"+d.Key)
@@ -367,11 +380,15 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 			if err := storage.Save(ctx, tx, lrec, l); err != nil {
 				return err
 			}
-			if err := storage.Save(ctx, tx, rec, p); err != nil {
-				return err
+			if lowered := p.lowerLeaseFloor(l.ExpiresAt); culled || lowered {
+				// The pool changed (or its floor did): save it. A renewal
+				// alone changes neither the counters nor the floor.
+				if err := savePool(ctx, tx, rec, p); err != nil {
+					return err
+				}
 			}
 			out = l
-			return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, p.ID, 0, map[string]any{"lease": l.ID, "user": l.User})
+			return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, p.ID, 0, leaseEvent{l.ID, l.User})
 		} else if !storage.IsNotFound(err) {
 			return err
 		}
@@ -387,41 +404,53 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 			return err
 		}
 		p.Leases++
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if p.Leases == 1 {
+			p.leaseFloor = l.ExpiresAt // the only lease: the floor is exact
+		}
+		p.lowerLeaseFloor(l.ExpiresAt)
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		out = l
-		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseAcquired, p.ID, 1, leaseEvent{l.ID, l.User})
 	}()
 	return out, err
 }
 
-// cullLeases deletes p's lapsed leases, updating p.Leases (p is saved by the caller).
-func cullLeases(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, now time.Time) (int64, error) {
-	if p.Leases == 0 {
-		return 0, nil
+// cullLeases deletes p's lapsed leases, updating p.Leases and p's lease
+// floor (p is saved by the caller when it reports a change). It reads the
+// leases only when the floor says one may have lapsed (see poolDoc): an
+// acquire on a pool whose leases are all live lists nothing.
+// It returns how many it deleted and whether it read them (p changed).
+func cullLeases(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, now time.Time) (n int64, listed bool, err error) {
+	if p.leasesLive(now) {
+		return 0, false, nil
 	}
 	ls, err := storage.ListOf[Lease](ctx, tx, storage.ListQuery{Company: a.Company, Kind: KindLease, Parent: p.ID})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var n int64
+	var floor time.Time
 	for _, l := range ls {
 		if l.Live(now) {
+			if floor.IsZero() || l.ExpiresAt.Before(floor) {
+				floor = l.ExpiresAt
+			}
 			continue
 		}
 		if err := tx.Delete(ctx, a.Company, KindLease, l.ID); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		n++
 	}
+	p.leaseFloor = floor
 	if n > 0 {
 		p.Leases -= n
 		if err := appendEvent(ctx, tx, a, now, EventLeaseExpired, p.ID, n, nil); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // Heartbeat renews lease leaseID of pool poolID for another TTL. Appends
@@ -446,12 +475,26 @@ func (s *Service) Heartbeat(ctx context.Context, a license.Actor, poolID, leaseI
 		if !l.Live(now) {
 			return license.Errorf(license.Expired, "lease", "lease %q lapsed at %s: acquire a new one", l.ID, l.ExpiresAt.Format(time.RFC3339))
 		}
+		old := l.ExpiresAt
 		l.Heartbeat, l.ExpiresAt = now, now.Add(l.TTL)
+		if l.ExpiresAt.Before(old) {
+			// The clock went back: the pool's lease floor may be above
+			// the new expiry (see poolDoc).
+			p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
+			if err != nil {
+				return err
+			}
+			if p.lowerLeaseFloor(l.ExpiresAt) {
+				if err := savePool(ctx, tx, rec, p); err != nil {
+					return err
+				}
+			}
+		}
 		if err := storage.Save(ctx, tx, lrec, l); err != nil {
 			return err
 		}
 		out = l
-		return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, poolID, 0, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseHeartbeat, poolID, 0, leaseEvent{l.ID, l.User})
 	})
 	return out, err
 }
@@ -482,7 +525,7 @@ func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, lea
 		return err
 	}
 	now := s.now()
-	return s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
+	err := s.updateAs(ctx, &a, checkEditor, func(tx storage.Tx) error {
 		p, rec, err := loadPool(ctx, tx, a.Company, poolID, true)
 		if err != nil {
 			return err
@@ -495,11 +538,18 @@ func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, lea
 			return err
 		}
 		p.Leases--
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if p.Leases == 0 {
+			p.leaseFloor = time.Time{}
+		}
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, a, now, EventLeaseReleased, p.ID, 1, map[string]any{"lease": l.ID, "user": l.User})
+		return appendEvent(ctx, tx, a, now, EventLeaseReleased, p.ID, 1, leaseEvent{l.ID, l.User})
 	})
+	if err == nil {
+		clearFull(a.Company, poolID)
+	}
+	return err
 }
 
 // CullLeases deletes the pool's leases whose heartbeat lapsed and returns how
@@ -520,10 +570,11 @@ func (s *Service) CullLeases(ctx context.Context, a license.Actor, poolID string
 		if err != nil {
 			return err
 		}
-		if n, err = cullLeases(ctx, tx, a, p, now); err != nil || n == 0 {
+		var listed bool
+		if n, listed, err = cullLeases(ctx, tx, a, p, now); err != nil || !listed {
 			return err
 		}
-		return storage.Save(ctx, tx, rec, p)
+		return savePool(ctx, tx, rec, p)
 	})
 	return n, err
 }

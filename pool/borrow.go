@@ -119,6 +119,19 @@ func borrowIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID string
 	if err != nil {
 		return Borrowed{}, err
 	}
+	if until.Before(l.ExpiresAt) {
+		// A rental period ending within the lease's TTL: the pool's lease
+		// floor must not stay above the new expiry (see poolDoc).
+		lp, prec, err := loadPool(ctx, tx, a.Company, poolID, true)
+		if err != nil {
+			return Borrowed{}, err
+		}
+		if lp.lowerLeaseFloor(until) {
+			if err := savePool(ctx, tx, prec, lp); err != nil {
+				return Borrowed{}, err
+			}
+		}
+	}
 	l.Heartbeat, l.ExpiresAt = now, until
 	if err := storage.Save(ctx, tx, lrec, l); err != nil {
 		return Borrowed{}, err

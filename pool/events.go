@@ -28,3 +28,10 @@ const (
 	EventSuspended         eventlog.Type = "pool.suspended"
 	EventUnsuspended       eventlog.Type = "pool.unsuspended"
 )
+
+// leaseEvent is the details of the lease events: the same JSON as a map of
+// "lease" and "user", encoded without sorting map keys.
+type leaseEvent struct {
+	Lease string `json:"lease"`
+	User  string `json:"user"`
+}

@@ -178,6 +178,24 @@ type Pool struct {
 	Suspended     bool       `json:"suspended,omitempty"`
 	SuspendedAt   *time.Time `json:"suspended_at,omitempty"`
 	SuspendReason string     `json:"suspend_reason,omitempty"`
+
+	// leaseFloor is a time before which no lease of the pool lapses (zero:
+	// unknown). It is kept in the stored record beside the pool (see
+	// poolDoc), not in the pool's JSON, so that the API does not show it.
+	leaseFloor time.Time
+}
+
+// poolDoc is a pool's stored record: the pool, and LeaseFloor, a lower bound
+// of the expiry of every lease record of the pool. AcquireLease lists the
+// leases to cull lapsed ones only once the clock reaches the floor, and
+// counts the live leases from the counter before then. Every writer of a
+// lease keeps the bound: a new or renewed lease lowers the floor to its
+// expiry if that is earlier; deleting a lease cannot break it. A pool saved
+// without the floor (by any other operation, through its plain JSON) has
+// it unknown, and the next acquire lists the leases once and sets it again.
+type poolDoc struct {
+	*Pool
+	LeaseFloor time.Time `json:"lease_floor,omitzero"`
 }
 
 // Grants reports whether the pool grants use of software.

@@ -93,14 +93,40 @@ func loadLivePool(ctx context.Context, tx storage.Tx, company, id string) (*Pool
 }
 
 func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate bool) (*Pool, storage.Record, error) {
-	p, rec, err := storage.Load[Pool](ctx, tx, company, KindPool, id, forUpdate)
+	d, rec, err := storage.Load[poolDoc](ctx, tx, company, KindPool, id, forUpdate)
 	if err != nil {
 		if storage.IsNotFound(err) {
 			return nil, rec, license.Errorf(license.NotFound, "pool", "no pool with id %q", id)
 		}
 		return nil, rec, err
 	}
-	return &p, rec, nil
+	if d.Pool == nil {
+		return nil, rec, license.Errorf(license.Internal, "pool", "pool %q: empty record", id)
+	}
+	d.Pool.leaseFloor = d.LeaseFloor
+	return d.Pool, rec, nil
+}
+
+// savePool saves p with its lease floor (see poolDoc). The lease operations
+// save through it; any other save may drop the floor (it is then unknown).
+func savePool(ctx context.Context, tx storage.Tx, rec storage.Record, p *Pool) error {
+	return storage.Save(ctx, tx, rec, poolDoc{Pool: p, LeaseFloor: p.leaseFloor})
+}
+
+// lowerLeaseFloor records that a lease of p expires at exp, and reports
+// whether that lowered the floor.
+func (p *Pool) lowerLeaseFloor(exp time.Time) bool {
+	if !p.leaseFloor.IsZero() && exp.Before(p.leaseFloor) {
+		p.leaseFloor = exp
+		return true
+	}
+	return false
+}
+
+// leasesLive reports whether every lease record of p is surely live at now,
+// so that p.Leases counts the live leases without listing them.
+func (p *Pool) leasesLive(now time.Time) bool {
+	return p.Leases == 0 || (!p.leaseFloor.IsZero() && now.Before(p.leaseFloor))
 }
 
 func poolRecord(p *Pool) storage.Record {
@@ -828,8 +854,9 @@ func (s *Service) Status(ctx context.Context, a license.Actor, id string) (Pane,
 // countsAt computes the counts of p at now from its stored counters and live
 // leases.
 func countsAt(ctx context.Context, tx storage.Tx, p *Pool, now time.Time) (Counts, error) {
-	var live int64
-	if p.Leases > 0 {
+	live := p.Leases
+	if !p.leasesLive(now) {
+		live = 0
 		ls, err := storage.ListOf[Lease](ctx, tx, storage.ListQuery{Company: p.Company, Kind: KindLease, Parent: p.ID})
 		if err != nil {
 			return Counts{}, err

@@ -139,7 +139,10 @@ func CheckRecord(r Record) error {
 	return nil
 }
 
-// Load reads record (company, kind, id) into a value of type T. When ctx
+// Load reads record (company, kind, id) into a value of type T, decoding its
+// document only when this exact document was not decoded into a T recently
+// (a bounded cache keyed by type, company, kind, ID and version, checked
+// against the bytes; a hit returns a deep copy). When ctx
 // carries a Watch of the record (WithWatch), Load records its version and,
 // loading for update, refuses a version other than the one expected.
 func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate bool) (T, Record, error) {
@@ -159,10 +162,8 @@ func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id strin
 			return v, r, err
 		}
 	}
-	if err := json.Unmarshal(r.Data, &v); err != nil {
-		return v, r, license.Wrap(license.Internal, err, "storage: decode %s %s", kind, id)
-	}
-	return v, r, nil
+	v, err = decode[T](r)
+	return v, r, err
 }
 
 // Save marshals v as JSON into r.Data and puts r. When ctx carries a Watch
@@ -198,9 +199,9 @@ func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
 	}
 	out := make([]T, 0, len(recs))
 	for _, r := range recs {
-		var v T
-		if err := json.Unmarshal(r.Data, &v); err != nil {
-			return nil, license.Wrap(license.Internal, err, "storage: decode %s %s", r.Kind, r.ID)
+		v, err := decode[T](r)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, v)
 	}
