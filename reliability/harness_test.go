@@ -32,6 +32,7 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/webhook"
 )
 
 // start is the fake clock's time in every test: frozen, so leases never lapse
@@ -71,10 +72,13 @@ type server struct {
 
 func newServer(t *testing.T, store storage.Store) *server {
 	t.Helper()
+	// Event appends write webhook deliveries, as in the reference server.
+	store = webhook.Wrap(store)
 	s := &server{t: t, store: store, clock: licensetest.NewClock(start), logs: &syncBuffer{}}
 	h, err := lkhttp.New(lkhttp.Config{Store: store, Clock: s.clock,
-		Logger:   slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Services: lkhttp.Services{Pools: &pool.Service{Store: store, Clock: s.clock, Blobs: pool.NewMemoryBlobs(1 << 20)}}})
+		Logger: slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Services: lkhttp.Services{Pools: &pool.Service{Store: store, Clock: s.clock, Blobs: pool.NewMemoryBlobs(1 << 20)},
+			Webhooks: &webhook.Service{Store: store, Clock: s.clock, Key: []byte("reliability-tests-webhook-key-0123")}}})
 	require.NoError(t, err)
 	s.h = h
 	s.srv = httptest.NewServer(h)

@@ -15,6 +15,7 @@ import (
 	"github.com/licensekit/licensekit/billing/volume"
 	"github.com/licensekit/licensekit/pool"
 	"github.com/licensekit/licensekit/storage"
+	"github.com/licensekit/licensekit/webhook"
 )
 
 // tenant is company A's world, made over HTTP. Each successful request is
@@ -64,6 +65,8 @@ func (a *tenant) param(pattern, name string) string {
 		return a.ids["subLicense"]
 	case strings.HasPrefix(rest, "apikeys/"):
 		return a.ids["apiKey"]
+	case strings.HasPrefix(rest, "webhooks/"):
+		return a.ids["webhook"]
 	}
 	return ""
 }
@@ -154,6 +157,18 @@ func northwind(s *server) *tenant {
 		"consumer": map[string]string{"asset": "northwind-pc"}}
 	a.req(200, "PUT", "/v1/subscriptions/licenses/{id}/auto-renew", map[string]bool{"on": true}, nil)
 	a.req(201, "POST", "/v1/subscriptions/trials", map[string]any{"type": "user", "quantity": 1, "ends_on": "2026-12-31"}, nil)
+
+	var wh webhook.Created
+	a.req(201, "POST", "/v1/webhooks", map[string]any{"url": "https://hooks.northwind.example/licensekit", "events": []string{"*"}}, &wh)
+	a.ids["webhook"] = wh.Endpoint.ID
+	a.req(200, "PATCH", "/v1/webhooks/{id}", map[string]any{"description": "Northwind hook"}, nil)
+	a.req(201, "POST", "/v1/pools/{id}/comments", map[string]string{"text": "Northwind note for the hook"}, nil)
+	var dl struct {
+		Items []webhook.Delivery `json:"items"`
+	}
+	a.req(200, "GET", "/v1/webhooks/{id}/deliveries", nil, &dl)
+	require.NotEmpty(t, dl.Items, "the comment after the webhook's creation makes a delivery")
+	a.ids["delivery"] = dl.Items[0].ID
 
 	a.refs = []string{a.company, issued.Keys[1], issued.Keys[2], issued.Licenses[1].ID, issued.Licenses[2].ID}
 	for k, id := range a.ids {
