@@ -3,10 +3,7 @@ package reliability_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	lkhttp "github.com/licensekit/licensekit/adapters/http"
@@ -32,6 +28,7 @@ import (
 	"github.com/licensekit/licensekit/storage"
 	"github.com/licensekit/licensekit/storage/postgres"
 	"github.com/licensekit/licensekit/storage/sqlite"
+	"github.com/licensekit/licensekit/storage/storagetest"
 	"github.com/licensekit/licensekit/webhook"
 )
 
@@ -224,12 +221,6 @@ func (s *server) newPool(key, name, metric string, count int64) string {
 	return p.JSON201.Id.String()
 }
 
-func randomName(prefix string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
 func sqliteStore(t *testing.T) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "licensekit.db")
@@ -253,33 +244,14 @@ func postgresDSN(t *testing.T) string {
 	return dsn
 }
 
-// postgresDatabase creates a fresh database lk_<random> for the test, dropped
-// in t.Cleanup, and returns its DSN and its name.
+// postgresDatabase creates a fresh database for the test, dropped in
+// t.Cleanup (storagetest.PostgresDatabase), and returns its DSN and its name.
 func postgresDatabase(t *testing.T) (string, string) {
 	t.Helper()
-	dsn := postgresDSN(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
+	dsn := storagetest.PostgresDatabase(t)
+	u, err := url.Parse(dsn)
 	require.NoError(t, err)
-	defer admin.Close(ctx)
-	name := randomName("lk_")
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	cfg, err := pgx.ParseConfig(dsn)
-	require.NoError(t, err)
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password),
-		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
-	if cfg.Password == "" {
-		u.User = url.User(cfg.User)
-	}
-	return u.String(), name
+	return dsn, strings.TrimPrefix(u.Path, "/")
 }
 
 func postgresStore(t *testing.T) (*postgres.Store, string) {
