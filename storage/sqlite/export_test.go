@@ -24,3 +24,11 @@ func FailCommits(s *Store, err error) {
 // AdmitForever lifts the bound on the time a batch admits callers, so that
 // tests can hold a batch open as long as they need.
 func AdmitForever(s *Store) { s.batchAge = time.Hour }
+
+// WriterCacheHits is how many point reads the writer cache served.
+func WriterCacheHits(s *Store) int64 {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.hits.Load()
+}

@@ -129,6 +129,9 @@ func (s *Store) turn(ctx context.Context, b *batch, fn func(sqlcore.Conn) error)
 			s.endTurn(nil)
 			return err
 		}
+		if s.cache != nil {
+			s.cache.begin(context.WithoutCancel(ctx), s)
+		}
 		b = &batch{start: time.Now()}
 	}
 	b.size++
@@ -164,6 +167,8 @@ func (s *Store) turn(ctx context.Context, b *batch, fn func(sqlcore.Conn) error)
 		// The savepoint is gone: SQLite rolled the transaction back during
 		// fn (whose error fn did not return).
 		b.lost = fmt.Errorf("%w: %w", errBatchLost, err)
+	} else if s.cache != nil {
+		s.cache.release()
 	}
 	done := make(chan error, 1)
 	b.members = append(b.members, done)
@@ -193,6 +198,9 @@ func (s *Store) control(ctx context.Context, q string) error {
 
 // undo rolls the current caller's savepoint back.
 func (s *Store) undo(b *batch) {
+	if s.cache != nil {
+		s.cache.rollback()
+	}
 	ctx := context.Background()
 	if err := s.control(ctx, "ROLLBACK TO member"); err != nil {
 		b.lost = fmt.Errorf("%w: %w", errBatchLost, err)
@@ -225,6 +233,9 @@ func (s *Store) endTurn(b *batch) {
 		case b.lost != nil:
 			err = b.lost
 			_, _ = s.wc.ExecContext(ctx, "ROLLBACK")
+			if s.cache != nil {
+				s.cache.reset()
+			}
 		case len(b.members) == 0:
 			_, err = s.wc.ExecContext(ctx, "ROLLBACK")
 			err = nil // nothing of anybody's was in it
@@ -242,6 +253,9 @@ func (s *Store) endTurn(b *batch) {
 				// Leave the connection outside any transaction; every
 				// member gets the error (see Update).
 				_, _ = s.wc.ExecContext(ctx, "ROLLBACK")
+				if s.cache != nil {
+					s.cache.reset()
+				}
 			}
 		}
 		s.wmu.Unlock()

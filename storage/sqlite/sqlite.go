@@ -43,6 +43,7 @@ type config struct {
 	readers     int
 	retries     int
 	group       bool
+	cache       bool
 	observer    *storage.Observer
 }
 
@@ -61,6 +62,13 @@ func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTi
 // own, and one COMMIT (see Store.Update); off, every Update is a transaction
 // of its own.
 func WithGroupCommit(on bool) Option { return func(c *config) { c.group = on } }
+
+// WithWriterCache turns the writer cache on (the default) or off. It applies
+// with group commit on: the writer connection then serves the point reads of
+// its transactions (a record by key, the last event hash of a company) from
+// what it last read or wrote, which stays current as long as no other
+// connection commits, and drops it all when one did (see writerCache).
+func WithWriterCache(on bool) Option { return func(c *config) { c.cache = on } }
 
 // WithObserver reports the store's transactions, retries, group-commit batch
 // sizes and writer waits to o (for metrics).
@@ -82,6 +90,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 
 	group      bool                  // group commit on (see groupTx)
+	cache      *writerCache          // the writer cache (see writerCache); nil: off
 	gc         group                 // the writers waiting for their turn
 	batchAge   time.Duration         // how long a batch admits callers (maxBatchAge)
 	failCommit atomic.Pointer[error] // test hook: fails group COMMITs with this error
@@ -153,7 +162,7 @@ func dsn(path string, q url.Values) string {
 // schema up to date. It returns a *license.Error when the file is not a
 // licensekit SQLite database, is corrupted, or was written by a newer version.
 func Open(path string, opts ...Option) (*Store, error) {
-	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10, group: true}
+	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10, group: true, cache: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -177,6 +186,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge, obs: cfg.observer}
+	if cfg.group && cfg.cache {
+		s.cache = newWriterCache()
+	}
 	ctx := context.Background()
 	if err := s.setup(ctx); err != nil {
 		s.closeWriter()
@@ -408,7 +420,11 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err erro
 	for attempt := 0; ; attempt++ {
 		fromFn = false
 		err = run(ctx, func(c sqlcore.Conn) error {
-			err := fn(&sqlcore.Tx{C: c, D: dialect, Writable: true})
+			tx := &sqlcore.Tx{C: c, D: dialect, Writable: true}
+			if s.group && s.cache != nil {
+				tx.Cache = s.cache
+			}
+			err := fn(tx)
 			fromFn = err != nil
 			return err
 		})

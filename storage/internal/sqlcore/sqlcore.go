@@ -104,6 +104,29 @@ type Tx struct {
 	keys map[recordKey]recordKeys
 	// locked says GetForUpdate has locked a row in this transaction.
 	locked bool
+	// Cache, when set, holds records and event chain heads the store knows
+	// to be current in this write transaction (SQLite's writer cache); the
+	// point reads are served from it and the writes keep it current.
+	Cache Cache
+}
+
+// Cache is what a store with serial writers knows of its records and event
+// chain heads without reading them (see Tx.Cache). Its methods run on the
+// goroutine of the transaction only.
+type Cache interface {
+	// Record returns the record as stored when known: present false means
+	// known to be absent; known false means not known either way.
+	Record(company string, kind storage.Kind, id string) (r storage.Record, present, known bool)
+	// Stored records r as now stored (Version included).
+	Stored(r storage.Record)
+	// Absent records that the record does not exist.
+	Absent(company string, kind storage.Kind, id string)
+	// Forget drops what is known of the record.
+	Forget(company string, kind storage.Kind, id string)
+	// Head returns the hash of company's last event when known.
+	Head(company string) (hash string, known bool)
+	// Appended records hash as the hash of company's last event.
+	Appended(company, hash string)
 }
 
 type recordKey struct {
@@ -231,16 +254,50 @@ func (t *Tx) queryRecords(ctx context.Context, q string, args ...any) ([]storage
 }
 
 func (t *Tx) get(ctx context.Context, company string, kind storage.Kind, id string, lock string) (storage.Record, error) {
+	if t.Cache != nil {
+		if r, present, known := t.Cache.Record(company, kind, id); known {
+			if !present {
+				return storage.Record{}, storage.NotFound(kind, id)
+			}
+			t.remember(r)
+			return r, nil
+		}
+	}
 	rs, err := t.queryRecords(ctx, getRecordSQL+lock,
 		company, string(kind), id)
 	if err != nil {
 		return storage.Record{}, t.err(err, "get %s %s", kind, id)
 	}
 	if len(rs) == 0 {
+		if t.Cache != nil {
+			t.Cache.Absent(company, kind, id)
+		}
 		return storage.Record{}, storage.NotFound(kind, id)
+	}
+	if t.Cache != nil {
+		t.Cache.Stored(rs[0])
 	}
 	t.remember(rs[0])
 	return rs[0], nil
+}
+
+// stored tells the cache that r was just written by Put: its version follows
+// from what the cache knew before the write.
+func (t *Tx) stored(r storage.Record) {
+	if t.Cache == nil {
+		return
+	}
+	old, present, known := t.Cache.Record(r.Company, r.Kind, r.ID)
+	switch {
+	case !known:
+		t.Cache.Forget(r.Company, r.Kind, r.ID)
+		return
+	case present:
+		r.Version = old.Version + 1
+	default:
+		r.Version = 1
+	}
+	t.Cache.Stored(r)
 }
 
 // Get implements storage.Tx.
@@ -375,6 +432,7 @@ func (t *Tx) Put(ctx context.Context, r storage.Record) error {
 			return t.writeErr(err, r)
 		}
 		if n == 1 {
+			t.stored(r)
 			return nil
 		}
 	}
@@ -399,6 +457,7 @@ ON CONFLICT (company, kind, id) DO UPDATE SET parent = excluded.parent, uniq = e
 	if err != nil {
 		return t.writeErr(err, r)
 	}
+	t.stored(r)
 	t.remember(r)
 	return nil
 }
@@ -432,6 +491,10 @@ ON CONFLICT (company, kind, id) DO NOTHING`,
 	if n == 0 {
 		return storage.Exists(r.Kind, r.ID)
 	}
+	if t.Cache != nil {
+		r.Version = 1
+		t.Cache.Stored(r)
+	}
 	t.remember(r)
 	return nil
 }
@@ -447,6 +510,9 @@ func (t *Tx) Delete(ctx context.Context, company string, kind storage.Kind, id s
 		return t.err(err, "delete %s %s", kind, id)
 	}
 	delete(t.keys, recordKey{company, string(kind), id})
+	if t.Cache != nil {
+		t.Cache.Absent(company, kind, id)
+	}
 	if n == 0 {
 		return storage.NotFound(kind, id)
 	}
@@ -478,9 +544,15 @@ func (t *Tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	}
 	// Serial writers: no other writer can append meanwhile, so the head is
 	// the company's last event and the event is linked at once.
-	prev, err := t.lastHash(ctx, e.Company)
-	if err != nil {
-		return 0, t.err(err, "read the event chain head")
+	prev, known := "", false
+	if t.Cache != nil {
+		prev, known = t.Cache.Head(e.Company)
+	}
+	if !known {
+		var err error
+		if prev, err = t.lastHash(ctx, e.Company); err != nil {
+			return 0, t.err(err, "read the event chain head")
+		}
 	}
 	e.PrevHash = prev
 	e.Hash = storage.ChainHash(prev, e)
@@ -489,6 +561,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
 		e.ID, e.Company, e.Time.Format(TimeLayout), string(e.Type), e.Source, e.Target, e.Count, e.Actor, e.Subject, details, e.PrevHash, e.Hash, storage.SearchText(e))
 	if err != nil {
 		return 0, t.err(err, "append event")
+	}
+	if t.Cache != nil {
+		t.Cache.Appended(e.Company, e.Hash)
 	}
 	return seq, nil
 }
