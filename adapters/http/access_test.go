@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -319,4 +320,65 @@ func TestDemotedKeyLosesItsPowersOverHTTP(t *testing.T) {
 		assert.Less(t, r.status, 300, "%s %s once promoted back: %s", c.method, c.path, r.body)
 	}
 	f.checkRouteAccess(t, "alice's admin key, promoted back", alice, license.Admin)
+}
+
+// The lease routes skip the adapter's early read of the effective role (the
+// pool service checks it first in its own transaction). A key whose member
+// was demoted below editor is still refused 403 on each of them, whatever
+// else is wrong with the request, and changes nothing: a free seat is not
+// taken, another user's lease is neither renewed nor released. Promoted
+// back, the same key works at once.
+func TestLeaseRoutesRefuseADemotedKey(t *testing.T) {
+	f := newFixture(t)
+	var lp struct{ ID string }
+	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("Seats", "perpetual", "concurrent_user", 0), &lp)
+	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 2}, nil)
+	var held struct{ ID string }
+	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/leases", f.owner, map[string]any{"consumer": map[string]string{"user": "held"}}, &held)
+
+	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]any{"email": "bob@acme.example", "role": "editor"}, nil)
+	bob := f.key("bob@acme.example", license.Editor)
+	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]any{"email": "bob@acme.example", "role": "viewer"}, nil)
+
+	leases := func() []string {
+		var page struct{ Items []struct{ ID string } }
+		f.ok(200, "GET", "/v1/pools/"+lp.ID+"/leases", f.owner, nil, &page)
+		var ids []string
+		for _, l := range page.Items {
+			ids = append(ids, l.ID)
+		}
+		return ids
+	}
+	before := leases()
+	require.Equal(t, []string{held.ID}, before)
+	acquire := "/v1/pools/" + lp.ID + "/leases"
+	lease := "/v1/pools/" + lp.ID + "/leases/" + held.ID
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+		headers            []string
+	}{
+		{"acquire a free seat", "POST", acquire, map[string]any{"consumer": map[string]string{"user": "bob"}}, nil},
+		{"acquire with a malformed body", "POST", acquire, `{"consumer":`, nil},
+		{"acquire with an unknown field", "POST", acquire, map[string]any{"consumer": map[string]string{"user": "bob"}, "seats": 3}, nil},
+		{"acquire with a bad consumer", "POST", acquire, map[string]any{"consumer": map[string]string{}}, nil},
+		{"acquire with an unknown query parameter", "POST", acquire + "?x=1", map[string]any{"consumer": map[string]string{"user": "bob"}}, nil},
+		{"acquire with a too long idempotency key", "POST", acquire, map[string]any{"consumer": map[string]string{"user": "bob"}}, []string{"Idempotency-Key", strings.Repeat("k", 300)}},
+		{"acquire on a malformed pool ID", "POST", "/v1/pools/%20/leases", map[string]any{"consumer": map[string]string{"user": "bob"}}, nil},
+		{"renew another user's lease", "POST", lease + "/heartbeat", nil, nil},
+		{"release another user's lease", "DELETE", lease, nil, nil},
+		{"release with a body", "DELETE", lease, `{"x":1}`, nil},
+	} {
+		r := f.do(c.method, c.path, bob, c.body, c.headers...)
+		if assert.Equal(t, 403, r.status, "%s: %s", c.name, r.body) {
+			assert.Equal(t, "forbidden", r.errCode(t), c.name)
+		}
+	}
+	assert.Equal(t, before, leases(), "nothing changed")
+
+	f.ok(200, "PUT", "/v1/company/members", f.owner, map[string]any{"email": "bob@acme.example", "role": "editor"}, nil)
+	var mine struct{ ID string }
+	f.ok(201, "POST", acquire, bob, map[string]any{"consumer": map[string]string{"user": "bob"}}, &mine)
+	f.ok(200, "POST", "/v1/pools/"+lp.ID+"/leases/"+mine.ID+"/heartbeat", bob, nil, nil)
+	f.ok(200, "DELETE", "/v1/pools/"+lp.ID+"/leases/"+mine.ID, bob, nil, nil)
 }

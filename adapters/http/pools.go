@@ -157,21 +157,23 @@ func (h *Handler) poolRoutes() []Route {
 				}
 				return pageOf(c, out, err, func(l LeaseView) string { return l.ID })
 			})),
-		created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
+		// The lease routes are the hot path of vendors' products: the pool
+		// service checks the editor role first in its own transaction.
+		roleInTx(created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
 			func(c *call, req LeaseBody) (LeaseView, error) {
 				l, err := p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm})
 				return leaseView(l), err
-			})),
-		op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
+			}))),
+		roleInTx(op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
 			func(c *call, _ none) (LeaseView, error) {
 				l, err := p().Heartbeat(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
 				return leaseView(l), err
-			}),
-		op("DELETE", "/v1/pools/{id}/leases/{lease}", "leases", "Release a lease", Editor,
+			})),
+		roleInTx(op("DELETE", "/v1/pools/{id}/leases/{lease}", "leases", "Release a lease", Editor,
 			func(c *call, _ none) (Released, error) {
 				err := p().ReleaseLease(c.r.Context(), c.actor, c.path("id"), c.path("lease"))
 				return Released{Released: err == nil}, err
-			}),
+			})),
 		op("POST", "/v1/pools/{id}/leases/cull", "leases", "Remove leases whose heartbeat lapsed", Editor,
 			func(c *call, _ none) (Culled, error) {
 				n, err := p().CullLeases(c.r.Context(), c.actor, c.path("id"))

@@ -79,6 +79,17 @@ type Route struct {
 	// IfMatchRequired refuses a change sent without If-Match (428
 	// precondition_required): the routes that replace a whole object.
 	IfMatchRequired bool
+	// RoleInTx says the route's domain call resolves the caller's effective
+	// role inside its own transaction and refuses (Forbidden) every role that
+	// Access refuses before it reads anything else. The adapter then checks
+	// only the key's role before the call (a key's role is never below its
+	// effective role, so what it refuses stays refused) and saves the read
+	// transaction of its early check: the hot lease routes. When the call
+	// fails otherwise than as the domain fails after its own check (see
+	// lateRoleCheck), the adapter reads the effective role then and answers
+	// 403 when Access refuses it, so that a demoted key learns nothing more
+	// than on any other route.
+	RoleInTx bool
 	// Example holds sample path values for tests and documentation, by name.
 	serve func(c *call) error
 
@@ -170,6 +181,10 @@ const (
 // withKey marks a route whose domain call receives the Idempotency-Key.
 func withKey(rt Route) Route { rt.Retry = RetryKey; return rt }
 
+// roleInTx marks a route whose domain call checks the effective role first
+// in its own transaction (see Route.RoleInTx).
+func roleInTx(rt Route) Route { rt.RoleInTx = true; return rt }
+
 // unsafeRetry marks a route that cannot honour Idempotency-Key.
 func unsafeRetry(rt Route) Route { rt.Retry = RetryUnsafe; return rt }
 
@@ -224,13 +239,16 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			// The key's role is a claim: the role applied is the effective
 			// one (access.EffectiveRole), read afresh on every request so a
 			// demotion or a promotion of the key's member applies at once.
-			// Handlers (price visibility) and the services see it.
-			role, err := access.ViewRole(r.Context(), h.cfg.Store, actor)
-			if err != nil {
-				writeError(w, err)
-				return
+			// Handlers (price visibility) and the services see it. On a
+			// RoleInTx route the domain call reads it in its transaction.
+			if !rt.RoleInTx {
+				role, err := access.ViewRole(r.Context(), h.cfg.Store, actor)
+				if err != nil {
+					writeError(w, err)
+					return
+				}
+				actor.Role = role
 			}
-			actor.Role = role
 			c.actor = actor
 			if sw, ok := w.(*statusWriter); ok {
 				sw.actor, sw.keyID = actor, keyID
@@ -241,39 +259,65 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 				return
 			}
 		}
-		if err := checkRawQuery(r.URL.RawQuery); err != nil {
-			writeError(w, err)
-			return
-		}
-		if rt.Retry == RetryUnsafe && c.idem != "" {
-			writeError(w, license.Errorf(license.Invalid, "Idempotency-Key",
-				"this operation cannot honour an Idempotency-Key yet: send it without one (a retry repeats it)"))
-			return
-		}
-		if len(c.idem) > 255 {
-			writeError(w, license.Errorf(license.Invalid, "Idempotency-Key", "an idempotency key may be at most 255 bytes"))
-			return
-		}
-		if rt.Request != nil && r.ContentLength != 0 {
-			ct := r.Header.Get("Content-Type")
-			if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-				writeError(w, &protocolError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
-					field: "Content-Type", msg: "send the body as application/json"})
-				return
+		if err := c.serve(); err != nil {
+			if rt.RoleInTx && rt.Access != Public {
+				err = c.lateRoleCheck(err)
 			}
-		}
-		if err := checkQuery(rt, r); err != nil {
-			writeError(w, err)
-			return
-		}
-		if err := c.precondition(); err != nil {
-			writeError(w, err)
-			return
-		}
-		if err := rt.serve(c); err != nil {
 			writeError(w, err)
 		}
 	})
+}
+
+// serve checks the request's query, headers and preconditions, then runs
+// the route.
+func (c *call) serve() error {
+	r, rt := c.r, c.rt
+	if err := checkRawQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	if rt.Retry == RetryUnsafe && c.idem != "" {
+		return license.Errorf(license.Invalid, "Idempotency-Key",
+			"this operation cannot honour an Idempotency-Key yet: send it without one (a retry repeats it)")
+	}
+	if len(c.idem) > 255 {
+		return license.Errorf(license.Invalid, "Idempotency-Key", "an idempotency key may be at most 255 bytes")
+	}
+	if rt.Request != nil && r.ContentLength != 0 {
+		ct := r.Header.Get("Content-Type")
+		if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			return &protocolError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+				field: "Content-Type", msg: "send the body as application/json"}
+		}
+	}
+	if err := checkQuery(rt, r); err != nil {
+		return err
+	}
+	if err := c.precondition(); err != nil {
+		return err
+	}
+	return rt.serve(c)
+}
+
+// lateRoleCheck is the role check of a RoleInTx route whose call failed with
+// err. The domain refuses a role before anything else in its transaction,
+// so a refusal it gives after that check (a 403 itself, a 404, a 409, a 410)
+// tells nothing a refused role may not learn; any other failure (a malformed
+// request, a precondition, an unavailable store) may have come first, and is
+// answered 403 when the effective role, read now, is one Access refuses.
+func (c *call) lateRoleCheck(err error) error {
+	switch StatusOf(license.ErrorCode(err)) {
+	case http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusGone:
+		return err
+	}
+	role, rerr := access.ViewRole(c.r.Context(), c.h.cfg.Store, c.actor)
+	if rerr != nil {
+		return rerr
+	}
+	if !c.rt.Access.Allows(role) {
+		return license.Errorf(license.Forbidden, "role",
+			"the %s role may not do this (needs %s)", role, accessWords(c.rt.Access))
+	}
+	return err
 }
 
 // allow takes a token of the limiter for key; when refused it answers 429.
