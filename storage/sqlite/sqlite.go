@@ -89,6 +89,9 @@ type Store struct {
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
 	stmts map[string]*sql.Stmt
 
+	rmu    sync.Mutex           // guards rstmts
+	rstmts map[string]*sql.Stmt // the read pool's prepared statements (see readStmt)
+
 	group      bool                  // group commit on (see groupTx)
 	cache      *writerCache          // the writer cache (see writerCache); nil: off
 	gc         group                 // the writers waiting for their turn
@@ -185,7 +188,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge, obs: cfg.observer}
+	s := &Store{path: path, w: w, retries: cfg.retries, stmts: map[string]*sql.Stmt{}, rstmts: map[string]*sql.Stmt{}, group: cfg.group, batchAge: maxBatchAge, obs: cfg.observer}
 	if cfg.group && cfg.cache {
 		s.cache = newWriterCache()
 	}
@@ -378,7 +381,10 @@ func (w writer) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows,
 }
 
 // conn adapts *sql.Tx to sqlcore.Conn (read transactions).
-type conn struct{ tx *sql.Tx }
+type conn struct {
+	tx *sql.Tx
+	s  *Store
+}
 
 func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := c.tx.ExecContext(ctx, q, args...)
@@ -389,7 +395,37 @@ func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
+	if st := c.s.readStmt(ctx, q); st != nil {
+		// database/sql keeps the statement prepared on each read
+		// connection that ran it: SQLite parses q once per connection.
+		return c.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
 	return c.tx.QueryContext(ctx, q, args...)
+}
+
+// maxReadStmts bounds the read connections' prepared statements (event
+// queries vary with their filter; beyond the bound a query is prepared for
+// each use).
+const maxReadStmts = 128
+
+// readStmt returns the read pool's prepared statement for q, or nil when the
+// cache is full or q does not prepare (the caller then runs q directly and
+// reports its error).
+func (s *Store) readStmt(ctx context.Context, q string) *sql.Stmt {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if st, ok := s.rstmts[q]; ok {
+		return st
+	}
+	if len(s.rstmts) >= maxReadStmts || s.r == nil {
+		return nil
+	}
+	st, err := s.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	s.rstmts[q] = st
+	return st
 }
 
 // Update implements storage.Store. fn may run more than once when the database
@@ -463,7 +499,7 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error)
 		return mapError(err, "begin read")
 	}
 	defer tx.Rollback()
-	if err := fn(&sqlcore.Tx{C: conn{tx}, D: dialect}); err != nil {
+	if err := fn(&sqlcore.Tx{C: conn{tx, s}, D: dialect}); err != nil {
 		return err
 	}
 	return nil
@@ -480,6 +516,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements storage.Store.
 func (s *Store) Close() error {
 	var errs []error
+	s.rmu.Lock()
+	for _, st := range s.rstmts {
+		errs = append(errs, st.Close())
+	}
+	clear(s.rstmts)
+	s.rmu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
