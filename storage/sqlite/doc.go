@@ -19,4 +19,12 @@
 // COMMIT, so that at synchronous FULL one fsync serves them all. Each caller
 // returns after that COMMIT, with its own outcome; a lone writer begins at
 // once.
+//
+// The writer connection keeps the records it last read or wrote, and each
+// company's last event hash, and serves a write transaction's point reads
+// from them (see WithWriterCache). It checks SQLite's PRAGMA data_version
+// once after each BEGIN IMMEDIATE and drops them all when another connection
+// (another process on the same file) has committed since; a caller rolled
+// back to its savepoint leaves nothing of its work in them. Read
+// transactions reuse statements prepared once per read connection.
 package sqlite
