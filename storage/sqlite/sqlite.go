@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,8 +90,7 @@ type Store struct {
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
 	stmts map[string]*sql.Stmt
 
-	rmu    sync.Mutex           // guards rstmts
-	rstmts map[string]*sql.Stmt // the read pool's prepared statements (see readStmt)
+	rstmts map[string]*sql.Stmt // the read pool's prepared statements, fixed at Open (see readStmt)
 
 	group      bool                  // group commit on (see groupTx)
 	cache      *writerCache          // the writer cache (see writerCache); nil: off
@@ -215,6 +215,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, mapError(err, "open "+path+" for reading")
 	}
+	s.prepareReads(ctx)
 	return s, nil
 }
 
@@ -395,7 +396,7 @@ func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, error) {
-	if st := c.s.readStmt(ctx, q); st != nil {
+	if st := c.s.readStmt(q); st != nil {
 		// database/sql keeps the statement prepared on each read
 		// connection that ran it: SQLite parses q once per connection.
 		return c.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -403,29 +404,24 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 	return c.tx.QueryContext(ctx, q, args...)
 }
 
-// maxReadStmts bounds the read connections' prepared statements (event
-// queries vary with their filter; beyond the bound a query is prepared for
-// each use).
-const maxReadStmts = 128
+// readStmt returns the read pool's prepared statement for q, or nil when q
+// is not one of those prepared at Open (the caller then runs q directly).
+// The set is fixed at Open: preparing on the pool takes a connection of its
+// own, which a read transaction must never wait for while it holds one (with
+// every reader busy, that waits forever).
+func (s *Store) readStmt(q string) *sql.Stmt { return s.rstmts[q] }
 
-// readStmt returns the read pool's prepared statement for q, or nil when the
-// cache is full or q does not prepare (the caller then runs q directly and
-// reports its error).
-func (s *Store) readStmt(ctx context.Context, q string) *sql.Stmt {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	if st, ok := s.rstmts[q]; ok {
-		return st
+// prepareReads prepares the point reads and lists of records on the read
+// pool (sqlcore.KeyedStatements): the queries of nearly every View.
+func (s *Store) prepareReads(ctx context.Context) {
+	for _, ks := range sqlcore.KeyedStatements(dialect.IndexedBy) {
+		if _, ok := s.rstmts[ks.SQL]; ok || !strings.HasPrefix(ks.SQL, "SELECT") {
+			continue
+		}
+		if st, err := s.r.PrepareContext(ctx, ks.SQL); err == nil {
+			s.rstmts[ks.SQL] = st
+		}
 	}
-	if len(s.rstmts) >= maxReadStmts || s.r == nil {
-		return nil
-	}
-	st, err := s.r.PrepareContext(ctx, q)
-	if err != nil {
-		return nil
-	}
-	s.rstmts[q] = st
-	return st
 }
 
 // Update implements storage.Store. fn may run more than once when the database
@@ -516,12 +512,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close implements storage.Store.
 func (s *Store) Close() error {
 	var errs []error
-	s.rmu.Lock()
 	for _, st := range s.rstmts {
 		errs = append(errs, st.Close())
 	}
-	clear(s.rstmts)
-	s.rmu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,4 +188,40 @@ func TestWriterCacheAgreesWithTheFile(t *testing.T) {
 		}
 		requireChain(t, s)
 	})
+}
+
+// Every read connection is held by a View, and each of them then queries:
+// no query may wait for a connection of its own (preparing a statement on
+// the pool would, forever), so all of them finish.
+func TestReadsWithEveryReaderBusy(t *testing.T) {
+	ctx := context.Background()
+	const readers = 2
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "busy.db"), sqlite.WithReaders(readers), sqlite.WithSynchronous(sqlite.Normal))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return put(ctx, tx, "x", "one") }))
+	var inside sync.WaitGroup
+	inside.Add(readers)
+	done := make(chan error, readers)
+	for range readers {
+		go func() {
+			done <- s.View(ctx, func(tx storage.Tx) error {
+				inside.Done()
+				inside.Wait() // every reader is now held by a View
+				if _, err := tx.Get(ctx, "acme", "thing", "x"); err != nil {
+					return err
+				}
+				_, err := tx.List(ctx, storage.ListQuery{Company: "acme", Kind: "thing", Limit: 7})
+				return err
+			})
+		}()
+	}
+	for range readers {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a View waits for a read connection while every reader is held")
+		}
+	}
 }
