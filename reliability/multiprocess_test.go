@@ -40,7 +40,7 @@ func TestThreeServersOnOnePostgres(t *testing.T) {
 	dsn, _ := postgresDatabase(t)
 	dir := t.TempDir()
 	common := []string{"-postgres", dsn, "-interval", "500ms", "-attachments", filepath.Join(dir, "attachments"),
-		"-webhook-key", filepath.Join(dir, "webhook.key"), "-webhook-allow-http", "-webhook-timeout", "5s",
+		"-webhook-key", filepath.Join(dir, "webhook.key"), "-webhook-allow-http", "-webhook-allow-private", "-webhook-timeout", "5s",
 		"-checkpoint-key", filepath.Join(dir, "checkpoint.key"), "-checkpoint-interval", "500ms"}
 	// One at a time: the first creates the schema, the demo data and the key files.
 	procs := []*proc{startServer(t, append(common, "-owner-key-file", filepath.Join(dir, "owner.key"))...)}

@@ -115,7 +115,7 @@ func TestWebhookDeliveryNeverLostAcrossSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "owner.key")
 	args := []string{"-sqlite", filepath.Join(dir, "licensekit.db"), "-owner-key-file", keyFile, "-interval", "50ms",
-		"-webhook-allow-http", "-webhook-timeout", "500ms"}
+		"-webhook-allow-http", "-webhook-allow-private", "-webhook-timeout", "500ms"}
 	rc := newHookReceiver(t, true)
 	a := startServer(t, args...)
 	owner := ownerKey(t, keyFile)

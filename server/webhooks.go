@@ -23,6 +23,8 @@ type webhookConfig struct {
 	keyFile   string        // the key deriving every endpoint's signing secret
 	timeout   time.Duration // one delivery attempt
 	allowHTTP bool          // accept http:// endpoints (tests, local receivers)
+	// allowPrivate lets deliveries reach addresses that are not public
+	allowPrivate bool
 }
 
 func webhookFlags(fs *flag.FlagSet, def func(env, fallback string) string) *webhookConfig {
@@ -30,6 +32,7 @@ func webhookFlags(fs *flag.FlagSet, def func(env, fallback string) string) *webh
 	fs.StringVar(&w.keyFile, "webhook-key", def("LICENSEKIT_WEBHOOK_KEY", ""), "file of the key (32 random bytes, hex) that derives webhook signing secrets, created with mode 0600 if missing; every process of one database needs the same file (default: next to the SQLite file, or ./licensekit-webhook.key with PostgreSQL; env LICENSEKIT_WEBHOOK_KEY)")
 	fs.DurationVar(&w.timeout, "webhook-timeout", 10*time.Second, "bound of one webhook delivery attempt; an attempt of a killed process is retried after twice this")
 	fs.BoolVar(&w.allowHTTP, "webhook-allow-http", false, "accept http:// webhook endpoints (tests and local receivers only; production endpoints must be https://)")
+	fs.BoolVar(&w.allowPrivate, "webhook-allow-private", false, "let webhook deliveries reach addresses that are not public (loopback, private, link-local such as a cloud metadata service): endpoints on your own network and tests only; without it such a delivery fails, whatever name led to it")
 	return w
 }
 
@@ -87,7 +90,7 @@ func webhookService(store storage.Store, clock license.Clock, key []byte, w *web
 // -interval.
 func webhookLoop(store storage.Store, clock license.Clock, key []byte, c config, log *slog.Logger) bgLoop {
 	w := c.webhooks
-	d := &webhook.Dispatcher{Store: store, Key: key, Timeout: w.timeout, AllowHTTP: w.allowHTTP}
+	d := &webhook.Dispatcher{Store: store, Key: key, Timeout: w.timeout, AllowHTTP: w.allowHTTP, AllowPrivate: w.allowPrivate}
 	return bgLoop{"webhook-deliveries", c.interval, func(ctx context.Context) error {
 		r, err := d.RunOnce(ctx, clock.Now())
 		if r.Delivered+r.Retrying+r.Failed+r.Disabled > 0 {

@@ -22,8 +22,9 @@ import (
 type Dispatcher struct {
 	Store storage.Store
 	Key   []byte
-	// Client sends the requests; nil: an http.Client that follows no
-	// redirect. Timeout bounds each attempt either way.
+	// Client sends the requests; nil: a client that follows no redirect,
+	// uses no proxy and connects only to public addresses (see
+	// AllowPrivate). Timeout bounds each attempt either way.
 	Client *http.Client
 	// Timeout bounds one attempt (default 10 s).
 	Timeout time.Duration
@@ -46,6 +47,11 @@ type Dispatcher struct {
 	// AllowHTTP sends to http:// URLs too (tests); otherwise a delivery to
 	// one fails.
 	AllowHTTP bool
+	// AllowPrivate lets the default client connect to addresses that are
+	// not public (loopback, private, link-local, ...: see PublicAddress):
+	// for endpoints on the operator's own network, and tests. Without it a
+	// delivery to such an address fails, whatever name led to it.
+	AllowPrivate bool
 	// BatchSize is how many queued deliveries one listing reads (default 100).
 	BatchSize int
 }
@@ -106,7 +112,10 @@ func (d *Dispatcher) client() *http.Client {
 	if d.Client != nil {
 		return d.Client
 	}
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if d.AllowPrivate {
+		return privateClient()
+	}
+	return publicClient()
 }
 
 // RunOnce sends every queued delivery, of every company, that is due at

@@ -76,7 +76,7 @@ func ExampleDispatcher_RunOnce() {
 		_, err := tx.AppendEvent(ctx, eventlog.Event{ID: license.NewID(), Company: "acme", Time: time.Now(), Type: "site.created", Actor: owner.Email})
 		return err
 	})
-	d := &webhook.Dispatcher{Store: store, Key: key, AllowHTTP: true}
+	d := &webhook.Dispatcher{Store: store, Key: key, AllowHTTP: true, AllowPrivate: true} // AllowPrivate: the receiver is on localhost
 	rep, _ := d.RunOnce(ctx, time.Now())
 	fmt.Println(rep.Delivered, <-got)
 	// Output:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{
 		store: store, clock: clock,
 		svc: &webhook.Service{Store: store, Clock: clock, Key: testKey, AllowHTTP: true},
-		disp: &webhook.Dispatcher{Store: store, Key: testKey, AllowHTTP: true, Timeout: 200 * time.Millisecond,
+		disp: &webhook.Dispatcher{Store: store, Key: testKey, AllowHTTP: true, AllowPrivate: true, Timeout: 200 * time.Millisecond,
 			MaxAttempts: 3, Rand: func() float64 { return 0 }},
 		owner: license.Actor{Company: "c1", Email: "owner@example.com", Role: license.Owner},
 	}
@@ -407,4 +408,49 @@ func countEvents(t *testing.T, s storage.Store, company string, typ eventlog.Typ
 		return err
 	}))
 	return n
+}
+
+// Without AllowPrivate, a delivery never reaches an address of the server's
+// own network, whether the URL names it (127.0.0.1) or a name resolves to it
+// (localhost): the attempt fails with the reason, the receiver gets nothing.
+// With AllowPrivate the same endpoint is reached.
+func TestDeliveryToPrivateAddressRefused(t *testing.T) {
+	f := newFixture(t)
+	f.disp.AllowPrivate = false
+	rc := newReceiver(t)
+	byName := strings.Replace(rc.URL, "127.0.0.1", "localhost", 1)
+	require.NotEqual(t, rc.URL, byName)
+	a := f.create(t, rc.URL, "site.created")
+	b := f.create(t, byName, "site.created")
+	f.change(t, "c1", "site.created")
+	assert.Equal(t, 2, f.run(t).Retrying)
+	assert.Empty(t, rc.all(), "nothing reached the receiver")
+	for _, c := range []webhook.Created{a, b} {
+		ds, err := f.svc.Deliveries(context.Background(), f.owner, c.Endpoint.ID, "")
+		require.NoError(t, err)
+		require.Len(t, ds, 1)
+		assert.Contains(t, ds[0].LastError, "not a public address", c.Endpoint.URL)
+	}
+
+	f.disp.AllowPrivate = true
+	f.clock.Advance(webhook.DefaultBackoff(1))
+	assert.Equal(t, 2, f.run(t).Delivered)
+	assert.Len(t, rc.all(), 2)
+}
+
+func TestPublicAddress(t *testing.T) {
+	for addr, public := range map[string]bool{
+		"8.8.8.8": true, "1.1.1.1": true, "93.184.216.34": true,
+		"2001:4860:4860::8888": true, "2606:4700:4700::1111": true,
+		"127.0.0.1": false, "127.8.9.10": false, "::1": false,
+		"10.1.2.3": false, "172.16.0.1": false, "172.31.255.255": false, "192.168.1.1": false,
+		"169.254.169.254": false, "fe80::1": false, "fc00::1": false, "fd12:3456::1": false,
+		"100.64.0.1": false, "0.0.0.0": false, "0.1.2.3": false, "::": false,
+		"224.0.0.1": false, "255.255.255.255": false, "240.0.0.1": false, "ff02::1": false,
+		"192.0.2.1": false, "198.18.0.1": false, "2001:db8::1": false,
+		"::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false, "::ffff:8.8.8.8": true,
+		"64:ff9b::a00:1": false, "::ffff:100.64.0.1": false,
+	} {
+		assert.Equal(t, public, webhook.PublicAddress(netip.MustParseAddr(addr)), addr)
+	}
 }
