@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Client struct {
 // RetryPolicy is how a call is retried when the server cannot be reached or
 // answers 429, 502, 503 or 504: at most Attempts tries in all, waiting a
 // random time between half and all of Base·2^n (at most Max) before try n+1.
+// When the answer says how long to wait (Retry-After, in seconds), the wait
+// is that long instead; when that is longer than Max, the call returns the
+// answer at once rather than retry too early.
 type RetryPolicy struct {
 	Attempts int
 	Base     time.Duration
@@ -205,7 +209,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.consumer.User == "" {
 		c.consumer.User = c.consumer.AssetID()
 	}
-	hc := c.hc
+	hc := withRetryAfter(c.hc)
 	if c.apiKey != "" {
 		hc = withBearer(hc, c.apiKey)
 	}
@@ -243,6 +247,36 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", b.value)
 	return b.base.RoundTrip(r)
+}
+
+// withRetryAfter returns a copy of hc whose transport records the
+// Retry-After of a 429 or 503 answer in the request's context (see call).
+func withRetryAfter(hc *http.Client) *http.Client {
+	cp := *hc
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = retryAfter{base: base}
+	return &cp
+}
+
+type retryAfter struct{ base http.RoundTripper }
+
+// retryAfterKey holds, in a request's context, where to record its answer's
+// Retry-After.
+type retryAfterKey struct{}
+
+func (t retryAfter) RoundTrip(r *http.Request) (*http.Response, error) {
+	rsp, err := t.base.RoundTrip(r)
+	if err == nil && (rsp.StatusCode == http.StatusTooManyRequests || rsp.StatusCode == http.StatusServiceUnavailable) {
+		if at, ok := r.Context().Value(retryAfterKey{}).(*time.Duration); ok {
+			if secs, perr := strconv.Atoi(strings.TrimSpace(rsp.Header.Get("Retry-After"))); perr == nil && secs >= 0 {
+				*at = time.Duration(secs) * time.Second
+			}
+		}
+	}
+	return rsp, err
 }
 
 // newKey is the Idempotency-Key of one logical operation.
@@ -286,7 +320,8 @@ func call[R api.Response](ctx context.Context, c *Client, want int, do func(cont
 	var zero R
 	var last error
 	for attempt := 0; ; attempt++ {
-		rsp, err := do(ctx)
+		after := time.Duration(-1) // the answer's Retry-After; -1: none
+		rsp, err := do(context.WithValue(ctx, retryAfterKey{}, &after))
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -306,8 +341,8 @@ func call[R api.Response](ctx context.Context, c *Client, want int, do func(cont
 				return zero, e
 			}
 		}
-		if attempt+1 >= c.retry.Attempts {
-			break
+		if attempt+1 >= c.retry.Attempts || after > c.retry.Max {
+			break // no tries left, or the server asks for a longer wait than the policy allows
 		}
 		d := c.retry.Base << attempt
 		if d > c.retry.Max || d <= 0 {
@@ -315,6 +350,9 @@ func call[R api.Response](ctx context.Context, c *Client, want int, do func(cont
 		}
 		if d > 0 {
 			d = d/2 + rand.N(d/2+1)
+		}
+		if after >= 0 {
+			d = after // the server said when
 		}
 		t := time.NewTimer(d)
 		select {

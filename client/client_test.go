@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -399,4 +400,56 @@ func TestThirtyTwoClientsTenSeats(t *testing.T) {
 	audit, err := s.pools().Audit(ctx, s.admin, p)
 	require.NoError(t, err)
 	assert.True(t, audit.Consistent(), "%+v", audit)
+}
+
+// busyFirst answers the first n requests 429 with Retry-After (as the
+// server's rate limits do) and sends the rest to the server.
+type busyFirst struct {
+	base  http.RoundTripper
+	n     int
+	after string
+	mu    sync.Mutex
+	sent  int
+}
+
+func (b *busyFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	b.sent++
+	busy := b.sent <= b.n
+	b.mu.Unlock()
+	if !busy {
+		return b.base.RoundTrip(r)
+	}
+	body := `{"type":"https://licensekit.dev/problems/rate_limited","title":"Too many requests","status":429,"code":"rate_limited","detail":"slow down"}`
+	h := http.Header{"Content-Type": {"application/problem+json"}, "Retry-After": {b.after}}
+	return &http.Response{StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests", Header: h,
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+func (b *busyFirst) requests() int { b.mu.Lock(); defer b.mu.Unlock(); return b.sent }
+
+// A 429 with Retry-After is retried no sooner than the server asked, even
+// when the policy's own wait is shorter; a Retry-After longer than the
+// policy's longest wait is not waited for: the call returns the answer at
+// once.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := newServer(t)
+	p := s.pool(license.InstalledInstance, 1, 0)
+	ctx := context.Background()
+
+	busy := &busyFirst{base: http.DefaultTransport, n: 1, after: "1"}
+	c := newClient(t, s, "ann", s.clock.Now, client.WithHTTPClient(&http.Client{Transport: busy, Timeout: 10 * time.Second}),
+		client.WithRetry(client.RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Second}))
+	start := time.Now()
+	v, err := c.Validate(ctx, client.Pool(p))
+	require.NoError(t, err)
+	assert.Equal(t, client.CodeNoAllocation, v.Code)
+	assert.GreaterOrEqual(t, time.Since(start), time.Second, "retried before the Retry-After")
+	assert.Equal(t, 2, busy.requests())
+
+	busy = &busyFirst{base: http.DefaultTransport, n: 10, after: "60"}
+	c = newClient(t, s, "ann", s.clock.Now, client.WithHTTPClient(&http.Client{Transport: busy, Timeout: 10 * time.Second}))
+	_, err = c.Validate(ctx, client.Pool(p))
+	assert.Equal(t, "rate_limited", client.ErrorCode(err), "%v", err)
+	assert.Equal(t, 1, busy.requests(), "a wait beyond the policy's Max is not retried")
 }

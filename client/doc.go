@@ -7,7 +7,9 @@
 // A [Client] is made with [New] from the server's base URL and options (the
 // API key, the consumer this product runs as, where to keep its state). Every
 // call takes a context. Calls are retried with exponential backoff and jitter
-// when the server cannot be reached or answers 429/502/503/504; every call the
+// when the server cannot be reached or answers 429/502/503/504, after the
+// Retry-After the answer gives when it gives one (an answer asking for a
+// longer wait than the policy allows is returned at once); every call the
 // SDK makes is idempotent, and each logical operation sends one
 // Idempotency-Key on all its attempts, so a retry after a lost answer never
 // activates or borrows twice.
