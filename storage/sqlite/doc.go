@@ -26,5 +26,6 @@
 // once after each BEGIN IMMEDIATE and drops them all when another connection
 // (another process on the same file) has committed since; a caller rolled
 // back to its savepoint leaves nothing of its work in them. Read
-// transactions reuse statements prepared once per read connection.
+// transactions reuse the statements of the reads of records by key and of
+// the lists of records, prepared at Open.
 package sqlite
