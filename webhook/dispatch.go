@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/licensekit/licensekit/license"
@@ -54,6 +56,12 @@ type Dispatcher struct {
 	AllowPrivate bool
 	// BatchSize is how many queued deliveries one listing reads (default 100).
 	BatchSize int
+	// Concurrency is how many companies' deliveries one RunOnce sends at a
+	// time (default 8). One company's deliveries are sent one at a time, in
+	// queue order, as before; a company whose endpoint is slow or unreachable
+	// holds one of these for up to Timeout per attempt, not the deliveries of
+	// every other company queued behind it.
+	Concurrency int
 }
 
 // DefaultBackoff is 30 s doubling per attempt, at most 6 hours.
@@ -119,42 +127,109 @@ func (d *Dispatcher) client() *http.Client {
 }
 
 // RunOnce sends every queued delivery, of every company, that is due at
-// now, one after the other; when ctx ends it finishes the attempt in progress
-// and returns, leaving the rest to the next run. A failing endpoint is not an error of RunOnce; a failing store is, and
-// stops the run.
+// now: a page of the queue at a time, each company's deliveries of the page
+// one after the other and up to Concurrency companies at once. When ctx
+// ends it starts no new attempt, lets those in progress finish and returns,
+// leaving the rest to the next run. A failing endpoint is not an error of
+// RunOnce; a failing store is, and stops the run (once the attempts in
+// progress have finished).
 func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Report, error) {
-	var rep Report
-	now = now.UTC()
-	batch := orDefault(d.BatchSize, 100)
+	r := runner{d: d, ctx: ctx, now: now.UTC(), slots: make(chan struct{}, orDefault(d.Concurrency, 8))}
+	err := r.run()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rep, cmp.Or(err, r.err)
+}
+
+// runner is one RunOnce: each company's attempts of a page run on a
+// goroutine of their own, at most cap(slots) companies at a time.
+type runner struct {
+	d     *Dispatcher
+	ctx   context.Context
+	now   time.Time
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu  sync.Mutex
+	rep Report
+	err error // the first store error of an attempt
+}
+
+func (r *runner) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil
+}
+
+// run lists the queue page by page and sends each page's due deliveries,
+// a goroutine per company; a page is done before the next is listed.
+func (r *runner) run() error {
+	batch := orDefault(r.d.BatchSize, 100)
 	after := ""
 	for {
 		var page []storage.Record
-		err := d.Store.View(ctx, func(tx storage.Tx) error {
+		err := r.d.Store.View(r.ctx, func(tx storage.Tx) error {
 			var err error
-			page, err = tx.List(ctx, storage.ListQuery{AllCompanies: true, Kind: KindQueue, AfterID: after, Limit: batch})
+			page, err = tx.List(r.ctx, storage.ListQuery{AllCompanies: true, Kind: KindQueue, AfterID: after, Limit: batch})
 			return err
 		})
 		if err != nil {
-			return rep, err
+			return err
 		}
-		for _, r := range page {
-			if ctx.Err() != nil {
-				return rep, nil // the rest waits for the next run
-			}
+		due := map[string][]string{}
+		var companies []string
+		for _, rec := range page {
 			var q queued
-			if json.Unmarshal(r.Data, &q) == nil && q.NextAttempt.After(now) {
+			if json.Unmarshal(rec.Data, &q) == nil && q.NextAttempt.After(r.now) {
 				continue // backing off or claimed
 			}
-			// A started attempt runs to its end, bounded by Timeout, even
-			// when ctx ends meanwhile: its claim is not left dangling.
-			if err := d.deliver(context.WithoutCancel(ctx), r.Company, r.ID, now, &rep); err != nil {
-				return rep, err
+			if _, ok := due[rec.Company]; !ok {
+				companies = append(companies, rec.Company)
 			}
+			due[rec.Company] = append(due[rec.Company], rec.ID)
 		}
-		if len(page) < batch {
-			return rep, nil
+		for _, company := range companies {
+			select {
+			case r.slots <- struct{}{}:
+			case <-r.ctx.Done():
+				return nil // the rest waits for the next run
+			}
+			r.wg.Add(1)
+			go r.company(company, due[company])
+		}
+		r.wg.Wait()
+		if r.ctx.Err() != nil || r.failed() || len(page) < batch {
+			return nil
 		}
 		after = page[len(page)-1].ID
+	}
+}
+
+// company sends ids, deliveries of company, one after the other, and adds
+// their outcomes to the report. A started attempt runs to its end, bounded
+// by Timeout, even when ctx ends meanwhile: its claim is not left dangling.
+func (r *runner) company(company string, ids []string) {
+	defer r.wg.Done()
+	defer func() { <-r.slots }()
+	var rep Report
+	var err error
+	for _, id := range ids {
+		if r.ctx.Err() != nil || r.failed() {
+			break
+		}
+		if err = r.d.deliver(context.WithoutCancel(r.ctx), company, id, r.now, &rep); err != nil {
+			break
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.Delivered += rep.Delivered
+	r.rep.Retrying += rep.Retrying
+	r.rep.Failed += rep.Failed
+	r.rep.Disabled += rep.Disabled
+	if err != nil && r.err == nil {
+		r.err = err
 	}
 }
 

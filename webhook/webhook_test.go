@@ -454,3 +454,39 @@ func TestPublicAddress(t *testing.T) {
 		assert.Equal(t, public, webhook.PublicAddress(netip.MustParseAddr(addr)), addr)
 	}
 }
+
+// Two companies' endpoints that each answer only once the other has been
+// called: sent one after the other, the first would wait past Timeout
+// (200 ms here) and fail; RunOnce sends different companies' deliveries at
+// the same time, so both are delivered in one run. One company's slow
+// endpoint does not hold back another company's deliveries.
+func TestCompaniesDeliveredConcurrently(t *testing.T) {
+	f := newFixture(t)
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	both := make(chan struct{})
+	go func() { arrived.Wait(); close(both) }()
+	var once [2]sync.Once
+	handler := func(i int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			once[i].Do(arrived.Done)
+			select {
+			case <-both:
+				w.WriteHeader(http.StatusNoContent)
+			case <-time.After(2 * time.Second):
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+	}
+	for i, company := range []string{"c1", "c2"} {
+		srv := httptest.NewServer(handler(i))
+		t.Cleanup(srv.Close)
+		owner := license.Actor{Company: company, Email: "owner@example.com", Role: license.Owner}
+		_, err := f.svc.Create(context.Background(), owner, webhook.CreateRequest{URL: srv.URL, Events: []string{"site.created"}})
+		require.NoError(t, err)
+		f.change(t, company, "site.created")
+	}
+	rep := f.run(t)
+	assert.Equal(t, 2, rep.Delivered, "%+v", rep)
+	assert.Zero(t, rep.Retrying)
+}
