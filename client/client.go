@@ -209,9 +209,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.consumer.User == "" {
 		c.consumer.User = c.consumer.AssetID()
 	}
-	hc := withRetryAfter(c.hc)
+	hc := withTransport(c.hc, func(base http.RoundTripper) http.RoundTripper { return retryAfter{base: base} })
 	if c.apiKey != "" {
-		hc = withBearer(hc, c.apiKey)
+		hc = withTransport(hc, func(base http.RoundTripper) http.RoundTripper {
+			return bearer{base: base, value: "Bearer " + c.apiKey}
+		})
 	}
 	a, err := api.NewClientWithResponses(baseURL, api.WithHTTPClient(hc))
 	if err != nil {
@@ -227,17 +229,18 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // Consumer returns who this client runs as.
 func (c *Client) Consumer() Consumer { return c.consumer }
 
-// withBearer returns a copy of hc whose transport adds the API key.
-func withBearer(hc *http.Client, key string) *http.Client {
+// withTransport returns a copy of hc whose transport is wrap of hc's.
+func withTransport(hc *http.Client, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
 	cp := *hc
 	base := cp.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	cp.Transport = bearer{base: base, value: "Bearer " + key}
+	cp.Transport = wrap(base)
 	return &cp
 }
 
+// bearer adds the API key to every request.
 type bearer struct {
 	base  http.RoundTripper
 	value string
@@ -249,18 +252,8 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-// withRetryAfter returns a copy of hc whose transport records the
-// Retry-After of a 429 or 503 answer in the request's context (see call).
-func withRetryAfter(hc *http.Client) *http.Client {
-	cp := *hc
-	base := cp.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	cp.Transport = retryAfter{base: base}
-	return &cp
-}
-
+// retryAfter records the Retry-After of a 429 or 503 answer in the
+// request's context (see call).
 type retryAfter struct{ base http.RoundTripper }
 
 // retryAfterKey holds, in a request's context, where to record its answer's

@@ -224,13 +224,15 @@ func (r *runner) company(company string, ids []string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rep.Delivered += rep.Delivered
-	r.rep.Retrying += rep.Retrying
-	r.rep.Failed += rep.Failed
-	r.rep.Disabled += rep.Disabled
-	if err != nil && r.err == nil {
-		r.err = err
-	}
+	r.rep.add(rep)
+	r.err = cmp.Or(r.err, err)
+}
+
+func (r *Report) add(o Report) {
+	r.Delivered += o.Delivered
+	r.Retrying += o.Retrying
+	r.Failed += o.Failed
+	r.Disabled += o.Disabled
 }
 
 // claim takes the next attempt of delivery id: it returns ok false when

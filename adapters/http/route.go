@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -253,9 +254,8 @@ func (h *Handler) serveRoute(rt *Route) http.Handler {
 			if sw, ok := w.(*statusWriter); ok {
 				sw.actor, sw.keyID = actor, keyID
 			}
-			if !rt.Access.Allows(actor.Role) {
-				writeError(w, license.Errorf(license.Forbidden, "role",
-					"the %s role may not do this (needs %s)", actor.Role, accessWords(rt.Access)))
+			if err := rt.Access.check(actor.Role); err != nil {
+				writeError(w, err)
 				return
 			}
 		}
@@ -313,11 +313,15 @@ func (c *call) lateRoleCheck(err error) error {
 	if rerr != nil {
 		return rerr
 	}
-	if !c.rt.Access.Allows(role) {
-		return license.Errorf(license.Forbidden, "role",
-			"the %s role may not do this (needs %s)", role, accessWords(c.rt.Access))
+	return cmp.Or(c.rt.Access.check(role), err)
+}
+
+// check returns the Forbidden error of a role that a may not let through.
+func (a Access) check(role license.Role) error {
+	if a.Allows(role) {
+		return nil
 	}
-	return err
+	return license.Errorf(license.Forbidden, "role", "the %s role may not do this (needs %s)", role, accessWords(a))
 }
 
 // allow takes a token of the limiter for key; when refused it answers 429.

@@ -453,7 +453,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err erro
 		fromFn = false
 		err = run(ctx, func(c sqlcore.Conn) error {
 			tx := &sqlcore.Tx{C: c, D: dialect, Writable: true}
-			if s.group && s.cache != nil {
+			if s.cache != nil { // only with group commit (see Open)
 				tx.Cache = s.cache
 			}
 			err := fn(tx)
