@@ -80,10 +80,54 @@ func ParseEmail(s string) (string, error) {
 	if err := CheckLine("email", s, 254); err != nil {
 		return "", err
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || !strings.Contains(s, "@") {
-		return "", Errorf(Invalid, "email", "%q is not a valid e-mail address", s)
+	if !plainEmail(s) {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s || !strings.Contains(s, "@") {
+			return "", Errorf(Invalid, "email", "%q is not a valid e-mail address", s)
+		}
 	}
 	at := strings.LastIndex(s, "@")
 	return s[:at] + "@" + strings.ToLower(s[at+1:]), nil
+}
+
+// plainEmail reports whether s is an address of the common shape, which
+// net/mail accepts as it is: dot-separated atoms of letters, digits and
+// RFC 5322's other atom characters, an "@", and dot-separated labels of
+// letters, digits and hyphens. Every request's actor is checked, and this
+// answers for nearly all of them without net/mail's parser; anything else is
+// left to it.
+func plainEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	return dotted(s[:at], isAtext) && dotted(s[at+1:], isLabelChar)
+}
+
+// dotted reports whether s is non-empty runs of ok characters joined by
+// single dots.
+func dotted(s string, ok func(byte) bool) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if run == 0 {
+				return false
+			}
+			run = 0
+		case ok(c):
+			run++
+		default:
+			return false
+		}
+	}
+	return run > 0
+}
+
+func isLabelChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+}
+
+func isAtext(c byte) bool {
+	return isLabelChar(c) || strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0
 }

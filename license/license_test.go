@@ -1,6 +1,7 @@
 package license_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -195,4 +196,22 @@ func TestActorAndEmail(t *testing.T) {
 	assert.False(t, license.Editor.CanManageLicenses())
 	assert.True(t, license.LicenseAdmin.CanSeePrices())
 	assert.False(t, license.Viewer.CanSeePrices())
+}
+
+// Canonical keeps the value and gives the form that reading the JSON gives
+// back, representation included (coefficient and exponent).
+func TestMoneyCanonicalIsWhatJSONGivesBack(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cur := rapid.SampledFrom([]license.Currency{"USD", "JPY", "KWD", "EUR"}).Draw(t, "cur")
+		exp := rapid.Int32Range(-int32(cur.MaxScale()), 3).Draw(t, "exp")
+		m := license.NewMoney(decimal.New(rapid.Int64Range(-1e9, 1e9).Draw(t, "coef"), exp), cur)
+		c := m.Canonical()
+		require.True(t, c.Equal(m), "%s vs %s", c, m)
+		b, err := json.Marshal(c)
+		require.NoError(t, err)
+		var back license.Money
+		require.NoError(t, json.Unmarshal(b, &back))
+		require.Equal(t, c.Amount.Exponent(), back.Amount.Exponent(), "%s", b)
+		require.Equal(t, c.Amount.Coefficient(), back.Amount.Coefficient(), "%s", b)
+	})
 }

@@ -229,15 +229,31 @@ func (m Money) MarshalJSON() ([]byte, error) {
 	return json.Marshal(moneyJSON{Amount: m.AmountString(), Currency: m.Currency})
 }
 
+// Canonical returns m with its amount in the form reading m's JSON gives
+// back: the same value, with as many decimal places as AmountString shows.
+// Stores that keep a value beside its JSON (storage.SaveKept) need this form.
+func (m Money) Canonical() Money {
+	if d, err := decimal.NewFromString(m.AmountString()); err == nil {
+		m.Amount = d
+	}
+	return m
+}
+
 // AmountString formats the amount with at least the currency's minor units.
 func (m Money) AmountString() string {
 	if !m.Currency.Valid() {
 		return m.Amount.String()
 	}
-	if places := m.Currency.MinorUnits(); m.Amount.Exponent() >= -places {
-		return m.Amount.StringFixed(places)
+	places := m.Currency.MinorUnits()
+	if m.Amount.Exponent() < -places {
+		// More places than the minor units: as many as the amount needs,
+		// trailing zeros dropped, but never fewer than the minor units.
+		s := m.Amount.String()
+		if dot := strings.IndexByte(s, '.'); dot >= 0 && int32(len(s)-dot-1) >= places {
+			return s
+		}
 	}
-	return m.Amount.String()
+	return m.Amount.StringFixed(places)
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes, validating the currency.

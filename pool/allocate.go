@@ -183,7 +183,7 @@ func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, 
 	} else {
 		p.AllocatedManual += al.Units
 	}
-	if err := storage.Save(ctx, tx, rec, p); err != nil {
+	if err := savePool(ctx, tx, rec, p); err != nil {
 		return err
 	}
 	return appendEvent(ctx, tx, a, now, EventAllocated, p.ID, al.Units, map[string]any{
@@ -192,7 +192,10 @@ func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, 
 }
 
 func insertJSON(ctx context.Context, tx storage.Tx, r storage.Record, v any) error {
-	r.Data = mustJSON(v)
+	r, err := storage.Encode(r, v)
+	if err != nil {
+		return err
+	}
 	return tx.Insert(ctx, r)
 }
 
@@ -267,7 +270,7 @@ func releaseFrom(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, r
 		p.Quarantine = append(p.Quarantine, QuarantineEntry{Allocation: al.ID, Consumer: al.Key, Units: al.Units, Until: until})
 		out.Quarantined, out.Until = al.Units, until
 	}
-	if err := storage.Save(ctx, tx, rec, p); err != nil {
+	if err := savePool(ctx, tx, rec, p); err != nil {
 		return Release{}, err
 	}
 	if err := appendEvent(ctx, tx, a, now, EventReleased, p.ID, al.Units, map[string]any{"allocation": al.ID, "key": al.Key, "reason": reason}); err != nil {

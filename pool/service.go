@@ -107,10 +107,15 @@ func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate 
 	return d.Pool, rec, nil
 }
 
-// savePool saves p with its lease floor (see poolDoc). The lease operations
-// save through it; any other save may drop the floor (it is then unknown).
+// savePool saves p with its lease floor (see poolDoc). Every operation saves
+// pools through it. The next load of the pool is served from what was saved
+// rather than by decoding the record again (storage.SaveKept): the document
+// holds the floor in LeaseFloor, so the copy kept leaves the unexported
+// field zero, as decoding would.
 func savePool(ctx context.Context, tx storage.Tx, rec storage.Record, p *Pool) error {
-	return storage.Save(ctx, tx, rec, poolDoc{Pool: p, LeaseFloor: p.leaseFloor})
+	kept := *p
+	kept.leaseFloor = time.Time{}
+	return storage.SaveKept(ctx, tx, rec, poolDoc{Pool: &kept, LeaseFloor: p.leaseFloor})
 }
 
 // lowerLeaseFloor records that a lease of p expires at exp, and reports
@@ -261,7 +266,7 @@ func (s *Service) Update(ctx context.Context, a license.Actor, id string, spec S
 		}
 		p.Spec = spec
 		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		out = p
@@ -297,7 +302,7 @@ func (s *Service) setStatus(ctx context.Context, a license.Actor, id string, to 
 		}
 		p.Status = to
 		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		out = p
@@ -446,6 +451,16 @@ func (in TransactionInput) validate(p *Pool) error {
 	return checkText("note", in.Note, MaxTextLength)
 }
 
+// canonicalPrice returns a copy of price in its canonical form (see
+// license.Money.Canonical), nil for nil.
+func canonicalPrice(price *license.Money) *license.Money {
+	if price == nil {
+		return nil
+	}
+	c := price.Canonical()
+	return &c
+}
+
 var txEvents = map[TxKind]eventlog.Type{
 	TxPurchase: EventPurchase, TxRentalPeriod: EventRentalPeriod, TxMaintenance: EventMaintenance, TxUpgrade: EventUpgrade,
 }
@@ -482,7 +497,7 @@ func (s *Service) AddTransaction(ctx context.Context, a license.Actor, poolID st
 			}
 			t := Transaction{
 				ID: license.NewID(), Kind: in.Kind, Date: in.Date.UTC(), Period: in.Period.UTC(), Count: in.Count,
-				UnitPrice: in.UnitPrice, OrderNumber: strings.TrimSpace(in.OrderNumber), Note: strings.TrimSpace(in.Note),
+				UnitPrice: canonicalPrice(in.UnitPrice), OrderNumber: strings.TrimSpace(in.OrderNumber), Note: strings.TrimSpace(in.Note),
 				Actor: a.Email, Recorded: now,
 			}
 			if in.Date.IsZero() {
@@ -490,7 +505,7 @@ func (s *Service) AddTransaction(ctx context.Context, a license.Actor, poolID st
 			}
 			p.Transactions = append(p.Transactions, t)
 			p.Updated = now
-			if err := storage.Save(ctx, tx, rec, p); err != nil {
+			if err := savePool(ctx, tx, rec, p); err != nil {
 				return Transaction{}, err
 			}
 			return t, appendEvent(ctx, tx, a, now, txEvents[in.Kind], p.ID, t.Count, map[string]any{"transaction": t.ID, "order_number": t.OrderNumber})
@@ -677,7 +692,7 @@ func (s *Service) AddAttachment(ctx context.Context, a license.Actor, poolID str
 		}
 		p.Attachments = append(p.Attachments, att)
 		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, a, now, EventAttachmentAdded, p.ID, 0, map[string]any{"attachment": att.ID, "name": att.Name, "size": att.Size})
@@ -740,7 +755,7 @@ func (s *Service) RemoveAttachment(ctx context.Context, a license.Actor, poolID,
 		att := p.Attachments[idx]
 		p.Attachments = append(p.Attachments[:idx:idx], p.Attachments[idx+1:]...)
 		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		return appendEvent(ctx, tx, a, now, EventAttachmentRemoved, p.ID, 0, map[string]any{"attachment": att.ID, "name": att.Name})
@@ -807,7 +822,7 @@ func addCommentIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID, t
 	c := Comment{ID: license.NewID(), Time: now, Author: a.Email, Text: text}
 	p.Comments = append(p.Comments, c)
 	p.Updated = now
-	if err := storage.Save(ctx, tx, rec, p); err != nil {
+	if err := savePool(ctx, tx, rec, p); err != nil {
 		return Comment{}, err
 	}
 	return c, appendEvent(ctx, tx, a, now, EventCommentAdded, p.ID, 0, map[string]any{"comment": c.ID})

@@ -385,7 +385,7 @@ func growAllocation(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool
 	} else {
 		p.AllocatedManual += need
 	}
-	if err := storage.Save(ctx, tx, prec, p); err != nil {
+	if err := savePool(ctx, tx, prec, p); err != nil {
 		return err
 	}
 	return appendEvent(ctx, tx, a, now, EventAllocationChanged, p.ID, need, map[string]any{"allocation": al.ID, "key": al.Key, "units": units})
@@ -455,7 +455,7 @@ func (s *Service) setSuspended(ctx context.Context, a license.Actor, id string, 
 			p.Suspended, p.SuspendedAt, p.SuspendReason = false, nil, ""
 		}
 		p.Updated = now
-		if err := storage.Save(ctx, tx, rec, p); err != nil {
+		if err := savePool(ctx, tx, rec, p); err != nil {
 			return err
 		}
 		out = p

@@ -3,10 +3,15 @@ package storage
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"hash/maphash"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -74,7 +79,7 @@ func (k *cacheKey) shard() *cacheShard {
 // decodeRecord decodes r.Data into a T, through the cache.
 func decodeRecord[T any](r Record) (T, error) {
 	var v T
-	if !cacheInUse || len(r.Data) > cacheMaxDoc || !clonable(reflect.TypeFor[T]()) {
+	if !cacheInUse || len(r.Data) > cacheMaxDoc || !copierOf(reflect.TypeFor[T]()).clonable {
 		err := json.Unmarshal(r.Data, &v)
 		return v, err
 	}
@@ -91,8 +96,15 @@ func decodeRecord[T any](r Record) (T, error) {
 	if err := json.Unmarshal(r.Data, &v); err != nil {
 		return v, err
 	}
-	e = cacheEntry{data: bytes.Clone(r.Data), v: cloneValue(v)}
+	cacheStore(k, cacheEntry{data: bytes.Clone(r.Data), v: cloneValue(v)})
+	return v, nil
+}
+
+// cacheStore puts e in the cache under k, evicting entries to make room.
+func cacheStore(k cacheKey, e cacheEntry) {
+	sh := k.shard()
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	if sh.m == nil {
 		sh.m = make(map[cacheKey]cacheEntry, cachePerShard)
 	}
@@ -110,8 +122,82 @@ func decodeRecord[T any](r Record) (T, error) {
 	}
 	sh.m[k] = e
 	sh.bytes += len(e.data)
-	sh.mu.Unlock()
-	return v, nil
+}
+
+// keepSaved puts v, which SaveKept has just written as the document data of
+// record r (r.Version being the version it replaced, 0 for a new record), in
+// the cache under the version the store gives it. A store that numbers
+// versions otherwise, or a transaction that rolls back, leaves an entry that
+// never serves: a hit needs the stored document to be these very bytes, and
+// by SaveKept's contract these bytes decode to v.
+func keepSaved[T any](r Record, data []byte, v T) {
+	if !cacheInUse || len(data) > cacheMaxDoc || !copierOf(reflect.TypeFor[T]()).clonable {
+		return
+	}
+	kept := cloneValue(v)
+	copierOf(reflect.TypeFor[T]()).emptyToNil(reflect.ValueOf(&kept).Elem())
+	if checkKept() {
+		var fresh T
+		if err := json.Unmarshal(data, &fresh); err != nil || !reflect.DeepEqual(fresh, kept) {
+			panic(fmt.Sprintf("storage: SaveKept of a %v (%s %s): decoding the document does not give back the value saved (%v): they differ at %s", reflect.TypeFor[T](), r.Kind, r.ID, err, firstDiff(reflect.ValueOf(kept), reflect.ValueOf(fresh), "v")))
+		}
+	}
+	k := cacheKey{typ: reflect.TypeFor[T](), company: r.Company, kind: r.Kind, id: r.ID, version: r.Version + 1}
+	cacheStore(k, cacheEntry{data: bytes.Clone(data), v: kept})
+}
+
+// firstDiff names the first place where a and b (of one type) are not
+// deeply equal, with both values there.
+func firstDiff(a, b reflect.Value, path string) string {
+	if reflect.DeepEqual(a.Interface(), b.Interface()) {
+		return ""
+	}
+	switch a.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !a.IsNil() && !b.IsNil() && (a.Kind() == reflect.Pointer || a.Elem().Type() == b.Elem().Type()) {
+			return firstDiff(a.Elem(), b.Elem(), path)
+		}
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !a.Type().Field(i).IsExported() {
+				continue
+			}
+			if d := firstDiff(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name); d != "" {
+				return d
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if a.Len() == b.Len() && (a.Kind() == reflect.Array || a.IsNil() == b.IsNil()) {
+			for i := range a.Len() {
+				if d := firstDiff(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i)); d != "" {
+					return d
+				}
+			}
+		}
+	}
+	if a.Kind() == reflect.Slice || a.Kind() == reflect.Map {
+		return fmt.Sprintf("%s: saved %#v (nil %v), decoded %#v (nil %v)", path, a.Interface(), a.IsNil(), b.Interface(), b.IsNil())
+	}
+	return fmt.Sprintf("%s: saved %#v, decoded %#v", path, a.Interface(), b.Interface())
+}
+
+var (
+	checkKeptOnce sync.Once
+	checkKeptOn   bool
+)
+
+// checkKept reports whether keepSaved verifies SaveKept's contract: in test
+// binaries that run no benchmarks, it decodes every kept document and
+// panics when the result differs from the value kept.
+func checkKept() bool {
+	checkKeptOnce.Do(func() {
+		if !testing.Testing() {
+			return
+		}
+		f := flag.Lookup("test.bench")
+		checkKeptOn = f == nil || f.Value.String() == ""
+	})
+	return checkKeptOn
 }
 
 // cacheSize returns the entries and document bytes the cache holds.
@@ -140,13 +226,13 @@ func decode[T any](r Record) (T, error) {
 // exported fields is copied; unexported fields (time.Time's location, a
 // decimal's big.Int, which their packages never change in place) are shared.
 func cloneValue[T any](v T) T {
-	t := reflect.TypeFor[T]()
-	if !hasRefs(t) {
+	c := copierOf(reflect.TypeFor[T]())
+	if c.plain {
 		return v
 	}
-	out := reflect.New(t).Elem()
-	copyValue(out, reflect.ValueOf(&v).Elem())
-	return out.Interface().(T)
+	var out T
+	c.copy(reflect.ValueOf(&out).Elem(), reflect.ValueOf(&v).Elem())
+	return out
 }
 
 var refsOf, clonableOf sync.Map // reflect.Type → bool
@@ -203,71 +289,201 @@ func hasRefs(t reflect.Type) bool {
 	return r
 }
 
-// copyValue sets dst (settable) to a deep copy of src.
-func copyValue(dst, src reflect.Value) {
-	t := src.Type()
-	if !hasRefs(t) {
-		dst.Set(src)
-		return
+// A copier copies values of one type the way cloneValue does. Copiers are
+// built once per type, from reflection, and then only follow their plan: the
+// fields to descend into are known, so a copy neither walks the type again nor
+// looks its properties up.
+type copier struct {
+	plain     bool // no references: a plain assignment copies it
+	clonable  bool // see clonable
+	copy      func(dst, src reflect.Value)
+	elem      *copier   // pointer, slice, array: the element's; map: the value's
+	key       *copier   // map: the key's
+	fields    []int     // struct: exported fields with references
+	fieldCopy []*copier // their copiers
+	omitEmpty []bool    // their JSON tags say omitempty
+}
+
+var (
+	copiers    sync.Map   // reflect.Type → *copier, complete ones only
+	copiersMu  sync.Mutex // serialises building
+	copiersNew map[reflect.Type]*copier
+)
+
+// copierOf returns t's copier, building it (and those it needs) once.
+func copierOf(t reflect.Type) *copier {
+	if c, ok := copiers.Load(t); ok {
+		return c.(*copier)
+	}
+	copiersMu.Lock()
+	defer copiersMu.Unlock()
+	if c, ok := copiers.Load(t); ok {
+		return c.(*copier)
+	}
+	copiersNew = map[reflect.Type]*copier{}
+	c := buildCopier(t)
+	// Publish only once every copier of this build is complete: a recursive
+	// type's copier refers to itself before it is done.
+	for t, c := range copiersNew {
+		copiers.Store(t, c)
+	}
+	copiersNew = nil
+	return c
+}
+
+// buildCopier builds t's copier; copiersMu is held.
+func buildCopier(t reflect.Type) *copier {
+	if c, ok := copiers.Load(t); ok {
+		return c.(*copier)
+	}
+	if c, ok := copiersNew[t]; ok {
+		return c // being built: recursive
+	}
+	c := &copier{plain: !hasRefs(t), clonable: clonable(t)}
+	copiersNew[t] = c
+	if c.plain {
+		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
+		return c
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		p := reflect.New(t.Elem())
-		copyValue(p.Elem(), src.Elem())
-		dst.Set(p)
+		c.elem = buildCopier(t.Elem())
+		c.copy = c.copyPointer
 	case reflect.Slice:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		s := reflect.MakeSlice(t, src.Len(), src.Len())
-		if hasRefs(t.Elem()) {
-			for i := range src.Len() {
-				copyValue(s.Index(i), src.Index(i))
-			}
-		} else {
-			reflect.Copy(s, src)
-		}
-		dst.Set(s)
+		c.elem = buildCopier(t.Elem())
+		c.copy = c.copySlice
 	case reflect.Map:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		m := reflect.MakeMapWithSize(t, src.Len())
-		it := src.MapRange()
-		for it.Next() {
-			k := reflect.New(t.Key()).Elem()
-			copyValue(k, it.Key())
-			e := reflect.New(t.Elem()).Elem()
-			copyValue(e, it.Value())
-			m.SetMapIndex(k, e)
-		}
-		dst.Set(m)
+		c.key, c.elem = buildCopier(t.Key()), buildCopier(t.Elem())
+		c.copy = c.copyMap
 	case reflect.Interface:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		e := reflect.New(src.Elem().Type()).Elem()
-		copyValue(e, src.Elem())
-		dst.Set(e)
+		c.copy = copyInterface
 	case reflect.Array:
-		for i := range src.Len() {
-			copyValue(dst.Index(i), src.Index(i))
-		}
+		c.elem = buildCopier(t.Elem())
+		c.copy = c.copyArray
 	case reflect.Struct:
-		dst.Set(src) // unexported fields shared (see cloneValue)
 		for i := range t.NumField() {
 			if f := t.Field(i); f.IsExported() && hasRefs(f.Type) {
-				copyValue(dst.Field(i), src.Field(i))
+				c.fields = append(c.fields, i)
+				c.fieldCopy = append(c.fieldCopy, buildCopier(f.Type))
+				_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				c.omitEmpty = append(c.omitEmpty, slices.Contains(strings.Split(opts, ","), "omitempty"))
 			}
 		}
+		c.copy = c.copyStruct
 	default:
-		dst.Set(src)
+		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
+	}
+	return c
+}
+
+// emptyToNil sets every empty slice or map in a field tagged omitempty
+// reachable from v (settable) to nil, as decoding the JSON of v would leave
+// it: such a field is left out of the document.
+func (c *copier) emptyToNil(v reflect.Value) {
+	if c.plain {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			c.elem.emptyToNil(v.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			c.elem.emptyToNil(v.Index(i))
+		}
+	case reflect.Map:
+		// Map values are not addressable; a kept value has none with empty
+		// lists, or its check fails.
+	case reflect.Struct:
+		for j, i := range c.fields {
+			f := v.Field(i)
+			if c.omitEmpty[j] && (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0 {
+				f.SetZero()
+				continue
+			}
+			c.fieldCopy[j].emptyToNil(f)
+		}
+	}
+}
+
+func (c *copier) copyPointer(dst, src reflect.Value) {
+	if src.IsNil() {
+		dst.SetZero()
+		return
+	}
+	p := reflect.New(src.Type().Elem())
+	c.elem.copy(p.Elem(), src.Elem())
+	dst.Set(p)
+}
+
+func (c *copier) copySlice(dst, src reflect.Value) {
+	if src.IsNil() {
+		dst.SetZero()
+		return
+	}
+	n := src.Len()
+	s := reflect.MakeSlice(src.Type(), n, n)
+	if c.elem.plain {
+		reflect.Copy(s, src)
+	} else {
+		for i := range n {
+			c.elem.copy(s.Index(i), src.Index(i))
+		}
+	}
+	dst.Set(s)
+}
+
+func (c *copier) copyMap(dst, src reflect.Value) {
+	if src.IsNil() {
+		dst.SetZero()
+		return
+	}
+	t := src.Type()
+	m := reflect.MakeMapWithSize(t, src.Len())
+	it := src.MapRange()
+	for it.Next() {
+		k, e := it.Key(), it.Value()
+		if !c.key.plain {
+			k2 := reflect.New(t.Key()).Elem()
+			c.key.copy(k2, k)
+			k = k2
+		}
+		if !c.elem.plain {
+			e2 := reflect.New(t.Elem()).Elem()
+			c.elem.copy(e2, e)
+			e = e2
+		}
+		m.SetMapIndex(k, e)
+	}
+	dst.Set(m)
+}
+
+func copyInterface(dst, src reflect.Value) {
+	if src.IsNil() {
+		dst.SetZero()
+		return
+	}
+	in := src.Elem()
+	ec := copierOf(in.Type())
+	if ec.plain {
+		dst.Set(in)
+		return
+	}
+	e := reflect.New(in.Type()).Elem()
+	ec.copy(e, in)
+	dst.Set(e)
+}
+
+func (c *copier) copyArray(dst, src reflect.Value) {
+	for i := range src.Len() {
+		c.elem.copy(dst.Index(i), src.Index(i))
+	}
+}
+
+func (c *copier) copyStruct(dst, src reflect.Value) {
+	dst.Set(src) // unexported fields shared (see cloneValue)
+	for j, i := range c.fields {
+		c.fieldCopy[j].copy(dst.Field(i), src.Field(i))
 	}
 }

@@ -104,3 +104,92 @@ func TestDecodeCacheIsBounded(t *testing.T) {
 	require.LessOrEqual(t, entries, storage.DecodeCacheMaxEntries)
 	require.LessOrEqual(t, bytes, storage.DecodeCacheMaxBytes)
 }
+
+type keptDoc struct {
+	Name  string    `json:"name"`
+	Tags  []string  `json:"tags,omitempty"`
+	Count int       `json:"count"`
+	Next  *keptDoc  `json:"next,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+func saveKept(t *testing.T, s storage.Store, company string, v keptDoc, fail bool) error {
+	t.Helper()
+	ctx := context.Background()
+	return s.Update(ctx, func(tx storage.Tx) error {
+		_, rec, err := storage.Load[keptDoc](ctx, tx, company, "kept", "k", true)
+		if storage.IsNotFound(err) {
+			rec, err = storage.Record{Company: company, Kind: "kept", ID: "k"}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := storage.SaveKept(ctx, tx, rec, v); err != nil {
+			return err
+		}
+		if fail {
+			return license.Errorf(license.Conflict, "", "rolled back on purpose")
+		}
+		return nil
+	})
+}
+
+func loadKept(t *testing.T, s storage.Store, company string) keptDoc {
+	t.Helper()
+	var v keptDoc
+	require.NoError(t, s.View(context.Background(), func(tx storage.Tx) error {
+		var err error
+		v, _, err = storage.Load[keptDoc](context.Background(), tx, company, "kept", "k", false)
+		return err
+	}))
+	return v
+}
+
+// The value SaveKept wrote serves the next Load without decoding; empty
+// lists left out of the document come back nil, as decoding gives them; a
+// save that rolls back never serves; and what Load hands out is a copy.
+func TestSaveKeptServesTheNextLoad(t *testing.T) {
+	s := memory.New()
+	c := license.NewID()
+	at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	v := keptDoc{Name: "one", Tags: []string{}, Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}
+	require.NoError(t, saveKept(t, s, c, v, false))
+	v.Next.Tags[0] = "changed after the save"
+
+	_, misses := storage.DecodeCacheStats()
+	got := loadKept(t, s, c)
+	_, misses2 := storage.DecodeCacheStats()
+	require.Equal(t, misses, misses2, "served from the kept value, not decoded")
+	require.Equal(t, keptDoc{Name: "one", Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}, got)
+	got.Next.Tags[0] = "changed by the caller"
+	require.Equal(t, "a", loadKept(t, s, c).Next.Tags[0])
+
+	// A save that rolls back leaves the stored record as it was.
+	require.Error(t, saveKept(t, s, c, keptDoc{Name: "rolled back", Count: 2, At: at}, true))
+	require.Equal(t, "one", loadKept(t, s, c).Name)
+	// The same version written again with other bytes is not served the rolled-back value.
+	require.NoError(t, saveKept(t, s, c, keptDoc{Name: "three", Count: 3, At: at}, false))
+	require.Equal(t, "three", loadKept(t, s, c).Name)
+}
+
+// In a test binary SaveKept checks its contract: a value that JSON does not
+// give back whole (here a time with a monotonic clock reading) panics.
+func TestSaveKeptChecksItsContract(t *testing.T) {
+	s := memory.New()
+	require.Panics(t, func() {
+		_ = saveKept(t, s, license.NewID(), keptDoc{Name: "now", At: time.Now()}, false)
+	})
+}
+
+// Records that Encode wrote skip the JSON check only while Data is the slice
+// it encoded: a caller that replaces Data is checked again.
+func TestEncodedDataIsCheckedOnceReplaced(t *testing.T) {
+	s := memory.New()
+	ctx := context.Background()
+	r, err := storage.Encode(storage.Record{Company: license.NewID(), Kind: "doc", ID: "d"}, map[string]int{"a": 1})
+	require.NoError(t, err)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, r) }))
+	r.Data = []byte(`{"a":`)
+	err = s.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, r) })
+	require.Equal(t, "data", license.ErrorField(err))
+}
