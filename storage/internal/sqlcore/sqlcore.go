@@ -201,7 +201,7 @@ func scanRecord(rows Rows) (storage.Record, error) {
 // generic plan may use the partial index records_uniq only when the query
 // states that predicate; without it, the plan read every record of the kind.
 const (
-	getRecordSQL   = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND id = $3`
+	getRecordSQL   = `SELECT parent, uniq, data, version FROM records WHERE company = $1 AND kind = $2 AND id = $3`
 	getByUniqueSQL = `SELECT ` + recordCols + ` FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> ''`
 	uniqueTakenSQL = `SELECT id FROM records WHERE company = $1 AND kind = $2 AND uniq = $3 AND uniq <> '' AND id <> $4`
 )
@@ -263,22 +263,39 @@ func (t *Tx) get(ctx context.Context, company string, kind storage.Kind, id stri
 			return r, nil
 		}
 	}
-	rs, err := t.queryRecords(ctx, getRecordSQL+lock,
-		company, string(kind), id)
+	r, found, err := t.getRow(ctx, company, kind, id, lock)
 	if err != nil {
 		return storage.Record{}, t.err(err, "get %s %s", kind, id)
 	}
-	if len(rs) == 0 {
+	if !found {
 		if t.Cache != nil {
 			t.Cache.Absent(company, kind, id)
 		}
 		return storage.Record{}, storage.NotFound(kind, id)
 	}
 	if t.Cache != nil {
-		t.Cache.Stored(rs[0])
+		t.Cache.Stored(r)
 	}
-	t.remember(rs[0])
-	return rs[0], nil
+	t.remember(r)
+	return r, nil
+}
+
+// getRow reads one record by key. It selects only the columns the key does
+// not give: the point read is the hottest query, and each column read costs.
+func (t *Tx) getRow(ctx context.Context, company string, kind storage.Kind, id string, lock string) (r storage.Record, found bool, err error) {
+	rows, err := t.C.Query(ctx, getRecordSQL+lock, company, string(kind), id)
+	if err != nil {
+		return r, false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return r, false, rows.Err()
+	}
+	r = storage.Record{Company: company, Kind: kind, ID: id}
+	if err := rows.Scan(&r.Parent, &r.Unique, &r.Data, &r.Version); err != nil {
+		return r, false, err
+	}
+	return r, true, rows.Close()
 }
 
 // stored tells the cache that r was just written by Put: its version follows
