@@ -310,6 +310,11 @@ func (s *Service) Allocations(ctx context.Context, a license.Actor, poolID strin
 type LeaseRequest struct {
 	Consumer license.Consumer // User is required; other attributes feed the restrictions
 	FromForm bool
+	// Wait is how long to wait for a seat when none is free (at most
+	// MaxLeaseWait; 0 refuses at once). The acquire then queues for the
+	// pool, holding no transaction, and takes the first seat a release
+	// frees (see AcquireLease).
+	Wait time.Duration
 }
 
 // AcquireLease takes a seat of concurrent-user pool poolID for the consumer's
@@ -318,8 +323,16 @@ type LeaseRequest struct {
 // user who already holds a live lease gets it renewed. Appends
 // pool.lease_acquired.
 //
-// Errors: Invalid (consumer.user, metric), NotFound, Forbidden, Conflict (pool
-// not active), RestrictionFailed, InsufficientLicenses, Quarantined.
+// With req.Wait, an acquire that finds no seat free waits for one instead of
+// failing: it queues for the pool (in this process, oldest first) and tries
+// again when a release frees a seat, and every quarter second for seats
+// freed elsewhere (another process, a lapsed lease), until it gets a seat or
+// req.Wait has passed; it then fails as it would have at once. No
+// transaction is held while it waits. Cancelling ctx ends the wait
+// (Unavailable).
+//
+// Errors: Invalid (consumer.user, metric, wait), NotFound, Forbidden, Conflict
+// (pool not active), RestrictionFailed, InsufficientLicenses, Quarantined.
 func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID string, req LeaseRequest) (Lease, error) {
 	if err := checkEditor(a); err != nil {
 		return Lease{}, err
@@ -330,6 +343,17 @@ func (s *Service) AcquireLease(ctx context.Context, a license.Actor, poolID stri
 	if err := checkConsumer(req.Consumer); err != nil {
 		return Lease{}, err
 	}
+	if req.Wait < 0 || req.Wait > MaxLeaseWait {
+		return Lease{}, license.Errorf(license.Invalid, "wait", "the wait for a seat must be between 0 and %s", MaxLeaseWait)
+	}
+	if req.Wait > 0 {
+		return s.acquireWaiting(ctx, a, poolID, req)
+	}
+	return s.acquireOnce(ctx, a, poolID, req)
+}
+
+// acquireOnce is one attempt of AcquireLease, its request checked.
+func (s *Service) acquireOnce(ctx context.Context, a license.Actor, poolID string, req LeaseRequest) (Lease, error) {
 	now := s.now()
 	if err := s.refuseLease(ctx, a, poolID, req, now); err != nil {
 		return Lease{}, err
@@ -551,6 +575,7 @@ func (s *Service) ReleaseLease(ctx context.Context, a license.Actor, poolID, lea
 	})
 	if err == nil {
 		clearFull(a.Company, poolID)
+		seatFreed(a.Company, poolID)
 	}
 	return err
 }
@@ -579,6 +604,11 @@ func (s *Service) CullLeases(ctx context.Context, a license.Actor, poolID string
 		}
 		return savePool(ctx, tx, rec, p)
 	})
+	if err == nil {
+		for range n {
+			seatFreed(a.Company, poolID)
+		}
+	}
 	return n, err
 }
 

@@ -36,6 +36,18 @@ type AllocateBody struct {
 type LeaseBody struct {
 	Consumer license.Consumer `json:"consumer"`
 	FromForm bool             `json:"from_form,omitempty"`
+	// WaitSeconds is how long to wait for a seat when none is free, in
+	// whole seconds (0 to 30; absent or 0: answer at once). The request
+	// then stays open until a seat frees or the time is up.
+	WaitSeconds int64 `json:"wait_seconds,omitempty"`
+}
+
+// wait returns the body's WaitSeconds as a duration, checked.
+func (b LeaseBody) wait() (time.Duration, error) {
+	if max := int64(pool.MaxLeaseWait / time.Second); b.WaitSeconds < 0 || b.WaitSeconds > max {
+		return 0, license.Errorf(license.Invalid, "wait_seconds", "wait_seconds must be between 0 and %d", max)
+	}
+	return time.Duration(b.WaitSeconds) * time.Second, nil
 }
 
 // CommentBody adds a comment to a pool.
@@ -161,7 +173,11 @@ func (h *Handler) poolRoutes() []Route {
 		// service checks the editor role first in its own transaction.
 		roleInTx(created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
 			func(c *call, req LeaseBody) (LeaseView, error) {
-				l, err := p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm})
+				wait, err := req.wait()
+				if err != nil {
+					return LeaseView{}, err
+				}
+				l, err := p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm, Wait: wait})
 				return leaseView(l), err
 			}))),
 		roleInTx(op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Client calls a licensekit server's REST API with one API key, over a
@@ -82,6 +83,18 @@ func (c *Client) AcquireLease(ctx context.Context, pool, user string) (string, e
 		ID string `json:"id"`
 	}
 	err := c.Do(ctx, "POST", "/v1/pools/"+pool+"/leases", map[string]any{"consumer": map[string]string{"user": user}}, &l, http.StatusCreated)
+	return l.ID, err
+}
+
+// AcquireLeaseWaiting is AcquireLease that, when no seat is free, waits for
+// one on the server for up to wait (whole seconds, at most 30: the request's
+// wait_seconds) before the 409.
+func (c *Client) AcquireLeaseWaiting(ctx context.Context, pool, user string, wait time.Duration) (string, error) {
+	var l struct {
+		ID string `json:"id"`
+	}
+	body := map[string]any{"consumer": map[string]string{"user": user}, "wait_seconds": int64(wait / time.Second)}
+	err := c.Do(ctx, "POST", "/v1/pools/"+pool+"/leases", body, &l, http.StatusCreated)
 	return l.ID, err
 }
 

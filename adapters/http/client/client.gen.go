@@ -1751,8 +1751,9 @@ type HttpIncrementBodyInput struct {
 
 // HttpLeaseBodyInput defines model for http.LeaseBodyInput.
 type HttpLeaseBodyInput struct {
-	Consumer *LicenseConsumerInput `json:"consumer,omitempty"`
-	FromForm *bool                 `json:"from_form,omitempty"`
+	Consumer    *LicenseConsumerInput `json:"consumer,omitempty"`
+	FromForm    *bool                 `json:"from_form,omitempty"`
+	WaitSeconds *int                  `json:"wait_seconds,omitempty"`
 }
 
 // HttpLeaseView defines model for http.LeaseView.

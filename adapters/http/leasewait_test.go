@@ -1,0 +1,68 @@
+package http_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/licensekit/licensekit/pool"
+)
+
+// POST /v1/pools/{id}/leases with wait_seconds stays open on a full pool
+// and answers 201 once a release frees the seat; without it the answer is
+// an immediate 409. wait_seconds outside 0..30 is refused.
+func TestLeaseAcquireWaitsForASeat(t *testing.T) {
+	f := newFixture(t)
+	var lp pool.Pool
+	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("CAD", "perpetual", "concurrent_user", 0), &lp)
+	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1}, nil)
+	leases := "/v1/pools/" + lp.ID + "/leases"
+	var held pool.Lease
+	f.ok(201, "POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "ann"}}, &held)
+
+	for _, w := range []int{-1, 31} {
+		requireRefused(t, f.do("POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "bob"}, "wait_seconds": w}), "wait_seconds")
+	}
+	r := f.do("POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "bob"}})
+	require.Equal(t, 409, r.status, "%s", r.body)
+	assert.Equal(t, "insufficient_licenses", r.errCode(t))
+
+	type answer struct {
+		status int
+		err    error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		req, err := http.NewRequest("POST", f.srv.URL+leases, strings.NewReader(`{"consumer":{"user":"bob"},"wait_seconds":20}`))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.owner)
+		res, err := f.srv.Client().Do(req)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		res.Body.Close()
+		got <- answer{status: res.StatusCode}
+	}()
+	select {
+	case a := <-got:
+		t.Fatalf("the waiting acquire answered %d (%v) while the seat was held", a.status, a.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f.ok(200, "DELETE", leases+"/"+held.ID, f.owner, nil, nil)
+	select {
+	case a := <-got:
+		require.NoError(t, a.err)
+		require.Equal(t, 201, a.status)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting acquire did not get the freed seat")
+	}
+}
