@@ -465,3 +465,57 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	assert.Equal(t, "rate_limited", client.ErrorCode(err), "%v", err)
 	assert.Equal(t, 1, busy.requests(), "a wait beyond the policy's Max is not retried")
 }
+
+// With WaitForSeat, Lease on a full pool waits on the server and gets the
+// seat the holder's Close frees; the wait is held below the HTTP client's
+// timeout, so a wait longer than that ends with the server's refusal rather
+// than a client timeout.
+func TestLeaseWaitsForASeat(t *testing.T) {
+	s := newServer(t)
+	p := s.pool(license.ConcurrentUser, 1, time.Minute)
+	ctx := context.Background()
+	ann := newClient(t, s, "ann", s.clock.Now, newTicks().option())
+	al, err := ann.Lease(ctx, p)
+	require.NoError(t, err)
+
+	_, err = newClient(t, s, "carol", s.clock.Now).Lease(ctx, p)
+	assert.Equal(t, "insufficient_licenses", client.ErrorCode(err), "without a wait: refused at once")
+
+	type result struct {
+		l   *client.Lease
+		err error
+	}
+	got := make(chan result, 1)
+	bob := newClient(t, s, "bob", s.clock.Now, newTicks().option())
+	go func() {
+		l, err := bob.Lease(ctx, p, client.WaitForSeat(20*time.Second))
+		got <- result{l, err}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("Lease returned (%v) while the only seat was held", r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, al.Close())
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		held, _ := r.l.Held()
+		assert.True(t, held)
+		require.NoError(t, r.l.Close())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the freed seat did not reach the waiting Lease")
+	}
+
+	// Held again by ann; dave's client times out after 7 s, so an hour's
+	// wait is sent as 2 s and ends with the server's refusal.
+	al, err = ann.Lease(ctx, p)
+	require.NoError(t, err)
+	defer al.Close()
+	dave := newClient(t, s, "dave", s.clock.Now, client.WithHTTPClient(&http.Client{Timeout: 7 * time.Second}))
+	start := time.Now()
+	_, err = dave.Lease(ctx, p, client.WaitForSeat(time.Hour))
+	assert.Equal(t, "insufficient_licenses", client.ErrorCode(err), "%v", err)
+	assert.GreaterOrEqual(t, time.Since(start), 2*time.Second)
+	assert.Less(t, time.Since(start), 7*time.Second)
+}

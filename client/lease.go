@@ -46,6 +46,7 @@ type Lease struct {
 	events chan LeaseEvent
 	cancel context.CancelFunc
 	done   chan struct{}
+	wait   time.Duration // WaitForSeat
 
 	mu      sync.Mutex
 	id      string
@@ -55,17 +56,50 @@ type Lease struct {
 	relErr  error
 }
 
+// A LeaseOption changes how Client.Lease takes its seat.
+type LeaseOption func(*Lease)
+
+// MaxSeatWait is the longest WaitForSeat waits: what the server allows.
+const MaxSeatWait = 30 * time.Second
+
+// WaitForSeat makes Lease wait up to d for a seat when none is free, rather
+// than fail at once: the server holds the request and answers as soon as a
+// release frees a seat, so the product neither polls nor spends requests on
+// refusals. d is rounded up to whole seconds and held to MaxSeatWait, and
+// to 5 s less than the HTTP client's timeout (WithHTTPClient) so that the
+// answer comes before the client gives up. Re-acquiring after a loss waits
+// the same way.
+func WaitForSeat(d time.Duration) LeaseOption {
+	return func(l *Lease) { l.wait = d }
+}
+
+// waitSeconds is the wait_seconds to send, 0 for none.
+func (l *Lease) waitSeconds() int {
+	d := min(l.wait, MaxSeatWait)
+	if t := l.c.hc.Timeout; t > 0 {
+		d = min(d, t-5*time.Second)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}
+
 // Lease takes a seat of concurrent-user pool for this client's consumer and
 // keeps it in the background until Close or until ctx is cancelled. It fails
-// when no seat is free now (ErrorCode insufficient_licenses) or the server
-// cannot be reached. A seat this client had borrowed from the pool becomes
-// an ordinary seat again (the borrowed file is dropped from the state): the
-// early return of a borrowed seat when the product is back online.
-func (c *Client) Lease(ctx context.Context, pool string) (*Lease, error) {
+// when no seat is free now, or within the wait of WaitForSeat (ErrorCode
+// insufficient_licenses), or the server cannot be reached. A seat this
+// client had borrowed from the pool becomes an ordinary seat again (the
+// borrowed file is dropped from the state): the early return of a borrowed
+// seat when the product is back online.
+func (c *Client) Lease(ctx context.Context, pool string, opts ...LeaseOption) (*Lease, error) {
 	if pool == "" || len(pool) > 128 {
 		return nil, errors.New("client: a pool id is required")
 	}
 	l := &Lease{c: c, pool: pool, events: make(chan LeaseEvent, 64), done: make(chan struct{})}
+	for _, o := range opts {
+		o(l)
+	}
 	if err := l.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -120,9 +154,12 @@ func (l *Lease) set(v *api.HttpLeaseView) {
 func (l *Lease) acquire(ctx context.Context) error {
 	c := l.c
 	key := newKey("lease")
+	body := api.HttpLeaseBodyInput{Consumer: c.apiConsumer()}
+	if w := l.waitSeconds(); w > 0 {
+		body.WaitSeconds = &w
+	}
 	rsp, err := call(ctx, c, http.StatusCreated, func(ctx context.Context) (*api.PostV1PoolsIdLeasesResponse, error) {
-		return c.api.PostV1PoolsIdLeasesWithResponse(ctx, l.pool, &api.PostV1PoolsIdLeasesParams{IdempotencyKey: &key},
-			api.HttpLeaseBodyInput{Consumer: c.apiConsumer()})
+		return c.api.PostV1PoolsIdLeasesWithResponse(ctx, l.pool, &api.PostV1PoolsIdLeasesParams{IdempotencyKey: &key}, body)
 	})
 	if err != nil {
 		return err
