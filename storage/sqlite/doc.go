@@ -25,7 +25,10 @@
 // from them (see WithWriterCache). It checks SQLite's PRAGMA data_version
 // once after each BEGIN IMMEDIATE and drops them all when another connection
 // (another process on the same file) has committed since; a caller rolled
-// back to its savepoint leaves nothing of its work in them. Read
-// transactions reuse the statements of the reads of records by key and of
-// the lists of records, prepared at Open.
+// back to its savepoint leaves nothing of its work in them.
+//
+// Read transactions run on the read connection's driver directly, not
+// through database/sql's statement and row wrappers (see WithDirectReads):
+// each connection keeps the statements of the reads of records by key and
+// of the lists of records prepared for its life.
 package sqlite

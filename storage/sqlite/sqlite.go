@@ -45,6 +45,7 @@ type config struct {
 	retries     int
 	group       bool
 	cache       bool
+	direct      bool
 	observer    *storage.Observer
 }
 
@@ -71,6 +72,13 @@ func WithGroupCommit(on bool) Option { return func(c *config) { c.group = on } }
 // connection commits, and drops it all when one did (see writerCache).
 func WithWriterCache(on bool) Option { return func(c *config) { c.cache = on } }
 
+// WithDirectReads turns direct reads on (the default) or off. On, a read
+// transaction (View) runs on the read connection's SQLite driver directly,
+// with the point reads and lists prepared once per connection; off, it runs
+// through database/sql, which costs about a third more per short read (see
+// viewDirect).
+func WithDirectReads(on bool) Option { return func(c *config) { c.direct = on } }
+
 // WithObserver reports the store's transactions, retries, group-commit batch
 // sizes and writer waits to o (for metrics).
 func WithObserver(o storage.Observer) Option { return func(c *config) { c.observer = &o } }
@@ -90,7 +98,9 @@ type Store struct {
 	wc    *sql.Conn  // the writer connection; transactions begin IMMEDIATE on it
 	stmts map[string]*sql.Stmt
 
-	rstmts map[string]*sql.Stmt // the read pool's prepared statements, fixed at Open (see readStmt)
+	rstmts  map[string]*sql.Stmt // the read pool's prepared statements, fixed at Open (see readStmt)
+	direct  bool                 // View runs on the driver connection (see viewDirect)
+	readSQL map[string]bool      // the statements each read connection keeps prepared (direct reads)
 
 	group      bool                  // group commit on (see groupTx)
 	cache      *writerCache          // the writer cache (see writerCache); nil: off
@@ -165,7 +175,7 @@ func dsn(path string, q url.Values) string {
 // schema up to date. It returns a *license.Error when the file is not a
 // licensekit SQLite database, is corrupted, or was written by a newer version.
 func Open(path string, opts ...Option) (*Store, error) {
-	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10, group: true, cache: true}
+	cfg := config{sync: Full, busyTimeout: 5 * time.Second, readers: 4, retries: 10, group: true, cache: true, direct: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -201,11 +211,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 	rq.Add("_pragma", "busy_timeout("+busy+")")
 	rq.Add("_pragma", "foreign_keys(1)")
 	rq.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", dsn(path, rq))
+	rc, err := newReadConnector(dsn(path, rq))
 	if err != nil {
 		w.Close()
 		return nil, mapError(err, "open "+path)
 	}
+	r := sql.OpenDB(rc)
 	r.SetMaxOpenConns(cfg.readers)
 	r.SetMaxIdleConns(cfg.readers)
 	r.SetConnMaxLifetime(0)
@@ -215,7 +226,15 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, mapError(err, "open "+path+" for reading")
 	}
-	s.prepareReads(ctx)
+	s.direct, s.readSQL = cfg.direct, map[string]bool{}
+	for _, ks := range sqlcore.KeyedStatements(dialect.IndexedBy) {
+		if strings.HasPrefix(ks.SQL, "SELECT") {
+			s.readSQL[ks.SQL] = true
+		}
+	}
+	if !s.direct {
+		s.prepareReads(ctx)
+	}
 	return s, nil
 }
 
@@ -489,6 +508,9 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error)
 	if s.obs != nil {
 		start := time.Now()
 		defer func() { s.obs.ObserveTransaction(false, err, start) }()
+	}
+	if s.direct {
+		return s.viewDirect(ctx, fn)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

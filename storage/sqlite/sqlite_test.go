@@ -27,9 +27,10 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceWithoutGroupCommit runs the suites with every Update in a
-// transaction of its own (WithGroupCommit(false)).
+// transaction of its own (WithGroupCommit(false)) and every View through
+// database/sql (WithDirectReads(false)).
 func TestConformanceWithoutGroupCommit(t *testing.T) {
 	storagetest.RunWith(t, func(t testing.TB) storage.Store {
-		return newStore(t, sqlite.WithSynchronous(sqlite.Normal), sqlite.WithGroupCommit(false))
+		return newStore(t, sqlite.WithSynchronous(sqlite.Normal), sqlite.WithGroupCommit(false), sqlite.WithDirectReads(false))
 	}, storagetest.Features{Short: testing.Short()})
 }
