@@ -103,6 +103,37 @@ func BenchmarkMemoryAllocateRelease(b *testing.B) {
 			step(-1)
 		}
 	})
+	b.Run("serial/base-encode", func(b *testing.B) {
+		// The least a store of JSON documents does for the pair when it
+		// never decodes (values kept beside their documents, as
+		// storage.SaveKept does): encode the pool's record after each of
+		// the two changes.
+		ctx := context.Background()
+		svc := &pool.Service{Store: memory.New()}
+		a := owner()
+		id := newPool(b, svc, a, license.InstalledInstance, 10)
+		p, err := svc.Get(ctx, a, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mu sync.Mutex
+		docs := map[string][]byte{}
+		step := func(d int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			p.AllocatedManual += d
+			data, err := json.Marshal(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			docs[id] = data
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			step(1)
+			step(-1)
+		}
+	})
 	b.Run("serial/base-sem", func(b *testing.B) {
 		sem := semaphore.NewWeighted(10)
 		b.ReportAllocs()

@@ -414,6 +414,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		h = withHSTS(h)
 	}
 	srv := newServer(h, log)
+	srv.RegisterOnShutdown(api.Drain) // requests waiting for a seat answer 503 rather than hold the shutdown
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 	if m != nil {

@@ -112,6 +112,9 @@ type Handler struct {
 	mux     *http.ServeMux
 	routes  []Route
 	openapi []byte
+	// draining ends when Drain is called: requests waiting for a seat stop.
+	draining context.Context
+	drain    context.CancelFunc
 }
 
 // New returns the API handler for cfg.
@@ -159,6 +162,7 @@ func New(cfg Config) (*Handler, error) {
 	lim := newLimits(cfg.Limits)
 	cfg.Services.withValidationLimit(lim.validation)
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), lim: lim}
+	h.draining, h.drain = context.WithCancel(context.Background())
 	h.routes = h.table()
 	for i := range h.routes {
 		rt := &h.routes[i]
@@ -170,6 +174,20 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.openapi = doc
 	return h, nil
+}
+
+// Drain ends the waits of the requests waiting for a seat
+// (POST /v1/pools/{id}/leases with wait_seconds): they answer 503 at once,
+// and requests that come later do not wait. Call it when the server starts
+// to shut down (http.Server.RegisterOnShutdown), so that a shutdown does not
+// wait for them; the clients try again, elsewhere or later.
+func (h *Handler) Drain() { h.drain() }
+
+// waitContext returns ctx, ended early by Drain.
+func (h *Handler) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(h.draining, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // Routes returns the route table (a copy).

@@ -66,3 +66,46 @@ func TestLeaseAcquireWaitsForASeat(t *testing.T) {
 		t.Fatal("the waiting acquire did not get the freed seat")
 	}
 }
+
+// Drain (called when the server shuts down) ends the waits at once with a
+// 503, and a later request with wait_seconds is answered at once.
+func TestDrainEndsLeaseWaits(t *testing.T) {
+	f := newFixture(t)
+	var lp pool.Pool
+	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("CAD", "perpetual", "concurrent_user", 0), &lp)
+	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1}, nil)
+	leases := "/v1/pools/" + lp.ID + "/leases"
+	f.ok(201, "POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "ann"}}, nil)
+
+	got := make(chan int, 1)
+	go func() {
+		req, err := http.NewRequest("POST", f.srv.URL+leases, strings.NewReader(`{"consumer":{"user":"bob"},"wait_seconds":30}`))
+		if err != nil {
+			got <- 0
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.owner)
+		res, err := f.srv.Client().Do(req)
+		if err != nil {
+			got <- 0
+			return
+		}
+		res.Body.Close()
+		got <- res.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	f.h.Drain()
+	select {
+	case status := <-got:
+		require.Equal(t, 503, status)
+		require.Less(t, time.Since(start), 5*time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain did not end the wait")
+	}
+	start = time.Now()
+	r := f.do("POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "carol"}, "wait_seconds": 30})
+	require.Equal(t, 409, r.status, "%s", r.body)
+	require.Less(t, time.Since(start), 5*time.Second, "no new waits once draining")
+}

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"time"
 
 	"github.com/licensekit/licensekit/license"
@@ -177,7 +178,16 @@ func (h *Handler) poolRoutes() []Route {
 				if err != nil {
 					return LeaseView{}, err
 				}
-				l, err := p().AcquireLease(c.r.Context(), c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm, Wait: wait})
+				ctx := c.r.Context()
+				if wait > 0 && h.draining.Err() != nil {
+					wait = 0 // shutting down: no new waits
+				}
+				if wait > 0 {
+					var done context.CancelFunc
+					ctx, done = h.waitContext(ctx)
+					defer done()
+				}
+				l, err := p().AcquireLease(ctx, c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm, Wait: wait})
 				return leaseView(l), err
 			}))),
 		roleInTx(op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
