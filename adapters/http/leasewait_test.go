@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,12 +18,7 @@ import (
 // an immediate 409. wait_seconds outside 0..30 is refused.
 func TestLeaseAcquireWaitsForASeat(t *testing.T) {
 	f := newFixture(t)
-	var lp pool.Pool
-	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("CAD", "perpetual", "concurrent_user", 0), &lp)
-	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1}, nil)
-	leases := "/v1/pools/" + lp.ID + "/leases"
-	var held pool.Lease
-	f.ok(201, "POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "ann"}}, &held)
+	leases, held := oneSeatHeld(t, f)
 
 	for _, w := range []int{-1, 31} {
 		requireRefused(t, f.do("POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "bob"}, "wait_seconds": w}), "wait_seconds")
@@ -31,27 +27,7 @@ func TestLeaseAcquireWaitsForASeat(t *testing.T) {
 	require.Equal(t, 409, r.status, "%s", r.body)
 	assert.Equal(t, "insufficient_licenses", r.errCode(t))
 
-	type answer struct {
-		status int
-		err    error
-	}
-	got := make(chan answer, 1)
-	go func() {
-		req, err := http.NewRequest("POST", f.srv.URL+leases, strings.NewReader(`{"consumer":{"user":"bob"},"wait_seconds":20}`))
-		if err != nil {
-			got <- answer{err: err}
-			return
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.owner)
-		res, err := f.srv.Client().Do(req)
-		if err != nil {
-			got <- answer{err: err}
-			return
-		}
-		res.Body.Close()
-		got <- answer{status: res.StatusCode}
-	}()
+	got := postWaiting(f, leases, "bob", 20)
 	select {
 	case a := <-got:
 		t.Fatalf("the waiting acquire answered %d (%v) while the seat was held", a.status, a.err)
@@ -71,35 +47,16 @@ func TestLeaseAcquireWaitsForASeat(t *testing.T) {
 // 503, and a later request with wait_seconds is answered at once.
 func TestDrainEndsLeaseWaits(t *testing.T) {
 	f := newFixture(t)
-	var lp pool.Pool
-	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("CAD", "perpetual", "concurrent_user", 0), &lp)
-	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1}, nil)
-	leases := "/v1/pools/" + lp.ID + "/leases"
-	f.ok(201, "POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "ann"}}, nil)
+	leases, _ := oneSeatHeld(t, f)
 
-	got := make(chan int, 1)
-	go func() {
-		req, err := http.NewRequest("POST", f.srv.URL+leases, strings.NewReader(`{"consumer":{"user":"bob"},"wait_seconds":30}`))
-		if err != nil {
-			got <- 0
-			return
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.owner)
-		res, err := f.srv.Client().Do(req)
-		if err != nil {
-			got <- 0
-			return
-		}
-		res.Body.Close()
-		got <- res.StatusCode
-	}()
+	got := postWaiting(f, leases, "bob", 30)
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	f.h.Drain()
 	select {
-	case status := <-got:
-		require.Equal(t, 503, status)
+	case a := <-got:
+		require.NoError(t, a.err)
+		require.Equal(t, 503, a.status)
 		require.Less(t, time.Since(start), 5*time.Second)
 	case <-time.After(10 * time.Second):
 		t.Fatal("Drain did not end the wait")
@@ -108,4 +65,47 @@ func TestDrainEndsLeaseWaits(t *testing.T) {
 	r := f.do("POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "carol"}, "wait_seconds": 30})
 	require.Equal(t, 409, r.status, "%s", r.body)
 	require.Less(t, time.Since(start), 5*time.Second, "no new waits once draining")
+}
+
+// oneSeatHeld creates a concurrent-user pool of one seat, held by ann, and
+// returns its leases path and ann's lease.
+func oneSeatHeld(t *testing.T, f *fixture) (string, pool.Lease) {
+	t.Helper()
+	var lp pool.Pool
+	f.ok(201, "POST", "/v1/pools", f.owner, poolSpec("CAD", "perpetual", "concurrent_user", 0), &lp)
+	f.ok(201, "POST", "/v1/pools/"+lp.ID+"/transactions", f.owner, map[string]any{"kind": "purchase", "count": 1}, nil)
+	leases := "/v1/pools/" + lp.ID + "/leases"
+	var held pool.Lease
+	f.ok(201, "POST", leases, f.owner, map[string]any{"consumer": map[string]any{"user": "ann"}}, &held)
+	return leases, held
+}
+
+// answer is the outcome of a request sent in the background.
+type answer struct {
+	status int
+	err    error
+}
+
+// postWaiting sends an acquire for user with wait_seconds in the background
+// and delivers its answer on the channel it returns.
+func postWaiting(f *fixture, leases, user string, wait int) <-chan answer {
+	got := make(chan answer, 1)
+	go func() {
+		body := fmt.Sprintf(`{"consumer":{"user":%q},"wait_seconds":%d}`, user, wait)
+		req, err := http.NewRequest("POST", f.srv.URL+leases, strings.NewReader(body))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.owner)
+		res, err := f.srv.Client().Do(req)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		res.Body.Close()
+		got <- answer{status: res.StatusCode}
+	}()
+	return got
 }
