@@ -158,7 +158,7 @@ func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, 
 	// existing allocation makes the insert fail, which saves a read on the
 	// common path. When the capacity check then fails, the row is removed
 	// again, so the transaction is left as it was even if the caller goes on.
-	if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindAllocation, ID: al.ID, Parent: p.ID}, al); err != nil {
+	if err := storage.InsertKept(ctx, tx, storage.Record{Company: a.Company, Kind: KindAllocation, ID: al.ID, Parent: p.ID}, al); err != nil {
 		if license.ErrorCode(err) == license.Conflict && license.ErrorField(err) == "id" {
 			return license.Errorf(license.Conflict, "consumer", "%s already holds a license from pool %q", al.Key, p.Name)
 		}
@@ -186,17 +186,9 @@ func allocateInto(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, 
 	if err := savePool(ctx, tx, rec, p); err != nil {
 		return err
 	}
-	return appendEvent(ctx, tx, a, now, EventAllocated, p.ID, al.Units, map[string]any{
-		"allocation": al.ID, "key": al.Key, "automatic": al.Automatic, "rule": al.Rule, "software": al.Software,
+	return appendEvent(ctx, tx, a, now, EventAllocated, p.ID, al.Units, allocatedEvent{
+		Allocation: al.ID, Automatic: al.Automatic, Key: al.Key, Rule: al.Rule, Software: al.Software,
 	})
-}
-
-func insertJSON(ctx context.Context, tx storage.Tx, r storage.Record, v any) error {
-	r, err := storage.Encode(r, v)
-	if err != nil {
-		return err
-	}
-	return tx.Insert(ctx, r)
 }
 
 // pruneQuarantine drops quarantine entries that have ended (they no longer count).
@@ -273,7 +265,7 @@ func releaseFrom(ctx context.Context, tx storage.Tx, a license.Actor, p *Pool, r
 	if err := savePool(ctx, tx, rec, p); err != nil {
 		return Release{}, err
 	}
-	if err := appendEvent(ctx, tx, a, now, EventReleased, p.ID, al.Units, map[string]any{"allocation": al.ID, "key": al.Key, "reason": reason}); err != nil {
+	if err := appendEvent(ctx, tx, a, now, EventReleased, p.ID, al.Units, releasedEvent{Allocation: al.ID, Key: al.Key, Reason: reason}); err != nil {
 		return Release{}, err
 	}
 	if out.Quarantined > 0 {
@@ -427,7 +419,7 @@ func acquireLeaseIn(ctx context.Context, tx storage.Tx, a license.Actor, poolID 
 			return err
 		}
 		l := Lease{ID: id, Pool: p.ID, User: req.Consumer.User, Acquired: now, Heartbeat: now, TTL: p.LeaseTTL, ExpiresAt: now.Add(p.LeaseTTL), By: a.Email}
-		if err := insertJSON(ctx, tx, storage.Record{Company: a.Company, Kind: KindLease, ID: l.ID, Parent: p.ID}, l); err != nil {
+		if err := storage.InsertKept(ctx, tx, storage.Record{Company: a.Company, Kind: KindLease, ID: l.ID, Parent: p.ID}, l); err != nil {
 			return err
 		}
 		p.Leases++

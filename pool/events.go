@@ -29,6 +29,24 @@ const (
 	EventUnsuspended       eventlog.Type = "pool.unsuspended"
 )
 
+// allocatedEvent is the details of pool.allocated: the same JSON as the map
+// of these five keys it replaced (keys in sorted order, every key present),
+// encoded without sorting map keys.
+type allocatedEvent struct {
+	Allocation string `json:"allocation"`
+	Automatic  bool   `json:"automatic"`
+	Key        string `json:"key"`
+	Rule       Rule   `json:"rule"`
+	Software   string `json:"software"`
+}
+
+// releasedEvent is the details of pool.released, likewise.
+type releasedEvent struct {
+	Allocation string `json:"allocation"`
+	Key        string `json:"key"`
+	Reason     string `json:"reason"`
+}
+
 // leaseEvent is the details of the lease events: the same JSON as a map of
 // "lease" and "user", encoded without sorting map keys.
 type leaseEvent struct {

@@ -193,3 +193,23 @@ func TestEncodedDataIsCheckedOnceReplaced(t *testing.T) {
 	err = s.Update(ctx, func(tx storage.Tx) error { return tx.Put(ctx, r) })
 	require.Equal(t, "data", license.ErrorField(err))
 }
+
+// InsertKept serves the new record's first Load from the value inserted.
+func TestInsertKeptServesTheFirstLoad(t *testing.T) {
+	s := memory.New()
+	ctx := context.Background()
+	c := license.NewID()
+	at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "new", Count: 1, At: at})
+	}))
+	_, misses := storage.DecodeCacheStats()
+	got := loadKept(t, s, c)
+	_, misses2 := storage.DecodeCacheStats()
+	require.Equal(t, misses, misses2, "served from the inserted value, not decoded")
+	require.Equal(t, keptDoc{Name: "new", Count: 1, At: at}, got)
+	require.Error(t, s.Update(ctx, func(tx storage.Tx) error {
+		return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "again"})
+	}), "an insert of an existing key fails and keeps nothing")
+	require.Equal(t, "new", loadKept(t, s, c).Name)
+}

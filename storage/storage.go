@@ -222,6 +222,21 @@ func SaveKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
 	return nil
 }
 
+// InsertKept is tx.Insert of v's JSON that, like SaveKept (whose contract it
+// shares), serves the next Load of the new record as a T from a copy of v.
+func InsertKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
+	r, err := Encode(r, v)
+	if err != nil {
+		return err
+	}
+	if err := tx.Insert(ctx, r); err != nil {
+		return err
+	}
+	r.Version = 0 // an insert gives version 1
+	keepSaved(r, r.Data, v)
+	return nil
+}
+
 // Put is tx.Put for domain code: when ctx carries a Watch of the record, it
 // records the version written (see Watch). Write watched records through Put
 // or Save, not tx.Put.

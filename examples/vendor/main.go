@@ -50,6 +50,7 @@ func main() {
 	licenseFile := flag.String("license-file", "", "signed license file for offline use (optional)")
 	publicKey := flag.String("public-key", "", "the vendor's Ed25519 public key, hex (the server logs it at start)")
 	flag.DurationVar(&o.Every, "every", 30*time.Second, "how often the product checks its license")
+	flag.DurationVar(&o.SeatWait, "seat-wait", 0, "how long to wait for a floating seat when every seat is taken (at most 30s; 0: go on without one)")
 	flag.Parse()
 	if *features != "" {
 		o.Features = strings.Split(*features, ",")
@@ -85,6 +86,7 @@ type Options struct {
 	Features          []string // the entitlements the product needs
 	State             string   // state file ("" keeps it in memory)
 	Every             time.Duration
+	SeatWait          time.Duration // how long to wait for a floating seat when every seat is taken
 	LicenseFile       []byte
 	PublicKeys        map[string]ed25519.PublicKey
 	Consumer          client.Consumer // zero: this machine
@@ -130,7 +132,7 @@ func run(ctx context.Context, w io.Writer, o Options) error {
 		return fmt.Errorf("not licensed: %s: %s", v.Code, v.Message)
 	}
 	fmt.Fprintln(w, "activated:", describe(v, err))
-	seat := takeSeat(ctx, w, c, o.Pool)
+	seat := takeSeat(ctx, w, c, o.Pool, o.SeatWait)
 	checks := o.Checks
 	if checks == nil {
 		t := time.NewTicker(o.Every)
@@ -149,7 +151,7 @@ func run(ctx context.Context, w io.Writer, o Options) error {
 		}
 		v, err := c.Validate(ctx, lic)
 		if seat == nil && err == nil && !v.Cached {
-			seat = takeSeat(ctx, w, c, o.Pool) // started offline: take the seat now
+			seat = takeSeat(ctx, w, c, o.Pool, o.SeatWait) // started offline: take the seat now
 		}
 		if err == nil || !errors.Is(err, client.ErrOfflineExpired) {
 			fmt.Fprintln(w, "check:", describe(v, err))
@@ -165,10 +167,11 @@ func run(ctx context.Context, w io.Writer, o Options) error {
 	}
 }
 
-// takeSeat takes a floating seat and prints its events; nil when none could
-// be taken (the server is unreachable or every seat is taken).
-func takeSeat(ctx context.Context, w io.Writer, c *client.Client, pool string) *client.Lease {
-	seat, err := c.Lease(ctx, pool)
+// takeSeat takes a floating seat, waiting up to wait for one when every seat
+// is taken, and prints its events; nil when none could be taken (the server
+// is unreachable or every seat stayed taken).
+func takeSeat(ctx context.Context, w io.Writer, c *client.Client, pool string, wait time.Duration) *client.Lease {
+	seat, err := c.Lease(ctx, pool, client.WaitForSeat(wait))
 	if err != nil {
 		fmt.Fprintln(w, "no floating seat:", err)
 		return nil

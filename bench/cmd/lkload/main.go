@@ -30,6 +30,7 @@ func main() {
 	clients := flag.Int("clients", 8, "concurrent clients")
 	requests := flag.Int64("requests", 10000, "operations in all (0: only -duration bounds the run)")
 	duration := flag.Duration("duration", 30*time.Second, "time bound (0: only -requests bounds the run)")
+	wait := flag.Duration("wait", 0, "op lease: how long a claim waits on the server for a seat when none is free (wait_seconds, at most 30s; 0: a refused claim fails the run)")
 	flag.Parse()
 	if *key == "" {
 		fail("an API key is required (-key or LICENSEKIT_API_KEY)")
@@ -42,7 +43,14 @@ func main() {
 			fail("-pool is required for -op lease")
 		}
 		fn = func(ctx context.Context, client int, _ int64) error {
-			lease, err := c.AcquireLease(ctx, *poolID, "lkload-"+strconv.Itoa(client))
+			user := "lkload-" + strconv.Itoa(client)
+			var lease string
+			var err error
+			if *wait > 0 {
+				lease, err = c.AcquireLeaseWaiting(ctx, *poolID, user, *wait)
+			} else {
+				lease, err = c.AcquireLease(ctx, *poolID, user)
+			}
 			if err != nil {
 				return err
 			}
