@@ -172,24 +172,25 @@ func (h *Handler) poolRoutes() []Route {
 			})),
 		// The lease routes are the hot path of vendors' products: the pool
 		// service checks the editor role first in its own transaction.
-		roleInTx(created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
-			func(c *call, req LeaseBody) (LeaseView, error) {
-				wait, err := req.wait()
-				if err != nil {
-					return LeaseView{}, err
-				}
-				ctx := c.r.Context()
-				if wait > 0 && h.draining.Err() != nil {
-					wait = 0 // shutting down: no new waits
-				}
-				if wait > 0 {
-					var done context.CancelFunc
-					ctx, done = h.waitContext(ctx)
-					defer done()
-				}
-				l, err := p().AcquireLease(ctx, c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm, Wait: wait})
-				return leaseView(l), err
-			}))),
+		noted("When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.",
+			roleInTx(created(op("POST", "/v1/pools/{id}/leases", "leases", "Acquire a concurrent-user seat (renewed by heartbeats)", Editor,
+				func(c *call, req LeaseBody) (LeaseView, error) {
+					wait, err := req.wait()
+					if err != nil {
+						return LeaseView{}, err
+					}
+					ctx := c.r.Context()
+					if wait > 0 && h.draining.Err() != nil {
+						wait = 0 // shutting down: no new waits
+					}
+					if wait > 0 {
+						var done context.CancelFunc
+						ctx, done = h.waitContext(ctx)
+						defer done()
+					}
+					l, err := p().AcquireLease(ctx, c.actor, c.path("id"), pool.LeaseRequest{Consumer: req.Consumer, FromForm: req.FromForm, Wait: wait})
+					return leaseView(l), err
+				})))),
 		roleInTx(op("POST", "/v1/pools/{id}/leases/{lease}/heartbeat", "leases", "Renew a lease for another TTL", Editor,
 			func(c *call, _ none) (LeaseView, error) {
 				l, err := p().Heartbeat(c.r.Context(), c.actor, c.path("id"), c.path("lease"))

@@ -192,6 +192,9 @@ func unsafeRetry(rt Route) Route { rt.Retry = RetryUnsafe; return rt }
 // created marks a route as answering 201 Created.
 func created(rt Route) Route { rt.Status = http.StatusCreated; return rt }
 
+// noted adds note to the description the OpenAPI document gives rt.
+func noted(note string, rt Route) Route { rt.Description = describe(rt) + " " + note; return rt }
+
 // withQuery documents the query parameters of a route.
 func withQuery(rt Route, ps ...Param) Route { rt.Query = append(rt.Query, ps...); return rt }
 

@@ -4683,7 +4683,7 @@ type ClientInterface interface {
 
 	// PostV1PoolsIdLeasesWithBody Acquire a concurrent-user seat (renewed by heartbeats)
 	//
-	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4692,7 +4692,7 @@ type ClientInterface interface {
 
 	// PostV1PoolsIdLeases Acquire a concurrent-user seat (renewed by heartbeats)
 	//
-	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6552,7 +6552,7 @@ func (c *Client) GetV1PoolsIdLeases(ctx context.Context, id string, params *GetV
 
 // PostV1PoolsIdLeasesWithBody Acquire a concurrent-user seat (renewed by heartbeats)
 //
-// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6571,7 +6571,7 @@ func (c *Client) PostV1PoolsIdLeasesWithBody(ctx context.Context, id string, par
 
 // PostV1PoolsIdLeases Acquire a concurrent-user seat (renewed by heartbeats)
 //
-// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -16847,7 +16847,7 @@ type ClientWithResponsesInterface interface {
 
 	// PostV1PoolsIdLeasesWithBodyWithResponse Acquire a concurrent-user seat (renewed by heartbeats)
 	//
-	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16856,7 +16856,7 @@ type ClientWithResponsesInterface interface {
 
 	// PostV1PoolsIdLeasesWithResponse Acquire a concurrent-user seat (renewed by heartbeats)
 	//
-	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+	// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -32684,7 +32684,7 @@ func (c *ClientWithResponses) GetV1PoolsIdLeasesWithResponse(ctx context.Context
 
 // PostV1PoolsIdLeasesWithBodyWithResponse Acquire a concurrent-user seat (renewed by heartbeats)
 //
-// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -32699,7 +32699,7 @@ func (c *ClientWithResponses) PostV1PoolsIdLeasesWithBodyWithResponse(ctx contex
 
 // PostV1PoolsIdLeasesWithResponse Acquire a concurrent-user seat (renewed by heartbeats)
 //
-// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource.
+// Acquire a concurrent-user seat (renewed by heartbeats). The key's role must be one that may edit: owner, admin, editor or license administrator. It is safe to retry: repeating the request cannot apply it twice. It answers 201 Created with the new resource. When no seat is free the answer is 409 insufficient_licenses at once, unless wait_seconds (0 to 30) asks the server to wait that long for one: the request then stays open and answers as soon as a release frees a seat, the longest-waiting request first.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
