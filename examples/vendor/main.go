@@ -3,7 +3,8 @@
 // client and license/licensefile (the file format): no store, no server code.
 //
 // At start it activates this machine on the vendor's pool and takes a
-// floating seat, which the SDK renews with heartbeats in the background.
+// floating seat, which the SDK renews with heartbeats in the background;
+// with -seat-wait it waits that long for a seat when every seat is taken.
 // Every -every it checks its license and prints one line: licensed by the
 // server; licensed from the answer cached within the grace the server set
 // (the server stopped for longer than a heartbeat, say); or, when that grace
