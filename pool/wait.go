@@ -53,7 +53,7 @@ type waiter struct {
 	key  queueKey
 	q    *seatQueue
 	wake chan struct{} // receives at most one wake-up
-	el   *list.Element // nil once woken or left
+	el   *list.Element // its place; removing it again, once woken, does nothing
 }
 
 // enqueue puts a new waiter at the back of the pool's queue, or returns nil
@@ -123,14 +123,6 @@ func dropQueue(k queueKey) {
 	}
 }
 
-// woken reports whether the wake-up channel fired and marks w as out of the
-// queue (seatFreed removed it).
-func (w *waiter) woken() {
-	w.q.mu.Lock()
-	w.el = nil
-	w.q.mu.Unlock()
-}
-
 // acquireWaiting is AcquireLease with req.Wait > 0: it tries, and while the
 // answer is that no seat is free, waits in the pool's queue and tries again,
 // until Wait has passed (the last refusal is returned) or ctx ends.
@@ -147,20 +139,19 @@ func (s *Service) acquireWaiting(ctx context.Context, a license.Actor, poolID st
 			return l, err
 		}
 		poll := time.NewTimer(leaseWaitPoll)
+		var end error // the answer when the wait is over
 		select {
-		case <-w.wake:
-			w.woken()
-		case <-poll.C:
+		case <-w.wake: // a release in this process: try again
+		case <-poll.C: // a seat freed elsewhere, perhaps: try again
 		case <-deadline.C:
-			poll.Stop()
-			w.leave()
-			return l, err
+			end = err
 		case <-ctx.Done():
-			poll.Stop()
-			w.leave()
-			return Lease{}, license.Wrap(license.Unavailable, ctx.Err(), "pool: gave up waiting for a seat")
+			end = license.Wrap(license.Unavailable, ctx.Err(), "pool: gave up waiting for a seat")
 		}
 		poll.Stop()
 		w.leave()
+		if end != nil {
+			return Lease{}, end
+		}
 	}
 }

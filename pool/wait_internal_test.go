@@ -20,7 +20,6 @@ func TestUnusedWakeUpIsPassedOn(t *testing.T) {
 	default:
 		t.Fatal("the wake-up x did not use was lost")
 	}
-	y.woken()
 	y.leave()
 	queuesMu.Lock()
 	_, left := queues[queueKey{"acme", "p"}]

@@ -124,26 +124,28 @@ func cacheStore(k cacheKey, e cacheEntry) {
 	sh.bytes += len(e.data)
 }
 
-// keepSaved puts v, which SaveKept has just written as the document data of
-// record r (r.Version being the version it replaced, 0 for a new record), in
-// the cache under the version the store gives it. A store that numbers
-// versions otherwise, or a transaction that rolls back, leaves an entry that
-// never serves: a hit needs the stored document to be these very bytes, and
-// by SaveKept's contract these bytes decode to v.
-func keepSaved[T any](r Record, data []byte, v T) {
-	if !cacheInUse || len(data) > cacheMaxDoc || !copierOf(reflect.TypeFor[T]()).clonable {
+// keepSaved puts v, which SaveKept has just written as r.Data (r.Version
+// being the version it replaced, 0 for a new record), in the cache under the
+// version the store gives it. A store that numbers versions otherwise, or a
+// transaction that rolls back, leaves an entry that never serves: a hit
+// needs the stored document to be these very bytes, and by SaveKept's
+// contract these bytes decode to v.
+func keepSaved[T any](r Record, v T) {
+	c := copierOf(reflect.TypeFor[T]())
+	if !cacheInUse || len(r.Data) > cacheMaxDoc || !c.clonable {
 		return
 	}
-	kept := cloneValue(v)
-	copierOf(reflect.TypeFor[T]()).emptyToNil(reflect.ValueOf(&kept).Elem())
+	var kept T
+	c.copy(reflect.ValueOf(&kept).Elem(), reflect.ValueOf(&v).Elem())
+	c.emptyToNil(reflect.ValueOf(&kept).Elem())
 	if checkKept() {
 		var fresh T
-		if err := json.Unmarshal(data, &fresh); err != nil || !reflect.DeepEqual(fresh, kept) {
+		if err := json.Unmarshal(r.Data, &fresh); err != nil || !reflect.DeepEqual(fresh, kept) {
 			panic(fmt.Sprintf("storage: SaveKept of a %v (%s %s): decoding the document does not give back the value saved (%v): they differ at %s", reflect.TypeFor[T](), r.Kind, r.ID, err, firstDiff(reflect.ValueOf(kept), reflect.ValueOf(fresh), "v")))
 		}
 	}
 	k := cacheKey{typ: reflect.TypeFor[T](), company: r.Company, kind: r.Kind, id: r.ID, version: r.Version + 1}
-	cacheStore(k, cacheEntry{data: bytes.Clone(data), v: kept})
+	cacheStore(k, cacheEntry{data: bytes.Clone(r.Data), v: kept})
 }
 
 // firstDiff names the first place where a and b (of one type) are not

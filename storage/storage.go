@@ -218,7 +218,7 @@ func SaveKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
 	if err := Put(ctx, tx, r); err != nil {
 		return err
 	}
-	keepSaved(r, r.Data, v)
+	keepSaved(r, v)
 	return nil
 }
 
@@ -233,7 +233,7 @@ func InsertKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
 		return err
 	}
 	r.Version = 0 // an insert gives version 1
-	keepSaved(r, r.Data, v)
+	keepSaved(r, v)
 	return nil
 }
 

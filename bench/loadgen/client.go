@@ -79,21 +79,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, wan
 // AcquireLease takes a concurrent-user seat of pool for user and returns the
 // lease's ID (POST /v1/pools/{id}/leases, 201).
 func (c *Client) AcquireLease(ctx context.Context, pool, user string) (string, error) {
-	var l struct {
-		ID string `json:"id"`
-	}
-	err := c.Do(ctx, "POST", "/v1/pools/"+pool+"/leases", map[string]any{"consumer": map[string]string{"user": user}}, &l, http.StatusCreated)
-	return l.ID, err
+	return c.AcquireLeaseWaiting(ctx, pool, user, 0)
 }
 
 // AcquireLeaseWaiting is AcquireLease that, when no seat is free, waits for
 // one on the server for up to wait (whole seconds, at most 30: the request's
-// wait_seconds) before the 409.
+// wait_seconds; 0 waits not at all) before the 409.
 func (c *Client) AcquireLeaseWaiting(ctx context.Context, pool, user string, wait time.Duration) (string, error) {
 	var l struct {
 		ID string `json:"id"`
 	}
-	body := map[string]any{"consumer": map[string]string{"user": user}, "wait_seconds": int64(wait / time.Second)}
+	body := map[string]any{"consumer": map[string]string{"user": user}}
+	if wait > 0 {
+		body["wait_seconds"] = int64(wait / time.Second)
+	}
 	err := c.Do(ctx, "POST", "/v1/pools/"+pool+"/leases", body, &l, http.StatusCreated)
 	return l.ID, err
 }

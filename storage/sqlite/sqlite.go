@@ -100,7 +100,7 @@ type Store struct {
 
 	rstmts  map[string]*sql.Stmt // the read pool's prepared statements, fixed at Open (see readStmt)
 	direct  bool                 // View runs on the driver connection (see viewDirect)
-	readSQL map[string]bool      // the statements each read connection keeps prepared (direct reads)
+	readSQL map[string]bool      // the point reads and lists (sqlcore.KeyedStatements) kept prepared for reads
 
 	group      bool                  // group commit on (see groupTx)
 	cache      *writerCache          // the writer cache (see writerCache); nil: off
@@ -430,15 +430,12 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlcore.Rows, e
 // every reader busy, that waits forever).
 func (s *Store) readStmt(q string) *sql.Stmt { return s.rstmts[q] }
 
-// prepareReads prepares the point reads and lists of records on the read
-// pool (sqlcore.KeyedStatements): the queries of nearly every View.
+// prepareReads prepares the point reads and lists of records (readSQL) on
+// the read pool: the queries of nearly every View.
 func (s *Store) prepareReads(ctx context.Context) {
-	for _, ks := range sqlcore.KeyedStatements(dialect.IndexedBy) {
-		if _, ok := s.rstmts[ks.SQL]; ok || !strings.HasPrefix(ks.SQL, "SELECT") {
-			continue
-		}
-		if st, err := s.r.PrepareContext(ctx, ks.SQL); err == nil {
-			s.rstmts[ks.SQL] = st
+	for q := range s.readSQL {
+		if st, err := s.r.PrepareContext(ctx, q); err == nil {
+			s.rstmts[q] = st
 		}
 	}
 }
