@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -145,40 +146,121 @@ func loadKept(t *testing.T, s storage.Store, company string) keptDoc {
 	return v
 }
 
+// bytesOnly is a store that does not hold values: its transactions hide
+// the memory store's storage.ValueTx, so that SaveKept encodes and keeps the
+// value in the decode cache, as it does for SQLite and PostgreSQL.
+type bytesOnly struct{ *memory.Store }
+
+type bytesOnlyTx struct{ storage.Tx }
+
+func (s bytesOnly) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error { return fn(bytesOnlyTx{tx}) })
+}
+
+func (s bytesOnly) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Store.View(ctx, func(tx storage.Tx) error { return fn(bytesOnlyTx{tx}) })
+}
+
+// keptStores are the two ways a store takes what SaveKept writes.
+func keptStores() map[string]func() storage.Store {
+	return map[string]func() storage.Store{
+		"held":  func() storage.Store { return memory.New() },
+		"bytes": func() storage.Store { return bytesOnly{memory.New()} },
+	}
+}
+
 // The value SaveKept wrote serves the next Load without decoding; empty
 // lists left out of the document come back nil, as decoding gives them; a
 // save that rolls back never serves; and what Load hands out is a copy.
 func TestSaveKeptServesTheNextLoad(t *testing.T) {
+	for name, newStore := range keptStores() {
+		t.Run(name, func(t *testing.T) {
+			s := newStore()
+			c := license.NewID()
+			at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+			v := keptDoc{Name: "one", Tags: []string{}, Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}
+			require.NoError(t, saveKept(t, s, c, v, false))
+			v.Next.Tags[0] = "changed after the save"
+
+			_, misses := storage.DecodeCacheStats()
+			got := loadKept(t, s, c)
+			_, misses2 := storage.DecodeCacheStats()
+			require.Equal(t, misses, misses2, "served from the kept value, not decoded")
+			require.Equal(t, keptDoc{Name: "one", Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}, got)
+			got.Next.Tags[0] = "changed by the caller"
+			require.Equal(t, "a", loadKept(t, s, c).Next.Tags[0])
+
+			// A save that rolls back leaves the stored record as it was.
+			require.Error(t, saveKept(t, s, c, keptDoc{Name: "rolled back", Count: 2, At: at}, true))
+			require.Equal(t, "one", loadKept(t, s, c).Name)
+			// The same version written again with other bytes is not served the rolled-back value.
+			require.NoError(t, saveKept(t, s, c, keptDoc{Name: "three", Count: 3, At: at}, false))
+			require.Equal(t, "three", loadKept(t, s, c).Name)
+		})
+	}
+}
+
+// A store that holds values gives every reader what the bytes would have
+// given: the document (from Get, GetByUnique and List) is the value's JSON,
+// a Load as another type decodes that document, a Load as the type saved
+// copies the value, and a Put of plain bytes replaces the value.
+func TestHeldValuesReadAsDocuments(t *testing.T) {
+	ctx := context.Background()
 	s := memory.New()
 	c := license.NewID()
 	at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
-	v := keptDoc{Name: "one", Tags: []string{}, Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}
-	require.NoError(t, saveKept(t, s, c, v, false))
-	v.Next.Tags[0] = "changed after the save"
+	v := keptDoc{Name: "one", Tags: []string{"a", "b"}, Count: 7, At: at}
+	want, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k", Parent: "p", Unique: "one"}, v)
+	}))
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		r, err := tx.Get(ctx, c, "kept", "k")
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), string(r.Data))
+		require.EqualValues(t, 1, r.Version)
+		r.Data[0] = 'X' // a caller's copy
+		r, err = tx.GetByUnique(ctx, c, "kept", "one")
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), string(r.Data))
+		rs, err := tx.List(ctx, storage.ListQuery{Company: c, Kind: "kept", Parent: "p"})
+		require.NoError(t, err)
+		require.Len(t, rs, 1)
+		require.JSONEq(t, string(want), string(rs[0].Data))
 
-	_, misses := storage.DecodeCacheStats()
-	got := loadKept(t, s, c)
-	_, misses2 := storage.DecodeCacheStats()
-	require.Equal(t, misses, misses2, "served from the kept value, not decoded")
-	require.Equal(t, keptDoc{Name: "one", Count: 1, Next: &keptDoc{Name: "two", Tags: []string{"a"}, At: at}, At: at}, got)
-	got.Next.Tags[0] = "changed by the caller"
-	require.Equal(t, "a", loadKept(t, s, c).Next.Tags[0])
-
-	// A save that rolls back leaves the stored record as it was.
-	require.Error(t, saveKept(t, s, c, keptDoc{Name: "rolled back", Count: 2, At: at}, true))
-	require.Equal(t, "one", loadKept(t, s, c).Name)
-	// The same version written again with other bytes is not served the rolled-back value.
-	require.NoError(t, saveKept(t, s, c, keptDoc{Name: "three", Count: 3, At: at}, false))
-	require.Equal(t, "three", loadKept(t, s, c).Name)
+		other, _, err := storage.Load[map[string]any](ctx, tx, c, "kept", "k", false)
+		require.NoError(t, err)
+		require.Equal(t, "one", other["name"])
+		require.EqualValues(t, 7, other["count"])
+		same, r2, err := storage.Load[keptDoc](ctx, tx, c, "kept", "k", false)
+		require.NoError(t, err)
+		require.Equal(t, v, same)
+		require.Nil(t, r2.Data, "a held value comes without its document")
+		return nil
+	}))
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Put(ctx, storage.Record{Company: c, Kind: "kept", ID: "k", Data: []byte(`{"name":"plain","count":2,"at":"2026-11-30T06:00:00Z"}`)})
+	}))
+	require.Equal(t, keptDoc{Name: "plain", Count: 2, At: at}, loadKept(t, s, c))
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		_, err := tx.GetByUnique(ctx, c, "kept", "one")
+		require.True(t, storage.IsNotFound(err), "the plain record has no unique: %v", err)
+		return nil
+	}))
 }
 
 // In a test binary SaveKept checks its contract: a value that JSON does not
 // give back whole (here a time with a monotonic clock reading) panics.
 func TestSaveKeptChecksItsContract(t *testing.T) {
-	s := memory.New()
-	require.Panics(t, func() {
-		_ = saveKept(t, s, license.NewID(), keptDoc{Name: "now", At: time.Now()}, false)
-	})
+	for name, newStore := range keptStores() {
+		t.Run(name, func(t *testing.T) {
+			s := newStore()
+			require.Panics(t, func() {
+				_ = saveKept(t, s, license.NewID(), keptDoc{Name: "now", At: time.Now()}, false)
+			})
+		})
+	}
 }
 
 // Records that Encode wrote skip the JSON check only while Data is the slice
@@ -196,20 +278,24 @@ func TestEncodedDataIsCheckedOnceReplaced(t *testing.T) {
 
 // InsertKept serves the new record's first Load from the value inserted.
 func TestInsertKeptServesTheFirstLoad(t *testing.T) {
-	s := memory.New()
-	ctx := context.Background()
-	c := license.NewID()
-	at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
-	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
-		return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "new", Count: 1, At: at})
-	}))
-	_, misses := storage.DecodeCacheStats()
-	got := loadKept(t, s, c)
-	_, misses2 := storage.DecodeCacheStats()
-	require.Equal(t, misses, misses2, "served from the inserted value, not decoded")
-	require.Equal(t, keptDoc{Name: "new", Count: 1, At: at}, got)
-	require.Error(t, s.Update(ctx, func(tx storage.Tx) error {
-		return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "again"})
-	}), "an insert of an existing key fails and keeps nothing")
-	require.Equal(t, "new", loadKept(t, s, c).Name)
+	for name, newStore := range keptStores() {
+		t.Run(name, func(t *testing.T) {
+			s := newStore()
+			ctx := context.Background()
+			c := license.NewID()
+			at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+			require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+				return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "new", Count: 1, At: at})
+			}))
+			_, misses := storage.DecodeCacheStats()
+			got := loadKept(t, s, c)
+			_, misses2 := storage.DecodeCacheStats()
+			require.Equal(t, misses, misses2, "served from the inserted value, not decoded")
+			require.Equal(t, keptDoc{Name: "new", Count: 1, At: at}, got)
+			require.Error(t, s.Update(ctx, func(tx storage.Tx) error {
+				return storage.InsertKept(ctx, tx, storage.Record{Company: c, Kind: "kept", ID: "k"}, keptDoc{Name: "again"})
+			}), "an insert of an existing key fails and keeps nothing")
+			require.Equal(t, "new", loadKept(t, s, c).Name)
+		})
+	}
 }

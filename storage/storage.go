@@ -152,16 +152,22 @@ func CheckRecord(r Record) error {
 // Load reads record (company, kind, id) into a value of type T, decoding its
 // document only when this exact document was not decoded into a T recently
 // (a bounded cache keyed by type, company, kind, ID and version, checked
-// against the bytes; a hit returns a deep copy). When ctx
+// against the bytes; a hit returns a deep copy). From a store that holds
+// values (ValueTx), a record SaveKept wrote as a T comes back as a copy of
+// that value, and the Record returned has no Data. When ctx
 // carries a Watch of the record (WithWatch), Load records its version and,
 // loading for update, refuses a version other than the one expected.
 func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate bool) (T, Record, error) {
 	var v T
 	var r Record
+	var held *Value
 	var err error
-	if forUpdate {
+	switch vt, ok := tx.(ValueTx); {
+	case ok:
+		r, held, err = vt.GetValue(ctx, company, kind, id, forUpdate)
+	case forUpdate:
 		r, err = tx.GetForUpdate(ctx, company, kind, id)
-	} else {
+	default:
 		r, err = tx.Get(ctx, company, kind, id)
 	}
 	if err != nil {
@@ -171,6 +177,21 @@ func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id strin
 		if err := w.seen(r, forUpdate); err != nil {
 			return v, r, err
 		}
+	}
+	if held != nil {
+		if v, ok := heldAs[T](held); ok {
+			return v, r, nil
+		}
+		// Held as another type: decode its document (shared bytes, which
+		// decoding only reads; the Record returned keeps Data nil).
+		doc, err := held.Document()
+		if err != nil {
+			return v, r, err
+		}
+		d := r
+		d.Data = doc
+		v, err = decode[T](d)
+		return v, r, err
 	}
 	v, err = decode[T](r)
 	return v, r, err
@@ -210,7 +231,21 @@ func Encode(r Record, v any) (Record, error) {
 // trailing zeros, and no empty but non-nil slices or maps where the field is
 // omitted when empty. In test binaries (unless they run benchmarks) SaveKept
 // checks the contract on every call and panics when it does not hold.
+//
+// A store that holds values (ValueTx) keeps a copy of v in place of the
+// document and encodes it only when the record's bytes are read.
 func SaveKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
+	if vt, ok := tx.(ValueTx); ok {
+		if h := holdValue(r, v); h != nil {
+			if err := vt.PutValue(ctx, r, h, false); err != nil {
+				return err
+			}
+			if w := watchOf(ctx, r.Kind, r.ID); w != nil {
+				return w.saved(ctx, tx, r)
+			}
+			return nil
+		}
+	}
 	r, err := Encode(r, v)
 	if err != nil {
 		return err
@@ -225,6 +260,11 @@ func SaveKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
 // InsertKept is tx.Insert of v's JSON that, like SaveKept (whose contract it
 // shares), serves the next Load of the new record as a T from a copy of v.
 func InsertKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
+	if vt, ok := tx.(ValueTx); ok {
+		if h := holdValue(r, v); h != nil {
+			return vt.PutValue(ctx, r, h, true)
+		}
+	}
 	r, err := Encode(r, v)
 	if err != nil {
 		return err

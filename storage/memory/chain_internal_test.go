@@ -52,11 +52,11 @@ func TestChainDetectsEditsInMemory(t *testing.T) {
 
 			var acme []eventlog.Event
 			for _, i := range s.byCompany["acme"] {
-				acme = append(acme, s.events[i])
+				acme = append(acme, *s.event(i))
 			}
 			tc.tamper(acme)
 			for j, i := range s.byCompany["acme"] {
-				s.events[i] = acme[j]
+				*s.event(i) = acme[j]
 			}
 			v, err = storage.VerifyChain(ctx, s, "acme", time.Now())
 			require.NoError(t, err)
@@ -68,4 +68,36 @@ func TestChainDetectsEditsInMemory(t *testing.T) {
 			require.True(t, v.Intact, "another company's chain is independent: %+v", v)
 		})
 	}
+}
+
+// TestLogAcrossBlocks appends enough events to fill several blocks of the
+// log and reads them all back, in order, each once.
+func TestLogAcrossBlocks(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	n := 2*eventBlock + 3
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		for i := range n {
+			if _, err := tx.AppendEvent(ctx, eventlog.Event{ID: license.NewID(), Company: "acme", Time: time.Date(2026, 1, 1, 0, 0, 0, i, time.UTC),
+				Type: "license.purchase", Count: int64(i), Actor: "ann@example.com"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	var got []int64
+	require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+		return tx.Events(ctx, eventlog.Filter{Company: "acme"}, func(e eventlog.Event) error {
+			got = append(got, e.Count)
+			return nil
+		})
+	}))
+	require.Len(t, got, n)
+	for i, c := range got {
+		require.EqualValues(t, i, c, "event %d", i)
+	}
+	v, err := storage.VerifyChain(ctx, s, "acme", time.Now())
+	require.NoError(t, err)
+	require.True(t, v.Intact, "%+v", v)
+	require.EqualValues(t, n, v.Checked)
 }

@@ -10,8 +10,9 @@ func RewriteEvents(s *Store, evs []eventlog.Event) int {
 	n := 0
 	for _, e := range evs {
 		for _, i := range s.byCompany[e.Company] {
-			if s.events[i].Seq == e.Seq {
-				s.events[i].Count, s.events[i].PrevHash, s.events[i].Hash = e.Count, e.PrevHash, e.Hash
+			if s.event(i).Seq == e.Seq {
+				ev := s.event(i)
+				ev.Count, ev.PrevHash, ev.Hash = e.Count, e.PrevHash, e.Hash
 				n++
 			}
 		}
@@ -29,7 +30,7 @@ func DeleteEvents(s *Store, company string, seqs ...int64) int {
 	}
 	var keep []int
 	for _, i := range s.byCompany[company] {
-		if !gone[s.events[i].Seq] {
+		if !gone[s.event(i).Seq] {
 			keep = append(keep, i)
 		}
 	}

@@ -25,21 +25,49 @@ type tableKey struct {
 	kind    storage.Kind
 }
 
+// row is a stored record. A record written by storage.SaveKept or
+// storage.InsertKept holds its Go value (val) in place of its document,
+// which is encoded only when something reads the record's bytes; its
+// rec.Data is then nil.
+type row struct {
+	rec storage.Record
+	val *storage.Value
+}
+
+// record returns the row's record with a private copy of its document.
+func (r row) record() (storage.Record, error) {
+	if r.val == nil {
+		r.rec.Data = slices.Clone(r.rec.Data)
+		return r.rec, nil
+	}
+	doc, err := r.val.Document()
+	if err != nil {
+		return storage.Record{}, err
+	}
+	r.rec.Data = slices.Clone(doc)
+	return r.rec, nil
+}
+
 type table struct {
-	rows     map[string]storage.Record
+	rows     map[string]row
 	byParent map[string]map[string]struct{}
 	byUnique map[string]string
 }
 
 func newTable() *table {
-	return &table{rows: map[string]storage.Record{}, byParent: map[string]map[string]struct{}{}, byUnique: map[string]string{}}
+	return &table{rows: map[string]row{}, byParent: map[string]map[string]struct{}{}, byUnique: map[string]string{}}
 }
 
 // Store is the in-memory store. The zero value is not usable; call New.
 type Store struct {
 	mu     sync.RWMutex
 	tables map[tableKey]*table
-	events []eventlog.Event
+	// events is the log, in append order, in blocks of eventBlock events:
+	// appending never copies the events already logged (a growing slice
+	// would copy them all at each doubling, and the collector would trace
+	// the copies).
+	events  [][]eventlog.Event
+	nEvents int
 	// byCompany indexes events by company (positions in events).
 	byCompany map[string][]int
 	seq       int64
@@ -48,7 +76,10 @@ type Store struct {
 	closed    bool
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store   = (*Store)(nil)
+	_ storage.ValueTx = (*tx)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -66,7 +97,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if s.closed {
 		return license.Errorf(license.Unavailable, "", "memory: store is closed")
 	}
-	tx := &tx{s: s, writable: true, overlay: map[rowKey]*storage.Record{}}
+	tx := &tx{s: s, writable: true, overlay: map[rowKey]*row{}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -121,32 +152,27 @@ type uniqueKey struct {
 type tx struct {
 	s        *Store
 	writable bool
-	overlay  map[rowKey]*storage.Record // nil value: deleted in this tx
-	order    []rowKey                   // first-write order, for deterministic commit
+	overlay  map[rowKey]*row // nil value: deleted in this tx
+	order    []rowKey        // first-write order, for deterministic commit
 	// uniques indexes the overlay's Unique values (possibly stale: entries are
 	// verified against the overlay on use).
 	uniques map[uniqueKey]string
 	events  []eventlog.Event
 }
 
-func (t *tx) lookup(k rowKey) (storage.Record, bool) {
+func (t *tx) lookup(k rowKey) (row, bool) {
 	if r, ok := t.overlay[k]; ok {
 		if r == nil {
-			return storage.Record{}, false
+			return row{}, false
 		}
 		return *r, true
 	}
 	tb := t.s.tables[k.tableKey]
 	if tb == nil {
-		return storage.Record{}, false
+		return row{}, false
 	}
 	r, ok := tb.rows[k.id]
 	return r, ok
-}
-
-func clone(r storage.Record) storage.Record {
-	r.Data = slices.Clone(r.Data)
-	return r
 }
 
 func (t *tx) Get(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
@@ -154,7 +180,21 @@ func (t *tx) Get(ctx context.Context, company string, kind storage.Kind, id stri
 	if !ok {
 		return storage.Record{}, storage.NotFound(kind, id)
 	}
-	return clone(r), nil
+	return r.record()
+}
+
+// GetValue is Get that hands out the value a record holds instead of
+// encoding it (storage.ValueTx).
+func (t *tx) GetValue(ctx context.Context, company string, kind storage.Kind, id string, forUpdate bool) (storage.Record, *storage.Value, error) {
+	r, ok := t.lookup(rowKey{tableKey{company, kind}, id})
+	if !ok {
+		return storage.Record{}, nil, storage.NotFound(kind, id)
+	}
+	if r.val != nil {
+		return r.rec, r.val, nil
+	}
+	rec, err := r.record()
+	return rec, nil, err
 }
 
 func (t *tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind, id string) (storage.Record, error) {
@@ -166,14 +206,14 @@ func (t *tx) GetByUnique(ctx context.Context, company string, kind storage.Kind,
 	tk := tableKey{company, kind}
 	// The overlay wins over the base table.
 	if id, ok := t.uniques[uniqueKey{tk, unique}]; ok && unique != "" {
-		if r := t.overlay[rowKey{tk, id}]; r != nil && r.Unique == unique {
-			return clone(*r), nil
+		if r := t.overlay[rowKey{tk, id}]; r != nil && r.rec.Unique == unique {
+			return r.record()
 		}
 	}
 	if tb := t.s.tables[tk]; tb != nil && unique != "" {
 		if id, ok := tb.byUnique[unique]; ok {
-			if r, ok := t.lookup(rowKey{tk, id}); ok && r.Unique == unique {
-				return clone(r), nil
+			if r, ok := t.lookup(rowKey{tk, id}); ok && r.rec.Unique == unique {
+				return r.record()
 			}
 		}
 	}
@@ -186,16 +226,22 @@ func (t *tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, e
 	}
 	seen := map[rowKey]bool{}
 	var out []storage.Record
+	var failed error
 	add := func(k rowKey) {
 		if seen[k] {
 			return
 		}
 		seen[k] = true
 		r, ok := t.lookup(k)
-		if !ok || (q.Parent != "" && r.Parent != q.Parent) || (q.AfterID != "" && r.ID <= q.AfterID) {
+		if !ok || (q.Parent != "" && r.rec.Parent != q.Parent) || (q.AfterID != "" && r.rec.ID <= q.AfterID) {
 			return
 		}
-		out = append(out, clone(r))
+		rec, err := r.record()
+		if err != nil {
+			failed = err
+			return
+		}
+		out = append(out, rec)
 	}
 	for tk, tb := range t.s.tables {
 		if tk.kind != q.Kind || (!q.AllCompanies && tk.company != q.Company) {
@@ -216,6 +262,9 @@ func (t *tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, e
 			add(k)
 		}
 	}
+	if failed != nil {
+		return nil, failed
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].ID != out[j].ID {
 			return out[i].ID < out[j].ID
@@ -228,48 +277,77 @@ func (t *tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, e
 	return out, nil
 }
 
-func (t *tx) write(k rowKey, r *storage.Record) {
+func (t *tx) write(k rowKey, r *row) {
 	if _, ok := t.overlay[k]; !ok {
 		t.order = append(t.order, k)
 	}
 	t.overlay[k] = r
-	if r != nil && r.Unique != "" {
+	if r != nil && r.rec.Unique != "" {
 		if t.uniques == nil {
 			t.uniques = map[uniqueKey]string{}
 		}
-		t.uniques[uniqueKey{k.tableKey, r.Unique}] = k.id
+		t.uniques[uniqueKey{k.tableKey, r.rec.Unique}] = k.id
 	}
 }
 
 func (t *tx) Put(ctx context.Context, r storage.Record) error {
-	return t.put(r, false)
-}
-
-func (t *tx) Insert(ctx context.Context, r storage.Record) error {
-	return t.put(r, true)
-}
-
-func (t *tx) put(r storage.Record, insertOnly bool) error {
-	if !t.writable {
-		return storage.ErrReadOnly
-	}
 	if err := storage.CheckRecord(r); err != nil {
 		return err
 	}
+	r.Data = slices.Clone(r.Data)
+	return t.put(row{rec: r}, false)
+}
+
+func (t *tx) Insert(ctx context.Context, r storage.Record) error {
+	if err := storage.CheckRecord(r); err != nil {
+		return err
+	}
+	r.Data = slices.Clone(r.Data)
+	return t.put(row{rec: r}, true)
+}
+
+// PutValue is Put, or Insert, of a record holding v (storage.ValueTx).
+func (t *tx) PutValue(ctx context.Context, r storage.Record, v *storage.Value, insert bool) error {
+	if err := storage.CheckIdentity(r); err != nil {
+		return err
+	}
+	r.Data = nil
+	return t.put(row{rec: r, val: v}, insert)
+}
+
+func (t *tx) put(nr row, insertOnly bool) error {
+	if !t.writable {
+		return storage.ErrReadOnly
+	}
+	r := &nr.rec
 	k := rowKey{tableKey{r.Company, r.Kind}, r.ID}
 	old, exists := t.lookup(k)
 	if exists && insertOnly {
 		return storage.Exists(r.Kind, r.ID)
 	}
-	if r.Unique != "" {
-		if other, err := t.GetByUnique(context.Background(), r.Company, r.Kind, r.Unique); err == nil && other.ID != r.ID {
-			return storage.UniqueConflict(r.Kind, r.Unique)
+	if r.Unique != "" && t.uniqueTaken(k.tableKey, r.Unique, r.ID) {
+		return storage.UniqueConflict(r.Kind, r.Unique)
+	}
+	r.Version = old.rec.Version + 1
+	t.write(k, &nr)
+	return nil
+}
+
+// uniqueTaken reports whether a record of tk other than id has Unique unique.
+func (t *tx) uniqueTaken(tk tableKey, unique, id string) bool {
+	if other, ok := t.uniques[uniqueKey{tk, unique}]; ok {
+		if r := t.overlay[rowKey{tk, other}]; r != nil && r.rec.Unique == unique {
+			return other != id
 		}
 	}
-	r = clone(r)
-	r.Version = old.Version + 1
-	t.write(k, &r)
-	return nil
+	if tb := t.s.tables[tk]; tb != nil {
+		if other, ok := tb.byUnique[unique]; ok {
+			if r, ok := t.lookup(rowKey{tk, other}); ok && r.rec.Unique == unique {
+				return other != id
+			}
+		}
+	}
+	return false
 }
 
 func (t *tx) Delete(ctx context.Context, company string, kind storage.Kind, id string) error {
@@ -308,6 +386,23 @@ func (t *tx) AppendEvent(ctx context.Context, e eventlog.Event) (int64, error) {
 	return e.Seq, nil
 }
 
+const eventBlock = 4096
+
+// appendEvent adds e at the end of the log. Called with the store lock held.
+func (s *Store) appendEvent(e eventlog.Event) {
+	if s.nEvents%eventBlock == 0 {
+		s.events = append(s.events, make([]eventlog.Event, 0, eventBlock))
+	}
+	last := &s.events[len(s.events)-1]
+	*last = append(*last, e)
+	s.nEvents++
+}
+
+// event returns the event at position i of the log.
+func (s *Store) event(i int) *eventlog.Event {
+	return &s.events[i/eventBlock][i%eventBlock]
+}
+
 // commit applies the overlay and the events. Called with the store lock held.
 func (t *tx) commit() {
 	for _, k := range t.order {
@@ -318,14 +413,14 @@ func (t *tx) commit() {
 			t.s.tables[k.tableKey] = tb
 		}
 		if old, ok := tb.rows[k.id]; ok {
-			if m := tb.byParent[old.Parent]; m != nil {
+			if m := tb.byParent[old.rec.Parent]; m != nil {
 				delete(m, k.id)
 				if len(m) == 0 {
-					delete(tb.byParent, old.Parent)
+					delete(tb.byParent, old.rec.Parent)
 				}
 			}
-			if old.Unique != "" && tb.byUnique[old.Unique] == k.id {
-				delete(tb.byUnique, old.Unique)
+			if old.rec.Unique != "" && tb.byUnique[old.rec.Unique] == k.id {
+				delete(tb.byUnique, old.rec.Unique)
 			}
 		}
 		if r == nil {
@@ -333,24 +428,24 @@ func (t *tx) commit() {
 			continue
 		}
 		tb.rows[k.id] = *r
-		if r.Parent != "" {
-			m := tb.byParent[r.Parent]
+		if p := r.rec.Parent; p != "" {
+			m := tb.byParent[p]
 			if m == nil {
 				m = map[string]struct{}{}
-				tb.byParent[r.Parent] = m
+				tb.byParent[p] = m
 			}
 			m[k.id] = struct{}{}
 		}
-		if r.Unique != "" {
-			tb.byUnique[r.Unique] = k.id
+		if r.rec.Unique != "" {
+			tb.byUnique[r.rec.Unique] = k.id
 		}
 	}
 	for _, e := range t.events {
 		t.s.seq = e.Seq
 		t.s.heads[e.Company] = e.Hash
 		t.s.chainLen[e.Company] = e.Chain
-		t.s.byCompany[e.Company] = append(t.s.byCompany[e.Company], len(t.s.events))
-		t.s.events = append(t.s.events, e)
+		t.s.byCompany[e.Company] = append(t.s.byCompany[e.Company], t.s.nEvents)
+		t.s.appendEvent(e)
 	}
 }
 
@@ -409,7 +504,7 @@ func (t *tx) selectEvents(f eventlog.Filter) ([]*eventlog.Event, error) {
 	}
 	var out []*eventlog.Event
 	for _, i := range t.s.byCompany[f.Company] {
-		if e := &t.s.events[i]; matches(*e, f) {
+		if e := t.s.event(i); matches(*e, f) {
 			out = append(out, e)
 		}
 	}
