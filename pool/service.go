@@ -107,6 +107,25 @@ func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate 
 	return d.Pool, rec, nil
 }
 
+// peekPool is loadPool (not for update) for a caller that only reads the
+// pool (storage.Peek): the pool returned shares its lists with what other
+// readers get, so nothing reachable from it may be changed.
+func peekPool(ctx context.Context, tx storage.Tx, company, id string) (*Pool, storage.Record, error) {
+	d, rec, err := storage.Peek[poolDoc](ctx, tx, company, KindPool, id)
+	if err != nil {
+		if storage.IsNotFound(err) {
+			return nil, rec, license.Errorf(license.NotFound, "pool", "no pool with id %q", id)
+		}
+		return nil, rec, err
+	}
+	if d.Pool == nil {
+		return nil, rec, license.Errorf(license.Internal, "pool", "pool %q: empty record", id)
+	}
+	p := *d.Pool // the floor is set on a copy: the shared pool is not ours
+	p.leaseFloor = d.LeaseFloor
+	return &p, rec, nil
+}
+
 // savePool saves p with its lease floor (see poolDoc). Every operation saves
 // pools through it. The next load of the pool is served from what was saved
 // rather than by decoding the record again (storage.SaveKept): the document

@@ -50,7 +50,11 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	data []byte // the document the value was decoded from (a private copy)
-	v    any    // the decoded value, a T; never handed out, only copies of it
+	v    any    // the decoded value, a T; handed out as copies, or to Peek
+	// check is v's JSON when the entry was stored, in test binaries (see
+	// checkKept): every hit compares v's JSON with it, so that a caller of
+	// Peek that changed the shared value fails the test that did it.
+	check []byte
 }
 
 type cacheShard struct {
@@ -76,8 +80,9 @@ func (k *cacheKey) shard() *cacheShard {
 	return &decoded[h.Sum64()%cacheShards]
 }
 
-// decodeRecord decodes r.Data into a T, through the cache.
-func decodeRecord[T any](r Record) (T, error) {
+// decodeRecord decodes r.Data into a T, through the cache. A hit returns a
+// copy of the cached value, or when shared (Peek) the cached value itself.
+func decodeRecord[T any](r Record, shared bool) (T, error) {
 	var v T
 	if !cacheInUse || len(r.Data) > cacheMaxDoc || !copierOf(reflect.TypeFor[T]()).clonable {
 		err := json.Unmarshal(r.Data, &v)
@@ -90,14 +95,32 @@ func decodeRecord[T any](r Record) (T, error) {
 	sh.mu.Unlock()
 	if ok && bytes.Equal(e.data, r.Data) {
 		cacheHits.Add(1)
+		if e.check != nil {
+			unchanged(e.v, e.check, r.Kind, r.ID)
+		}
+		if shared {
+			return e.v.(T), nil
+		}
 		return cloneValue(e.v.(T)), nil
 	}
 	cacheMiss.Add(1)
 	if err := json.Unmarshal(r.Data, &v); err != nil {
 		return v, err
 	}
-	cacheStore(k, cacheEntry{data: bytes.Clone(r.Data), v: cloneValue(v)})
+	e = cacheEntry{data: bytes.Clone(r.Data), v: cloneValue(v)}
+	if checkKept() {
+		e.check, _ = json.Marshal(e.v)
+	}
+	cacheStore(k, e)
 	return v, nil
+}
+
+// unchanged panics when v's JSON is no longer check: a caller of Peek
+// changed a value it shares with the store. Test binaries only.
+func unchanged(v any, check []byte, kind Kind, id string) {
+	if now, _ := json.Marshal(v); !bytes.Equal(now, check) {
+		panic(fmt.Sprintf("storage: the %s %s handed out by Peek was changed by its caller: it was %s, it is %s", kind, id, check, now))
+	}
 }
 
 // cacheStore puts e in the cache under k, evicting entries to make room.
@@ -145,7 +168,11 @@ func keepSaved[T any](r Record, v T) {
 		}
 	}
 	k := cacheKey{typ: reflect.TypeFor[T](), company: r.Company, kind: r.Kind, id: r.ID, version: r.Version + 1}
-	cacheStore(k, cacheEntry{data: bytes.Clone(r.Data), v: kept})
+	e := cacheEntry{data: bytes.Clone(r.Data), v: kept}
+	if checkKept() {
+		e.check, _ = json.Marshal(kept)
+	}
+	cacheStore(k, e)
 }
 
 // firstDiff names the first place where a and b (of one type) are not
@@ -215,8 +242,8 @@ func cacheSize() (entries, size int) {
 }
 
 // decode wraps decodeRecord's error the way Load always has.
-func decode[T any](r Record) (T, error) {
-	v, err := decodeRecord[T](r)
+func decode[T any](r Record, shared bool) (T, error) {
+	v, err := decodeRecord[T](r, shared)
 	if err != nil {
 		return v, license.Wrap(license.Internal, err, "storage: decode %s %s", r.Kind, r.ID)
 	}

@@ -299,3 +299,34 @@ func TestInsertKeptServesTheFirstLoad(t *testing.T) {
 		})
 	}
 }
+
+// Peek hands out the value itself, not a copy; a caller that changes it
+// anyway is caught, in a test binary, by the next read of the record.
+func TestPeekSharesAndCatchesChanges(t *testing.T) {
+	for name, newStore := range keptStores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore()
+			c := license.NewID()
+			at := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+			require.NoError(t, saveKept(t, s, c, keptDoc{Name: "one", Tags: []string{"a"}, At: at}, false))
+			if name == "bytes" {
+				loadKept(t, s, c) // the saved value is in the cache
+			}
+			peek := func() keptDoc {
+				var v keptDoc
+				require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+					var err error
+					v, _, err = storage.Peek[keptDoc](ctx, tx, c, "kept", "k")
+					return err
+				}))
+				return v
+			}
+			first, second := peek(), peek()
+			require.Equal(t, []string{"a"}, first.Tags)
+			require.Same(t, &first.Tags[0], &second.Tags[0], "Peek shares the value")
+			first.Tags[0] = "changed by a reader"
+			require.Panics(t, func() { peek() }, "the change is caught at the next read")
+		})
+	}
+}

@@ -36,6 +36,9 @@ type Value struct {
 	err  error
 	kind Kind
 	id   string
+	// check is the value's JSON when it was stored, in test binaries: every
+	// read compares with it (see cacheEntry.check).
+	check []byte
 }
 
 // Document returns the value's JSON document, encoding it on the first call.
@@ -96,15 +99,23 @@ func holdValue[T any](r Record, v T) *Value {
 		if err != nil || !reflect.DeepEqual(fresh, kept) {
 			panic(fmt.Sprintf("storage: SaveKept of a %v (%s %s): decoding the document does not give back the value saved (%v): they differ at %s", reflect.TypeFor[T](), r.Kind, r.ID, err, firstDiff(reflect.ValueOf(kept), reflect.ValueOf(fresh), "v")))
 		}
+		return &Value{typ: reflect.TypeFor[T](), v: kept, kind: r.Kind, id: r.ID, check: doc}
 	}
 	return &Value{typ: reflect.TypeFor[T](), v: kept, kind: r.Kind, id: r.ID}
 }
 
-// heldAs returns a copy of the value h holds when it is a T.
-func heldAs[T any](h *Value) (T, bool) {
+// heldAs returns the value h holds when it is a T: a copy, or when shared
+// (Peek) the value itself.
+func heldAs[T any](h *Value, shared bool) (T, bool) {
 	if h.typ != reflect.TypeFor[T]() {
 		var zero T
 		return zero, false
+	}
+	if h.check != nil {
+		unchanged(h.v, h.check, h.kind, h.id)
+	}
+	if shared {
+		return h.v.(T), true
 	}
 	return cloneValue(h.v.(T)), true
 }

@@ -158,6 +158,22 @@ func CheckRecord(r Record) error {
 // carries a Watch of the record (WithWatch), Load records its version and,
 // loading for update, refuses a version other than the one expected.
 func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate bool) (T, Record, error) {
+	return load[T](ctx, tx, company, kind, id, forUpdate, false)
+}
+
+// Peek is Load (not for update) for a caller that only reads the value: it
+// skips the copy Load makes of a value served from the decode cache or held
+// by the store, so the value returned may share its slices, maps and
+// pointers with what other readers get. The caller must change nothing
+// reachable from it, not even for a moment; copy what it would change. In
+// test binaries (unless they run benchmarks) every read of a shared value
+// checks that its JSON is still what it was when stored, and panics
+// otherwise, so that the test exercising the offending caller fails.
+func Peek[T any](ctx context.Context, tx Tx, company string, kind Kind, id string) (T, Record, error) {
+	return load[T](ctx, tx, company, kind, id, false, true)
+}
+
+func load[T any](ctx context.Context, tx Tx, company string, kind Kind, id string, forUpdate, shared bool) (T, Record, error) {
 	var v T
 	var r Record
 	var held *Value
@@ -179,7 +195,7 @@ func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id strin
 		}
 	}
 	if held != nil {
-		if v, ok := heldAs[T](held); ok {
+		if v, ok := heldAs[T](held, shared); ok {
 			return v, r, nil
 		}
 		// Held as another type: decode its document (shared bytes, which
@@ -190,10 +206,10 @@ func Load[T any](ctx context.Context, tx Tx, company string, kind Kind, id strin
 		}
 		d := r
 		d.Data = doc
-		v, err = decode[T](d)
+		v, err = decode[T](d, shared)
 		return v, r, err
 	}
-	v, err = decode[T](r)
+	v, err = decode[T](r, shared)
 	return v, r, err
 }
 
@@ -299,7 +315,7 @@ func ListOf[T any](ctx context.Context, tx Tx, q ListQuery) ([]T, error) {
 	}
 	out := make([]T, 0, len(recs))
 	for _, r := range recs {
-		v, err := decode[T](r)
+		v, err := decode[T](r, false)
 		if err != nil {
 			return nil, err
 		}
