@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/licensekit/licensekit/eventlog"
+	"github.com/licensekit/licensekit/license"
 	"github.com/licensekit/licensekit/storage"
 )
 
@@ -52,5 +54,13 @@ func TestSearchTextMatchesFilter(t *testing.T) {
 	for _, needle := range []string{"ääni", "ÄÄNI", "école", "ECOLE", "42", "site.", "A@B", "nothing", "Oy", "σ"} {
 		want := eventlog.Filter{Search: needle}.Matches(e)
 		assert.Equal(t, want, strings.Contains(storage.SearchText(e), storage.FoldSearch(needle)), needle)
+	}
+}
+
+// NotFound builds its message without fmt; it must say what fmt would.
+func TestNotFoundMessage(t *testing.T) {
+	for _, id := range []string{"p1", `with "quotes" and \ and é`, "\x00\n"} {
+		err := storage.NotFound("pool", id)
+		require.Equal(t, license.Errorf(license.NotFound, "id", "no %s with id %q", "pool", id), err)
 	}
 }

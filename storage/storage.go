@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/licensekit/licensekit/eventlog"
@@ -116,7 +117,10 @@ var (
 
 // NotFound returns the error stores give for a missing record.
 func NotFound(kind Kind, id string) error {
-	return license.Errorf(license.NotFound, "id", "no %s with id %q", kind, id)
+	// Built without fmt (the same text as "no %s with id %q"): a miss is a
+	// common answer (an actor with no member record, an idempotency key
+	// used for the first time), not an exceptional one.
+	return &license.Error{Code: license.NotFound, Field: "id", Message: "no " + string(kind) + " with id " + strconv.Quote(id)}
 }
 
 // Exists returns the error Insert gives for an existing (company, kind, id).
