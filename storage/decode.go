@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -159,8 +160,7 @@ func keepSaved[T any](r Record, v T) {
 		return
 	}
 	var kept T
-	c.copy(reflect.ValueOf(&kept).Elem(), reflect.ValueOf(&v).Elem())
-	c.emptyToNil(reflect.ValueOf(&kept).Elem())
+	c.at(unsafe.Pointer(&kept), unsafe.Pointer(&v), true)
 	if checkKept() {
 		var fresh T
 		if err := json.Unmarshal(r.Data, &fresh); err != nil || !reflect.DeepEqual(fresh, kept) {
@@ -260,7 +260,7 @@ func cloneValue[T any](v T) T {
 		return v
 	}
 	var out T
-	c.copy(reflect.ValueOf(&out).Elem(), reflect.ValueOf(&v).Elem())
+	c.at(unsafe.Pointer(&out), unsafe.Pointer(&v), false)
 	return out
 }
 
@@ -323,14 +323,31 @@ func hasRefs(t reflect.Type) bool {
 // fields to descend into are known, so a copy neither walks the type again nor
 // looks its properties up.
 type copier struct {
-	plain     bool // no references: a plain assignment copies it
-	clonable  bool // see clonable
-	copy      func(dst, src reflect.Value)
+	plain    bool // no references: a plain assignment copies it
+	clonable bool // see clonable
+	copy     func(dst, src reflect.Value)
+	// at is copy on addresses: dst and src point to values of the type.
+	// The kinds values are mostly made of (structs, pointers, slices,
+	// arrays) are copied with offsets and sizes taken from the type once,
+	// not through reflect.Value; maps and interfaces go through copy. With
+	// nilEmpty, at also sets every empty slice or map in a field tagged
+	// omitempty to nil, as decoding the JSON of the value would leave it
+	// (such a field is left out of the document); it does not look inside
+	// maps and interfaces for such fields.
+	at        func(dst, src unsafe.Pointer, nilEmpty bool)
+	typ       reflect.Type
 	elem      *copier   // pointer, slice, array: the element's; map: the value's
 	key       *copier   // map: the key's
 	fields    []int     // struct: exported fields with references
+	offsets   []uintptr // their offsets
 	fieldCopy []*copier // their copiers
 	omitEmpty []bool    // their JSON tags say omitempty
+}
+
+// sliceHeader is the layout of a slice value.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
 }
 
 var (
@@ -368,19 +385,23 @@ func buildCopier(t reflect.Type) *copier {
 	if c, ok := copiersNew[t]; ok {
 		return c // being built: recursive
 	}
-	c := &copier{plain: !hasRefs(t), clonable: clonable(t)}
+	c := &copier{plain: !hasRefs(t), clonable: clonable(t), typ: t}
 	copiersNew[t] = c
+	c.at = c.atByValue
 	if c.plain {
 		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
+		c.at = c.atPlain
 		return c
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		c.elem = buildCopier(t.Elem())
 		c.copy = c.copyPointer
+		c.at = c.atPointer
 	case reflect.Slice:
 		c.elem = buildCopier(t.Elem())
 		c.copy = c.copySlice
+		c.at = c.atSlice
 	case reflect.Map:
 		c.key, c.elem = buildCopier(t.Key()), buildCopier(t.Elem())
 		c.copy = c.copyMap
@@ -389,10 +410,13 @@ func buildCopier(t reflect.Type) *copier {
 	case reflect.Array:
 		c.elem = buildCopier(t.Elem())
 		c.copy = c.copyArray
+		c.at = c.atArray
 	case reflect.Struct:
+		c.at = c.atStruct
 		for i := range t.NumField() {
 			if f := t.Field(i); f.IsExported() && hasRefs(f.Type) {
 				c.fields = append(c.fields, i)
+				c.offsets = append(c.offsets, f.Offset)
 				c.fieldCopy = append(c.fieldCopy, buildCopier(f.Type))
 				_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 				c.omitEmpty = append(c.omitEmpty, slices.Contains(strings.Split(opts, ","), "omitempty"))
@@ -403,37 +427,6 @@ func buildCopier(t reflect.Type) *copier {
 		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
 	}
 	return c
-}
-
-// emptyToNil sets every empty slice or map in a field tagged omitempty
-// reachable from v (settable) to nil, as decoding the JSON of v would leave
-// it: such a field is left out of the document.
-func (c *copier) emptyToNil(v reflect.Value) {
-	if c.plain {
-		return
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if !v.IsNil() {
-			c.elem.emptyToNil(v.Elem())
-		}
-	case reflect.Slice, reflect.Array:
-		for i := range v.Len() {
-			c.elem.emptyToNil(v.Index(i))
-		}
-	case reflect.Map:
-		// Map values are not addressable; a kept value has none with empty
-		// lists, or its check fails.
-	case reflect.Struct:
-		for j, i := range c.fields {
-			f := v.Field(i)
-			if c.omitEmpty[j] && (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0 {
-				f.SetZero()
-				continue
-			}
-			c.fieldCopy[j].emptyToNil(f)
-		}
-	}
 }
 
 func (c *copier) copyPointer(dst, src reflect.Value) {
@@ -514,5 +507,75 @@ func (c *copier) copyStruct(dst, src reflect.Value) {
 	dst.Set(src) // unexported fields shared (see cloneValue)
 	for j, i := range c.fields {
 		c.fieldCopy[j].copy(dst.Field(i), src.Field(i))
+	}
+}
+
+// The address-based copies (copier.at). Every store of a pointer, a slice
+// header or a whole value below is a typed Go assignment or reflect.Value.Set,
+// so the collector's write barriers see each one.
+
+// value returns the addressable value of c's type at p.
+func (c *copier) value(p unsafe.Pointer) reflect.Value { return reflect.NewAt(c.typ, p).Elem() }
+
+func (c *copier) atPlain(dst, src unsafe.Pointer, _ bool) { c.value(dst).Set(c.value(src)) }
+
+func (c *copier) atByValue(dst, src unsafe.Pointer, _ bool) { c.copy(c.value(dst), c.value(src)) }
+
+func (c *copier) atPointer(dst, src unsafe.Pointer, nilEmpty bool) {
+	sp := *(*unsafe.Pointer)(src)
+	if sp == nil {
+		*(*unsafe.Pointer)(dst) = nil
+		return
+	}
+	np := reflect.New(c.elem.typ).UnsafePointer()
+	c.elem.at(np, sp, nilEmpty)
+	*(*unsafe.Pointer)(dst) = np
+}
+
+func (c *copier) atSlice(dst, src unsafe.Pointer, nilEmpty bool) {
+	sh := (*sliceHeader)(src)
+	if sh.data == nil {
+		*(*sliceHeader)(dst) = sliceHeader{}
+		return
+	}
+	n := sh.len
+	ns := reflect.MakeSlice(c.typ, n, n)
+	if c.elem.plain {
+		reflect.Copy(ns, c.value(src))
+	} else {
+		size := c.elem.typ.Size()
+		for i := range n {
+			c.elem.at(unsafe.Add(ns.UnsafePointer(), uintptr(i)*size), unsafe.Add(sh.data, uintptr(i)*size), nilEmpty)
+		}
+	}
+	*(*sliceHeader)(dst) = sliceHeader{data: ns.UnsafePointer(), len: n, cap: n}
+}
+
+func (c *copier) atArray(dst, src unsafe.Pointer, nilEmpty bool) {
+	size := c.elem.typ.Size()
+	for i := range c.typ.Len() {
+		c.elem.at(unsafe.Add(dst, uintptr(i)*size), unsafe.Add(src, uintptr(i)*size), nilEmpty)
+	}
+}
+
+func (c *copier) atStruct(dst, src unsafe.Pointer, nilEmpty bool) {
+	c.value(dst).Set(c.value(src)) // unexported fields shared (see cloneValue)
+	for j, off := range c.offsets {
+		fd, fs := unsafe.Add(dst, off), unsafe.Add(src, off)
+		if nilEmpty && c.omitEmpty[j] {
+			switch c.fieldCopy[j].typ.Kind() {
+			case reflect.Slice:
+				if (*sliceHeader)(fs).len == 0 {
+					*(*sliceHeader)(fd) = sliceHeader{}
+					continue
+				}
+			case reflect.Map:
+				if c.fieldCopy[j].value(fs).Len() == 0 {
+					*(*unsafe.Pointer)(fd) = nil
+					continue
+				}
+			}
+		}
+		c.fieldCopy[j].at(fd, fs, nilEmpty)
 	}
 }

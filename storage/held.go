@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/licensekit/licensekit/license"
 )
@@ -86,8 +87,7 @@ func holdValue[T any](r Record, v T) *Value {
 		return nil
 	}
 	var kept T
-	c.copy(reflect.ValueOf(&kept).Elem(), reflect.ValueOf(&v).Elem())
-	c.emptyToNil(reflect.ValueOf(&kept).Elem())
+	c.at(unsafe.Pointer(&kept), unsafe.Pointer(&v), true)
 	if checkKept() {
 		// Encode apart, so that the document is still made lazily (the
 		// path production takes) by whatever reads it first.
