@@ -22,10 +22,11 @@ import (
 // license (two transactions, events included) on the memory store, beside a
 // bare mutex-guarded map update (base-map) and a
 // golang.org/x/sync/semaphore TryAcquire+Release (base-sem). Target: the pair
-// within 25x of base-map. serial/base-json is for reading the result: a map of
-// JSON documents where each half of the pair decodes the pool's stored record,
-// changes a counter and encodes it back (what any store of the agreed
-// storage.Record documents must at least do).
+// within 200x of base-map. serial/base-json and serial/base-encode are for
+// reading the result: a map of JSON documents where each half of the pair
+// decodes the pool's stored record, changes a counter and encodes it back, or
+// only encodes it (what a store of documents must at least do; the memory
+// store, which holds values, now does neither on this path).
 //
 // serial: one goroutine. parallel64/pools=1: 64 goroutines contend for the 32
 // seats of one pool (an attempt that finds no free seat is counted in

@@ -79,7 +79,7 @@ func (s *Service) refuseLease(ctx context.Context, a license.Actor, poolID strin
 		if err != nil || checkEditor(eff) != nil {
 			return err
 		}
-		p, _, err := loadPool(ctx, tx, a.Company, poolID, false)
+		p, _, err := peekPool(ctx, tx, a.Company, poolID) // only read
 		if err != nil {
 			return err
 		}

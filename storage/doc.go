@@ -11,6 +11,13 @@
 // decides in pure Go, writes records and appends its events, and either all of
 // it commits or none of it does.
 //
+// [Load] reads a record into a Go value through a bounded cache of decoded
+// documents, handing out copies; [Peek] hands out the cached value itself to
+// callers that only read. [SaveKept] and [InsertKept] write a value that
+// serves the next Load without decoding, and a store that lives in the
+// process ([ValueTx]: the memory store) holds such a value in place of its
+// document until something reads the bytes.
+//
 // Because the records are opaque to the stores, a new domain feature needs no
 // new store code and every store passes the same conformance suite
 // (storage/storagetest). Implementations: storage/memory, storage/sqlite (the

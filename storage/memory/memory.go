@@ -4,6 +4,11 @@
 // transactions run in parallel with each other. A transaction buffers its writes
 // and applies them at commit, so a failed operation leaves nothing behind.
 //
+// It holds Go values where it can (storage.ValueTx): a record written by
+// storage.SaveKept or storage.InsertKept keeps a private copy of the value,
+// which a Load of the same type copies back, and its JSON document is
+// encoded only when something reads the record's bytes.
+//
 // Use it in tests and in products that need no persistence.
 package memory
 

@@ -129,7 +129,7 @@ func (t target) ok(r float64) string {
 func pairTarget(top, base string) target {
 	switch {
 	case top == "BenchmarkMemoryAllocateRelease" && base == "base-map":
-		return target{Max: 25}
+		return target{Max: 200}
 	case top == "BenchmarkSQLiteAllocate", top == "BenchmarkPostgresAllocate",
 		top == "BenchmarkHTTPLease", top == "BenchmarkHTTPPurchasePreview":
 		return target{Max: 2}
