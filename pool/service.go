@@ -94,17 +94,8 @@ func loadLivePool(ctx context.Context, tx storage.Tx, company, id string) (*Pool
 
 func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate bool) (*Pool, storage.Record, error) {
 	d, rec, err := storage.Load[poolDoc](ctx, tx, company, KindPool, id, forUpdate)
-	if err != nil {
-		if storage.IsNotFound(err) {
-			return nil, rec, license.Errorf(license.NotFound, "pool", "no pool with id %q", id)
-		}
-		return nil, rec, err
-	}
-	if d.Pool == nil {
-		return nil, rec, license.Errorf(license.Internal, "pool", "pool %q: empty record", id)
-	}
-	d.Pool.leaseFloor = d.LeaseFloor
-	return d.Pool, rec, nil
+	p, err := poolOf(d, id, err)
+	return p, rec, err
 }
 
 // peekPool is loadPool (not for update) for a caller that only reads the
@@ -112,18 +103,28 @@ func loadPool(ctx context.Context, tx storage.Tx, company, id string, forUpdate 
 // readers get, so nothing reachable from it may be changed.
 func peekPool(ctx context.Context, tx storage.Tx, company, id string) (*Pool, storage.Record, error) {
 	d, rec, err := storage.Peek[poolDoc](ctx, tx, company, KindPool, id)
+	if err == nil && d.Pool != nil {
+		shallow := *d.Pool // the floor is set on a copy: the shared pool is not ours
+		d.Pool = &shallow
+	}
+	p, err := poolOf(d, id, err)
+	return p, rec, err
+}
+
+// poolOf is the pool of a stored record read as d (with the error of the
+// read), its lease floor set.
+func poolOf(d poolDoc, id string, err error) (*Pool, error) {
 	if err != nil {
 		if storage.IsNotFound(err) {
-			return nil, rec, license.Errorf(license.NotFound, "pool", "no pool with id %q", id)
+			return nil, license.Errorf(license.NotFound, "pool", "no pool with id %q", id)
 		}
-		return nil, rec, err
+		return nil, err
 	}
 	if d.Pool == nil {
-		return nil, rec, license.Errorf(license.Internal, "pool", "pool %q: empty record", id)
+		return nil, license.Errorf(license.Internal, "pool", "pool %q: empty record", id)
 	}
-	p := *d.Pool // the floor is set on a copy: the shared pool is not ours
-	p.leaseFloor = d.LeaseFloor
-	return &p, rec, nil
+	d.Pool.leaseFloor = d.LeaseFloor
+	return d.Pool, nil
 }
 
 // savePool saves p with its lease floor (see poolDoc). Every operation saves
