@@ -325,12 +325,11 @@ func hasRefs(t reflect.Type) bool {
 type copier struct {
 	plain    bool // no references: a plain assignment copies it
 	clonable bool // see clonable
-	copy     func(dst, src reflect.Value)
-	// at is copy on addresses: dst and src point to values of the type.
-	// The kinds values are mostly made of (structs, pointers, slices,
-	// arrays) are copied with offsets and sizes taken from the type once,
-	// not through reflect.Value; maps and interfaces go through copy. With
-	// nilEmpty, at also sets every empty slice or map in a field tagged
+	// at copies the value at src into dst (both point to values of the
+	// type). The kinds values are mostly made of (structs, pointers,
+	// slices, arrays) are copied with offsets and sizes taken from the type
+	// once, not through reflect.Value; maps and interfaces go through
+	// reflect.Value. With nilEmpty, at also sets every empty slice or map in a field tagged
 	// omitempty to nil, as decoding the JSON of the value would leave it
 	// (such a field is left out of the document); it does not look inside
 	// maps and interfaces for such fields.
@@ -387,29 +386,24 @@ func buildCopier(t reflect.Type) *copier {
 	}
 	c := &copier{plain: !hasRefs(t), clonable: clonable(t), typ: t}
 	copiersNew[t] = c
-	c.at = c.atByValue
+	c.at = c.atPlain // also chan and func values, which hold no references JSON sees
 	if c.plain {
-		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
-		c.at = c.atPlain
 		return c
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		c.elem = buildCopier(t.Elem())
-		c.copy = c.copyPointer
 		c.at = c.atPointer
 	case reflect.Slice:
 		c.elem = buildCopier(t.Elem())
-		c.copy = c.copySlice
 		c.at = c.atSlice
 	case reflect.Map:
 		c.key, c.elem = buildCopier(t.Key()), buildCopier(t.Elem())
-		c.copy = c.copyMap
+		c.at = c.atMap
 	case reflect.Interface:
-		c.copy = copyInterface
+		c.at = c.atInterface
 	case reflect.Array:
 		c.elem = buildCopier(t.Elem())
-		c.copy = c.copyArray
 		c.at = c.atArray
 	case reflect.Struct:
 		c.at = c.atStruct
@@ -422,92 +416,48 @@ func buildCopier(t reflect.Type) *copier {
 				c.omitEmpty = append(c.omitEmpty, slices.Contains(strings.Split(opts, ","), "omitempty"))
 			}
 		}
-		c.copy = c.copyStruct
-	default:
-		c.copy = func(dst, src reflect.Value) { dst.Set(src) }
 	}
 	return c
 }
 
-func (c *copier) copyPointer(dst, src reflect.Value) {
-	if src.IsNil() {
-		dst.SetZero()
-		return
+// copyOf returns a copy of v (a value of c's type, addressable or not).
+func (c *copier) copyOf(v reflect.Value) reflect.Value {
+	if c.plain {
+		return v
 	}
-	p := reflect.New(src.Type().Elem())
-	c.elem.copy(p.Elem(), src.Elem())
-	dst.Set(p)
+	if !v.CanAddr() {
+		tmp := reflect.New(c.typ).Elem()
+		tmp.Set(v)
+		v = tmp
+	}
+	out := reflect.New(c.typ)
+	c.at(out.UnsafePointer(), v.Addr().UnsafePointer(), false)
+	return out.Elem()
 }
 
-func (c *copier) copySlice(dst, src reflect.Value) {
-	if src.IsNil() {
-		dst.SetZero()
+// atMap and atInterface copy through reflect.Value: map entries and the
+// value inside an interface are not addressable.
+func (c *copier) atMap(dst, src unsafe.Pointer, _ bool) {
+	sv := c.value(src)
+	if sv.IsNil() {
+		*(*unsafe.Pointer)(dst) = nil
 		return
 	}
-	n := src.Len()
-	s := reflect.MakeSlice(src.Type(), n, n)
-	if c.elem.plain {
-		reflect.Copy(s, src)
-	} else {
-		for i := range n {
-			c.elem.copy(s.Index(i), src.Index(i))
-		}
+	m := reflect.MakeMapWithSize(c.typ, sv.Len())
+	for it := sv.MapRange(); it.Next(); {
+		m.SetMapIndex(c.key.copyOf(it.Key()), c.elem.copyOf(it.Value()))
 	}
-	dst.Set(s)
+	c.value(dst).Set(m)
 }
 
-func (c *copier) copyMap(dst, src reflect.Value) {
-	if src.IsNil() {
-		dst.SetZero()
+func (c *copier) atInterface(dst, src unsafe.Pointer, _ bool) {
+	sv := c.value(src)
+	if sv.IsNil() {
+		c.value(dst).SetZero()
 		return
 	}
-	t := src.Type()
-	m := reflect.MakeMapWithSize(t, src.Len())
-	it := src.MapRange()
-	for it.Next() {
-		k, e := it.Key(), it.Value()
-		if !c.key.plain {
-			k2 := reflect.New(t.Key()).Elem()
-			c.key.copy(k2, k)
-			k = k2
-		}
-		if !c.elem.plain {
-			e2 := reflect.New(t.Elem()).Elem()
-			c.elem.copy(e2, e)
-			e = e2
-		}
-		m.SetMapIndex(k, e)
-	}
-	dst.Set(m)
-}
-
-func copyInterface(dst, src reflect.Value) {
-	if src.IsNil() {
-		dst.SetZero()
-		return
-	}
-	in := src.Elem()
-	ec := copierOf(in.Type())
-	if ec.plain {
-		dst.Set(in)
-		return
-	}
-	e := reflect.New(in.Type()).Elem()
-	ec.copy(e, in)
-	dst.Set(e)
-}
-
-func (c *copier) copyArray(dst, src reflect.Value) {
-	for i := range src.Len() {
-		c.elem.copy(dst.Index(i), src.Index(i))
-	}
-}
-
-func (c *copier) copyStruct(dst, src reflect.Value) {
-	dst.Set(src) // unexported fields shared (see cloneValue)
-	for j, i := range c.fields {
-		c.fieldCopy[j].copy(dst.Field(i), src.Field(i))
-	}
+	in := sv.Elem()
+	c.value(dst).Set(copierOf(in.Type()).copyOf(in))
 }
 
 // The address-based copies (copier.at). Every store of a pointer, a slice
@@ -518,8 +468,6 @@ func (c *copier) copyStruct(dst, src reflect.Value) {
 func (c *copier) value(p unsafe.Pointer) reflect.Value { return reflect.NewAt(c.typ, p).Elem() }
 
 func (c *copier) atPlain(dst, src unsafe.Pointer, _ bool) { c.value(dst).Set(c.value(src)) }
-
-func (c *copier) atByValue(dst, src unsafe.Pointer, _ bool) { c.copy(c.value(dst), c.value(src)) }
 
 func (c *copier) atPointer(dst, src unsafe.Pointer, nilEmpty bool) {
 	sp := *(*unsafe.Pointer)(src)
