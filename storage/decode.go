@@ -155,24 +155,44 @@ func cacheStore(k cacheKey, e cacheEntry) {
 // needs the stored document to be these very bytes, and by SaveKept's
 // contract these bytes decode to v.
 func keepSaved[T any](r Record, v T) {
-	c := copierOf(reflect.TypeFor[T]())
-	if !cacheInUse || len(r.Data) > cacheMaxDoc || !c.clonable {
+	if !cacheInUse || len(r.Data) > cacheMaxDoc {
 		return
 	}
-	var kept T
-	c.at(unsafe.Pointer(&kept), unsafe.Pointer(&v), true)
-	if checkKept() {
-		var fresh T
-		if err := json.Unmarshal(r.Data, &fresh); err != nil || !reflect.DeepEqual(fresh, kept) {
-			panic(fmt.Sprintf("storage: SaveKept of a %v (%s %s): decoding the document does not give back the value saved (%v): they differ at %s", reflect.TypeFor[T](), r.Kind, r.ID, err, firstDiff(reflect.ValueOf(kept), reflect.ValueOf(fresh), "v")))
-		}
+	kept, check, ok := keptCopy(r, v, r.Data)
+	if !ok {
+		return
 	}
 	k := cacheKey{typ: reflect.TypeFor[T](), company: r.Company, kind: r.Kind, id: r.ID, version: r.Version + 1}
-	e := cacheEntry{data: bytes.Clone(r.Data), v: kept}
-	if checkKept() {
-		e.check, _ = json.Marshal(kept)
+	cacheStore(k, cacheEntry{data: bytes.Clone(r.Data), v: kept, check: check})
+}
+
+// keptCopy returns the copy of v that SaveKept keeps (empty omitempty lists
+// nil, as decoding leaves them), or ok false when values of T cannot be
+// copied. In test binaries that run no benchmarks (checkKept) it checks
+// SaveKept's contract, that decoding doc (v's document; nil: encode the
+// copy) gives the copy back, panics when it does not, and returns the
+// copy's JSON as check (see cacheEntry.check); otherwise check is nil.
+func keptCopy[T any](r Record, v T, doc []byte) (kept T, check []byte, ok bool) {
+	c := copierOf(reflect.TypeFor[T]())
+	if !c.clonable {
+		return kept, nil, false
 	}
-	cacheStore(k, e)
+	c.at(unsafe.Pointer(&kept), unsafe.Pointer(&v), true)
+	if !checkKept() {
+		return kept, nil, true
+	}
+	check, err := json.Marshal(kept)
+	if doc == nil {
+		doc = check
+	}
+	var fresh T
+	if err == nil {
+		err = json.Unmarshal(doc, &fresh)
+	}
+	if err != nil || !reflect.DeepEqual(fresh, kept) {
+		panic(fmt.Sprintf("storage: SaveKept of a %v (%s %s): decoding the document does not give back the value saved (%v): they differ at %s", reflect.TypeFor[T](), r.Kind, r.ID, err, firstDiff(reflect.ValueOf(kept), reflect.ValueOf(fresh), "v")))
+	}
+	return kept, check, true
 }
 
 // firstDiff names the first place where a and b (of one type) are not

@@ -260,10 +260,7 @@ func SaveKept[T any](ctx context.Context, tx Tx, r Record, v T) error {
 			if err := vt.PutValue(ctx, r, h, false); err != nil {
 				return err
 			}
-			if w := watchOf(ctx, r.Kind, r.ID); w != nil {
-				return w.saved(ctx, tx, r)
-			}
-			return nil
+			return written(ctx, tx, r)
 		}
 	}
 	r, err := Encode(r, v)
@@ -304,6 +301,11 @@ func Put(ctx context.Context, tx Tx, r Record) error {
 	if err := tx.Put(ctx, r); err != nil {
 		return err
 	}
+	return written(ctx, tx, r)
+}
+
+// written records, for a Watch of r in ctx, the version just written.
+func written(ctx context.Context, tx Tx, r Record) error {
 	if w := watchOf(ctx, r.Kind, r.ID); w != nil {
 		return w.saved(ctx, tx, r)
 	}
