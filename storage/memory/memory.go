@@ -208,21 +208,31 @@ func (t *tx) GetForUpdate(ctx context.Context, company string, kind storage.Kind
 }
 
 func (t *tx) GetByUnique(ctx context.Context, company string, kind storage.Kind, unique string) (storage.Record, error) {
-	tk := tableKey{company, kind}
-	// The overlay wins over the base table.
-	if id, ok := t.uniques[uniqueKey{tk, unique}]; ok && unique != "" {
+	if r, ok := t.byUnique(tableKey{company, kind}, unique); ok {
+		return r.record()
+	}
+	return storage.Record{}, license.Errorf(license.NotFound, "unique", "no %s named %q", kind, unique)
+}
+
+// byUnique finds the row of tk whose Unique is unique; the overlay wins
+// over the base table.
+func (t *tx) byUnique(tk tableKey, unique string) (row, bool) {
+	if unique == "" {
+		return row{}, false
+	}
+	if id, ok := t.uniques[uniqueKey{tk, unique}]; ok {
 		if r := t.overlay[rowKey{tk, id}]; r != nil && r.rec.Unique == unique {
-			return r.record()
+			return *r, true
 		}
 	}
-	if tb := t.s.tables[tk]; tb != nil && unique != "" {
+	if tb := t.s.tables[tk]; tb != nil {
 		if id, ok := tb.byUnique[unique]; ok {
 			if r, ok := t.lookup(rowKey{tk, id}); ok && r.rec.Unique == unique {
-				return r.record()
+				return r, true
 			}
 		}
 	}
-	return storage.Record{}, license.Errorf(license.NotFound, "unique", "no %s named %q", kind, unique)
+	return row{}, false
 }
 
 func (t *tx) List(ctx context.Context, q storage.ListQuery) ([]storage.Record, error) {
@@ -295,20 +305,17 @@ func (t *tx) write(k rowKey, r *row) {
 	}
 }
 
-func (t *tx) Put(ctx context.Context, r storage.Record) error {
-	if err := storage.CheckRecord(r); err != nil {
-		return err
-	}
-	r.Data = slices.Clone(r.Data)
-	return t.put(row{rec: r}, false)
-}
+func (t *tx) Put(ctx context.Context, r storage.Record) error { return t.putDocument(r, false) }
 
-func (t *tx) Insert(ctx context.Context, r storage.Record) error {
+func (t *tx) Insert(ctx context.Context, r storage.Record) error { return t.putDocument(r, true) }
+
+// putDocument stores r with a private copy of its document.
+func (t *tx) putDocument(r storage.Record, insertOnly bool) error {
 	if err := storage.CheckRecord(r); err != nil {
 		return err
 	}
 	r.Data = slices.Clone(r.Data)
-	return t.put(row{rec: r}, true)
+	return t.put(row{rec: r}, insertOnly)
 }
 
 // PutValue is Put, or Insert, of a record holding v (storage.ValueTx).
@@ -330,29 +337,12 @@ func (t *tx) put(nr row, insertOnly bool) error {
 	if exists && insertOnly {
 		return storage.Exists(r.Kind, r.ID)
 	}
-	if r.Unique != "" && t.uniqueTaken(k.tableKey, r.Unique, r.ID) {
+	if other, ok := t.byUnique(k.tableKey, r.Unique); ok && other.rec.ID != r.ID {
 		return storage.UniqueConflict(r.Kind, r.Unique)
 	}
 	r.Version = old.rec.Version + 1
 	t.write(k, &nr)
 	return nil
-}
-
-// uniqueTaken reports whether a record of tk other than id has Unique unique.
-func (t *tx) uniqueTaken(tk tableKey, unique, id string) bool {
-	if other, ok := t.uniques[uniqueKey{tk, unique}]; ok {
-		if r := t.overlay[rowKey{tk, other}]; r != nil && r.rec.Unique == unique {
-			return other != id
-		}
-	}
-	if tb := t.s.tables[tk]; tb != nil {
-		if other, ok := tb.byUnique[unique]; ok {
-			if r, ok := t.lookup(rowKey{tk, other}); ok && r.rec.Unique == unique {
-				return other != id
-			}
-		}
-	}
-	return false
 }
 
 func (t *tx) Delete(ctx context.Context, company string, kind storage.Kind, id string) error {
