@@ -176,13 +176,7 @@ func evaluate(ctx context.Context, tx storage.Tx, a license.Actor, poolID string
 			h.need = 1
 		}
 	} else {
-		var al Allocation
-		var arec storage.Record
-		if allocate {
-			al, arec, err = storage.Load[Allocation](ctx, tx, a.Company, KindAllocation, AllocationID(p.ID, d.Key), true)
-		} else {
-			al, arec, err = storage.Peek[Allocation](ctx, tx, a.Company, KindAllocation, AllocationID(p.ID, d.Key))
-		}
+		al, arec, err := loadOrPeek[Allocation](ctx, tx, a.Company, KindAllocation, AllocationID(p.ID, d.Key), allocate)
 		switch {
 		case err == nil && al.Pool == p.ID:
 			h.alloc, h.arec = &al, arec
@@ -247,6 +241,16 @@ func evaluate(ctx context.Context, tx storage.Tx, a license.Actor, poolID string
 	}
 	v.res.ExpiresAt, v.res.GraceEnds = expires, graceEnds
 	return v, nil
+}
+
+// loadOrPeek loads the record for update (a copy the caller may change)
+// when forUpdate, or else peeks at it (storage.Peek: shared, only to be
+// read).
+func loadOrPeek[T any](ctx context.Context, tx storage.Tx, company string, kind storage.Kind, id string, forUpdate bool) (T, storage.Record, error) {
+	if forUpdate {
+		return storage.Load[T](ctx, tx, company, kind, id, true)
+	}
+	return storage.Peek[T](ctx, tx, company, kind, id)
 }
 
 func (s *Service) limit(a license.Actor, poolID string, now time.Time) error {
